@@ -1,0 +1,243 @@
+"""Every event of the catalogue (DESIGN.md): name, version, topic, fields.
+
+The services are built against these contracts and nothing else. Anything about a candidate carries
+`profile_id` and `owner` and is keyed by `profile_id` on whatever topic it travels.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROFILE_TOPIC = "ee.profile.events"
+RANKING_TOPIC = "ee.ranking.events"
+DRAWS_TOPIC = "ee.draws.events"
+APPLICATIONS_TOPIC = "ee.applications.events"
+EVENT_TOPICS = (PROFILE_TOPIC, RANKING_TOPIC, DRAWS_TOPIC, APPLICATIONS_TOPIC)
+
+
+class Event(BaseModel):
+    """Base of every catalogue event. Subclasses set the class attributes below."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: ClassVar[str]
+    version: ClassVar[int] = 1
+    producer: ClassVar[str]  # "profile", "ranking", "draws", "applications"
+
+    @classmethod
+    def event_name(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def event_type(cls) -> str:
+        return f"ee.{cls.producer}.{cls.__name__}.v{cls.version}"
+
+    def key(self) -> str:
+        """The Kafka message key: the profile for candidate events (per-candidate order)."""
+        return str(getattr(self, "profile_id"))  # noqa: B009 - subclasses without profile_id override
+
+
+class CandidateEvent(Event):
+    profile_id: str
+    owner: str = Field(description="`sub` of the candidate or partner that created the profile")
+
+
+# --- profile --------------------------------------------------------------------------------------
+
+
+class ProfileEvent(CandidateEvent):
+    topic: ClassVar[str] = PROFILE_TOPIC
+    producer: ClassVar[str] = "profile"
+
+
+class ProfileCreated(ProfileEvent):
+    document: dict[str, Any] = Field(description="profile document v1 (shared.rules.document)")
+    created_at: datetime
+
+
+class ProfileUpdated(ProfileEvent):
+    """Carries the whole document: every fact scoring and eligibility need."""
+
+    document: dict[str, Any]
+    status: str
+    eligible_programs: list[str]
+    submitted_at: datetime | None = None
+    expires_at: datetime | None = None
+    updated_at: datetime
+
+
+class ProfileSubmitted(ProfileEvent):
+    document: dict[str, Any]
+    eligible_programs: list[str]
+    submitted_at: datetime
+    expires_at: datetime
+
+
+class ProfileRemovedFromPool(ProfileEvent):
+    reasons: list[str]
+    removed_at: datetime
+
+
+class ProfileWithdrawn(ProfileEvent):
+    withdrawn_at: datetime
+
+
+class ProfileExpired(ProfileEvent):
+    expired_at: datetime
+
+
+class NominationIssued(ProfileEvent):
+    province: str
+    nominated_at: datetime
+
+
+class NominationWithdrawn(ProfileEvent):
+    province: str
+    withdrawn_at: datetime
+
+
+# --- ranking --------------------------------------------------------------------------------------
+
+
+class RankingEvent(CandidateEvent):
+    topic: ClassVar[str] = RANKING_TOPIC
+    producer: ClassVar[str] = "ranking"
+
+
+class Ranked(RankingEvent):
+    crs: int
+    breakdown: dict[str, int]
+    rules_version: str
+    programs: list[str]
+    categories: list[str]
+    submitted_at: datetime
+    ranked_at: datetime
+
+
+class RemovedFromPool(RankingEvent):
+    reason: str
+    removed_at: datetime
+
+
+# --- draws ----------------------------------------------------------------------------------------
+
+
+class RoundOfInvitationsHeld(Event):
+    topic: ClassVar[str] = DRAWS_TOPIC
+    producer: ClassVar[str] = "draws"
+
+    round_id: str
+    round_number: int
+    round_type: str = Field(description="general, a program code or a category code")
+    category_version: str | None = None
+    size: int
+    invitations_count: int
+    cutoff_crs: int | None
+    tie_break_at: datetime | None
+    held_at: datetime
+
+    def key(self) -> str:
+        return self.round_id
+
+
+class Invited(CandidateEvent):
+    topic: ClassVar[str] = DRAWS_TOPIC
+    producer: ClassVar[str] = "draws"
+
+    invitation_id: str
+    round_id: str
+    round_number: int
+    program: str = Field(description="the program invited under: pnp, cec, fsw or fst")
+    crs: int
+    citizenship: str
+    invited_at: datetime
+    deadline: datetime
+
+
+# --- applications ---------------------------------------------------------------------------------
+
+
+class ApplicationsEvent(CandidateEvent):
+    topic: ClassVar[str] = APPLICATIONS_TOPIC
+    producer: ClassVar[str] = "applications"
+    invitation_id: str
+
+
+class InvitationDeclined(ApplicationsEvent):
+    declined_at: datetime
+
+
+class InvitationExpired(ApplicationsEvent):
+    expired_at: datetime
+
+
+class InvitationDeadlineApproaching(ApplicationsEvent):
+    deadline: datetime
+    days_before: int
+
+
+class Applied(ApplicationsEvent):
+    application_id: str
+    program: str
+    applied_at: datetime
+
+
+class ApplicationWithdrawn(ApplicationsEvent):
+    application_id: str
+    withdrawn_at: datetime
+
+
+class Approved(ApplicationsEvent):
+    application_id: str
+    decided_at: datetime
+    reasons: list[str] = []
+
+
+class Refused(ApplicationsEvent):
+    application_id: str
+    decided_at: datetime
+    reasons: list[str]
+
+
+class CoprIssued(ApplicationsEvent):
+    application_id: str
+    copr_number: str
+    issued_at: datetime
+    expires_on: date
+
+
+class PermanentResidentVisaIssued(ApplicationsEvent):
+    application_id: str
+    citizenship: str
+    issued_at: datetime
+    expires_on: date
+
+
+class CoprExpiringSoon(ApplicationsEvent):
+    application_id: str
+    expires_on: date
+    days_before: int
+
+
+class CoprExpired(ApplicationsEvent):
+    application_id: str
+    expired_on: date
+
+
+class Landed(ApplicationsEvent):
+    application_id: str
+    landed_at: datetime
+
+
+CATALOGUE: tuple[type[Event], ...] = (
+    ProfileCreated, ProfileUpdated, ProfileSubmitted, ProfileRemovedFromPool, ProfileWithdrawn,
+    ProfileExpired, NominationIssued, NominationWithdrawn,
+    Ranked, RemovedFromPool,
+    RoundOfInvitationsHeld, Invited,
+    InvitationDeclined, InvitationExpired, InvitationDeadlineApproaching, Applied,
+    ApplicationWithdrawn, Approved, Refused, CoprIssued, PermanentResidentVisaIssued,
+    CoprExpiringSoon, CoprExpired, Landed,
+)
