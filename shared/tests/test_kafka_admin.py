@@ -1,0 +1,84 @@
+"""shared.kafka_admin against the real local broker (`make infra` or `make test` starts it)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared import kafka_admin
+from shared.kafka_admin import EVENT_TOPICS, admin_client, all_topic_names, topic_name
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or kafka_admin.DEFAULT_BOOTSTRAP
+
+
+def test_topic_names_carry_the_prefix_and_a_dlq_twin() -> None:
+    assert topic_name("ee.draws.events", "t1.") == "t1.ee.draws.events"
+    assert topic_name("ee.draws.events") == "ee.draws.events"
+    names = all_topic_names("p.")
+    assert names[:4] == [f"p.{t}" for t in EVENT_TOPICS]
+    assert names[4:] == [f"p.{t}.dlq" for t in EVENT_TOPICS]
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A prefix no other test uses; its topics are deleted afterwards."""
+    if not await kafka_admin.kafka_ready(BOOTSTRAP, timeout=10):
+        pytest.fail(f"no Kafka broker answers at {BOOTSTRAP}: start it with `make infra`")
+    value = f"{os.environ.get('EE_TOPIC_PREFIX', '')}kadmin{uuid.uuid4().hex[:8]}."
+    yield value
+    await kafka_admin.delete_topics_with_prefix(BOOTSTRAP, value)
+
+
+@pytest.mark.infra
+async def test_ensure_topics_creates_every_topic_forever_and_is_idempotent(prefix: str) -> None:
+    expected = all_topic_names(prefix)
+    assert len(expected) == 8
+
+    created = await kafka_admin.ensure_topics(BOOTSTRAP, prefix, partitions=3)
+
+    assert sorted(created) == sorted(expected)
+    assert set(expected) <= set(await kafka_admin.list_topics(BOOTSTRAP))
+    configs = await kafka_admin.topic_configs(BOOTSTRAP, expected, ["retention.ms"])
+    assert {name: c["retention.ms"] for name, c in configs.items()} == dict.fromkeys(expected, "-1")
+    async with admin_client(BOOTSTRAP) as client:
+        described = await client.describe_topics(expected)
+    assert {t["topic"]: len(t["partitions"]) for t in described} == dict.fromkeys(expected, 3)
+
+    # A second call (even asking for another partition count) creates and changes nothing.
+    assert await kafka_admin.ensure_topics(BOOTSTRAP, prefix, partitions=6) == []
+    async with admin_client(BOOTSTRAP) as client:
+        described = await client.describe_topics(expected)
+    assert {t["topic"]: len(t["partitions"]) for t in described} == dict.fromkeys(expected, 3)
+    configs = await kafka_admin.topic_configs(BOOTSTRAP, expected, ["retention.ms"])
+    assert all(c["retention.ms"] == "-1" for c in configs.values())
+
+
+@pytest.mark.infra
+async def test_ensure_topics_puts_back_infinite_retention(prefix: str) -> None:
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    await kafka_admin.ensure_topics(BOOTSTRAP, prefix, partitions=1)
+    victim = topic_name("ee.ranking.events", prefix)
+    async with admin_client(BOOTSTRAP) as client:
+        await client.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, victim, {"retention.ms": "60000"})]
+        )
+
+    assert await kafka_admin.ensure_topics(BOOTSTRAP, prefix, partitions=1) == []
+
+    configs = await kafka_admin.topic_configs(BOOTSTRAP, [victim], ["retention.ms"])
+    assert configs[victim]["retention.ms"] == "-1"
+
+
+@pytest.mark.infra
+async def test_cluster_id_is_stable(prefix: str) -> None:
+    first = await kafka_admin.cluster_id(BOOTSTRAP)
+    assert first
+    assert await kafka_admin.cluster_id(BOOTSTRAP) == first
+
+
+async def test_kafka_ready_gives_up_on_a_closed_port() -> None:
+    assert await kafka_admin.kafka_ready("127.0.0.1:1", timeout=0.5) is False
