@@ -1,0 +1,1 @@
+"""The draws service: rounds of invitations, planned (dry run), held and published."""
