@@ -1,0 +1,152 @@
+"""CLB (English) and NCLC (French) levels from test results, and which results count on a given day."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+
+from shared.rules.document import (
+    ABILITIES,
+    TEF_NEW_SCALE_FROM,
+    Ability,
+    LanguageTest,
+    TestName,
+    whole_years_between,
+    years_after,
+)
+from shared.rules.factors import Clb, Language, LanguageAbility
+
+RESULTS_VALID_YEARS = 2  # crs-rules.md §2.1: results stop counting once 2 years old
+
+TEST_LANGUAGE: dict[TestName, Language] = {
+    "IELTS_GENERAL": "en",
+    "CELPIP_G": "en",
+    "PTE_CORE": "en",
+    "TEF_CANADA": "fr",
+    "TCF_CANADA": "fr",
+}
+
+# The rows of every conversion table, highest first. Below the CLB 4 row the tables give nothing
+# finer, so such a score is level 0 (CELPIP is the exception: its level is the CLB).
+_ROWS = (10, 9, 8, 7, 6, 5, 4)
+
+# Lowest score of each row, per ability, in the order of _ROWS (crs-rules.md §2.3 to §2.6).
+# The published tables are contiguous ranges, so their lower bounds say everything.
+_Minimums = Mapping[Ability, tuple[float, ...]]
+_IELTS_GENERAL: _Minimums = {
+    "reading": (8.0, 7.0, 6.5, 6.0, 5.0, 4.0, 3.5),
+    "writing": (7.5, 7.0, 6.5, 6.0, 5.5, 5.0, 4.0),
+    "listening": (8.5, 8.0, 7.5, 6.0, 5.5, 5.0, 4.5),
+    "speaking": (7.5, 7.0, 6.5, 6.0, 5.5, 5.0, 4.0),
+}
+_PTE_CORE: _Minimums = {
+    "reading": (88, 78, 69, 60, 51, 42, 33),
+    "writing": (90, 88, 79, 69, 60, 51, 41),
+    "listening": (89, 82, 71, 60, 50, 39, 28),
+    "speaking": (89, 84, 76, 68, 59, 51, 42),
+}
+_TEF_CANADA_0_TO_699: _Minimums = {
+    "reading": (546, 503, 462, 434, 393, 352, 306),
+    "writing": (558, 512, 472, 428, 379, 330, 268),
+    "listening": (546, 503, 462, 434, 393, 352, 306),
+    "speaking": (556, 518, 494, 456, 422, 387, 328),
+}
+_TEF_CANADA_OLD_SCALE: _Minimums = {
+    "reading": (263, 248, 233, 207, 181, 151, 121),
+    "writing": (393, 371, 349, 310, 271, 226, 181),
+    "listening": (316, 298, 280, 249, 217, 181, 145),
+    "speaking": (393, 371, 349, 310, 271, 226, 181),
+}
+_TCF_CANADA: _Minimums = {
+    "reading": (549, 524, 499, 453, 406, 375, 342),
+    "writing": (16, 14, 12, 10, 7, 6, 4),
+    "listening": (549, 523, 503, 458, 398, 369, 331),
+    "speaking": (16, 14, 12, 10, 7, 6, 4),
+}
+
+# First-official-language CRS points per ability without a spouse (crs-rules.md §1.4), used only to
+# decide which language is "first". Kept here so this module does not depend on the CRS engine.
+_FIRST_LANGUAGE_POINTS = {0: 0, 1: 0, 2: 0, 3: 0, 4: 6, 5: 6, 6: 9, 7: 17, 8: 23, 9: 31, 10: 34}
+
+
+def clb_for_score(test: TestName, ability: Ability, score: float, taken_on: date) -> int:
+    """CLB/NCLC level (0..10) of one ability's score."""
+    if test == "CELPIP_G":
+        return min(int(score), 10)  # the CELPIP level is the CLB; 10 to 12 all count as CLB 10
+    minimums = _minimums(test, taken_on)[ability]
+    return next((level for level, lowest in zip(_ROWS, minimums, strict=True) if score >= lowest), 0)
+
+
+def _minimums(test: TestName, taken_on: date) -> _Minimums:
+    if test == "IELTS_GENERAL":
+        return _IELTS_GENERAL
+    if test == "PTE_CORE":
+        return _PTE_CORE
+    if test == "TCF_CANADA":
+        return _TCF_CANADA
+    # TEF Canada: the chart of the scale in force on the day the test was taken.
+    return _TEF_CANADA_0_TO_699 if taken_on >= TEF_NEW_SCALE_FROM else _TEF_CANADA_OLD_SCALE
+
+
+def clb_of(result: LanguageTest) -> Clb:
+    level = {
+        ability: clb_for_score(result.test, ability, result.score(ability), result.taken_on)
+        for ability in ABILITIES
+    }
+    return Clb(**level)
+
+
+def expires_on(result: LanguageTest) -> date:
+    """The first day the result no longer counts."""
+    return years_after(result.taken_on, RESULTS_VALID_YEARS)
+
+
+def is_valid_on(result: LanguageTest, as_of: date) -> bool:
+    """Taken by `as_of` and not yet 2 years old (a result exactly 2 years old has expired)."""
+    return result.taken_on <= as_of and whole_years_between(result.taken_on, as_of) < RESULTS_VALID_YEARS
+
+
+def most_recent_valid(
+    results: Iterable[LanguageTest], as_of: date, language: Language | None = None
+) -> LanguageTest | None:
+    """The newest result valid on `as_of`, in `language` or (None) in either official language."""
+    valid = [
+        result
+        for result in results
+        if is_valid_on(result, as_of) and language in (None, TEST_LANGUAGE[result.test])
+    ]
+    return max(valid, key=lambda result: result.taken_on, default=None)
+
+
+def levels_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, Clb]:
+    """Per official language, the levels of its most recent valid result (older results do not count)."""
+    results = list(results)
+    levels: dict[Language, Clb] = {}
+    for language in ("en", "fr"):
+        result = most_recent_valid(results, as_of, language)
+        if result is not None:
+            levels[language] = clb_of(result)
+    return levels
+
+
+def lowest_clb_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, int]:
+    return {language: clb.lowest() for language, clb in levels_by_language(results, as_of).items()}
+
+
+def official_languages(
+    results: Iterable[LanguageTest], as_of: date
+) -> tuple[LanguageAbility | None, LanguageAbility | None]:
+    """(first, second) official language: first is the one worth more first-language CRS points."""
+    by_points = sorted(
+        (LanguageAbility(language, clb) for language, clb in levels_by_language(results, as_of).items()),
+        # English sorts first among equals, so a tie goes to English.
+        key=lambda ability: (-_first_language_points(ability.clb), ability.language != "en"),
+    )
+    first = by_points[0] if by_points else None
+    second = by_points[1] if len(by_points) > 1 else None
+    return first, second
+
+
+def _first_language_points(clb: Clb) -> int:
+    """CRS first-official-language points without a spouse, summed over the four abilities."""
+    return sum(_FIRST_LANGUAGE_POINTS[min(level, 10)] for level in clb.abilities())
