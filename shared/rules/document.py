@@ -321,6 +321,17 @@ class ProfileDocument(_Contract):
     relative_in_canada: StrictBool
 
 
+def accompanying_spouse(doc: ProfileDocument) -> Spouse | None:
+    """The spouse who counts for points: coming along and not already a Canadian citizen or PR.
+
+    Otherwise the candidate is scored as single (crs-rules.md §1).
+    """
+    spouse = doc.spouse
+    if spouse is None or not spouse.accompanying or spouse.canadian_citizen_or_pr:
+        return None
+    return spouse
+
+
 # --- errors ----------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,367 @@
+"""Minimum entry criteria of the three federal programs as of a day (crs-rules.md §3).
+
+Each assessment lists every unmet requirement as a sentence the candidate can act on, not only the
+first, so a portal can show the whole to-do list at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from shared.rules.document import (
+    JobOffer,
+    LanguageTest,
+    ProfileDocument,
+    accompanying_spouse,
+    whole_years_between,
+)
+from shared.rules.education import (
+    education_level,
+    rank,
+    studied_two_years_in_canada,
+)
+from shared.rules.experience import (
+    HOURS_PER_YEAR,
+    SKILLED_TEERS,
+    canadian_work_years,
+    cec_experience,
+    is_fstp_trade,
+    longest_continuous_skilled_occupation,
+    skilled_work_years,
+    trade_hours,
+)
+from shared.rules.factors import Clb, EducationLevel, Language
+from shared.rules.language import clb_of, expires_on, levels_by_language, most_recent_valid
+
+PROGRAMS = ("fsw", "cec", "fst")
+FSW_PASS_MARK = 67
+FSTP_HOURS = 2 * HOURS_PER_YEAR
+JOB_OFFER_MIN_MONTHS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramAssessment:
+    eligible: bool
+    reasons: list[str]  # every unmet requirement; empty when eligible
+    points: int | None = None  # the FSW selection grid total; None for the other programs
+
+
+# --- settlement funds (crs-rules.md §3.6) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementFundsTable:
+    effective_from: date
+    by_family_size: tuple[int, ...]  # CAD for a family of 1, 2, 3, ...
+    each_extra_member: int
+
+
+# Newest last. The facts file has only the table in force from 2025-07-07; earlier days use it too.
+SETTLEMENT_FUNDS_TABLES = (
+    SettlementFundsTable(
+        effective_from=date(2025, 7, 7),
+        by_family_size=(15_263, 19_001, 23_360, 28_362, 32_168, 36_280, 40_392),
+        each_extra_member=4_112,
+    ),
+)
+
+
+def settlement_funds_required(family_size: int, as_of: date) -> int:
+    in_force = [table for table in SETTLEMENT_FUNDS_TABLES if table.effective_from <= as_of]
+    table = in_force[-1] if in_force else SETTLEMENT_FUNDS_TABLES[0]
+    listed = len(table.by_family_size)
+    if family_size <= listed:
+        return table.by_family_size[family_size - 1]
+    return table.by_family_size[-1] + (family_size - listed) * table.each_extra_member
+
+
+# --- job offers ----------------------------------------------------------------------------------------
+
+
+def is_valid_job_offer(offer: JobOffer | None) -> bool:
+    """Full-time, non-seasonal, at least a year (or permanent), backed by an LMIA or exempt from one."""
+    return (
+        offer is not None
+        and offer.full_time
+        and offer.non_seasonal
+        and offer.lmia_or_exempt
+        and (offer.duration_months is None or offer.duration_months >= JOB_OFFER_MIN_MONTHS)
+    )
+
+
+def is_arranged_employment(offer: JobOffer | None) -> bool:
+    """A valid offer in a skilled (TEER 0-3) occupation: the FSW grid's arranged employment."""
+    return offer is not None and is_valid_job_offer(offer) and offer.teer in SKILLED_TEERS
+
+
+# --- FSW selection grid (crs-rules.md §3.3) ------------------------------------------------------------
+
+_FSW_EDUCATION = {
+    EducationLevel.DOCTORAL: 25,
+    EducationLevel.MASTERS: 23,
+    EducationLevel.TWO_OR_MORE: 22,
+    EducationLevel.BACHELORS: 21,
+    EducationLevel.TWO_YEAR: 19,
+    EducationLevel.ONE_YEAR: 15,
+    EducationLevel.SECONDARY: 5,
+    EducationLevel.LESS_THAN_SECONDARY: 0,
+}
+_FSW_AGE_36_TO_46 = {36: 11, 37: 10, 38: 9, 39: 8, 40: 7, 41: 6, 42: 5, 43: 4, 44: 3, 45: 2, 46: 1}
+FSW_ADAPTABILITY_CAP = 10
+
+
+@dataclass(frozen=True, slots=True)
+class FswGrid:
+    language: int
+    education: int
+    experience: int
+    age: int
+    arranged_employment: int
+    adaptability: int
+
+    @property
+    def total(self) -> int:
+        return (
+            self.language
+            + self.education
+            + self.experience
+            + self.age
+            + self.arranged_employment
+            + self.adaptability
+        )
+
+
+def fsw_grid(doc: ProfileDocument, as_of: date) -> FswGrid:
+    return FswGrid(
+        language=fsw_language_points(levels_by_language(doc.language_tests, as_of)),
+        education=_FSW_EDUCATION[education_level(doc.education, as_of)],
+        experience=fsw_experience_points(skilled_work_years(doc.work_experience, as_of)),
+        age=fsw_age_points(whole_years_between(doc.date_of_birth, as_of)),
+        arranged_employment=10 if is_arranged_employment(doc.job_offer) else 0,
+        adaptability=fsw_adaptability_points(doc, as_of),
+    )
+
+
+def fsw_language_points(levels: dict[Language, Clb]) -> int:
+    """First official language per ability (max 24) + 4 for CLB 5+ in all of the second (max 28).
+
+    The candidate names the first language; we take the choice that meets the CLB 7 minimum and,
+    among those, scores most.
+    """
+    choices = [
+        (first.lowest() >= 7, _first_language_grid_points(first) + _second_language_grid_points(levels, name))
+        for name, first in levels.items()
+    ]
+    return max(choices, default=(False, 0))[1]
+
+
+def _first_language_grid_points(clb: Clb) -> int:
+    return sum(_fsw_ability_points(level) for level in clb.abilities())
+
+
+def _fsw_ability_points(level: int) -> int:
+    # Below CLB 7 the candidate is ineligible anyway, so such an ability earns nothing.
+    if level >= 9:
+        return 6
+    return {8: 5, 7: 4}.get(level, 0)
+
+
+def _second_language_grid_points(levels: dict[Language, Clb], first: Language) -> int:
+    others = [clb for name, clb in levels.items() if name != first]
+    return 4 if others and others[0].lowest() >= 5 else 0
+
+
+def fsw_experience_points(years: int) -> int:
+    if years >= 6:
+        return 15
+    return {0: 0, 1: 9, 2: 11, 3: 11, 4: 13, 5: 13}[years]
+
+
+def fsw_age_points(age: int) -> int:
+    if 18 <= age <= 35:
+        return 12
+    return _FSW_AGE_36_TO_46.get(age, 0)
+
+
+def fsw_adaptability_points(doc: ProfileDocument, as_of: date) -> int:
+    own = [
+        (studied_two_years_in_canada(doc.education, as_of), 5),
+        (canadian_work_years(doc.work_experience, as_of) >= 1, 10),
+        (is_arranged_employment(doc.job_offer), 5),
+        (doc.relative_in_canada or doc.sibling_in_canada, 5),  # a sibling is one of the listed relatives
+    ]
+    spouse = accompanying_spouse(doc)
+    spouse_factors: list[tuple[bool, int]] = []
+    if spouse is not None:
+        spouse_test = most_recent_valid(spouse.language_tests, as_of)
+        spouse_factors = [
+            (spouse_test is not None and clb_of(spouse_test).lowest() >= 4, 5),
+            (studied_two_years_in_canada(spouse.education, as_of), 5),
+            (canadian_work_years(spouse.work_experience, as_of) >= 1, 5),
+        ]
+    earned = sum(points for met, points in own + spouse_factors if met)
+    return min(earned, FSW_ADAPTABILITY_CAP)
+
+
+# --- requirements shared by the programs ------------------------------------------------------------
+
+
+def _quebec(doc: ProfileDocument) -> list[str]:
+    if not doc.intends_to_reside_in_quebec:
+        return []
+    return [
+        "You plan to live in Quebec, which selects its own skilled workers: the federal programs need "
+        "you to plan to live in another province or territory."
+    ]
+
+
+def _language(
+    tests: Sequence[LanguageTest], as_of: date, meets: Callable[[Clb], bool], requirement: str
+) -> list[str]:
+    levels = levels_by_language(tests, as_of)
+    if any(meets(clb) for clb in levels.values()):
+        return []
+    return [
+        f"You need {requirement} in English or French, from a test taken in the last 2 years; "
+        f"{_language_status(tests, levels, as_of)}"
+    ]
+
+
+_LANGUAGE_NAMES: dict[Language, str] = {"en": "English", "fr": "French"}
+
+
+def _language_status(tests: Iterable[LanguageTest], levels: dict[Language, Clb], as_of: date) -> str:
+    if levels:
+        described = [
+            f"{_LANGUAGE_NAMES[name]} {clb.listening}/{clb.reading}/{clb.writing}/{clb.speaking}"
+            for name, clb in levels.items()
+        ]
+        return f"your levels (listening/reading/writing/speaking) are {', '.join(described)}."
+    taken = [test for test in tests if test.taken_on <= as_of]
+    if not taken:
+        return "add a test result."
+    latest = max(taken, key=lambda test: test.taken_on)
+    return f"your {latest.test} result of {latest.taken_on} expired on {expires_on(latest)}; take a new test."
+
+
+def _funds(doc: ProfileDocument, as_of: date, has_qualifying_offer: bool) -> list[str]:
+    if doc.authorized_to_work_in_canada and has_qualifying_offer:
+        return []  # exempt: can work in Canada now and has a valid job offer
+    required = settlement_funds_required(doc.family_size, as_of)
+    if doc.settlement_funds_cad >= required:
+        return []
+    return [
+        f"Show at least ${required:,} CAD in settlement funds for a family of {doc.family_size} "
+        f"(you have ${doc.settlement_funds_cad:,}), unless you are authorized to work in Canada and "
+        "have a valid job offer."
+    ]
+
+
+# --- the programs ----------------------------------------------------------------------------------------
+
+
+def assess_fsw(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
+    reasons = _quebec(doc)
+    occupation = longest_continuous_skilled_occupation(doc.work_experience, as_of)
+    if occupation is None or occupation.hours < HOURS_PER_YEAR:
+        longest = (
+            f"your longest is {occupation.hours:,.0f} hours (NOC {occupation.noc_code})"
+            if occupation
+            else "you have none"
+        )
+        reasons.append(
+            "You need 1 year (1,560 hours) of continuous full-time work, or the part-time equivalent, in "
+            f"one TEER 0-3 occupation in the last 10 years; {longest}."
+        )
+    reasons += _language(
+        doc.language_tests, as_of, lambda clb: clb.lowest() >= 7, "CLB 7 in all four abilities"
+    )
+    if rank(education_level(doc.education, as_of)) < rank(EducationLevel.SECONDARY):
+        reasons.append(
+            "Add a completed secondary or post-secondary credential: a Canadian one, or a foreign one "
+            "with an educational credential assessment (ECA) issued in the last 5 years."
+        )
+    grid = fsw_grid(doc, as_of)
+    if grid.total < FSW_PASS_MARK:
+        reasons.append(
+            f"Your FSW selection grid score is {grid.total}/100 and the pass mark is {FSW_PASS_MARK}: "
+            "better language results, an ECA for more education, or a job offer add points."
+        )
+    reasons += _funds(doc, as_of, is_arranged_employment(doc.job_offer))
+    return ProgramAssessment(eligible=not reasons, reasons=reasons, points=grid.total)
+
+
+def assess_cec(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
+    reasons = _quebec(doc)
+    experience = cec_experience(doc.work_experience, as_of)
+    if experience.hours < HOURS_PER_YEAR:
+        reasons.append(
+            "You need 1 year (1,560 hours) of skilled (TEER 0-3) work in Canada in the last 3 years, "
+            "full-time or the part-time equivalent, not self-employed and not while a full-time student; "
+            f"you have {experience.hours:,.0f} hours."
+        )
+        minimum, why = 5, "CLB 5 in all four abilities (CLB 7 for TEER 0 or 1 experience)"
+    elif experience.hours_teer_2_or_3 >= HOURS_PER_YEAR:
+        minimum, why = 5, "CLB 5 in all four abilities"
+    else:
+        # Only a full year in TEER 2 or 3 alone lets CLB 5 suffice; TEER 0 or 1 work needs CLB 7.
+        minimum, why = 7, "CLB 7 in all four abilities for TEER 0 or 1 experience"
+    reasons += _language(doc.language_tests, as_of, lambda clb: clb.lowest() >= minimum, why)
+    return ProgramAssessment(eligible=not reasons, reasons=reasons)
+
+
+def assess_fst(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
+    reasons = _quebec(doc)
+    trades = trade_hours(doc.work_experience, as_of)
+    qualified = {trade.noc_code for trade in trades if trade.hours >= FSTP_HOURS}
+    if not qualified:
+        most = (
+            f"your most is {trades[0].hours:,.0f} hours (NOC {trades[0].noc_code})"
+            if trades
+            else "you have none"
+        )
+        reasons.append(
+            "You need 2 years (3,120 hours) of full-time work, or the part-time equivalent, in one skilled "
+            f"trade in the last 5 years; {most}."
+        )
+    elif not _offer_or_certificate_in(qualified, doc, as_of):
+        reasons.append(
+            "You need a valid full-time job offer of at least 1 year, or a Canadian certificate of "
+            f"qualification, in your trade (NOC {', '.join(sorted(qualified))})."
+        )
+    reasons += _language(
+        doc.language_tests,
+        as_of,
+        _meets_fstp_language,
+        "CLB 5 in speaking and listening and CLB 4 in reading and writing",
+    )
+    reasons += _funds(doc, as_of, _is_trade_offer(doc.job_offer))
+    return ProgramAssessment(eligible=not reasons, reasons=reasons)
+
+
+def _meets_fstp_language(clb: Clb) -> bool:
+    return min(clb.speaking, clb.listening) >= 5 and min(clb.reading, clb.writing) >= 4
+
+
+def _is_trade_offer(offer: JobOffer | None) -> bool:
+    return offer is not None and is_valid_job_offer(offer) and is_fstp_trade(offer.noc_code)
+
+
+def _offer_or_certificate_in(trades: set[str], doc: ProfileDocument, as_of: date) -> bool:
+    offer, certificate = doc.job_offer, doc.certificate_of_qualification
+    has_offer = offer is not None and is_valid_job_offer(offer) and offer.noc_code in trades
+    has_certificate = (
+        certificate is not None and certificate.issued_on <= as_of and certificate.noc_code in trades
+    )
+    return has_offer or has_certificate
+
+
+def assess(doc: ProfileDocument, as_of: date) -> dict[str, ProgramAssessment]:
+    """FSW, CEC and FSTP assessments, keyed by program code."""
+    return {"fsw": assess_fsw(doc, as_of), "cec": assess_cec(doc, as_of), "fst": assess_fst(doc, as_of)}
+
+
+def eligible_programs(doc: ProfileDocument, as_of: date) -> list[str]:
+    return [program for program, assessment in assess(doc, as_of).items() if assessment.eligible]
