@@ -168,6 +168,10 @@ class Invitation:
         self._require_open_until_deadline("decline", now)
         self._record(InvitationDeclined(**self._ids(), declined_at=now))
 
+    def check_can_apply(self, now: datetime) -> None:
+        """Raise as `apply` would for the state and the deadline (checked before the documents)."""
+        self._require_open_until_deadline("apply", now)
+
     def apply(
         self, application_id: str, documents: Documents, minimum_funds_cad: int | None, now: datetime
     ) -> None:

@@ -1,0 +1,119 @@
+"""Reads of the query tables, and the profile facts read model's writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from applications_service.domain.documents import ProfileFacts
+from applications_service.domain.standard import Decided, OpenApplication
+
+from .tables import invitations, profile_facts
+
+Row = dict[str, Any]
+
+# Six calendar months are never shorter than 181 days: a safe SQL pre-filter for the at-risk queue,
+# whose exact test is the domain's.
+_SHORTEST_STANDARD = timedelta(days=181)
+
+
+async def upsert_profile_facts(
+    session: AsyncSession, profile_id: str, owner: str, facts: ProfileFacts, as_of: datetime
+) -> None:
+    """Keep the newest facts per profile; an older event arriving late changes nothing."""
+    values = {
+        "profile_id": profile_id,
+        "owner": owner,
+        "eligible_programs": list(facts.eligible_programs),
+        "authorized_to_work_in_canada": facts.authorized_to_work_in_canada,
+        "has_valid_job_offer": facts.has_valid_job_offer,
+        "family_size": facts.family_size,
+        "as_of": as_of,
+    }
+    statement = insert(profile_facts).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["profile_id"],
+            set_={k: statement.excluded[k] for k in values if k != "profile_id"},
+            where=profile_facts.c.as_of <= statement.excluded.as_of,
+        )
+    )
+
+
+async def get_profile_facts(session: AsyncSession, profile_id: str) -> ProfileFacts | None:
+    row = (
+        (await session.execute(sa.select(profile_facts).where(profile_facts.c.profile_id == profile_id)))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return ProfileFacts(
+        eligible_programs=tuple(row["eligible_programs"]),
+        authorized_to_work_in_canada=row["authorized_to_work_in_canada"],
+        has_valid_job_offer=row["has_valid_job_offer"],
+        family_size=row["family_size"],
+    )
+
+
+async def invitation_row(session: AsyncSession, invitation_id: str) -> Row | None:
+    result = await session.execute(sa.select(invitations).where(invitations.c.invitation_id == invitation_id))
+    row = result.mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def application_row(session: AsyncSession, application_id: str) -> Row | None:
+    result = await session.execute(
+        sa.select(invitations).where(invitations.c.application_id == application_id)
+    )
+    row = result.mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def invitations_of_profile(session: AsyncSession, profile_id: str) -> list[Row]:
+    """A profile's invitations, newest first."""
+    result = await session.execute(
+        sa.select(invitations)
+        .where(invitations.c.profile_id == profile_id)
+        .order_by(invitations.c.invited_at.desc(), invitations.c.invitation_id.desc())
+    )
+    return [dict(row) for row in result.mappings()]
+
+
+async def counts_by_state(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(
+        sa.select(invitations.c.state, sa.func.count()).group_by(invitations.c.state)
+    )
+    return {state: int(count) for state, count in result.all()}
+
+
+async def decisions(session: AsyncSession) -> list[Decided]:
+    result = await session.execute(
+        sa.select(invitations.c.applied_at, invitations.c.decided_at).where(
+            invitations.c.decided_at.is_not(None), invitations.c.applied_at.is_not(None)
+        )
+    )
+    return [Decided(applied_at, decided_at) for applied_at, decided_at in result.all()]
+
+
+async def open_applications_near_standard(session: AsyncSession, now: datetime) -> Sequence[OpenApplication]:
+    """Applications awaiting a decision that may be due within the at-risk window (a superset)."""
+    result = await session.execute(
+        sa.select(
+            invitations.c.application_id,
+            invitations.c.invitation_id,
+            invitations.c.profile_id,
+            invitations.c.applied_at,
+        )
+        .where(
+            invitations.c.state == "applied",
+            invitations.c.applied_at <= now + timedelta(days=30) - _SHORTEST_STANDARD,
+        )
+        .order_by(invitations.c.applied_at)
+    )
+    return [OpenApplication(*row) for row in result.all()]

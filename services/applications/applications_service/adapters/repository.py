@@ -1,0 +1,137 @@
+"""Invitation aggregates in the event store, and their projection into the `invitations` table.
+
+A stream is `invitation-<invitation_id>`. Its first event is the Invited received from the draws
+service, stored but not republished; our own catalogue events go to the event store and the outbox in
+the same transaction; internal events (the documents) stay in the event store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from applications_service.domain.events import INTERNAL_EVENTS, is_published
+from applications_service.domain.invitation import Invitation
+from shared.events.catalogue import CATALOGUE, Event
+from shared.events.registry import EventRegistry
+from shared.uow import UnitOfWork
+
+from .tables import invitations
+
+STREAM_REGISTRY = EventRegistry((*CATALOGUE, *INTERNAL_EVENTS))
+"""Reads every event an invitation stream may hold, the internal ones included."""
+
+
+def stream_id(invitation_id: str) -> str:
+    return f"invitation-{invitation_id}"
+
+
+class InvitationRepository:
+    """Load and save invitation aggregates inside one unit of work."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    async def get(self, invitation_id: str) -> Invitation | None:
+        envelopes = await self.uow.events.load(self.uow.session, stream_id(invitation_id))
+        if not envelopes:
+            return None
+        return Invitation.replay(STREAM_REGISTRY.parse(envelope) for envelope in envelopes)
+
+    async def exists(self, invitation_id: str) -> bool:
+        return await self.uow.events.current_version(self.uow.session, stream_id(invitation_id)) > 0
+
+    async def save(self, invitation: Invitation) -> None:
+        """Append the aggregate's pending events (ConcurrencyError if the stream moved) and project it."""
+        pending, invitation.pending = invitation.pending, []
+        expected = invitation.version - len(pending)
+        for published, run in _runs(pending):
+            await self._append(invitation.invitation_id, expected, published, run)
+            expected += len(run)
+        await self._project(invitation)
+
+    async def _append(self, invitation_id: str, expected: int, published: bool, events: list[Event]) -> None:
+        sid = stream_id(invitation_id)
+        if published:
+            await self.uow.append(sid, expected, events)
+            return
+        envelopes = [self.uow.envelope(event, aggregate_id=sid) for event in events]
+        await self.uow.events.append(self.uow.session, sid, expected, envelopes)
+
+    async def _project(self, invitation: Invitation) -> None:
+        row = projection_row(invitation, self.uow.clock.now())
+        statement = insert(invitations).values(**row)
+        update = {k: statement.excluded[k] for k in row if k != "invitation_id"}
+        await self.uow.session.execute(
+            statement.on_conflict_do_update(index_elements=["invitation_id"], set_=update)
+        )
+
+
+def _runs(events: Sequence[Event]) -> list[tuple[bool, list[Event]]]:
+    """Consecutive events split into runs that are all published or all kept in the store only."""
+    runs: list[tuple[bool, list[Event]]] = []
+    for event in events:
+        published = is_published(event)
+        if runs and runs[-1][0] == published:
+            runs[-1][1].append(event)
+        else:
+            runs.append((published, [event]))
+    return runs
+
+
+def projection_row(invitation: Invitation, now: Any) -> dict[str, Any]:
+    invited = invitation.invited
+    documents = asdict(invitation.documents) if invitation.documents is not None else None
+    return {
+        "invitation_id": invited.invitation_id,
+        "application_id": invitation.application_id,
+        "profile_id": invited.profile_id,
+        "owner": invited.owner,
+        "round_id": invited.round_id,
+        "round_number": invited.round_number,
+        "program": invited.program,
+        "crs": invited.crs,
+        "citizenship": invited.citizenship,
+        "invited_at": invited.invited_at,
+        "deadline": invited.deadline,
+        "state": invitation.state.value,
+        "version": invitation.version,
+        "applied_at": invitation.applied_at,
+        "decided_at": invitation.decided_at,
+        "closed_at": invitation.closed_at,
+        "reasons": list(invitation.reasons),
+        "documents": _jsonable(documents),
+        "minimum_funds_cad": invitation.minimum_funds_cad,
+        "copr_number": invitation.copr_number,
+        "copr_expires_on": invitation.copr_expires_on,
+        "visa_issued": invitation.visa_issued,
+        "deadline_reminders": sorted(invitation.deadline_reminders, reverse=True),
+        "copr_reminders": sorted(invitation.copr_reminders, reverse=True),
+        "next_due_at": invitation.next_due_at(),
+        "updated_at": now,
+    }
+
+
+def _jsonable(documents: dict[str, Any] | None) -> dict[str, Any] | None:
+    if documents is None:
+        return None
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in documents.items()}
+
+
+async def due_invitation_ids(uow: UnitOfWork, now: Any, limit: int, after: str = "") -> list[str]:
+    """Invitations whose next deadline, reminder or expiry is at or before `now`, by id after `after`.
+
+    Paging by id (not by due time) lets one run visit each due invitation once, even one whose save
+    lost a race and is still due.
+    """
+    result = await uow.session.execute(
+        sa.select(invitations.c.invitation_id)
+        .where(invitations.c.next_due_at <= now, invitations.c.invitation_id > after)
+        .order_by(invitations.c.invitation_id)
+        .limit(limit)
+    )
+    return list(result.scalars())

@@ -1,0 +1,209 @@
+"""Command handlers: each loads one invitation aggregate, runs one domain command and saves it, all in
+one unit of work (event store + outbox + query table commit together).
+
+Ownership is checked here: a candidate or partner acts only on invitations whose `owner` is their
+`sub`; officers and ops are let through by role (the API restricts which roles reach each command).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal, Protocol
+
+from applications_service.adapters import queries
+from applications_service.adapters.repository import InvitationRepository, due_invitation_ids
+from applications_service.application.errors import Forbidden, NotFound, StaleVersion
+from applications_service.domain.calendar import utc_date
+from applications_service.domain.documents import (
+    DocumentsSubmitted,
+    ProfileFacts,
+    check_documents,
+    required_funds,
+)
+from applications_service.domain.invitation import Decision, Invitation
+from shared.events.catalogue import Invited, ProfileSubmitted, ProfileUpdated
+from shared.eventstore import ConcurrencyError
+from shared.uow import UnitOfWork
+
+OWNER_ROLES = frozenset({"candidate", "partner"})
+RETRIES = 3
+SCHEDULER_BATCH = 200
+
+Action = Callable[[Invitation, datetime], None]
+Kind = Literal["invitation", "application"]
+
+
+class Actor(Protocol):
+    """Who is calling (`shared.auth.Principal` fits)."""
+
+    @property
+    def sub(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+def check_access(actor: Actor, owner: str) -> None:
+    """Candidates and partners see and act on their own invitations only."""
+    if actor.role in OWNER_ROLES and actor.sub != owner:
+        raise Forbidden("This invitation belongs to another account; you can only act on your own.")
+
+
+class ApplicationsHandlers:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+        self.uow = uow_factory
+        self.clock = clock
+
+    # --- from Kafka -------------------------------------------------------------------------------
+
+    async def receive_invitation(self, uow: UnitOfWork, invited: Invited) -> bool:
+        """Open the invitation's stream; a second Invited for the same invitation changes nothing."""
+        repository = InvitationRepository(uow)
+        if await repository.exists(invited.invitation_id):
+            return False
+        await repository.save(Invitation.receive(invited))
+        return True
+
+    async def record_profile(self, uow: UnitOfWork, event: ProfileUpdated | ProfileSubmitted) -> None:
+        as_of = event.updated_at if isinstance(event, ProfileUpdated) else event.submitted_at
+        facts = ProfileFacts.from_document(event.document, event.eligible_programs)
+        await queries.upsert_profile_facts(uow.session, event.profile_id, event.owner, facts, as_of)
+
+    # --- commands ---------------------------------------------------------------------------------
+
+    async def decline(self, actor: Actor, invitation_id: str, expected_version: int | None) -> Invitation:
+        return await self._execute(
+            actor, "invitation", invitation_id, lambda i, now: i.decline(now), expected_version
+        )
+
+    async def apply(
+        self,
+        actor: Actor,
+        invitation_id: str,
+        submitted: DocumentsSubmitted,
+        expected_version: int | None = None,
+    ) -> Invitation:
+        application_id = str(uuid.uuid4())
+        for attempt in range(RETRIES):
+            async with self.uow() as uow:
+                invitation = await self._load(uow, actor, "invitation", invitation_id, expected_version)
+                now = self.clock.now()
+                invitation.check_can_apply(now)
+                facts = await queries.get_profile_facts(uow.session, invitation.profile_id)
+                minimum = required_funds(invitation.program, facts)
+                invitation.apply(
+                    application_id, check_documents(submitted, minimum, utc_date(now)), minimum, now
+                )
+                if await self._save(uow, invitation, expected_version, last=attempt == RETRIES - 1):
+                    return invitation
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def withdraw(self, actor: Actor, application_id: str, expected_version: int | None) -> Invitation:
+        return await self._execute(
+            actor, "application", application_id, lambda i, now: i.withdraw(now), expected_version
+        )
+
+    async def decide(
+        self,
+        actor: Actor,
+        application_id: str,
+        decision: Decision,
+        reasons: list[str],
+        expected_version: int | None,
+    ) -> Invitation:
+        return await self._execute(
+            actor,
+            "application",
+            application_id,
+            lambda i, now: i.decide(decision, reasons, now),
+            expected_version,
+        )
+
+    async def land(self, actor: Actor, application_id: str, expected_version: int | None) -> Invitation:
+        return await self._execute(
+            actor, "application", application_id, lambda i, now: i.land(now), expected_version
+        )
+
+    async def extend_copr(self, actor: Actor, application_id: str) -> None:
+        """Always refused (domain error) once the application is found and visible to the caller."""
+        async with self.uow() as uow:
+            invitation = await self._load(uow, actor, "application", application_id, None)
+            invitation.extend_copr()
+
+    # --- the clock ------------------------------------------------------------------------------
+
+    async def run_due(self, batch: int = SCHEDULER_BATCH) -> int:
+        """Expire invitations and COPRs and send reminders that are due now; returns events emitted."""
+        now = self.clock.now()
+        emitted, after = 0, ""
+        while True:
+            async with self.uow() as uow:
+                ids = await due_invitation_ids(uow, now, batch, after)
+                emitted += await self._tick_all(uow, ids, now)
+                await uow.commit()
+            if len(ids) < batch:
+                return emitted
+            after = ids[-1]
+
+    async def _tick_all(self, uow: UnitOfWork, ids: list[str], now: datetime) -> int:
+        repository, emitted = InvitationRepository(uow), 0
+        for invitation_id in ids:
+            invitation = await repository.get(invitation_id)
+            if invitation is None:
+                continue
+            new = invitation.tick(now)
+            try:
+                await repository.save(invitation)
+            except ConcurrencyError:
+                continue  # another instance or a command got there first; the next run re-checks
+            emitted += len(new)
+        return emitted
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    async def _execute(
+        self, actor: Actor, what: Kind, identifier: str, action: Action, expected_version: int | None
+    ) -> Invitation:
+        for attempt in range(RETRIES):
+            async with self.uow() as uow:
+                invitation = await self._load(uow, actor, what, identifier, expected_version)
+                action(invitation, self.clock.now())
+                if await self._save(uow, invitation, expected_version, last=attempt == RETRIES - 1):
+                    return invitation
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _load(
+        self, uow: UnitOfWork, actor: Actor, what: Kind, identifier: str, expected_version: int | None
+    ) -> Invitation:
+        invitation_id: str | None = identifier
+        if what == "application":
+            row = await queries.application_row(uow.session, identifier)
+            invitation_id = row["invitation_id"] if row is not None else None
+        invitation = await InvitationRepository(uow).get(invitation_id) if invitation_id else None
+        if invitation is None:
+            raise NotFound(what, identifier)
+        check_access(actor, invitation.owner)
+        if expected_version is not None and expected_version != invitation.version:
+            raise StaleVersion(expected_version, invitation.version)
+        return invitation
+
+    async def _save(
+        self, uow: UnitOfWork, invitation: Invitation, expected_version: int | None, last: bool
+    ) -> bool:
+        """Save and commit; False when a concurrent writer won and the command may be retried."""
+        try:
+            await InvitationRepository(uow).save(invitation)
+        except ConcurrencyError:
+            if expected_version is not None:
+                raise StaleVersion(expected_version, None) from None
+            if last:
+                raise
+            return False
+        await uow.commit()
+        return True
