@@ -1,0 +1,142 @@
+"""The database side of the platform: engine, sessions and the platform tables every service has.
+
+Each service's first Alembic migration creates the platform tables::
+
+    def upgrade() -> None:
+        create_platform_tables(op)
+
+    def downgrade() -> None:
+        drop_platform_tables(op)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.settings import ServiceSettings
+
+platform_metadata = sa.MetaData()
+
+# Every event this service recorded, as its stream's history. `position` is a global order of
+# insertion (not of commit: a transaction that commits late holds a smaller position).
+event_store = sa.Table(
+    "event_store",
+    platform_metadata,
+    sa.Column("position", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+    sa.Column("stream_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("envelope", JSONB, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # The optimistic-concurrency guard: two writers of the same version cannot both commit.
+    sa.UniqueConstraint("stream_id", "version", name="uq_event_store_stream_version"),
+    sa.CheckConstraint("version >= 1", name="ck_event_store_version_positive"),
+)
+
+# Messages committed with the state change that caused them, waiting for the relay.
+outbox = sa.Table(
+    "outbox",
+    platform_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=True),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    # The relay's query reads only this small index, however many published rows pile up.
+    sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+)
+
+# Event ids a consumer has applied: the dedupe that makes redelivery a no-op. Text, not UUID: the
+# id of a message from elsewhere is whatever its producer put there.
+processed_messages = sa.Table(
+    "processed_messages",
+    platform_metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Where each consumer resumes, per partition, and on which Kafka cluster that offset means anything.
+consumer_positions = sa.Table(
+    "consumer_positions",
+    platform_metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("topic", sa.Text, primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+    sa.Column("cluster_id", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Responses to commands sent with an Idempotency-Key, so a retried request gets the same answer.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    platform_metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("response", JSONB, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+PLATFORM_TABLES = (event_store, outbox, processed_messages, consumer_positions, idempotency_keys)
+
+
+class _Operations(Protocol):
+    """What the migration helpers need from `alembic.op`."""
+
+    def get_bind(self) -> sa.Connection: ...
+
+
+def create_platform_tables(op: _Operations) -> None:
+    """Create the platform tables inside an Alembic migration (`upgrade`)."""
+    platform_metadata.create_all(op.get_bind(), tables=list(PLATFORM_TABLES))
+
+
+def drop_platform_tables(op: _Operations) -> None:
+    """Drop the platform tables inside an Alembic migration (`downgrade`)."""
+    platform_metadata.drop_all(op.get_bind(), tables=list(PLATFORM_TABLES))
+
+
+async def create_platform_schema(engine: AsyncEngine) -> None:
+    """Create the platform tables directly (tests and tools without Alembic); idempotent."""
+    async with engine.begin() as conn:
+        await conn.run_sync(platform_metadata.create_all)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()
+
+
+def create_engine(settings: ServiceSettings, **overrides: Any) -> AsyncEngine:
+    """The service's engine: a small pool, checked connections, named in pg_stat_activity."""
+    options: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        # A checkout after PostgreSQL restarted gets a fresh connection instead of an error.
+        "pool_pre_ping": True,
+        # Wait for a pooled connection a bounded time: a request then fails with 503, not hangs.
+        "pool_timeout": 10,
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+        "connect_args": {
+            "timeout": 5,
+            "server_settings": {"application_name": f"ee-{settings.service_name}"},
+        },
+    }
+    options.update(overrides)
+    return create_async_engine(settings.database_url, **options)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: objects stay readable after commit (the response is built after it).
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,173 @@
+"""Service settings from the environment (pydantic-settings).
+
+Every service subclasses `ServiceSettings` and names itself::
+
+    class ProfileSettings(ServiceSettings):
+        service_name: ClassVar[str] = "profile"
+        default_port: ClassVar[int] = 8001
+
+Environment variables are read by their exact names (table below), not by a generic prefix: the
+database URL and pool size are per service (`EE_PROFILE_DATABASE_URL`), and a generic rule would also
+pick up names such as `DATABASE_URL` that other tools set on the same machine.
+
+| field                   | variable                     | default                                      |
+|-------------------------|------------------------------|----------------------------------------------|
+| env                     | EE_ENV                       | development                                  |
+| auth_secret             | EE_AUTH_SECRET               | a development-only secret                    |
+| kafka_bootstrap_servers | KAFKA_BOOTSTRAP_SERVERS      | 127.0.0.1:9092                               |
+| topic_prefix            | EE_TOPIC_PREFIX              | ""                                           |
+| db_suffix               | EE_DB_SUFFIX                 | ""                                           |
+| database_url            | EE_<SERVICE>_DATABASE_URL    | postgresql+asyncpg://ee:ee@127.0.0.1:5432/   |
+|                         |                              | <service><suffix>                            |
+| db_pool_size            | EE_<SERVICE>_DB_POOL_SIZE    | 10                                           |
+| db_max_overflow         | EE_<SERVICE>_DB_MAX_OVERFLOW | 2                                            |
+| relay_poll_interval_ms  | EE_RELAY_POLL_INTERVAL_MS    | 20                                           |
+
+Keyword arguments win over the environment (tests build settings that way).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.kafka_admin import dlq_topic
+
+# Same value and production rule as shared.auth (DEV_SECRET, check_auth_secret), which signs with it.
+DEV_AUTH_SECRET = "dev-secret-change-me"
+MIN_PRODUCTION_SECRET_LENGTH = 32
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_DB_HOST = "ee:ee@127.0.0.1:5432"
+
+Environment = Literal["development", "test", "production"]
+
+# Variables shared by every service: field -> variable.
+_COMMON_ENV = {
+    "env": "EE_ENV",
+    "auth_secret": "EE_AUTH_SECRET",
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "topic_prefix": "EE_TOPIC_PREFIX",
+    "db_suffix": "EE_DB_SUFFIX",
+    "relay_poll_interval_ms": "EE_RELAY_POLL_INTERVAL_MS",
+}
+# Variables named after the service: field -> suffix of EE_<SERVICE>_.
+_SERVICE_ENV = {
+    "database_url": "DATABASE_URL",
+    "db_pool_size": "DB_POOL_SIZE",
+    "db_max_overflow": "DB_MAX_OVERFLOW",
+}
+
+
+def env_var_names(settings_cls: type[ServiceSettings]) -> dict[str, str]:
+    """Field name -> the environment variable it is read from, for this service."""
+    service = settings_cls.service_name.upper().replace("-", "_")
+    names = dict(_COMMON_ENV)
+    names.update({field: f"EE_{service}_{suffix}" for field, suffix in _SERVICE_ENV.items()})
+    return names
+
+
+class _ExactEnvSource(PydanticBaseSettingsSource):
+    """Reads each field from exactly one environment variable (see `env_var_names`)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = env_var_names(self.settings_cls)[field_name]  # type: ignore[arg-type]
+        return os.environ.get(name), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, var in env_var_names(self.settings_cls).items():  # type: ignore[arg-type]
+            raw = os.environ.get(var)
+            # An empty variable means "not set" (shell scripts often export VAR= ), except for the
+            # prefix and suffix, where empty is a meaningful value and also the default.
+            if raw is not None and (raw != "" or field_name in ("topic_prefix", "db_suffix")):
+                values[field_name] = raw
+        return values
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares; subclass and set `service_name` and `default_port`."""
+
+    # Validation errors must not echo the input: it holds the auth secret.
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    service_name: ClassVar[str] = "service"
+    default_port: ClassVar[int] = 8000
+
+    env: Environment = "development"
+    auth_secret: str = Field(default=DEV_AUTH_SECRET, repr=False)
+    kafka_bootstrap_servers: str = DEFAULT_BOOTSTRAP
+    topic_prefix: str = ""
+    db_suffix: str = ""
+    database_url: str = Field(default="", description="filled from service_name and db_suffix when empty")
+    db_pool_size: int = Field(default=10, ge=1, le=100)
+    # Kept small on purpose: PostgreSQL allows ~300 connections for four services, their replicas and
+    # the tests; a burst should queue for a pooled connection rather than open many more.
+    db_max_overflow: int = Field(default=2, ge=0, le=50)
+    relay_poll_interval_ms: int = Field(default=20, ge=1, le=60_000)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _ExactEnvSource(settings_cls))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        url = data.get("database_url")
+        if not url:
+            suffix = data.get("db_suffix") or ""
+            url = f"postgresql+asyncpg://{DEFAULT_DB_HOST}/{cls.service_name}{suffix}"
+        elif isinstance(url, str) and url.startswith(("postgresql://", "postgres://")):
+            # SQLAlchemy would pick the synchronous psycopg driver for a bare postgresql:// URL.
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return {**data, "database_url": url}
+
+    @model_validator(mode="after")
+    def _check(self) -> ServiceSettings:
+        if not self.database_url.startswith("postgresql+asyncpg://"):
+            raise ValueError(
+                f"{env_var_names(type(self))['database_url']} must be a postgresql+asyncpg:// URL, "
+                f"got {self.database_url.split('://', 1)[0]}://..."
+            )
+        if self.is_production and (
+            self.auth_secret == DEV_AUTH_SECRET or len(self.auth_secret) < MIN_PRODUCTION_SECRET_LENGTH
+        ):
+            raise ValueError(
+                "EE_ENV=production needs EE_AUTH_SECRET set to a random value of at least "
+                f"{MIN_PRODUCTION_SECRET_LENGTH} characters (the development default signs tokens anyone "
+                "can forge), e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def database_name(self) -> str:
+        return self.database_url.rsplit("/", 1)[-1].split("?", 1)[0]
+
+    @property
+    def source(self) -> str:
+        """CloudEvents `source` of the events this service emits: `ee/<service>`."""
+        return f"ee/{self.service_name}"
+
+    def topic(self, base: str) -> str:
+        """The real topic name: `settings.topic("ee.profile.events")` adds the prefix."""
+        return f"{self.topic_prefix}{base}"
+
+    def dlq_topic(self, base: str) -> str:
+        """The dead-letter twin of an event topic, prefixed: `<prefix><base>.dlq`."""
+        return dlq_topic(self.topic(base))

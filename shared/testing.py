@@ -1,0 +1,237 @@
+"""Helpers for tests against the real PostgreSQL and Kafka (`make test` starts both).
+
+- a fresh database per test module: `create_database`, `drop_database`, `fresh_platform_database`;
+- a fresh topic prefix per test module: `unique_topic_prefix`, then `ensure_topics` / `delete_topics`;
+- `KafkaReader`: everything on a topic from the beginning, to assert on what was published;
+- `wait_until`: poll a condition with a deadline instead of sleeping a fixed time.
+
+Nothing here is imported by service code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import ClassVar, Self
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared import kafka_admin
+from shared.db import create_engine, create_platform_schema, session_factory
+from shared.settings import ServiceSettings
+
+_SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class PlatformTestSettings(ServiceSettings):
+    """Settings of the pseudo-service the platform's own tests run as."""
+
+    service_name: ClassVar[str] = "platform"
+    default_port: ClassVar[int] = 8099
+
+
+# -- names ------------------------------------------------------------------------------------------
+
+
+def run_prefix() -> str:
+    """The test run's topic prefix: `EE_TOPIC_PREFIX` (set by `make test`) or `test<unix time>.`.
+
+    The `test<unix time>.` shape is what `python -m shared.kafka_admin purge-test-topics` recognises.
+    """
+    return os.environ.get("EE_TOPIC_PREFIX") or f"test{int(time.time())}."
+
+
+def unique_topic_prefix(label: str = "t") -> str:
+    """A prefix no other test module uses, under the run's prefix: `test1700000000.outbox3fa9c1.`."""
+    return f"{run_prefix()}{label}{uuid.uuid4().hex[:6]}."
+
+
+def unique_db_suffix(label: str = "t") -> str:
+    """A database-name suffix no other test module uses: `_test_outbox3fa9c1`."""
+    base = os.environ.get("EE_DB_SUFFIX") or "_test"
+    return f"{base}_{label}{uuid.uuid4().hex[:6]}".lower()
+
+
+# -- databases --------------------------------------------------------------------------------------
+
+
+def _maintenance_dsn(database_url: str) -> tuple[str, str]:
+    """asyncpg DSN of the server's `postgres` database, and the database named in `database_url`."""
+    url = make_url(database_url)
+    name = url.database or ""
+    if not _SAFE_NAME.match(name):
+        raise ValueError(f"refusing to create or drop a database named {name!r}")
+    dsn = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    return dsn, name
+
+
+async def create_database(database_url: str) -> None:
+    """Create the database `database_url` names, empty (dropping a leftover of the same name)."""
+    dsn, name = _maintenance_dsn(database_url)
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        # WITH (FORCE): a crashed earlier run may have left connections open to it.
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(database_url: str) -> None:
+    """Drop the database `database_url` names, closing whatever is still connected to it."""
+    dsn, name = _maintenance_dsn(database_url)
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class PlatformDatabase:
+    """A fresh database with the platform tables, and the settings naming it."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@asynccontextmanager
+async def fresh_platform_database(settings: ServiceSettings) -> AsyncIterator[PlatformDatabase]:
+    """Create `settings.database_url` with the platform tables; dispose and drop it on exit."""
+    await create_database(settings.database_url)
+    engine = create_engine(settings)
+    try:
+        await create_platform_schema(engine)
+        yield PlatformDatabase(settings, engine, session_factory(engine))
+    finally:
+        await engine.dispose()
+        await drop_database(settings.database_url)
+
+
+# -- topics -----------------------------------------------------------------------------------------
+
+
+async def ensure_topics(settings: ServiceSettings, partitions: int = 3) -> list[str]:
+    """Create every event topic (and its `.dlq`) under `settings.topic_prefix`."""
+    if not settings.topic_prefix:
+        raise ValueError("tests must use a topic prefix (unique_topic_prefix())")
+    bootstrap = settings.kafka_bootstrap_servers
+    return await kafka_admin.ensure_topics(bootstrap, settings.topic_prefix, partitions)
+
+
+async def delete_topics(settings: ServiceSettings) -> None:
+    """Delete every topic under `settings.topic_prefix` (best effort: the run's purge catches the rest)."""
+    if settings.topic_prefix:
+        await kafka_admin.delete_topics_with_prefix(settings.kafka_bootstrap_servers, settings.topic_prefix)
+
+
+async def produce(
+    settings: ServiceSettings,
+    topic: str,
+    values: Sequence[bytes | None],
+    *,
+    key: bytes | None = None,
+    partition: int | None = None,
+) -> None:
+    """Write raw records to a (prefixed) topic and wait for the acks: the way to inject garbage."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=v, key=key, partition=partition) for v in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+class KafkaReader:
+    """Reads a topic from the beginning, every partition, without a consumer group.
+
+        async with KafkaReader(settings, settings.topic("ee.profile.events")) as reader:
+            records = await reader.read(3, timeout=10)
+    """
+
+    def __init__(self, settings: ServiceSettings, topic: str) -> None:
+        self.topic = topic
+        self._bootstrap = settings.kafka_bootstrap_servers
+        self.records: list[ConsumerRecord[bytes, bytes]] = []
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    async def __aenter__(self) -> Self:
+        async with kafka_admin.admin_client(self._bootstrap) as admin:
+            described = await admin.describe_topics([self.topic])
+        partitions = sorted(p["partition"] for t in described if not t["error_code"] for p in t["partitions"])
+        if not partitions:
+            raise AssertionError(f"topic {self.topic} does not exist")
+        await self._consumer.start()
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._consumer.stop()
+
+    async def read(self, at_least: int, timeout: float = 15.0) -> list[ConsumerRecord[bytes, bytes]]:  # noqa: ASYNC109
+        """Collect records until at least `at_least` were read in all; then return all of them."""
+        deadline = time.monotonic() + timeout
+        while len(self.records) < at_least:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"{self.topic}: expected at least {at_least} records, got {len(self.records)}"
+                )
+            batch = await self._consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
+            for records in batch.values():
+                self.records.extend(records)
+        return list(self.records)
+
+    async def drain(self, quiet_s: float = 0.5) -> list[ConsumerRecord[bytes, bytes]]:
+        """Read until nothing new arrives for `quiet_s` seconds (to assert that no more came)."""
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=int(quiet_s * 1000))
+            if not batch:
+                return list(self.records)
+            for records in batch.values():
+                self.records.extend(records)
+
+
+# -- waiting ----------------------------------------------------------------------------------------
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 15.0,  # noqa: ASYNC109 - a deadline is the point
+    interval: float = 0.02,
+    message: str | Callable[[], str] = "condition not met",
+) -> None:
+    """Poll `condition` (sync or async) until true; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            text = message() if callable(message) else message
+            raise AssertionError(f"{text} (after {timeout:g}s)")
+        await asyncio.sleep(interval)

@@ -1,0 +1,160 @@
+"""The event store against the real PostgreSQL: versions, optimistic concurrency, reading back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from shared.db import event_store
+from shared.envelope import Envelope, new_event_id
+from shared.eventstore import ConcurrencyError, EventStore
+from shared.testing import PlatformDatabase
+
+pytestmark = pytest.mark.infra
+
+STORE = EventStore()
+T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+
+
+def envelope(n: int = 0) -> Envelope:
+    return Envelope(
+        id=new_event_id(),
+        source="ee/test",
+        type="ee.test.Happened.v1",
+        time=T0,
+        data={"n": n},
+        subject="k",
+    )
+
+
+def stream() -> str:
+    return f"s-{uuid.uuid4().hex[:8]}"
+
+
+async def test_append_numbers_versions_and_load_returns_them_in_order(platform_db: PlatformDatabase) -> None:
+    sid = stream()
+    async with platform_db.sessions() as session:
+        stored = await STORE.append(session, sid, 0, [envelope(1), envelope(2)])
+        await session.commit()
+    assert [(e.aggregateid, e.aggregateversion) for e in stored] == [(sid, 1), (sid, 2)]
+
+    async with platform_db.sessions() as session:
+        more = await STORE.append(session, sid, 2, [envelope(3)])
+        await session.commit()
+        loaded = await STORE.load(session, sid)
+        assert await STORE.current_version(session, sid) == 3
+    assert more[0].aggregateversion == 3
+    assert [e.data["n"] for e in loaded] == [1, 2, 3]
+    assert [e.id for e in loaded] == [e.id for e in stored + more]
+    assert loaded[0].time == T0 and loaded[0].subject == "k"
+
+
+async def test_concurrent_appends_at_the_same_version_exactly_one_wins(platform_db: PlatformDatabase) -> None:
+    async def writer(sid: str, both_read: asyncio.Barrier, n: int) -> str:
+        async with platform_db.sessions() as session:
+            assert await STORE.current_version(session, sid) == 1
+            await both_read.wait()  # both have read version 1 before either writes
+            try:
+                await STORE.append(session, sid, 1, [envelope(n), envelope(n)])
+                await session.commit()
+                return "won"
+            except ConcurrencyError as exc:
+                assert exc.stream_id == sid and exc.expected_version == 1
+                await session.rollback()
+                return "lost"
+
+    for _ in range(5):  # several rounds: the interleaving differs from one to the next
+        sid = stream()
+        async with platform_db.sessions() as session:
+            await STORE.append(session, sid, 0, [envelope(0)])
+            await session.commit()
+        barrier = asyncio.Barrier(2)
+        outcomes = await asyncio.gather(writer(sid, barrier, 1), writer(sid, barrier, 2))
+        assert sorted(outcomes) == ["lost", "won"]
+        async with platform_db.sessions() as session:
+            rows = (
+                await session.execute(
+                    sa.select(event_store.c.version, event_store.c.envelope).where(
+                        event_store.c.stream_id == sid
+                    )
+                )
+            ).all()
+        assert sorted(v for v, _ in rows) == [1, 2, 3]
+        assert len({e["data"]["n"] for v, e in rows if v > 1}) == 1, "the loser wrote nothing"
+
+
+async def test_losing_the_insert_race_raises_and_keeps_the_transaction_usable(
+    platform_db: PlatformDatabase,
+) -> None:
+    """Both pass the version check; the loser's insert waits on the winner's row, then fails.
+
+    The unique violation is confined to a savepoint: the loser's other work still commits.
+    """
+    sid, other = stream(), stream()
+    async with platform_db.sessions() as winner, platform_db.sessions() as loser:
+        await STORE.append(winner, sid, 0, [envelope()])  # inserted, not committed
+        await STORE.append(loser, other, 0, [envelope()])
+        loser_pid = (await loser.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        race = asyncio.create_task(STORE.append(loser, sid, 0, [envelope()]))
+
+        async def loser_waits_on_lock() -> bool:
+            async with platform_db.sessions() as probe:
+                waiting = await probe.execute(
+                    sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": loser_pid},
+                )
+                return waiting.scalar_one_or_none() == "Lock"
+
+        for _ in range(500):
+            if await loser_waits_on_lock():
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the loser never blocked on the winner's row")
+        await winner.commit()
+        with pytest.raises(ConcurrencyError) as caught:
+            await race
+        assert caught.value.actual_version is None  # detected by the unique constraint, not the pre-check
+        await loser.commit()
+    async with platform_db.sessions() as session:
+        assert await STORE.current_version(session, other) == 1
+        assert await STORE.current_version(session, sid) == 1
+
+
+async def test_stale_or_future_expected_version_is_refused_without_writing(
+    platform_db: PlatformDatabase,
+) -> None:
+    sid = stream()
+    async with platform_db.sessions() as session:
+        await STORE.append(session, sid, 0, [envelope(), envelope()])
+        await session.commit()
+    for expected in (0, 1, 5):
+        async with platform_db.sessions() as session:
+            with pytest.raises(ConcurrencyError) as caught:
+                await STORE.append(session, sid, expected, [envelope()])
+            assert caught.value.actual_version == 2
+            assert "reload" in str(caught.value)
+            await session.commit()
+    async with platform_db.sessions() as session:
+        assert await STORE.current_version(session, sid) == 2
+
+
+async def test_read_all_pages_through_every_stream_by_position(platform_db: PlatformDatabase) -> None:
+    async with platform_db.sessions() as session:
+        start = (await session.execute(sa.select(sa.func.coalesce(sa.func.max(event_store.c.position), 0))))
+        after = int(start.scalar_one())
+        a, b = stream(), stream()
+        await STORE.append(session, a, 0, [envelope(1)])
+        await STORE.append(session, b, 0, [envelope(2)])
+        await STORE.append(session, a, 1, [envelope(3)])
+        await session.commit()
+        first = await STORE.read_all(session, after_position=after, limit=2)
+        rest = await STORE.read_all(session, after_position=first[-1][0], limit=10)
+    assert [e.data["n"] for _, e in first + rest] == [1, 2, 3]
+    assert [e.aggregateid for _, e in first + rest] == [a, b, a]
+    positions = [p for p, _ in first + rest]
+    assert positions == sorted(positions)

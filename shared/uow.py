@@ -1,0 +1,185 @@
+"""The unit of work: one database transaction holding state, events and outgoing messages.
+
+    async with runtime.uow() as uow:
+        stream = await uow.events.load(uow.session, stream_id)
+        envelopes = await uow.append(stream_id, expected_version, [event, ...])  # event store + outbox
+        uow.publish(event)                     # outbox only (state kept in ordinary tables)
+        await uow.commit()                     # rolled back on exit if not committed
+
+Everything written through the unit of work commits or vanishes together, which is the whole point of
+the transactional outbox: no event reaches Kafka for a change that rolled back, and no committed
+change is without its events.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared import context
+from shared.db import outbox
+from shared.envelope import Envelope, encode
+from shared.events.catalogue import Event
+from shared.eventstore import EventStore
+from shared.messages import envelope_for
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[Any] | Any]
+
+
+class SupportsNow(Protocol):
+    """The part of `shared.clock.Clock` the platform needs."""
+
+    def now(self) -> Any: ...
+
+
+class UnitOfWorkError(RuntimeError):
+    """The unit of work was used the wrong way (a bug in the caller)."""
+
+
+class UnitOfWork:
+    """One transaction. Use as `async with`; nothing is kept unless `commit()` is awaited."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: ServiceSettings,
+        clock: SupportsNow,
+        *,
+        events: EventStore | None = None,
+        on_outbox_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self.settings = settings
+        self.clock = clock
+        self.events = events or EventStore()
+        self._on_outbox_commit = on_outbox_commit
+        self._session: AsyncSession | None = None
+        self._outbox_rows: list[dict[str, Any]] = []
+        self._after_commit: list[AfterCommit] = []
+        self._correlation_id: str | None = None
+        # Set by the consumer while handlers run: the batch commits once, after every handler.
+        self._commit_forbidden = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise UnitOfWorkError("a UnitOfWork is entered once")
+        self._session = self._session_factory()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._outbox_rows.clear()
+        self._after_commit.clear()
+        if self._session is not None:
+            # close() rolls back whatever was not committed and returns the connection to the pool.
+            await self._session.close()
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise UnitOfWorkError("use the UnitOfWork inside `async with`")
+        return self._session
+
+    async def commit(self) -> None:
+        """Write the buffered outbox rows and commit; then run the after-commit callbacks."""
+        if self._commit_forbidden:
+            raise UnitOfWorkError("a consumer handler must not commit: the consumer commits the batch")
+        await self._commit()
+
+    async def _commit(self) -> None:
+        session = self.session
+        rows, self._outbox_rows = self._outbox_rows, []
+        if rows:
+            await session.execute(sa.insert(outbox), rows)
+        await session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        if rows and self._on_outbox_commit is not None:
+            self._on_outbox_commit()
+        for callback in callbacks:
+            # The transaction is committed: a failing callback must not make the caller believe it
+            # was not, so it is logged rather than raised.
+            try:
+                result = callback()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("after-commit callback %r failed", callback)
+
+    async def rollback(self) -> None:
+        self._outbox_rows.clear()
+        self._after_commit.clear()
+        await self.session.rollback()
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` (sync or async) once this transaction has committed; never if it rolls back."""
+        self._after_commit.append(callback)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def envelope(
+        self, event: Event, *, aggregate_id: str | None = None, aggregate_version: int | None = None
+    ) -> Envelope:
+        """An envelope for `event` stamped with this service, the clock and the request's ids."""
+        return envelope_for(
+            event,
+            source=self.settings.source,
+            time=self.clock.now(),
+            aggregate_id=aggregate_id,
+            aggregate_version=aggregate_version,
+            correlation_id=self._correlation(),
+            causation_id=context.causation_id.get(),
+        )
+
+    async def append(self, stream_id: str, expected_version: int, events: Sequence[Event]) -> list[Envelope]:
+        """Append `events` to the stream (versions `expected_version + 1, ...`) and to the outbox.
+
+        Raises `shared.eventstore.ConcurrencyError` when the stream moved; nothing is written then.
+        """
+        envelopes = [self.envelope(event, aggregate_id=stream_id) for event in events]
+        stored = await self.events.append(self.session, stream_id, expected_version, envelopes)
+        for event, envelope in zip(events, stored, strict=True):
+            self._add_outbox_row(event, envelope)
+        return stored
+
+    def publish(
+        self, event: Event, *, aggregate_id: str | None = None, aggregate_version: int | None = None
+    ) -> Envelope:
+        """Send `event` through the outbox only (the service keeps its state in ordinary tables)."""
+        envelope = self.envelope(event, aggregate_id=aggregate_id, aggregate_version=aggregate_version)
+        self._add_outbox_row(event, envelope)
+        return envelope
+
+    def publish_envelope(self, envelope: Envelope, *, topic: str, key: str | None) -> None:
+        """Send a ready-made envelope through the outbox to the (already prefixed) `topic`."""
+        self._outbox_rows.append(
+            {"event_id": envelope.id, "topic": topic, "key": key, "payload": encode(envelope)}
+        )
+
+    def _add_outbox_row(self, event: Event, envelope: Envelope) -> None:
+        # Rows are buffered and written in one statement at commit, in the order they were added:
+        # outbox ids, hence relay order, follow the order the service produced the events in.
+        self.publish_envelope(envelope, topic=self.settings.topic(event.topic), key=event.key())
+
+    def _correlation(self) -> str:
+        # The request's or the incoming event's correlation id when there is one (read each time: a
+        # consumer batch handles messages of many conversations), else one shared by every event of
+        # this unit of work.
+        current = context.correlation_id.get()
+        if current:
+            return current
+        if self._correlation_id is None:
+            self._correlation_id = str(uuid.uuid4())
+        return self._correlation_id
