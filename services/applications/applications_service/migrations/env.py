@@ -37,10 +37,6 @@ def _migrate(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _migrate(connection)
-        return
     engine = create_async_engine(database_url())
     try:
         async with engine.connect() as conn:
@@ -51,5 +47,8 @@ async def run_online() -> None:
 
 if context.is_offline_mode():
     run_offline()
+elif config.attributes.get("connection") is not None:
+    # A caller (a test, a tool) already holds a connection: migrate on it, inside its event loop.
+    _migrate(config.attributes["connection"])
 else:
     asyncio.run(run_online())
