@@ -1,0 +1,1 @@
+"""The ranking service: CRS scoring (versioned rules) and the live CRS-ordered pool projection."""

@@ -1,0 +1,423 @@
+"""The live Express Entry pool as an in-memory order-statistic structure (pure: no I/O, no frameworks).
+
+Every candidate is ordered by the key ``(-crs, submitted_us, profile_id)``: the higher score first, then
+the earlier submission (the published tie-breaking rule), then ``profile_id`` so the order is total and a
+rebuild is deterministic. ``submitted_us`` is the submission instant in whole microseconds since the
+Unix epoch, an int, which is cheaper to hold and compare than a ``datetime``.
+
+Besides the overall ordering the pool keeps one ordering per program and one per category, each a
+``SortedList`` of the very same key tuples (shared objects, so an extra ordering costs one pointer per
+member). "My rank", "the top N for this round", "how many at or above S" and the published distribution
+are therefore O(log n) (+ the size of the answer) whatever the pool size.
+
+Memory: program and category sets are interned (one frozenset object per distinct combination), score
+ints are interned, and the key tuple is computed once per entry and shared by every ordering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+import re
+from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any, Final
+
+from sortedcontainers import SortedList
+
+PROGRAMS: Final = frozenset({"fsw", "cec", "fst", "pnp"})
+"""Program codes; ``pnp`` means "holds a provincial nomination"."""
+FEDERAL_PROGRAMS: Final = frozenset({"fsw", "cec", "fst"})
+"""A candidate is in the pool only while eligible for at least one of these."""
+CATEGORIES: Final = frozenset(
+    {
+        "french",
+        "healthcare",
+        "stem",
+        "trades",
+        "transport",
+        "education",
+        "agriculture",
+        "physicians",
+        "researchers",
+        "senior_managers",
+        "military",
+    }
+)
+"""Category codes of category-based rounds."""
+
+MAX_CRS: Final = 1200
+
+SortKey = tuple[int, int, str]
+"""``(-crs, submitted_us, profile_id)``: ascending order is pool order."""
+PoolRow = tuple[str, int, int, tuple[str, ...], tuple[str, ...]]
+"""``(profile_id, crs, submitted_us, programs, categories)`` with programs/categories sorted."""
+
+DISTRIBUTION_BINS: Final[tuple[tuple[str, int, int], ...]] = (
+    ("601-1200", 601, 1200),
+    ("501-600", 501, 600),
+    ("451-500", 451, 500),
+    ("491-500", 491, 500),
+    ("481-490", 481, 490),
+    ("471-480", 471, 480),
+    ("461-470", 461, 470),
+    ("451-460", 451, 460),
+    ("401-450", 401, 450),
+    ("441-450", 441, 450),
+    ("431-440", 431, 440),
+    ("421-430", 421, 430),
+    ("411-420", 411, 420),
+    ("401-410", 401, 410),
+    ("351-400", 351, 400),
+    ("301-350", 301, 350),
+    ("0-300", 0, 300),
+)
+"""IRCC's published CRS bins, in the published order; 451-500 and 401-450 are subtotals of the
+10-point bins that follow them. ``Pool.distribution`` adds ``"total"``."""
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US: Final = timedelta(microseconds=1)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+# Interning tables. Bounded: scores are 0..1200 and the sets are subsets of the known codes.
+_CRS_INTS: Final = tuple(range(MAX_CRS + 1))
+_NEG_CRS_INTS: Final = tuple(-score for score in range(MAX_CRS + 1))
+_Interned = dict[frozenset[str], frozenset[str]]
+_PROGRAM_SETS: _Interned = {}
+_CATEGORY_SETS: _Interned = {}
+_SORTED: dict[frozenset[str], tuple[str, ...]] = {}
+
+
+def _intern_set(
+    codes: Iterable[str], known: frozenset[str], interned_sets: _Interned, what: str
+) -> frozenset[str]:
+    codes = codes if isinstance(codes, frozenset) else frozenset(codes)
+    interned = interned_sets.get(codes)
+    if interned is not None:
+        return interned
+    if not all(isinstance(code, str) for code in codes) or not codes <= known:
+        unknown = sorted(map(repr, codes - known))
+        raise ValueError(f"unknown {what} code(s) {', '.join(unknown)}; expected a subset of {sorted(known)}")
+    return interned_sets.setdefault(codes, codes)
+
+
+def _sorted_tuple(codes: frozenset[str]) -> tuple[str, ...]:
+    cached = _SORTED.get(codes)
+    if cached is None:
+        cached = _SORTED.setdefault(codes, tuple(sorted(codes)))
+    return cached
+
+
+def to_us(instant: datetime) -> int:
+    """Whole microseconds since the Unix epoch of an aware instant (exact, no float rounding)."""
+    return (instant - _EPOCH) // _ONE_US
+
+
+def from_us(us: int) -> datetime:
+    """The aware UTC instant ``us`` microseconds after the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolEntry:
+    """One candidate in the pool, as the ranking projection sees it.
+
+    Validated on construction: ``profile_id`` a canonical lowercase UUID string, ``crs`` an int in
+    0..1200, ``submitted_at`` timezone-aware (normalised to UTC), ``programs`` a subset of
+    :data:`PROGRAMS` holding at least one federal program, ``categories`` a subset of
+    :data:`CATEGORIES`. Any iterable of codes is accepted and stored as an interned frozenset.
+    """
+
+    profile_id: str
+    crs: int
+    submitted_at: datetime
+    programs: frozenset[str]
+    categories: frozenset[str] = frozenset()
+    key: SortKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pid = self.profile_id
+        if not isinstance(pid, str) or _UUID.fullmatch(pid) is None:
+            raise ValueError(f"profile_id must be a canonical lowercase UUID string, got {pid!r}")
+        crs = self.crs
+        if not isinstance(crs, int) or isinstance(crs, bool) or not 0 <= crs <= MAX_CRS:
+            raise ValueError(f"crs must be an int from 0 to {MAX_CRS}, got {crs!r}")
+        submitted_at = self.submitted_at
+        if not isinstance(submitted_at, datetime) or submitted_at.utcoffset() is None:
+            raise ValueError(f"submitted_at must be a timezone-aware datetime, got {submitted_at!r}")
+        if submitted_at.tzinfo is not UTC:
+            submitted_at = submitted_at.astimezone(UTC)
+            object.__setattr__(self, "submitted_at", submitted_at)
+        programs = _intern_set(self.programs, PROGRAMS, _PROGRAM_SETS, "program")
+        if not programs & FEDERAL_PROGRAMS:
+            raise ValueError(
+                f"programs must include at least one of {sorted(FEDERAL_PROGRAMS)}, got {sorted(programs)}"
+            )
+        object.__setattr__(self, "programs", programs)
+        categories = _intern_set(self.categories, CATEGORIES, _CATEGORY_SETS, "category")
+        object.__setattr__(self, "categories", categories)
+        object.__setattr__(self, "crs", _CRS_INTS[crs])
+        object.__setattr__(self, "key", (_NEG_CRS_INTS[crs], to_us(submitted_at), pid))
+
+    def to_row(self) -> PoolRow:
+        """The entry as plain values, for persistence: see :data:`PoolRow`."""
+        return (
+            self.profile_id,
+            self.crs,
+            self.key[1],
+            _sorted_tuple(self.programs),
+            _sorted_tuple(self.categories),
+        )
+
+    @classmethod
+    def from_row(cls, row: PoolRow | Iterable[Any]) -> PoolEntry:
+        """The inverse of :meth:`to_row` (any sequence of the five values is accepted)."""
+        profile_id, crs, submitted_us, programs, categories = row
+        return cls(profile_id, crs, from_us(submitted_us), frozenset(programs), frozenset(categories))
+
+
+class Pool:
+    """The CRS-ordered pool with per-program and per-category orderings.
+
+    Queries take at most one of ``program`` / ``category`` (an ordering is kept for each, not for
+    their combinations); passing both, or an unknown code, raises ``ValueError``.
+    """
+
+    __slots__ = ("_by_category", "_by_program", "_entries", "_order")
+
+    def __init__(self) -> None:
+        self._entries: dict[str, PoolEntry] = {}
+        self._order: SortedList = SortedList()
+        self._by_program: dict[str, SortedList] = {code: SortedList() for code in sorted(PROGRAMS)}
+        self._by_category: dict[str, SortedList] = {code: SortedList() for code in sorted(CATEGORIES)}
+
+    # --- membership -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, profile_id: object) -> bool:
+        return profile_id in self._entries
+
+    def get(self, profile_id: str) -> PoolEntry | None:
+        return self._entries.get(profile_id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pool):
+            return NotImplemented
+        return self._entries == other._entries
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"<Pool of {len(self)} candidates>"
+
+    # --- changes ----------------------------------------------------------------------------------
+
+    def upsert(self, entry: PoolEntry) -> PoolEntry | None:
+        """Put ``entry`` in the pool (or replace the candidate's entry); return the previous entry.
+
+        A replaced candidate moves in every ordering, and leaves the orderings of the programs and
+        categories it no longer has.
+        """
+        previous = self._entries.get(entry.profile_id)
+        self._entries[entry.profile_id] = entry
+        if previous is None:
+            self._index(entry)
+            return None
+        old, new = previous.key, entry.key
+        if old == new:
+            # Same place in every ordering: keep the tuple already stored in the orderings so the
+            # entry and the orderings still share one key object (the swap is invisible: equal value).
+            object.__setattr__(entry, "key", old)
+            self._move_sets(self._by_program, previous.programs, entry.programs, old)
+            self._move_sets(self._by_category, previous.categories, entry.categories, old)
+            return previous
+        self._unindex(previous)
+        self._index(entry)
+        return previous
+
+    def remove(self, profile_id: str) -> PoolEntry | None:
+        """Take the candidate out of the pool; return its entry, or None if it was not there."""
+        entry = self._entries.pop(profile_id, None)
+        if entry is not None:
+            self._unindex(entry)
+        return entry
+
+    def _index(self, entry: PoolEntry) -> None:
+        key = entry.key
+        self._order.add(key)
+        for code in entry.programs:
+            self._by_program[code].add(key)
+        for code in entry.categories:
+            self._by_category[code].add(key)
+
+    def _unindex(self, entry: PoolEntry) -> None:
+        key = entry.key
+        self._order.remove(key)
+        for code in entry.programs:
+            self._by_program[code].remove(key)
+        for code in entry.categories:
+            self._by_category[code].remove(key)
+
+    @staticmethod
+    def _move_sets(
+        orderings: dict[str, SortedList], old: frozenset[str], new: frozenset[str], key: SortKey
+    ) -> None:
+        if old is new:
+            return
+        for code in old - new:
+            orderings[code].remove(key)
+        for code in new - old:
+            orderings[code].add(key)
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    def _ordering(self, program: str | None, category: str | None) -> SortedList:
+        if program is not None:
+            if category is not None:
+                raise ValueError("pass a program or a category, not both: no combined ordering is kept")
+            by_program = self._by_program.get(program)
+            if by_program is None:
+                raise ValueError(f"unknown program {program!r}; expected one of {sorted(PROGRAMS)}")
+            return by_program
+        if category is not None:
+            by_category = self._by_category.get(category)
+            if by_category is None:
+                raise ValueError(f"unknown category {category!r}; expected one of {sorted(CATEGORIES)}")
+            return by_category
+        return self._order
+
+    def rank(self, profile_id: str, program: str | None = None, category: str | None = None) -> int | None:
+        """1-based position of the candidate in the ordering; None if not in the pool or the ordering."""
+        ordering = self._ordering(program, category)
+        entry = self._entries.get(profile_id)
+        if entry is None:
+            return None
+        if program is not None and program not in entry.programs:
+            return None
+        if category is not None and category not in entry.categories:
+            return None
+        return int(ordering.bisect_left(entry.key)) + 1
+
+    def top(
+        self,
+        n: int,
+        program: str | None = None,
+        category: str | None = None,
+        exclude: AbstractSet[str] = frozenset(),
+    ) -> list[PoolEntry]:
+        """The first ``n`` entries of the ordering, in order, skipping the ids in ``exclude``.
+
+        Cost: O(log n + n + len(exclude)); the ordering is walked lazily, never materialised.
+        """
+        ordering = self._ordering(program, category)
+        if n <= 0:
+            return []
+        entries = self._entries
+        if not exclude:
+            return [entries[key[2]] for key in islice(ordering, n)]
+        chosen: list[PoolEntry] = []
+        # At most len(exclude) of the keys walked are skipped, so this bound always suffices.
+        for key in islice(ordering, n + len(exclude)):
+            profile_id = key[2]
+            if profile_id in exclude:
+                continue
+            chosen.append(entries[profile_id])
+            if len(chosen) == n:
+                break
+        return chosen
+
+    def count_at_or_above(self, score: int, program: str | None = None, category: str | None = None) -> int:
+        """How many candidates of the ordering have a CRS of ``score`` or more."""
+        ordering = self._ordering(program, category)
+        # (1 - score,) sorts before every key whose first item is 1 - score and after every key with
+        # -crs <= -score, so the insertion point is the number of keys with crs >= score.
+        return int(ordering.bisect_left((1 - operator.index(score),)))
+
+    def distribution(self, program: str | None = None, category: str | None = None) -> dict[str, int]:
+        """The CRS distribution in IRCC's published bins (:data:`DISTRIBUTION_BINS`) plus ``"total"``."""
+        ordering = self._ordering(program, category)
+        at_or_above: dict[int, int] = {}
+
+        def count(score: int) -> int:
+            found = at_or_above.get(score)
+            if found is None:
+                found = at_or_above[score] = int(ordering.bisect_left((1 - score,)))
+            return found
+
+        bins = {label: count(low) - count(high + 1) for label, low, high in DISTRIBUTION_BINS}
+        bins["total"] = len(ordering)
+        return bins
+
+    def __iter__(self) -> Iterator[PoolEntry]:
+        """The entries in pool order (do not change the pool while iterating)."""
+        entries = self._entries
+        return (entries[key[2]] for key in self._order)
+
+    # --- persistence and proofs -------------------------------------------------------------------
+
+    def snapshot_rows(self) -> list[PoolRow]:
+        """Every entry as a :data:`PoolRow`, in pool order (a list: safe to keep while the pool changes)."""
+        entries = self._entries
+        return [entries[key[2]].to_row() for key in self._order]
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[PoolRow | Iterable[Any]]) -> Pool:
+        """A pool holding exactly ``rows`` (any order); a profile_id appearing twice is a ValueError.
+
+        Builds each ordering in one bulk pass (linear when the rows come in pool order, as
+        :meth:`snapshot_rows` writes them), much faster than upserting one by one.
+        """
+        pool = cls()
+        entries = pool._entries
+        for row in rows:
+            entry = PoolEntry.from_row(row)
+            if entry.profile_id in entries:
+                raise ValueError(f"profile_id {entry.profile_id} appears twice in the rows")
+            entries[entry.profile_id] = entry
+        ordered = sorted(entries.values(), key=operator.attrgetter("key"))
+        by_program: dict[str, list[SortKey]] = {code: [] for code in pool._by_program}
+        by_category: dict[str, list[SortKey]] = {code: [] for code in pool._by_category}
+        for entry in ordered:
+            key = entry.key
+            for code in entry.programs:
+                by_program[code].append(key)
+            for code in entry.categories:
+                by_category[code].append(key)
+        pool._order.update([entry.key for entry in ordered])
+        for code, keys in by_program.items():
+            pool._by_program[code].update(keys)
+        for code, keys in by_category.items():
+            pool._by_category[code].update(keys)
+        return pool
+
+    def fingerprint(self) -> str:
+        """A digest of the pool's content in pool order: equal pools, however built, give equal strings.
+
+        Covers every entry's profile_id, score, submission instant, programs and categories, so a
+        rebuild from the event log can be proved equal to the live pool by comparing two short strings.
+        """
+        digest = hashlib.blake2b(b"ee-pool-v1", digest_size=16)
+        entries = self._entries
+        keys = iter(self._order)
+        while chunk := [entries[key[2]].to_row() for key in islice(keys, 8192)]:
+            digest.update("\n".join(map(repr, chunk)).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+    def check_consistency(self) -> None:
+        """Raise ``AssertionError`` unless every ordering holds exactly the entries it should (O(n))."""
+        entries = self._entries
+        expected = sorted(entry.key for entry in entries.values())
+        if list(self._order) != expected:
+            raise AssertionError("the pool ordering disagrees with its entries")
+        for code, ordering in self._by_program.items():
+            if list(ordering) != [key for key in expected if code in entries[key[2]].programs]:
+                raise AssertionError(f"the {code} ordering disagrees with the entries")
+        for code, ordering in self._by_category.items():
+            if list(ordering) != [key for key in expected if code in entries[key[2]].categories]:
+                raise AssertionError(f"the {code} ordering disagrees with the entries")
