@@ -65,6 +65,7 @@ class UnitOfWork:
         self._on_outbox_commit = on_outbox_commit
         self._session: AsyncSession | None = None
         self._outbox_rows: list[dict[str, Any]] = []
+        self._flushed_outbox = False
         self._after_commit: list[AfterCommit] = []
         self._correlation_id: str | None = None
         # Set by the consumer while handlers run: the batch commits once, after every handler.
@@ -99,14 +100,21 @@ class UnitOfWork:
             raise UnitOfWorkError("a consumer handler must not commit: the consumer commits the batch")
         await self._commit()
 
-    async def _commit(self) -> None:
-        session = self.session
+    async def flush(self) -> None:
+        """Write the buffered outbox rows now (still uncommitted); `commit()` does it anyway."""
         rows, self._outbox_rows = self._outbox_rows, []
         if rows:
-            await session.execute(sa.insert(outbox), rows)
+            await self.session.execute(sa.insert(outbox), rows)
+            self._flushed_outbox = True
+
+    async def _commit(self) -> None:
+        session = self.session
+        had_rows = bool(self._outbox_rows) or self._flushed_outbox
+        await self.flush()
         await session.commit()
+        self._flushed_outbox = False
         callbacks, self._after_commit = self._after_commit, []
-        if rows and self._on_outbox_commit is not None:
+        if had_rows and self._on_outbox_commit is not None:
             self._on_outbox_commit()
         for callback in callbacks:
             # The transaction is committed: a failing callback must not make the caller believe it
@@ -120,6 +128,7 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._outbox_rows.clear()
+        self._flushed_outbox = False
         self._after_commit.clear()
         await self.session.rollback()
 

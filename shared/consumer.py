@@ -1,0 +1,637 @@
+"""The idempotent consumer: applies Kafka events to the service's database exactly once.
+
+    consumer = IdempotentConsumer("ranking", settings, session_factory, clock,
+                                  topics=[PROFILE_TOPIC], handlers={"ProfileUpdated": on_update},
+                                  group_id="ranking")
+    await consumer.run()   # until stop()
+
+A batch of records is one database transaction. In it, each event id is claimed in
+`processed_messages` (a redelivered event is already there: a no-op), the handlers run with a unit of
+work (they may `uow.publish(...)` through the outbox and `uow.after_commit(...)`), and the next offset
+of every partition is stored in `consumer_positions` with the Kafka cluster id. Kafka's own offsets
+are committed after the database commit and only as a courtesy (lag monitoring): the positions in the
+database are the truth, and the consumer seeks to them on start and on every assignment.
+
+What cannot be applied does not stop the consumer:
+- not JSON, not a CloudEvent, or data that does not validate as its catalogue event → `<topic>.dlq`
+  at once (retrying cannot fix it);
+- a handler that raises → the batch rolls back, then its messages are retried one at a time, each up
+  to `max_retries` times; the one that still fails goes to `<topic>.dlq` and the rest carry on;
+- an event type this build does not know (a newer producer) → skipped and counted;
+- a known type with no handler here → ignored and counted.
+A DLQ record keeps the original key, value and headers and adds `reason`, `error`, `original_topic`,
+`original_partition`, `original_offset` and `consumer` headers.
+
+Database or Kafka unreachable is not the message's fault: nothing is dead-lettered, the consumer seeks
+back to its stored positions and tries again with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared import context, kafka_admin
+from shared.envelope import Envelope, EnvelopeError, decode
+from shared.events.catalogue import Event
+from shared.events.registry import REGISTRY, EventRegistry, UnknownEventType
+from shared.messages import (
+    HEADER_CONSUMER,
+    HEADER_ERROR,
+    HEADER_ORIGINAL_OFFSET,
+    HEADER_ORIGINAL_PARTITION,
+    HEADER_ORIGINAL_TOPIC,
+    HEADER_REASON,
+    dlq_topic,
+)
+from shared.settings import ServiceSettings
+from shared.uow import SupportsNow, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event handed to a handler: the (upcast) envelope, its parsed event and where it came from."""
+
+    envelope: Envelope
+    event: Event
+    topic: str
+    partition: int
+    offset: int
+
+
+Handler = Callable[[UnitOfWork, Delivery], Awaitable[None]]
+
+
+class ClusterMismatchError(RuntimeError):
+    """The stored positions belong to another Kafka cluster: their offsets mean nothing here."""
+
+
+class MissingTopicError(RuntimeError):
+    """A topic the consumer reads does not exist (yet)."""
+
+
+@dataclass
+class ConsumerMetrics:
+    processed: int = 0  # applied by a handler and committed
+    duplicates: int = 0  # already applied (event id seen, or offset below the stored position)
+    skipped_unknown: int = 0  # type this build does not know
+    ignored: int = 0  # known type without a handler in this consumer
+    dead_lettered: int = 0
+    retries: int = 0  # handler attempts that failed and were retried
+    batches: int = 0  # database transactions committed for batches
+    failures: int = 0  # infrastructure failures (database or Kafka) the loop recovered from
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Pending:
+    record: Record
+    delivery: Delivery
+    handler: Handler
+
+
+@dataclass
+class _Batch:
+    pending: list[_Pending] = field(default_factory=list)
+    dead: list[tuple[Record, str, str]] = field(default_factory=list)  # record, reason, error class
+    advance: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
+
+
+class _InfrastructureError(Exception):
+    """Database or Kafka failed under us: retry the batch later, blame no message."""
+
+
+_CLAIM = sa.text(
+    "INSERT INTO processed_messages (consumer, event_id) "
+    "SELECT :consumer, unnest(CAST(:ids AS text[])) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
+# GREATEST: a consumer that lost its partitions in a rebalance may commit once more; it must not
+# move the new owner's position backwards.
+_SAVE_POSITIONS = sa.text(
+    "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, cluster_id, updated_at) "
+    "SELECT :consumer, u.topic, u.partition, u.next_offset, :cluster_id, now() "
+    "FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]), CAST(:offsets AS bigint[])) "
+    "AS u(topic, partition, next_offset) "
+    "ON CONFLICT (consumer, topic, partition) DO UPDATE SET "
+    "next_offset = GREATEST(consumer_positions.next_offset, EXCLUDED.next_offset), "
+    "cluster_id = EXCLUDED.cluster_id, updated_at = now()"
+)
+
+
+class IdempotentConsumer:
+    """Consume `topics` (base names; the settings' prefix is added) into the service database."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        session_factory: async_sessionmaker[AsyncSession],
+        clock: SupportsNow,
+        *,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        group_id: str | None = None,
+        batch_size: int = 500,
+        max_retries: int = 3,
+        registry: EventRegistry = REGISTRY,
+        poll_timeout_ms: int = 200,
+        retry_backoff_s: float = 0.05,
+        max_backoff_s: float = 5.0,
+        on_outbox_commit: Callable[[], None] | None = None,
+    ) -> None:
+        if not topics:
+            raise ValueError("a consumer needs at least one topic")
+        self.name = name
+        self.settings = settings
+        self.topics = [settings.topic(t) for t in topics]
+        self.handlers = dict(handlers)
+        self.group_id = group_id
+        self.batch_size = batch_size
+        self.max_retries = max(1, max_retries)
+        self.metrics = ConsumerMetrics()
+        self.on_outbox_commit = on_outbox_commit
+        self._session_factory = session_factory
+        self._clock = clock
+        self._registry = registry
+        self._poll_timeout_ms = poll_timeout_ms
+        self._retry_backoff_s = retry_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._cluster_id: str | None = None
+        # Next offset per assigned partition as committed in the database.
+        self._positions: dict[TopicPartition, int] = {}
+        self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._running = False
+        # Clear while a database transaction of a batch is open: a revocation waits for it so the
+        # next owner reads the positions it commits. Never held across a Kafka call (commit or
+        # getmany wait for the rebalance, which would wait for us: a deadlock).
+        self._db_idle = asyncio.Event()
+        self._db_idle.set()
+
+    @property
+    def cluster_id(self) -> str | None:
+        return self._cluster_id
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """Next offset per assigned partition, as committed in the database."""
+        return dict(self._positions)
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a deadline is the API
+        """Wait until partitions are assigned and positioned (tests)."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until `stop()`. Raises `ClusterMismatchError` at once against another cluster."""
+        self._running = True
+        self._finished.clear()
+        try:
+            consumer = await self._start()
+            backoff = self._retry_backoff_s
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self.batch_size)
+                records = [r for part in batch.values() for r in part]
+                if not records:
+                    continue
+                try:
+                    await self._handle(records)
+                    backoff = self._retry_backoff_s
+                except _InfrastructureError as exc:
+                    self.metrics.failures += 1
+                    log.warning("consumer %s: %s; retrying from the stored positions in %.1fs",
+                                self.name, exc.__cause__ or exc, backoff)
+                    self._rewind(consumer, records)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff_s)
+                    continue
+                await self._commit_kafka(consumer, records)
+        finally:
+            self._ready.clear()
+            await self._close()
+            self._running = False
+            self._finished.set()
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Finish the batch in hand, then leave the group and close the clients."""
+        self._stopping.set()
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), grace_s)
+
+    async def _start(self) -> AIOKafkaConsumer:
+        broker_cluster, partitions = await self._describe_broker()
+        await self._check_cluster(broker_cluster)
+        self._cluster_id = broker_cluster
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"ee-{self.settings.service_name}-{self.name}",
+            enable_auto_commit=False,
+            # Where a partition without a stored position starts, and where a seek below the log
+            # start lands: the beginning (event topics keep everything).
+            auto_offset_reset="earliest",
+            max_poll_records=self.batch_size,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        if self.group_id is None:
+            # No group: this consumer reads every partition (e.g. a read replica holding the whole
+            # pool). Assign them explicitly and seek to the stored positions.
+            consumer.assign(partitions)
+            await self._seek_to_stored(consumer, partitions)
+            self._ready.set()
+        else:
+            consumer.subscribe(self.topics, listener=_SeekOnAssign(self, consumer))
+        return consumer
+
+    async def _describe_broker(self) -> tuple[str, list[TopicPartition]]:
+        """The cluster id and every partition of our topics; waits for topics that do not exist yet."""
+        delay = 0.2
+        while True:
+            async with kafka_admin.admin_client(self.settings.kafka_bootstrap_servers) as admin:
+                cluster = await admin.describe_cluster()
+                described = await admin.describe_topics(self.topics)
+            cluster_id = cluster.get("cluster_id")
+            if not cluster_id:
+                bootstrap = self.settings.kafka_bootstrap_servers
+                raise KafkaError(f"the broker at {bootstrap} reported no cluster id")
+            missing = [t["topic"] for t in described if t["error_code"] or not t["partitions"]]
+            if not missing:
+                partitions = [
+                    TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]
+                ]
+                return str(cluster_id), sorted(partitions)
+            log.warning("consumer %s: topics %s do not exist yet (create them with `python -m "
+                        "shared.kafka_admin ensure-topics`); waiting", self.name, ", ".join(missing))
+            await self._sleep(delay)
+            if self._stopping.is_set():
+                raise MissingTopicError(", ".join(missing))
+            delay = min(delay * 2, self._max_backoff_s)
+
+    async def _check_cluster(self, broker_cluster: str) -> None:
+        async with self._session_factory() as session:
+            stored = (
+                await session.execute(
+                    sa.text("SELECT DISTINCT cluster_id FROM consumer_positions WHERE consumer = :c"),
+                    {"c": self.name},
+                )
+            ).scalars().all()
+        others = [c for c in stored if c != broker_cluster]
+        if others:
+            raise ClusterMismatchError(
+                f"consumer {self.name!r} of {self.settings.service_name} stored its positions on Kafka "
+                f"cluster {others[0]!r}, but the broker at {self.settings.kafka_bootstrap_servers} is "
+                f"cluster {broker_cluster!r}: those offsets mean nothing there, so it refuses to start. "
+                "Point KAFKA_BOOTSTRAP_SERVERS at the original cluster, or, if the cluster was replaced "
+                f"on purpose, reset this consumer (DELETE FROM consumer_positions WHERE consumer = "
+                f"'{self.name}' in database {self.settings.database_name}) and rebuild what it projects."
+            )
+
+    async def _seek_to_stored(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+        stored = await self._load_positions(partitions)
+        for tp in partitions:
+            # Offset 0 when nothing is stored: below the log start it resets to the earliest offset.
+            consumer.seek(tp, stored.get(tp, 0))
+        self._positions.update(stored)
+
+    async def _load_positions(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        wanted = set(partitions)
+        async with self._session_factory() as session:
+            rows = (
+                await session.execute(
+                    sa.text(
+                        "SELECT topic, partition, next_offset FROM consumer_positions "
+                        "WHERE consumer = :c AND topic = ANY(CAST(:topics AS text[]))"
+                    ),
+                    {"c": self.name, "topics": sorted({tp.topic for tp in partitions})},
+                )
+            ).all()
+        out = {TopicPartition(t, p): int(o) for t, p, o in rows}
+        return {tp: o for tp, o in out.items() if tp in wanted}
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        for client in (consumer, producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except Exception as exc:
+                    log.debug("consumer %s: closing a Kafka client: %r", self.name, exc)
+
+    # -- a batch ----------------------------------------------------------------------------------
+
+    async def _handle(self, records: Sequence[Record]) -> None:
+        batch = self._classify(records)
+        try:
+            for record, reason, error in batch.dead:
+                await self._dead_letter(record, reason, error)
+        except Exception as exc:
+            raise _InfrastructureError("the dead-letter topic is unreachable") from exc
+        try:
+            await self._apply_batch(batch)
+        except _InfrastructureError:
+            raise
+        except Exception as exc:
+            if await self._infrastructure_failed(exc):
+                raise _InfrastructureError("the database is unreachable") from exc
+            log.info("consumer %s: a handler failed in a batch of %d (%r); retrying one by one",
+                     self.name, len(batch.pending), exc)
+            await self._apply_one_by_one(batch)
+
+    def _classify(self, records: Sequence[Record]) -> _Batch:
+        batch = _Batch()
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            if record.offset < self._positions.get(tp, 0):
+                self.metrics.duplicates += 1  # re-fetched after a seek; already committed
+                continue
+            batch.advance[tp] = record.offset + 1
+            try:
+                envelope = self._registry.upcast(decode(record.value or b""))
+                model = self._registry.model_for(envelope.type)
+                event = model.model_validate(envelope.data)
+            except EnvelopeError as exc:
+                batch.dead.append((record, f"not a CloudEvents envelope: {exc}", type(exc).__name__))
+                continue
+            except UnknownEventType as exc:
+                self.metrics.skipped_unknown += 1
+                log.info("consumer %s: skipped unknown event type %s at %s:%d@%d", self.name, exc,
+                         record.topic, record.partition, record.offset)
+                continue
+            except ValidationError as exc:
+                reason = f"data does not match the catalogue event {envelope.type}: {_short(exc)}"
+                batch.dead.append((record, reason, type(exc).__name__))
+                continue
+            except Exception as exc:  # an upcaster that chokes on this data
+                batch.dead.append((record, f"cannot read the event: {exc!r}", type(exc).__name__))
+                continue
+            handler = self.handlers.get(event.event_name())
+            if handler is None:
+                self.metrics.ignored += 1
+                continue
+            delivery = Delivery(envelope, event, record.topic, record.partition, record.offset)
+            batch.pending.append(_Pending(record, delivery, handler))
+        return batch
+
+    async def _apply_batch(self, batch: _Batch) -> None:
+        """Every pending message and the positions in one transaction."""
+        applied = 0
+        self._db_idle.clear()
+        try:
+            async with self._uow() as uow:
+                ids = [p.delivery.envelope.id for p in batch.pending]
+                fresh = await self._claim(uow.session, ids) if ids else set()
+                for pending in batch.pending:
+                    event_id = pending.delivery.envelope.id
+                    if event_id not in fresh:
+                        self.metrics.duplicates += 1
+                        continue
+                    fresh.discard(event_id)  # the same event twice in one batch: the second is a duplicate
+                    await self._call(pending, uow)
+                    applied += 1
+                await self._save_positions(uow.session, batch.advance)
+                await uow._commit()
+        finally:
+            self._db_idle.set()
+        self.metrics.processed += applied
+        self.metrics.batches += 1
+        self._positions.update(batch.advance)
+
+    async def _apply_one_by_one(self, batch: _Batch) -> None:
+        for pending in batch.pending:
+            record = pending.record
+            tp = TopicPartition(record.topic, record.partition)
+            error: Exception | None = None
+            for attempt in range(1, self.max_retries + 1):
+                self._db_idle.clear()
+                try:
+                    async with self._uow() as uow:
+                        if await self._claim(uow.session, [pending.delivery.envelope.id]):
+                            await self._call(pending, uow)
+                            self.metrics.processed += 1
+                        else:
+                            self.metrics.duplicates += 1
+                        await self._save_positions(uow.session, {tp: record.offset + 1})
+                        await uow._commit()
+                    error = None
+                    break
+                except Exception as exc:
+                    if await self._infrastructure_failed(exc):
+                        raise _InfrastructureError("the database is unreachable") from exc
+                    error = exc
+                    self.metrics.retries += 1
+                    log.warning("consumer %s: handler for %s at %s:%d@%d failed (attempt %d/%d): %r",
+                                self.name, pending.delivery.envelope.type, record.topic, record.partition,
+                                record.offset, attempt, self.max_retries, exc)
+                    if attempt < self.max_retries:
+                        await asyncio.sleep(self._retry_backoff_s * attempt)
+                finally:
+                    self._db_idle.set()
+            if error is not None:
+                reason = (f"handler for {pending.delivery.envelope.type} failed {self.max_retries} times; "
+                          f"last error: {error!r}")
+                try:
+                    await self._dead_letter(record, reason, type(error).__name__)
+                except Exception as exc:
+                    raise _InfrastructureError("the dead-letter topic is unreachable") from exc
+            self._positions[tp] = max(self._positions.get(tp, 0), record.offset + 1)
+        # Positions of everything else in the batch (dead-lettered, unknown, ignored).
+        self._db_idle.clear()
+        try:
+            async with self._uow() as uow:
+                await self._save_positions(uow.session, batch.advance)
+                await uow._commit()
+        except Exception as exc:
+            raise _InfrastructureError("the database is unreachable") from exc
+        finally:
+            self._db_idle.set()
+        self.metrics.batches += 1
+        self._positions.update(batch.advance)
+
+    async def _call(self, pending: _Pending, uow: UnitOfWork) -> None:
+        envelope = pending.delivery.envelope
+        with _message_context(envelope):
+            uow._commit_forbidden = True
+            try:
+                await pending.handler(uow, pending.delivery)
+            finally:
+                uow._commit_forbidden = False
+
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(self._session_factory, self.settings, self._clock,
+                          on_outbox_commit=self.on_outbox_commit)
+
+    async def _claim(self, session: AsyncSession, ids: list[str]) -> set[str]:
+        """Record the event ids as processed; return those not recorded before."""
+        result = await session.execute(_CLAIM, {"consumer": self.name, "ids": ids})
+        return set(result.scalars())
+
+    async def _save_positions(self, session: AsyncSession, advance: Mapping[TopicPartition, int]) -> None:
+        if not advance:
+            return
+        tps = sorted(advance)
+        await session.execute(
+            _SAVE_POSITIONS,
+            {
+                "consumer": self.name,
+                "cluster_id": self._cluster_id,
+                "topics": [tp.topic for tp in tps],
+                "partitions": [tp.partition for tp in tps],
+                "offsets": [advance[tp] for tp in tps],
+            },
+        )
+
+    async def _infrastructure_failed(self, exc: BaseException) -> bool:
+        """Was `exc` the database going away rather than the handler's own fault?"""
+        if isinstance(exc, DisconnectionError | InterfaceError | OSError | ConnectionError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        try:
+            async with asyncio.timeout(2), self._session_factory() as session:
+                await session.execute(sa.text("SELECT 1"))
+        except Exception:
+            return True
+        return False
+
+    # -- Kafka side -------------------------------------------------------------------------------
+
+    async def _dead_letter(self, record: Record, reason: str, error: str) -> None:
+        producer = await self._dlq_producer()
+        headers = [
+            (HEADER_REASON, reason.encode()),
+            (HEADER_ERROR, error.encode()),
+            (HEADER_ORIGINAL_TOPIC, record.topic.encode()),
+            (HEADER_ORIGINAL_PARTITION, str(record.partition).encode()),
+            (HEADER_ORIGINAL_OFFSET, str(record.offset).encode()),
+            (HEADER_CONSUMER, self.name.encode()),
+            *record.headers,
+        ]
+        future = await producer.send(dlq_topic(record.topic), value=record.value, key=record.key,
+                                     headers=headers)
+        await future
+        self.metrics.dead_lettered += 1
+        log.error("consumer %s: %s:%d@%d sent to %s: %s", self.name, record.topic, record.partition,
+                  record.offset, dlq_topic(record.topic), reason)
+
+    async def _dlq_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                client_id=f"ee-{self.settings.service_name}-{self.name}-dlq",
+                enable_idempotence=True,
+                acks="all",
+                request_timeout_ms=10_000,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _commit_kafka(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
+        """Mirror the stored positions into Kafka's group offsets (lag tools read them)."""
+        if self.group_id is None:
+            return
+        offsets = {
+            tp: self._positions[tp]
+            for tp in {TopicPartition(r.topic, r.partition) for r in records}
+            if tp in self._positions
+        }
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:  # rebalanced meanwhile: the database positions still hold
+            log.info("consumer %s: Kafka offset commit skipped: %r", self.name, exc)
+
+    def _rewind(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
+        """Seek the partitions of a batch that failed back to their committed positions."""
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        assigned = consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                consumer.seek(tp, self._positions.get(tp, offset))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # -- rebalances (group mode) ------------------------------------------------------------------
+
+    async def _on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        await self._seek_to_stored(consumer, sorted(assigned))
+        self._ready.set()
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Let a batch transaction in flight commit, so the next owner reads its positions.
+        await self._db_idle.wait()
+        for tp in revoked:
+            self._positions.pop(tp, None)
+
+
+class _SeekOnAssign(ConsumerRebalanceListener):
+    def __init__(self, owner: IdempotentConsumer, consumer: AIOKafkaConsumer) -> None:
+        self._owner = owner
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._owner._on_assigned(self._consumer, assigned)
+
+
+@contextlib.contextmanager
+def _message_context(envelope: Envelope) -> Iterator[None]:
+    """Events a handler emits are caused by this one and continue its conversation."""
+    corr = context.correlation_id.set(envelope.correlationid or envelope.id)
+    cause = context.causation_id.set(envelope.id)
+    try:
+        yield
+    finally:
+        context.causation_id.reset(cause)
+        context.correlation_id.reset(corr)
+
+
+def _short(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]]
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+__all__ = [
+    "ClusterMismatchError",
+    "ConsumerMetrics",
+    "Delivery",
+    "Handler",
+    "IdempotentConsumer",
+    "MissingTopicError",
+]
