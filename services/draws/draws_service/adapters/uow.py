@@ -1,0 +1,36 @@
+"""The draws unit of work: the platform's transaction (state + outbox) with the draws repository."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from draws_service.adapters.repository import SqlDrawsRepository
+from shared.envelope import Envelope
+from shared.events.catalogue import Event
+from shared.uow import UnitOfWork
+
+
+class DrawsUnitOfWork:
+    def __init__(self, inner: UnitOfWork) -> None:
+        self.inner = inner
+        self.rounds = SqlDrawsRepository(inner.session)
+
+    def publish(self, event: Event) -> Envelope:
+        return self.inner.publish(event)
+
+    async def commit(self) -> None:
+        await self.inner.commit()
+
+
+def draws_uow(
+    platform_uow: Callable[[], UnitOfWork],
+) -> Callable[[], AbstractAsyncContextManager[DrawsUnitOfWork]]:
+    """A factory of draws units of work over the runtime's `uow()`."""
+
+    @asynccontextmanager
+    async def open_uow() -> AsyncIterator[DrawsUnitOfWork]:
+        async with platform_uow() as uow:
+            yield DrawsUnitOfWork(uow)
+
+    return open_uow

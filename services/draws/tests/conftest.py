@@ -1,0 +1,161 @@
+"""Fixtures of the draws service's tests.
+
+Per test module (names from the root conftest): a fresh PostgreSQL database migrated with the service's
+own Alembic scripts, a topic prefix, and the ranking stand-in (draws_ranking_standin.py) on a real
+port until the real ranking service serves the selection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from draws_ranking_standin import StandInPool, serve, standin_app
+from draws_service.adapters.categories import RulesCategories
+from draws_service.adapters.ranking import HttpRanking, OpsToken
+from draws_service.adapters.uow import DrawsUnitOfWork, draws_uow
+from draws_service.application.handlers import DrawsService
+from draws_service.settings import DrawsSettings
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import testing
+from shared.clock import Clock
+from shared.db import create_engine, session_factory
+from shared.uow import UnitOfWork
+
+ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
+NOW = datetime(2026, 9, 15, 14, 0, tzinfo=UTC)
+
+
+def migrate(url: str) -> None:
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["url"] = url
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="module")
+def draws_settings(make_settings: Any) -> DrawsSettings:
+    """This module's settings: its own database suffix and topic prefix (root conftest)."""
+    settings: DrawsSettings = make_settings(DrawsSettings, auth_secret="draws-tests-" + uuid.uuid4().hex * 2)
+    return settings
+
+
+@pytest.fixture(scope="module")
+async def draws_database(draws_settings: DrawsSettings) -> AsyncIterator[str]:
+    """A fresh database migrated by the service's own Alembic scripts; dropped afterwards."""
+    url = draws_settings.database_url
+    try:
+        await testing.create_database(url)
+    except OSError as exc:
+        pytest.fail(
+            f"PostgreSQL does not answer ({exc}): "
+            "start it with `make test` or `deploy/local/postgres.sh start`"
+        )
+    try:
+        await asyncio.to_thread(migrate, url)
+        yield url
+    finally:
+        await testing.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+async def engine(draws_settings: DrawsSettings, draws_database: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(draws_settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def clean_db(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("TRUNCATE invitations, rounds, outbox, processed_messages")
+
+
+@pytest.fixture(scope="module")
+async def standin(draws_settings: DrawsSettings) -> AsyncIterator[tuple[StandInPool, str]]:
+    pool = StandInPool()
+    server, task, url = await serve(standin_app(pool, draws_settings.auth_secret))
+    yield pool, url
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+def pool(standin: tuple[StandInPool, str]) -> StandInPool:
+    standin[0].load([])
+    standin[0].requests.clear()
+    standin[0].delay_s = 0.0
+    return standin[0]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock.frozen(NOW)
+
+
+@pytest.fixture
+def platform_uow(
+    engine: AsyncEngine, draws_settings: DrawsSettings, clock: Clock
+) -> Callable[[], UnitOfWork]:
+    factory = session_factory(engine)
+    return lambda: UnitOfWork(factory, draws_settings, clock)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def uow_factory(
+    platform_uow: Callable[[], UnitOfWork],
+) -> Callable[[], AbstractAsyncContextManager[DrawsUnitOfWork]]:
+    return draws_uow(platform_uow)
+
+
+@pytest.fixture
+def service(
+    clean_db: None,
+    pool: StandInPool,
+    standin: tuple[StandInPool, str],
+    uow_factory: Callable[[], AbstractAsyncContextManager[DrawsUnitOfWork]],
+    http: httpx.AsyncClient,
+    draws_settings: DrawsSettings,
+    clock: Clock,
+) -> DrawsService:
+    ranking = HttpRanking(http, standin[1], OpsToken(draws_settings.auth_secret))
+    return DrawsService(uow=uow_factory, ranking=ranking, categories=RulesCategories(), clock=clock)
+
+
+# -- pool data ------------------------------------------------------------------------------------
+
+
+def candidate(
+    crs: int,
+    *,
+    minutes: int = 0,
+    programs: Iterable[str] = ("fsw",),
+    categories: Iterable[str] = (),
+    n: int | None = None,
+    citizenship: str = "IN",
+) -> dict[str, Any]:
+    """A candidate as the ranking selection returns it (JSON)."""
+    return {
+        "profile_id": str(uuid.uuid4()) if n is None else str(uuid.UUID(int=n)),
+        "owner": "partner-7",
+        "crs": crs,
+        "submitted_at": (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)).isoformat(),
+        "programs": list(programs),
+        "categories": list(categories),
+        "citizenship": citizenship,
+    }
