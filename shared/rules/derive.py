@@ -13,8 +13,8 @@ from typing import Literal
 from shared.rules.categories import eligible_categories
 from shared.rules.document import JobOffer, ProfileDocument, accompanying_spouse, whole_years_between
 from shared.rules.education import canadian_education, education_level
-from shared.rules.eligibility import ProgramAssessment, assess, is_valid_job_offer
-from shared.rules.experience import SKILLED_TEERS, canadian_work_years, foreign_work_years
+from shared.rules.eligibility import ProgramAssessment, assess, is_arranged_employment, programs_passed
+from shared.rules.experience import canadian_work_years, foreign_work_years
 from shared.rules.factors import CrsFactors, Language, SpouseFactors
 from shared.rules.language import clb_of, lowest_clb_by_language, most_recent_valid, official_languages
 
@@ -56,7 +56,7 @@ def spouse_factors(doc: ProfileDocument, as_of: date) -> SpouseFactors | None:
 
 def arranged_employment(offer: JobOffer | None) -> ArrangedEmployment:
     """The job-offer factor of the rule versions before 2025-03-25 (200 or 50 points)."""
-    if offer is None or not is_valid_job_offer(offer) or offer.teer not in SKILLED_TEERS:
+    if offer is None or not is_arranged_employment(offer):  # a valid offer in TEER 0 to 3
         return "none"
     if offer.teer == 0 and offer.noc_code.startswith("00"):  # NOC major group 00: senior managers
         return "teer_0_major_00"
@@ -75,7 +75,7 @@ class DerivedProfile:
 
 def derive_profile(doc: ProfileDocument, as_of: date, nominated: bool) -> DerivedProfile:
     assessments = assess(doc, as_of)
-    programs = [program for program, assessment in assessments.items() if assessment.eligible]
+    programs = programs_passed(assessments)
     return DerivedProfile(
         factors=derive_factors(doc, as_of, nominated),
         programs=programs,

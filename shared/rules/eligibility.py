@@ -364,4 +364,8 @@ def assess(doc: ProfileDocument, as_of: date) -> dict[str, ProgramAssessment]:
 
 
 def eligible_programs(doc: ProfileDocument, as_of: date) -> list[str]:
-    return [program for program, assessment in assess(doc, as_of).items() if assessment.eligible]
+    return programs_passed(assess(doc, as_of))
+
+
+def programs_passed(assessments: dict[str, ProgramAssessment]) -> list[str]:
+    return [program for program, assessment in assessments.items() if assessment.eligible]
