@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from prometheus_client import Counter, Histogram
+
+from shared import context
 
 log = logging.getLogger("shared.scheduler")
 
@@ -68,6 +71,17 @@ class Periodic:
     async def run_once(self) -> bool:
         """Run the job once; True if it succeeded. Failures are logged, counted and swallowed."""
         self.runs += 1
+        # Each run is its own conversation: the events it causes share one correlation id.
+        run_id = str(uuid.uuid4())
+        corr_token = context.correlation_id.set(run_id)
+        cause_token = context.causation_id.set(run_id)
+        try:
+            return await self._run_job()
+        finally:
+            context.causation_id.reset(cause_token)
+            context.correlation_id.reset(corr_token)
+
+    async def _run_job(self) -> bool:
         with JOB_SECONDS.labels(self.name).time():
             try:
                 result = self.job()

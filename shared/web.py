@@ -359,6 +359,7 @@ def _concurrency_handler() -> tuple[type[Exception], ExceptionHandler] | None:
         return None
 
     async def handler(request: Request, exc: Exception) -> Response:
+        current = getattr(exc, "actual_version", None)
         return problem_response(
             request,
             Problem(
@@ -366,6 +367,8 @@ def _concurrency_handler() -> tuple[type[Exception], ExceptionHandler] | None:
                 "Concurrent update",
                 "Someone else changed this resource while your request was being handled; read it "
                 "again and retry with its new ETag.",
+                headers={"ETag": etag_header(current)} if isinstance(current, int) else None,
+                extensions={"current_version": current} if isinstance(current, int) else None,
             ),
         )
 

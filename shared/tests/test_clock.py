@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from shared import context
 from shared.clock import Clock
 from shared.scheduler import Periodic
 
@@ -171,6 +172,24 @@ async def test_periodic_stop_cancels_a_stuck_job() -> None:
     await asyncio.wait_for(started.wait(), 1)
     await asyncio.wait_for(periodic.stop(grace_s=0.05), 1)
     assert not periodic.running
+
+
+async def test_periodic_runs_carry_their_own_correlation_id() -> None:
+    clock = Clock.frozen(T0)
+    seen: list[str | None] = []
+    done = asyncio.Event()
+
+    def job() -> None:
+        seen.append(context.correlation_id.get())
+        if len(seen) == 2:
+            done.set()
+
+    periodic = Periodic("ids", clock, 0.01, job)
+    await periodic.start()
+    await asyncio.wait_for(done.wait(), 1)
+    await periodic.stop()
+    assert all(seen) and seen[0] != seen[1]
+    assert context.correlation_id.get() is None
 
 
 def test_periodic_rejects_a_non_positive_interval() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import context
 from shared.auth import InsecureSecretError, mint_token
+from shared.logging import JsonFormatter
 from shared.tests.fake_runtime import SECRET, T0, FakeRuntime, FakeSettings, client, make_app
 from shared.web import (
     PROBLEM_JSON,
@@ -92,6 +95,13 @@ async def db_error(kind: str) -> None:
     if kind == "integrity":
         raise sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
     raise DB_ERRORS[kind]
+
+
+@router.get("/concurrent")
+async def concurrent() -> None:
+    from shared.eventstore import ConcurrencyError
+
+    raise ConcurrencyError("profile-1", 3, 4)
 
 
 @router.get("/things/{thing_id}")
@@ -316,6 +326,13 @@ async def test_integrity_error_is_not_an_outage(app: Any) -> None:
     assert_problem(resp, 500)
 
 
+async def test_concurrent_append_is_409(app: Any) -> None:
+    async with client(app) as c:
+        resp = await c.get("/v1/concurrent")
+    assert "retry" in assert_problem(resp, 409)["detail"]
+    assert resp.headers["ETag"] == '"4"'
+
+
 async def test_openapi_documents_errors_as_problem_json(app: Any) -> None:
     async with client(app) as c:
         schema = (await c.get("/openapi.json")).json()
@@ -358,6 +375,45 @@ async def test_concurrent_requests_keep_their_own_correlation_id(app: Any) -> No
             *(c.get("/v1/items/1", headers={"X-Correlation-Id": f"c-{i}"}) for i in range(20))
         )
     assert [r.json()["correlation_id"] for r in responses] == [f"c-{i}" for i in range(20)]
+
+
+async def test_access_log_has_route_status_and_correlation_id(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="shared.web"):
+        async with client(app) as c:
+            await c.get("/v1/items/7", headers={"X-Correlation-Id": "corr-log"})
+    record = next(r for r in caplog.records if getattr(r, "route", None) == "/v1/items/{item_id}")
+    assert record.__dict__["status"] == 200
+    line = json.loads(JsonFormatter("testsvc").format(record))
+    assert line["path"] == "/v1/items/7"
+    assert line["service"] == "testsvc"
+
+
+def test_json_log_lines_carry_the_correlation_id() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("testsvc"))
+    logger = logging.getLogger("shared.tests.json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    token = context.correlation_id.set("corr-1")
+    try:
+        logger.info("hello %s", "world", extra={"profile_id": "p-1"})
+        try:
+            raise ValueError("bad")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        context.correlation_id.reset(token)
+        logger.removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "hello world"
+    assert first["correlation_id"] == "corr-1"
+    assert first["profile_id"] == "p-1"
+    assert (first["level"], first["service"], first["logger"]) == ("INFO", "testsvc", "shared.tests.json")
+    assert second["exc_type"] == "ValueError" and "Traceback" in second["exc"]
 
 
 # -- the admin clock ------------------------------------------------------------------------------
