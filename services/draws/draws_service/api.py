@@ -19,10 +19,10 @@ from draws_service.application.handlers import (
 from draws_service.application.ports import InvitationPage, StoredRound
 from draws_service.domain import MAX_ROUND_SIZE, Invitation, RoundRecord, round_name
 from shared.auth import Principal, require_roles
+from shared.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, parse_idempotency_key
 from shared.problem import Problem
 
 MAX_PAGE: Final = 5_000
-IDEMPOTENCY_KEY_MAX: Final = 200
 
 router = APIRouter(prefix="/v1/draws", tags=["draws"])
 Ops = Annotated[Principal, Depends(require_roles("ops"))]
@@ -184,18 +184,10 @@ def problem(error: DrawsError) -> Problem:
 
 
 def idempotency_key(key: str | None) -> str:
-    if key is None or not key.strip():
-        raise Problem(
-            400,
-            "Idempotency-Key required",
-            "Holding a round needs an `Idempotency-Key` header (e.g. a UUID); send the same key again "
-            "to retry safely without holding a second round.",
-        )
-    if len(key) > IDEMPOTENCY_KEY_MAX:
-        raise Problem(
-            400, "Idempotency-Key too long", f"Use a key of at most {IDEMPOTENCY_KEY_MAX} characters."
-        )
-    return key.strip()
+    """The validated header: 428 when absent, 400 when malformed (as every service answers)."""
+    parsed = parse_idempotency_key(key, required=True)
+    assert parsed is not None
+    return parsed
 
 
 # -- routes ---------------------------------------------------------------------------------------
@@ -220,7 +212,9 @@ async def hold_round(
     response: Response,
     _: Ops,
     draws: Draws,
-    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    key: Annotated[
+        str | None, Header(alias=IDEMPOTENCY_HEADER, description="A UUID per round; resend it to retry.")
+    ] = None,
 ) -> RoundOut:
     try:
         outcome: HoldOutcome = await draws.hold(body.command(), idempotency_key(key))
@@ -229,7 +223,7 @@ async def hold_round(
     record = outcome.stored.record
     response.headers["Location"] = f"/v1/draws/{record.round_id}"
     if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+        response.headers[REPLAYED_HEADER] = "true"
     return round_out(record)
 
 

@@ -159,3 +159,17 @@ def candidate(
         "categories": list(categories),
         "citizenship": citizenship,
     }
+
+
+@pytest.fixture(scope="module")
+async def draws_topics(draws_settings: DrawsSettings) -> AsyncIterator[DrawsSettings]:
+    """The event topics (and `.dlq` twins) under this module's prefix; deleted afterwards."""
+    try:
+        await testing.ensure_topics(draws_settings)
+    except Exception as exc:
+        pytest.fail(
+            f"Kafka does not answer at {draws_settings.kafka_bootstrap_servers} ({exc!r}): "
+            "start it with `make test` or `deploy/local/kafka.sh start`"
+        )
+    yield draws_settings
+    await testing.delete_topics(draws_settings)
