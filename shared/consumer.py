@@ -180,6 +180,11 @@ class IdempotentConsumer:
         self._cluster_id: str | None = None
         # Next offset per assigned partition as committed in the database.
         self._positions: dict[TopicPartition, int] = {}
+        # Partitions sought to their stored position in the current assignment: only their records
+        # are processed.
+        self._positioned: set[TopicPartition] = set()
+        # True from a revocation until the next assignment listener is done (group mode).
+        self._assigning = False
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
         self._finished = asyncio.Event()
@@ -212,8 +217,13 @@ class IdempotentConsumer:
             consumer = await self._start()
             backoff = self._retry_backoff_s
             while not self._stopping.is_set():
+                if self.group_id is not None and not self._assigning:
+                    await self._position_unpositioned(consumer)
                 batch = await consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self.batch_size)
-                records = [r for part in batch.values() for r in part]
+                # aiokafka hands out records of a new assignment before the assignment listener has
+                # finished seeking: those come from Kafka's committed offset, not from ours. Drop
+                # them; after the seek the fetcher reads again from the stored position.
+                records = [r for tp, part in batch.items() if tp in self._positioned for r in part]
                 if not records:
                     continue
                 try:
@@ -230,6 +240,7 @@ class IdempotentConsumer:
                 await self._commit_kafka(consumer, records)
         finally:
             self._ready.clear()
+            self._positioned.clear()
             await self._close()
             self._running = False
             self._finished.set()
@@ -262,7 +273,6 @@ class IdempotentConsumer:
             # pool). Assign them explicitly and seek to the stored positions.
             consumer.assign(partitions)
             await self._seek_to_stored(consumer, partitions)
-            self._ready.set()
         else:
             consumer.subscribe(self.topics, listener=_SeekOnAssign(self, consumer))
         return consumer
@@ -312,10 +322,28 @@ class IdempotentConsumer:
 
     async def _seek_to_stored(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
         stored = await self._load_positions(partitions)
+        assigned = consumer.assignment()
         for tp in partitions:
+            if tp not in assigned:  # revoked meanwhile
+                continue
             # Offset 0 when nothing is stored: below the log start it resets to the earliest offset.
+            # Explicit even then: with a group, Kafka's committed offset would win otherwise, and
+            # the database (perhaps just wiped for a rebuild) is what decides.
             consumer.seek(tp, stored.get(tp, 0))
-        self._positions.update(stored)
+            self._positions[tp] = stored.get(tp, 0)
+            self._positioned.add(tp)
+        if self._positioned:
+            self._ready.set()
+
+    async def _position_unpositioned(self, consumer: AIOKafkaConsumer) -> None:
+        """Seek partitions the assignment listener could not (it failed, e.g. the database was down)."""
+        missing = set(consumer.assignment()) - self._positioned
+        if missing:
+            try:
+                await self._seek_to_stored(consumer, sorted(missing))
+            except Exception as exc:
+                log.warning("consumer %s: cannot read its positions yet: %r", self.name, exc)
+                await self._sleep(self._retry_backoff_s)
 
     async def _load_positions(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         wanted = set(partitions)
@@ -587,14 +615,19 @@ class IdempotentConsumer:
     # -- rebalances (group mode) ------------------------------------------------------------------
 
     async def _on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
-        await self._seek_to_stored(consumer, sorted(assigned))
-        self._ready.set()
+        self._assigning = True
+        try:
+            await self._seek_to_stored(consumer, sorted(assigned))
+        finally:
+            self._assigning = False
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._assigning = True
         # Let a batch transaction in flight commit, so the next owner reads its positions.
         await self._db_idle.wait()
         for tp in revoked:
             self._positions.pop(tp, None)
+            self._positioned.discard(tp)
 
 
 class _SeekOnAssign(ConsumerRebalanceListener):

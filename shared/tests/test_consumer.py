@@ -1,0 +1,324 @@
+"""The idempotent consumer against the real Kafka and PostgreSQL: dedupe, DLQ, unknown types, positions."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from shared.clock import Clock
+from shared.consumer import ClusterMismatchError, Delivery, Handler, IdempotentConsumer
+from shared.db import consumer_positions, outbox
+from shared.envelope import Envelope, decode, encode
+from shared.events.catalogue import PROFILE_TOPIC, ProfileWithdrawn
+from shared.messages import envelope_for
+from shared.settings import ServiceSettings
+from shared.testing import (
+    KafkaReader,
+    PlatformDatabase,
+    delete_topics,
+    ensure_topics,
+    produce,
+    unique_topic_prefix,
+    wait_until,
+)
+from shared.uow import UnitOfWork
+
+pytestmark = pytest.mark.infra
+
+T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
+CLOCK = Clock.frozen(T0)
+KEY = b"p-1"  # one key: every record lands on one partition, in the order produced
+
+
+@pytest.fixture(scope="module")
+async def consumed_table(platform_db: PlatformDatabase) -> PlatformDatabase:
+    async with platform_db.engine.begin() as conn:
+        await conn.execute(
+            sa.text("CREATE TABLE consumed (consumer text NOT NULL, event_id text NOT NULL, profile_id text)")
+        )
+    return platform_db
+
+
+@pytest.fixture
+async def settings(
+    consumed_table: PlatformDatabase, platform_settings: ServiceSettings
+) -> AsyncIterator[ServiceSettings]:
+    """Topics of this test alone (the consumers read from the beginning), in the module's database."""
+    mine = platform_settings.model_copy(update={"topic_prefix": unique_topic_prefix("consumer")})
+    await ensure_topics(mine, partitions=3)
+    yield mine
+    await delete_topics(mine)
+
+
+def event(profile_id: str = "p-1") -> ProfileWithdrawn:
+    return ProfileWithdrawn(profile_id=profile_id, owner="alice", withdrawn_at=T0)
+
+
+def envelope(profile_id: str = "p-1", **overrides: object) -> Envelope:
+    env = envelope_for(event(profile_id), source="ee/test", time=T0, correlation_id="corr-1")
+    if overrides:
+        body = orjson.loads(encode(env)) | overrides
+        return decode(orjson.dumps(body))
+    return env
+
+
+def raw(profile_id: str = "p-1", **overrides: object) -> bytes:
+    body = orjson.loads(encode(envelope(profile_id))) | overrides
+    return orjson.dumps(body)
+
+
+async def record(work: UnitOfWork, delivery: Delivery) -> None:
+    await work.session.execute(
+        sa.text("INSERT INTO consumed VALUES (:c, :e, :p)"),
+        {"c": "?", "e": delivery.envelope.id, "p": delivery.event.key()},
+    )
+
+
+def consumer_for(
+    db: PlatformDatabase,
+    settings: ServiceSettings,
+    handlers: Mapping[str, Handler] | None = None,
+    name: str | None = None,
+    **options: object,
+) -> IdempotentConsumer:
+    return IdempotentConsumer(
+        name or f"c-{uuid.uuid4().hex[:8]}",
+        settings,
+        db.sessions,
+        CLOCK,
+        topics=[PROFILE_TOPIC],
+        handlers=handlers if handlers is not None else {"ProfileWithdrawn": record},
+        retry_backoff_s=0.01,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+@asynccontextmanager
+async def running(consumer: IdempotentConsumer) -> AsyncIterator[IdempotentConsumer]:
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+        await task  # re-raises what run() died of
+
+
+async def consumed_ids(db: PlatformDatabase) -> list[str]:
+    async with db.sessions() as session:
+        return list((await session.execute(sa.text("SELECT event_id FROM consumed"))).scalars())
+
+
+async def stored_positions(db: PlatformDatabase, name: str) -> dict[int, int]:
+    async with db.sessions() as session:
+        rows = await session.execute(
+            sa.select(consumer_positions.c.partition, consumer_positions.c.next_offset).where(
+                consumer_positions.c.consumer == name
+            )
+        )
+        return {p: o for p, o in rows.all()}
+
+
+async def test_duplicate_delivery_is_a_no_op_and_a_restart_resumes_from_stored_positions(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    topic = settings.topic(PROFILE_TOPIC)
+    first, second = envelope(), envelope()
+    await produce(settings, topic, [encode(first), encode(first), encode(second), encode(first)], key=KEY)
+    name = f"dup-{uuid.uuid4().hex[:6]}"
+
+    async with running(consumer_for(db, settings, name=name)) as consumer:
+        await wait_until(lambda: consumer.metrics.processed + consumer.metrics.duplicates >= 4)
+        assert consumer.metrics.processed == 2
+        assert consumer.metrics.duplicates == 2
+    applied = [i for i in await consumed_ids(db) if i in (first.id, second.id)]
+    assert sorted(applied) == sorted([first.id, second.id])
+    assert sum((await stored_positions(db, name)).values()) == 4  # next offset after the 4 records
+
+    # A new instance of the same consumer seeks to the stored positions: nothing is read twice.
+    third = envelope()
+    await produce(settings, topic, [encode(third)], key=KEY)
+    async with running(consumer_for(db, settings, name=name)) as again:
+        await wait_until(lambda: again.metrics.processed >= 1)
+        await asyncio.sleep(0.2)
+        assert again.metrics.as_dict() | {"batches": 0} == {
+            "processed": 1, "duplicates": 0, "skipped_unknown": 0, "ignored": 0, "dead_lettered": 0,
+            "retries": 0, "batches": 0, "failures": 0,
+        }
+    assert third.id in await consumed_ids(db)
+
+
+async def test_garbage_goes_to_the_dlq_with_the_reason_and_the_next_message_is_processed(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    topic = settings.topic(PROFILE_TOPIC)
+    good = envelope()
+    bad_data = raw(data={"profile_id": "p-1", "owner": "alice"})  # withdrawn_at missing
+    garbage = [b"this is not JSON", b'{"specversion": "1.0", "id": "x"}', bad_data, b""]
+    await produce(settings, topic, [*garbage, encode(good)], key=KEY)
+
+    async with running(consumer_for(db, settings)) as consumer:
+        await wait_until(lambda: consumer.metrics.processed >= 1, message=lambda: str(consumer.metrics))
+        assert consumer.metrics.dead_lettered == 4
+    assert good.id in await consumed_ids(db)
+
+    async with KafkaReader(settings, f"{topic}.dlq") as reader:
+        dead = await reader.read(4)
+    assert [r.value or b"" for r in dead] == garbage  # kept as it was, for a person to look at
+    headers = [{k: v.decode() for k, v in r.headers} for r in dead]
+    assert [h["original_offset"] for h in headers] == ["0", "1", "2", "3"]
+    assert {h["original_topic"] for h in headers} == {topic}
+    assert all(h["original_partition"] == str(dead[0].partition) for h in headers)
+    assert headers[0]["reason"].startswith("not a CloudEvents envelope: not JSON")
+    assert "missing CloudEvents attributes" in headers[1]["reason"]
+    assert "does not match the catalogue event" in headers[2]["reason"]
+    assert "withdrawn_at" in headers[2]["reason"]
+    assert headers[2]["error"] == "ValidationError"
+    assert all(r.key == KEY for r in dead)
+
+
+async def test_unknown_event_types_are_skipped_counted_and_passed(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    topic = settings.topic(PROFILE_TOPIC)
+    good = envelope()
+    unknown = [
+        raw(type="ee.profile.ProfileTeleported.v1"),  # a type from a newer producer
+        raw(type="ee.profile.ProfileWithdrawn.v7"),  # a version newer than this build's
+    ]
+    await produce(settings, topic, [*unknown, encode(good)], key=KEY)
+    name = f"unk-{uuid.uuid4().hex[:6]}"
+    async with running(consumer_for(db, settings, name=name)) as consumer:
+        await wait_until(lambda: consumer.metrics.processed >= 1)
+        assert consumer.metrics.skipped_unknown == 2
+        assert consumer.metrics.dead_lettered == 0
+    assert sorted((await stored_positions(db, name)).values()) == [3]  # advanced past the unknown ones
+
+
+async def test_a_handler_that_keeps_failing_sends_its_message_to_the_dlq_and_the_rest_apply_once(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    topic = settings.topic(PROFILE_TOPIC)
+    attempts: dict[str, int] = {}
+
+    async def fragile(work: UnitOfWork, delivery: Delivery) -> None:
+        pid = delivery.event.key()
+        attempts[pid] = attempts.get(pid, 0) + 1
+        await record(work, delivery)  # written, then rolled back when the handler fails
+        if pid == "poison" or (pid == "flaky" and attempts[pid] <= 2):
+            raise RuntimeError(f"cannot apply {pid}")
+
+    envelopes = [envelope("a"), envelope("poison"), envelope("flaky"), envelope("b")]
+    await produce(settings, topic, [encode(e) for e in envelopes], key=KEY)
+    consumer = consumer_for(db, settings, {"ProfileWithdrawn": fragile}, max_retries=3)
+    async with running(consumer):
+        await wait_until(lambda: consumer.metrics.dead_lettered >= 1 and consumer.metrics.processed >= 3,
+                         message=lambda: str(consumer.metrics))
+    # The batch failed once as a whole (at poison), then one by one: poison 3 times, flaky until its 3rd.
+    assert attempts == {"a": 2, "poison": 4, "flaky": 3, "b": 1}
+    assert consumer.metrics.retries == 5
+    ids = await consumed_ids(db)
+    assert [e.id for e in envelopes if e.id in ids] == [envelopes[0].id, envelopes[2].id, envelopes[3].id]
+    assert all(ids.count(e.id) <= 1 for e in envelopes)
+
+    async with KafkaReader(settings, f"{topic}.dlq") as reader:
+        (dead,) = await reader.read(1)
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert decode(dead.value or b"").id == envelopes[1].id
+    assert "failed 3 times" in headers["reason"] and "cannot apply poison" in headers["reason"]
+    assert headers["original_offset"] == "1"
+
+
+async def test_events_a_handler_publishes_commit_with_the_batch_and_carry_causation(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    incoming = envelope("chain")
+
+    async def react(work: UnitOfWork, delivery: Delivery) -> None:
+        work.publish(event(f"{delivery.event.key()}-next"))
+
+    await produce(settings, settings.topic(PROFILE_TOPIC), [encode(incoming)], key=KEY)
+    async with running(consumer_for(db, settings, {"ProfileWithdrawn": react})) as consumer:
+        await wait_until(lambda: consumer.metrics.processed >= 1)
+    async with db.sessions() as session:
+        payloads = (
+            await session.execute(sa.select(outbox.c.payload).where(outbox.c.key == "chain-next"))
+        ).scalars().all()
+    (published,) = [decode(p) for p in payloads]
+    assert published.causationid == incoming.id
+    assert published.correlationid == "corr-1"
+
+
+async def test_a_handler_may_not_commit_the_batch(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    async def rogue(work: UnitOfWork, delivery: Delivery) -> None:
+        await work.commit()
+
+    await produce(settings, settings.topic(PROFILE_TOPIC), [encode(envelope())], key=KEY)
+    consumer = consumer_for(consumed_table, settings, {"ProfileWithdrawn": rogue}, max_retries=1)
+    async with running(consumer):
+        await wait_until(lambda: consumer.metrics.dead_lettered >= 1)
+
+
+async def test_positions_from_another_kafka_cluster_refuse_to_start(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    name = f"mismatch-{uuid.uuid4().hex[:6]}"
+    async with consumed_table.sessions() as session:
+        await session.execute(
+            sa.insert(consumer_positions).values(
+                consumer=name, topic=settings.topic(PROFILE_TOPIC), partition=0, next_offset=42,
+                cluster_id="an-older-cluster",
+            )
+        )
+        await session.commit()
+    consumer = consumer_for(consumed_table, settings, name=name)
+    with pytest.raises(ClusterMismatchError) as caught:
+        await asyncio.wait_for(consumer.run(), 15)
+    message = str(caught.value)
+    assert "an-older-cluster" in message and "refuses to start" in message
+    assert f"DELETE FROM consumer_positions WHERE consumer = '{name}'" in message
+    assert consumer.metrics.processed == 0
+
+
+async def test_a_consumer_group_seeks_to_the_stored_positions_on_assignment(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    topic = settings.topic(PROFILE_TOPIC)
+    name, group = f"grp-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    await produce(settings, topic, [encode(envelope()) for _ in range(3)], key=KEY)
+    async with running(consumer_for(db, settings, name=name, group_id=group)) as consumer:
+        await wait_until(lambda: consumer.metrics.processed >= 3, timeout=20)
+    assert sum((await stored_positions(db, name)).values()) == 3
+
+    # A restart resumes: only the new record is read.
+    later = envelope()
+    await produce(settings, topic, [encode(later)], key=KEY)
+    async with running(consumer_for(db, settings, name=name, group_id=group)) as again:
+        await wait_until(lambda: again.metrics.processed >= 1, timeout=20)
+        await asyncio.sleep(0.2)
+        assert again.metrics.processed == 1 and again.metrics.duplicates == 0
+    assert later.id in await consumed_ids(db)
+
+    # The database decides, not Kafka's group offsets (now at 4): with the consumer's state wiped for
+    # a rebuild, the same group reads the topic again from the beginning.
+    async with db.engine.begin() as conn:
+        for table in ("consumer_positions", "processed_messages"):
+            await conn.execute(sa.text(f"DELETE FROM {table} WHERE consumer = :c"), {"c": name})
+    async with running(consumer_for(db, settings, name=name, group_id=group)) as rebuild:
+        await wait_until(lambda: rebuild.metrics.processed >= 4, timeout=20)
+        await asyncio.sleep(0.2)
+        assert rebuild.metrics.processed == 4
