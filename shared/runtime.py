@@ -1,0 +1,254 @@
+"""What a service runs besides its HTTP routes: engine, clock, outbox relay, consumers, background jobs.
+
+    runtime = ServiceRuntime(
+        settings,
+        consumers=[lambda rt: scoring_consumer(rt.settings, rt.session_factory, rt.clock)],
+        background=[lambda rt: Periodic("expiry", rt.clock, 60, expire_profiles)],
+    )
+    app = create_service_app(runtime, [api.router], title=..., description=...)
+
+`start()` runs the relay, every consumer and every background job as asyncio tasks under a
+supervisor: a task that crashes is logged and restarted with backoff instead of dying silently. Only a
+`ClusterMismatchError` is final (restarting cannot fix it): the task stays down, the error is logged
+and kept in `fatal_errors`. `stop()` asks each part to finish, then cancels what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from aiokafka.client import AIOKafkaClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.clock import Clock
+from shared.consumer import ClusterMismatchError, IdempotentConsumer
+from shared.db import create_engine, session_factory
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class Runnable(Protocol):
+    """A long-running part: `run()` until stopped (e.g. `shared.scheduler.Periodic`)."""
+
+    async def run(self) -> None: ...
+
+
+ConsumerSpec = IdempotentConsumer | Callable[["ServiceRuntime"], IdempotentConsumer]
+# A background job: a Runnable, a coroutine function taking no argument, or a factory taking the
+# runtime and returning either (for jobs that need the runtime's clock or sessions).
+BackgroundSpec = Runnable | Callable[[], Awaitable[None]] | Callable[["ServiceRuntime"], Any]
+
+FATAL_ERRORS: tuple[type[BaseException], ...] = (ClusterMismatchError,)
+
+
+@dataclass
+class _Part:
+    name: str
+    run: Callable[[], Awaitable[None]]
+    stop: Callable[[], Awaitable[None]] | None
+    restarts: int = 0
+
+
+class ServiceRuntime:
+    """The service's long-lived resources and tasks. Build at import time; `start()` in the lifespan."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        consumers: Iterable[ConsumerSpec] = (),
+        background: Iterable[BackgroundSpec] = (),
+        clock: Clock | None = None,
+        relay: bool = True,
+        engine: AsyncEngine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.engine = engine or create_engine(settings)
+        self.session_factory: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.relay: OutboxRelay | None = OutboxRelay(self.engine, settings) if relay else None
+        self.consumers: list[IdempotentConsumer] = []
+        self.fatal_errors: dict[str, BaseException] = {}
+        self._parts: list[_Part] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+        self._kafka_probe: AIOKafkaClient | None = None
+        self._probe_lock = asyncio.Lock()
+        if self.relay is not None:
+            self._parts.append(_Part("outbox-relay", self.relay.run, self.relay.stop))
+        for spec in consumers:
+            self.add_consumer(spec)
+        for job in background:
+            self.add_background(job)
+
+    # -- composition ------------------------------------------------------------------------------
+
+    def add_consumer(self, spec: ConsumerSpec) -> IdempotentConsumer:
+        """Add a consumer (or a factory of one taking the runtime); call before `start()`."""
+        consumer = spec if isinstance(spec, IdempotentConsumer) else spec(self)
+        if consumer.on_outbox_commit is None and self.relay is not None:
+            # Events a handler publishes go out at once instead of at the relay's next poll.
+            consumer.on_outbox_commit = self.relay.wake
+        self.consumers.append(consumer)
+        self._parts.append(_Part(f"consumer:{consumer.name}", consumer.run, consumer.stop))
+        return consumer
+
+    def add_background(self, job: BackgroundSpec, name: str | None = None) -> None:
+        """Add a background job (see `BackgroundSpec`); call before `start()`."""
+        target: Any = job
+        if not hasattr(target, "run") and callable(target) and _takes_an_argument(target):
+            target = target(self)
+        if hasattr(target, "run"):
+            run = target.run
+            stop = getattr(target, "stop", None)
+            label = name or getattr(target, "name", None) or type(target).__name__
+        elif callable(target):
+            run, stop = target, None
+            label = name or getattr(target, "__name__", "job")
+        else:
+            raise TypeError(f"not a background job: {job!r}")
+        self._parts.append(_Part(f"background:{label}", run, stop))
+
+    def uow(self) -> UnitOfWork:
+        """A unit of work (one transaction): `async with runtime.uow() as uow: ...`."""
+        return UnitOfWork(
+            self.session_factory,
+            self.settings,
+            self.clock,
+            on_outbox_commit=self.relay.wake if self.relay is not None else None,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every part as a supervised task; returns at once (they connect in the background)."""
+        if self._tasks:
+            return
+        self._stopping.clear()
+        for part in self._parts:
+            self._tasks[part.name] = asyncio.create_task(self._supervise(part), name=part.name)
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Ask every part to finish (consumers first, the relay last), cancel stragglers, close up."""
+        self._stopping.set()
+        ordered = sorted(self._parts, key=lambda p: p.name == "outbox-relay")
+        for part in ordered:
+            if part.stop is not None:
+                try:
+                    await asyncio.wait_for(part.stop(), grace_s)
+                except Exception as exc:
+                    log.warning("stopping %s: %r", part.name, exc)
+        tasks = list(self._tasks.values())
+        for part in self._parts:
+            task = self._tasks.get(part.name)
+            if part.stop is None and task is not None:
+                task.cancel()  # a plain coroutine job has no other way to hear about the stop
+        self._tasks.clear()
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._kafka_probe is not None:
+            probe, self._kafka_probe = self._kafka_probe, None
+            with contextlib.suppress(Exception):
+                await probe.close()
+        await self.engine.dispose()
+
+    async def _supervise(self, part: _Part) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = 0.5
+        while not self._stopping.is_set():
+            started = loop.time()
+            try:
+                await part.run()
+                if self._stopping.is_set():
+                    return
+                log.warning("%s returned while the service is running; restarting it", part.name)
+            except asyncio.CancelledError:
+                raise
+            except FATAL_ERRORS as exc:
+                self.fatal_errors[part.name] = exc
+                log.critical("%s cannot run: %s", part.name, exc)
+                return
+            except Exception:
+                log.exception("%s crashed; restarting in %.1fs", part.name, backoff)
+            part.restarts += 1
+            if loop.time() - started > 60:
+                backoff = 0.5  # it ran fine for a while: this is a new incident
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    def task_states(self) -> dict[str, str]:
+        """`running`, `failed: <error>` or `stopped`, per part (for diagnostics)."""
+        states: dict[str, str] = {}
+        for part in self._parts:
+            task = self._tasks.get(part.name)
+            if part.name in self.fatal_errors:
+                states[part.name] = f"failed: {self.fatal_errors[part.name]}"
+            elif task is not None and not task.done():
+                states[part.name] = "running"
+            else:
+                states[part.name] = "stopped"
+        return states
+
+    # -- readiness --------------------------------------------------------------------------------
+
+    async def database_ready(self, timeout_s: float = 2.0) -> bool:
+        """True when `SELECT 1` answers within `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            return True
+        except Exception as exc:
+            log.debug("database not ready: %r", exc)
+            return False
+
+    async def kafka_ready(self, timeout_s: float = 2.0) -> bool:
+        """True when a broker answers a metadata request within `timeout_s`.
+
+        One long-lived client serves every probe: a readiness check every few seconds must not open
+        (and leave half-open) a new connection each time.
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._probe_lock:
+                    if self._kafka_probe is None:
+                        probe = AIOKafkaClient(
+                            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                            client_id=f"ee-{self.settings.service_name}-ready",
+                            request_timeout_ms=int(timeout_s * 1000),
+                        )
+                        try:
+                            await probe.bootstrap()
+                        except BaseException:
+                            await probe.close()
+                            raise
+                        self._kafka_probe = probe
+                    metadata = await self._kafka_probe.fetch_all_metadata()
+            return bool(metadata.brokers())
+        except Exception as exc:
+            log.debug("Kafka not ready: %r", exc)
+            return False
+
+
+def _takes_an_argument(fn: Callable[..., Any]) -> bool:
+    try:
+        params = [
+            p for p in inspect.signature(fn).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return False
+    return len(params) == 1
