@@ -1,0 +1,73 @@
+"""What the profile needs from the shared rules: eligibility as of a day, reasons, dates to re-check.
+
+The document travels as JSON (a dict) in the events; `parse` turns it into the pydantic model once.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+from shared.rules.document import ProfileDocument, Spouse, years_after
+from shared.rules.education import ECA_VALID_YEARS
+from shared.rules.eligibility import ProgramAssessment, assess, programs_passed
+from shared.rules.language import expires_on
+
+POOL_MONTHS: Final = 12
+RECHECK_AT_LEAST_EVERY: Final = timedelta(days=7)
+"""Eligibility also drifts with age and sliding experience windows: re-checked at least this often."""
+
+PROGRAM_NAMES: Final = {"fsw": "FSWP", "cec": "CEC", "fst": "FSTP"}
+
+
+def parse(document: dict[str, Any]) -> ProfileDocument:
+    return ProfileDocument.model_validate(document)
+
+
+def assessments(document: dict[str, Any], today: date) -> dict[str, ProgramAssessment]:
+    """FSW, CEC and FSTP assessments of the document on `today`."""
+    return assess(parse(document), today)
+
+
+def eligible(assessed: dict[str, ProgramAssessment]) -> list[str]:
+    return programs_passed(assessed)
+
+
+def reasons(assessed: dict[str, ProgramAssessment]) -> list[str]:
+    """Every unmet requirement of every program, prefixed with the program's name."""
+    return [
+        f"{PROGRAM_NAMES.get(program, program)}: {reason}"
+        for program, assessment in assessed.items()
+        for reason in assessment.reasons
+    ]
+
+
+def add_months(instant: datetime, months: int) -> datetime:
+    """The same day and time `months` later; a day the month lacks becomes its last day."""
+    month_index = instant.month - 1 + months
+    year, month = instant.year + month_index // 12, month_index % 12 + 1
+    day = min(instant.day, calendar.monthrange(year, month)[1])
+    return instant.replace(year=year, month=month, day=day)
+
+
+def pool_expiry(submitted_at: datetime) -> datetime:
+    """A profile stays in the pool 12 months at most from its (first) submission."""
+    return add_months(submitted_at, POOL_MONTHS)
+
+
+def _validity_ends(person: ProfileDocument | Spouse) -> Iterator[date]:
+    for test in person.language_tests:
+        yield expires_on(test)
+    for credential in person.education:
+        if credential.eca is not None:
+            yield years_after(credential.eca.issued_on, ECA_VALID_YEARS)
+
+
+def next_recheck_on(document: dict[str, Any], today: date) -> date:
+    """The next day eligibility may change: a test or ECA stops counting, or the periodic re-check."""
+    doc = parse(document)
+    people: list[ProfileDocument | Spouse] = [doc] if doc.spouse is None else [doc, doc.spouse]
+    ends = [end for person in people for end in _validity_ends(person) if end > today]
+    return min([*ends, today + RECHECK_AT_LEAST_EVERY])
