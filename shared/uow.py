@@ -34,6 +34,7 @@ from shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[Any] | Any]
+BeforeCommit = Callable[[], Awaitable[None]]
 
 
 class SupportsNow(Protocol):
@@ -67,6 +68,7 @@ class UnitOfWork:
         self._outbox_rows: list[dict[str, Any]] = []
         self._flushed_outbox = False
         self._after_commit: list[AfterCommit] = []
+        self._before_commit: list[BeforeCommit] = []
         self._correlation_id: str | None = None
         # Set by the consumer while handlers run: the batch commits once, after every handler.
         self._commit_forbidden = False
@@ -84,6 +86,7 @@ class UnitOfWork:
     ) -> None:
         self._outbox_rows.clear()
         self._after_commit.clear()
+        self._before_commit.clear()
         if self._session is not None:
             # close() rolls back whatever was not committed and returns the connection to the pool.
             await self._session.close()
@@ -109,6 +112,10 @@ class UnitOfWork:
 
     async def _commit(self) -> None:
         session = self.session
+        # Batched writes first: they may still publish (outbox rows) and register after-commit work.
+        before, self._before_commit = self._before_commit, []
+        for prepare in before:
+            await prepare()
         had_rows = bool(self._outbox_rows) or self._flushed_outbox
         await self.flush()
         await session.commit()
@@ -130,7 +137,14 @@ class UnitOfWork:
         self._outbox_rows.clear()
         self._flushed_outbox = False
         self._after_commit.clear()
+        self._before_commit.clear()
         await self.session.rollback()
+
+    def before_commit(self, callback: BeforeCommit) -> None:
+        """Await `callback` inside this transaction just before it commits (after every handler of a
+        consumer batch), e.g. to write a batch's rows in one statement. It may still `publish`; if it
+        raises, nothing commits."""
+        self._before_commit.append(callback)
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run `callback` (sync or async) once this transaction has committed; never if it rolls back."""
