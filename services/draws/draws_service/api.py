@@ -109,6 +109,7 @@ class InvitationOut(BaseModel):
     submitted_at: datetime
     invited_at: datetime
     deadline: datetime
+    status: str = Field(description="open, declined, expired or applied")
 
 
 class InvitationsOut(BaseModel):
@@ -166,6 +167,7 @@ def invitation_out(invitation: Invitation) -> InvitationOut:
         submitted_at=invitation.submitted_at,
         invited_at=invitation.invited_at,
         deadline=invitation.deadline,
+        status=invitation.status,
     )
 
 

@@ -182,4 +182,5 @@ def _invitation(row: Row[Any]) -> Invitation:
         citizenship=row.citizenship,
         submitted_at=row.submitted_at,
         invited_at=row.invited_at,
+        status=row.status,
     )

@@ -128,6 +128,8 @@ class Invitation:
     citizenship: str
     submitted_at: datetime
     invited_at: datetime
+    status: str = "open"
+    """`open` until the candidate declines, lets it expire or applies."""
     deadline: datetime = field(init=False)
 
     def __post_init__(self) -> None:
