@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from applications_service.adapters import queries
+from applications_service.adapters.repository import projection_row
 from applications_service.application.errors import Forbidden, NotFound, StaleVersion
 from applications_service.application.handlers import ApplicationsHandlers, check_access
 from applications_service.domain.errors import (
@@ -18,7 +22,7 @@ from applications_service.domain.errors import (
     DomainError,
     TransitionNotAllowed,
 )
-from applications_service.domain.invitation import InvalidCommand
+from applications_service.domain.invitation import InvalidCommand, Invitation
 from applications_service.domain.standard import at_risk, service_standard_stats
 from applications_service.schemas import (
     ApplicationIn,
@@ -29,7 +33,9 @@ from applications_service.schemas import (
     StatsOut,
 )
 from shared.auth import Principal, require_roles
+from shared.idempotency import IdempotencyKey, IdempotencyKeys, request_fingerprint
 from shared.problem import PROBLEM_TYPE_BASE, Problem
+from shared.uow import UnitOfWork
 from shared.web import IfMatch, etag_header, get_runtime, parse_if_match
 
 router = APIRouter(prefix="/v1", tags=["applications"])
@@ -46,6 +52,7 @@ def handlers(runtime: Runtime) -> ApplicationsHandlers:
 
 
 Handlers = Annotated[ApplicationsHandlers, Depends(handlers)]
+Row = dict[str, Any]
 
 
 # --- errors ------------------------------------------------------------------------------------------
@@ -142,22 +149,15 @@ async def decline(
     invitation_id: str,
     principal: Owners,
     expected: IfMatch,
-    commands: Handlers,
+    key: IdempotencyKey,
     runtime: Runtime,
-    response: Response,
-) -> InvitationOut:
+    request: Request,
+) -> Response:
     """Decline the invitation (up to its deadline): the profile returns to the pool if still eligible."""
-    with problems():
-        invitation = await commands.decline(principal, invitation_id, expected)
-    return await _invitation_answer(runtime, invitation.invitation_id, response)
-
-
-async def _invitation_answer(runtime: Any, invitation_id: str, response: Response) -> InvitationOut:
-    async with runtime.uow() as uow:
-        row = await queries.invitation_row(uow.session, invitation_id)
-    assert row is not None
-    _etag(response, row["version"])
-    return InvitationOut.of(row)
+    return await run_command(
+        Command(request, runtime, principal, key, "decline", InvitationOut.of),
+        lambda handlers: handlers.decline(principal, invitation_id, expected),
+    )
 
 
 # --- applications ------------------------------------------------------------------------------------
@@ -183,21 +183,17 @@ async def applications_at_risk(principal: Officer, runtime: Runtime) -> list[AtR
 
 @router.post("/applications", response_model=ApplicationOut, status_code=201)
 async def apply(
-    body: ApplicationIn,
-    principal: Owners,
-    commands: Handlers,
-    runtime: Runtime,
-    request: Request,
-    response: Response,
-) -> ApplicationOut:
+    body: ApplicationIn, principal: Owners, key: IdempotencyKey, runtime: Runtime, request: Request
+) -> Response:
     """Apply under an open invitation, at or before its deadline. `If-Match` (the invitation's ETag) is
     optional here; an incomplete application is a 422 listing what is missing."""
     expected = _optional_if_match(request)
-    with problems():
-        invitation = await commands.apply(principal, body.invitation_id, body.documents(), expected)
-    assert invitation.application_id is not None
-    response.headers["Location"] = f"/v1/applications/{invitation.application_id}"
-    return await _application_answer(runtime, invitation.application_id, response)
+    command = Command(
+        request, runtime, principal, key, "apply", _application_of, 201, body.model_dump(mode="json")
+    )
+    return await run_command(
+        command, lambda handlers: handlers.apply(principal, body.invitation_id, body.documents(), expected)
+    )
 
 
 def _optional_if_match(request: Request) -> int | None:
@@ -225,14 +221,18 @@ async def decide(
     body: DecisionIn,
     principal: Officer,
     expected: IfMatch,
-    commands: Handlers,
+    key: IdempotencyKey,
     runtime: Runtime,
-    response: Response,
-) -> ApplicationOut:
+    request: Request,
+) -> Response:
     """Approve (issues the COPR and, for visa-required nationals, a PR visa) or refuse with reasons."""
-    with problems():
-        await commands.decide(principal, application_id, body.decision, list(body.reasons), expected)
-    return await _application_answer(runtime, application_id, response)
+    command = Command(
+        request, runtime, principal, key, "decide", _application_of, 200, body.model_dump(mode="json")
+    )
+    reasons = list(body.reasons)
+    return await run_command(
+        command, lambda handlers: handlers.decide(principal, application_id, body.decision, reasons, expected)
+    )
 
 
 @router.post("/applications/{application_id}/landing", response_model=ApplicationOut)
@@ -240,14 +240,15 @@ async def land(
     application_id: str,
     principal: Officer,
     expected: IfMatch,
-    commands: Handlers,
+    key: IdempotencyKey,
     runtime: Runtime,
-    response: Response,
-) -> ApplicationOut:
+    request: Request,
+) -> Response:
     """Record the landing, on or before the COPR's expiry date."""
-    with problems():
-        await commands.land(principal, application_id, expected)
-    return await _application_answer(runtime, application_id, response)
+    return await run_command(
+        Command(request, runtime, principal, key, "land", _application_of),
+        lambda handlers: handlers.land(principal, application_id, expected),
+    )
 
 
 @router.post("/applications/{application_id}/withdraw", response_model=ApplicationOut)
@@ -255,14 +256,15 @@ async def withdraw(
     application_id: str,
     principal: Owners,
     expected: IfMatch,
-    commands: Handlers,
+    key: IdempotencyKey,
     runtime: Runtime,
-    response: Response,
-) -> ApplicationOut:
+    request: Request,
+) -> Response:
     """Withdraw the application; allowed until the decision."""
-    with problems():
-        await commands.withdraw(principal, application_id, expected)
-    return await _application_answer(runtime, application_id, response)
+    return await run_command(
+        Command(request, runtime, principal, key, "withdraw", _application_of),
+        lambda handlers: handlers.withdraw(principal, application_id, expected),
+    )
 
 
 @router.post("/applications/{application_id}/copr/extend", status_code=409)
@@ -272,9 +274,54 @@ async def extend_copr(application_id: str, principal: Readers, commands: Handler
         await commands.extend_copr(principal, application_id)
 
 
-async def _application_answer(runtime: Any, application_id: str, response: Response) -> ApplicationOut:
-    async with runtime.uow() as uow:
-        row = await queries.application_row(uow.session, application_id)
-    assert row is not None
-    _etag(response, row["version"])
+def _application_of(row: Row) -> ApplicationOut:
     return ApplicationOut.of(row)
+
+
+# --- commands: Idempotency-Key, ETag, and the answer built in the command's transaction --------------
+
+
+@dataclass(frozen=True)
+class Command:
+    request: Request
+    runtime: Any
+    principal: Principal
+    key: str | None
+    scope: str
+    shape: Callable[[Row], BaseModel]
+    status: int = 200
+    body: Any = None
+
+
+async def run_command(
+    command: Command, run: Callable[[ApplicationsHandlers], Awaitable[Invitation]]
+) -> Response:
+    """Run a command once per Idempotency-Key; answer with the saved aggregate's view and its ETag."""
+    keys = IdempotencyKeys(f"applications.{command.scope}")
+    fingerprint = request_fingerprint(command.request.method, command.request.url.path, command.body)
+    caller = command.principal.sub
+    if command.key is not None:
+        async with command.runtime.uow() as uow:
+            stored = await keys.lookup(uow.session, command.key, fingerprint, caller=caller)
+        if stored is not None:
+            return stored.to_response(headers=_answer_headers(stored.body))
+    answers: list[dict[str, Any]] = []
+
+    async def on_saved(uow: UnitOfWork, invitation: Invitation) -> None:
+        answer = command.shape(projection_row(invitation, command.runtime.clock.now())).model_dump(
+            mode="json"
+        )
+        answers.append(answer)
+        if command.key is not None:
+            await keys.save(uow.session, command.key, fingerprint, command.status, answer, caller=caller)
+
+    with problems():
+        await run(ApplicationsHandlers(command.runtime.uow, command.runtime.clock, on_saved))
+    return JSONResponse(answers[-1], status_code=command.status, headers=_answer_headers(answers[-1]))
+
+
+def _answer_headers(body: dict[str, Any]) -> dict[str, str]:
+    headers = {"ETag": etag_header(int(body["version"]))}
+    if "applied_at" in body:
+        headers["Location"] = f"/v1/applications/{body['application_id']}"
+    return headers

@@ -8,7 +8,7 @@ Ownership is checked here: a candidate or partner acts only on invitations whose
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -32,6 +32,9 @@ RETRIES = 3
 SCHEDULER_BATCH = 200
 
 Action = Callable[[Invitation, datetime], None]
+OnSaved = Callable[[UnitOfWork, Invitation], Awaitable[None]]
+"""Runs in the command's transaction after the save, before the commit (e.g. to record an
+Idempotency-Key with the response built from the saved aggregate)."""
 Kind = Literal["invitation", "application"]
 
 
@@ -56,9 +59,12 @@ def check_access(actor: Actor, owner: str) -> None:
 
 
 class ApplicationsHandlers:
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self, uow_factory: Callable[[], UnitOfWork], clock: Clock, on_saved: OnSaved | None = None
+    ) -> None:
         self.uow = uow_factory
         self.clock = clock
+        self.on_saved = on_saved
 
     # --- from Kafka -------------------------------------------------------------------------------
 
@@ -205,5 +211,7 @@ class ApplicationsHandlers:
             if last:
                 raise
             return False
+        if self.on_saved is not None:
+            await self.on_saved(uow, invitation)
         await uow.commit()
         return True

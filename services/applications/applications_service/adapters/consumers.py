@@ -1,0 +1,58 @@
+"""The Kafka consumers: Invited from the draws service, profile facts from the profile service.
+
+Two consumers, so a burst of profile updates never delays an invitation's arrival. Their group ids
+carry the topic prefix, so two test runs (or a test run and `make up`) never share a group.
+"""
+
+from __future__ import annotations
+
+from applications_service.application.handlers import ApplicationsHandlers
+from shared.consumer import Delivery, IdempotentConsumer
+from shared.events.catalogue import DRAWS_TOPIC, PROFILE_TOPIC, Invited, ProfileSubmitted, ProfileUpdated
+from shared.runtime import ServiceRuntime
+from shared.uow import UnitOfWork
+
+INVITATIONS_CONSUMER = "applications.invitations"
+PROFILES_CONSUMER = "applications.profiles"
+
+
+def _handlers(runtime: ServiceRuntime) -> ApplicationsHandlers:
+    return ApplicationsHandlers(runtime.uow, runtime.clock)
+
+
+def invitations_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
+    handlers = _handlers(runtime)
+
+    async def on_invited(uow: UnitOfWork, delivery: Delivery) -> None:
+        assert isinstance(delivery.event, Invited)
+        await handlers.receive_invitation(uow, delivery.event)
+
+    settings = runtime.settings
+    return IdempotentConsumer(
+        INVITATIONS_CONSUMER,
+        settings,
+        runtime.session_factory,
+        runtime.clock,
+        topics=[DRAWS_TOPIC],
+        handlers={"Invited": on_invited},
+        group_id=f"{settings.topic_prefix}{INVITATIONS_CONSUMER}",
+    )
+
+
+def profiles_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
+    handlers = _handlers(runtime)
+
+    async def on_profile(uow: UnitOfWork, delivery: Delivery) -> None:
+        assert isinstance(delivery.event, ProfileUpdated | ProfileSubmitted)
+        await handlers.record_profile(uow, delivery.event)
+
+    settings = runtime.settings
+    return IdempotentConsumer(
+        PROFILES_CONSUMER,
+        settings,
+        runtime.session_factory,
+        runtime.clock,
+        topics=[PROFILE_TOPIC],
+        handlers={"ProfileUpdated": on_profile, "ProfileSubmitted": on_profile},
+        group_id=f"{settings.topic_prefix}{PROFILES_CONSUMER}",
+    )

@@ -1,0 +1,52 @@
+"""The applications service's ASGI app: `uvicorn applications_service.main:app --port 8004`.
+
+Runs the API, the outbox relay, the consumers of `ee.draws.events` (Invited) and `ee.profile.events`
+(profile facts for the proof-of-funds rule), and the clock job that expires invitations and COPRs and
+sends reminders (every 30 s, and at once when the clock moves).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from applications_service import api
+from applications_service.adapters.consumers import invitations_consumer, profiles_consumer
+from applications_service.application.handlers import ApplicationsHandlers
+from applications_service.settings import ApplicationsSettings
+from shared.clock import Clock
+from shared.runtime import ServiceRuntime
+from shared.scheduler import Periodic
+from shared.web import create_service_app
+
+SCHEDULER_JOB = "applications.clock"
+DESCRIPTION = (
+    "An invitation's 60 days, the application (e-APR), the officer's decision, the COPR and the permanent "
+    "resident visa, landing, reminders, and the six-month service standard."
+)
+
+
+def clock_job(runtime: ServiceRuntime, interval_s: float) -> Periodic:
+    """Expire invitations past their deadline and COPRs past their expiry; send due reminders."""
+    handlers = ApplicationsHandlers(runtime.uow, runtime.clock)
+    return Periodic(SCHEDULER_JOB, runtime.clock, interval_s, handlers.run_due)
+
+
+def build_runtime(
+    settings: ApplicationsSettings | None = None,
+    clock: Clock | None = None,
+    scheduler_interval_s: float = ApplicationsSettings.scheduler_interval_s,
+) -> ServiceRuntime:
+    return ServiceRuntime(
+        settings or ApplicationsSettings(),
+        clock=clock,
+        consumers=[invitations_consumer, profiles_consumer],
+        background=[lambda runtime: clock_job(runtime, scheduler_interval_s)],
+    )
+
+
+def build_app(runtime: ServiceRuntime) -> FastAPI:
+    return create_service_app(runtime, [api.router], title="Applications service", description=DESCRIPTION)
+
+
+runtime = build_runtime()
+app = build_app(runtime)
