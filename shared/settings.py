@@ -35,11 +35,11 @@ from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.auth import DEV_SECRET, InsecureSecretError, check_auth_secret
 from shared.kafka_admin import dlq_topic
 
-# Same value and production rule as shared.auth (DEV_SECRET, check_auth_secret), which signs with it.
-DEV_AUTH_SECRET = "dev-secret-change-me"
-MIN_PRODUCTION_SECRET_LENGTH = 32
+# The secret and its production rule belong to shared.auth, which signs with it: one rule, one place.
+DEV_AUTH_SECRET = DEV_SECRET
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DB_HOST = "ee:ee@127.0.0.1:5432"
 
@@ -141,14 +141,10 @@ class ServiceSettings(BaseSettings):
                 f"{env_var_names(type(self))['database_url']} must be a postgresql+asyncpg:// URL, "
                 f"got {self.database_url.split('://', 1)[0]}://..."
             )
-        if self.is_production and (
-            self.auth_secret == DEV_AUTH_SECRET or len(self.auth_secret) < MIN_PRODUCTION_SECRET_LENGTH
-        ):
-            raise ValueError(
-                "EE_ENV=production needs EE_AUTH_SECRET set to a random value of at least "
-                f"{MIN_PRODUCTION_SECRET_LENGTH} characters (the development default signs tokens anyone "
-                "can forge), e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
-            )
+        try:
+            check_auth_secret(self.auth_secret, self.env)
+        except InsecureSecretError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @property
