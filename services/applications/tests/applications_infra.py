@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -17,16 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.clock import Clock
 from shared.db import create_engine, session_factory
-from shared.testing import create_database, drop_database, unique_db_suffix, unique_topic_prefix
+from shared.testing import create_database, drop_database
 from shared.uow import UnitOfWork
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
-
-
-def apps_settings(label: str = "apps") -> ApplicationsSettings:
-    return ApplicationsSettings(
-        env="test", db_suffix=unique_db_suffix(label), topic_prefix=unique_topic_prefix(label), db_pool_size=4
-    )
 
 
 def _upgrade(connection: Connection) -> None:
@@ -60,7 +53,3 @@ async def fresh_apps_database(settings: ApplicationsSettings) -> AsyncIterator[A
     finally:
         await engine.dispose()
         await drop_database(settings.database_url)
-
-
-def frozen_clock(at: datetime) -> Clock:
-    return Clock.frozen(at)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import date, timedelta
 
 import orjson
 import pytest
 import sqlalchemy as sa
 from applications_factories import DEADLINE, INVITED_AT, invited
-from applications_infra import AppsDatabase, apps_settings, fresh_apps_database
+from applications_infra import AppsDatabase, fresh_apps_database
 from applications_service.adapters import queries
 from applications_service.adapters.repository import InvitationRepository, stream_id
 from applications_service.application.errors import Forbidden, NotFound, StaleVersion
@@ -19,10 +20,14 @@ from applications_service.application.handlers import ApplicationsHandlers
 from applications_service.domain.documents import DocumentsSubmitted, PassportSubmitted
 from applications_service.domain.errors import ApplicationIncomplete, DeadlinePassed, TransitionNotAllowed
 from applications_service.domain.invitation import State
+from applications_service.settings import ApplicationsSettings
 
 from shared.clock import Clock
 from shared.db import event_store, outbox
 from shared.events.catalogue import Invited, ProfileUpdated
+
+if TYPE_CHECKING:
+    from conftest import SettingsFactory
 
 pytestmark = pytest.mark.infra
 
@@ -38,8 +43,8 @@ OFFICER = Caller("officer-7", "officer")
 
 
 @pytest.fixture(scope="module")
-async def db() -> AsyncIterator[AppsDatabase]:
-    async with fresh_apps_database(apps_settings("handlers")) as database:
+async def db(make_settings: SettingsFactory) -> AsyncIterator[AppsDatabase]:
+    async with fresh_apps_database(make_settings(ApplicationsSettings, db_pool_size=4)) as database:
         yield database
 
 
