@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import orjson
 import pytest
