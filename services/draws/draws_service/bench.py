@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 
 from draws_service.settings import DrawsSettings
+from shared import kafka_admin
 from shared.auth import mint_token
 from shared.envelope import decode
 from shared.events.catalogue import DRAWS_TOPIC
@@ -42,13 +43,18 @@ class Timings:
 async def _tail(settings: DrawsSettings) -> AIOKafkaConsumer:
     """A group-less consumer positioned at the end of every partition of the draws topic."""
     topic = settings.topic(DRAWS_TOPIC)
+    async with kafka_admin.admin_client(settings.kafka_bootstrap_servers) as admin:
+        described = await admin.describe_topics([topic])
+    partitions = [
+        TopicPartition(topic, p["partition"])
+        for t in described
+        if not t["error_code"]
+        for p in t["partitions"]
+    ]
+    if not partitions:
+        raise typer.BadParameter(f"topic {topic} does not exist; check EE_TOPIC_PREFIX")
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
-    await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-    if not partitions:
-        await consumer.stop()
-        raise typer.BadParameter(f"topic {topic} does not exist; check EE_TOPIC_PREFIX")
     consumer.assign(partitions)
     await consumer.seek_to_end(*partitions)
     for partition in partitions:
