@@ -1,0 +1,91 @@
+# Entry points of the Express Entry backend. Local infrastructure: deploy/local/*.sh
+# (Kafka from Maven Central in .local/kafka, PostgreSQL from Debian's packages, services under uvicorn).
+#
+#   make venv    .venv with Python 3.11 and `pip install -e '.[dev]'` (only when pyproject.toml changed)
+#   make infra   PostgreSQL (+ role ee, databases) and Kafka (+ event topics), both left running
+#   make up      infra, then the four services (profile :8001, ranking :8002, draws :8003, applications :8004)
+#   make down    stop the services and Kafka this checkout started; PostgreSQL (a system service) keeps running
+#   make reset   down, then wipe Kafka's data and drop + recreate the databases (default and _test)
+#   make test    venv, infra, pytest with EE_DB_SUFFIX=_test and a fresh EE_TOPIC_PREFIX=test<unix time>.
+#                (extra arguments: make test PYTEST_ARGS='-k outbox -x')
+#   make bench   venv, infra, then deploy/local/bench.sh (or python -m bench) when there is one
+#   make lint    ruff and mypy over shared, services and tests
+#   make status  what is running
+#
+# Remote infrastructure: set KAFKA_BOOTSTRAP_SERVERS and/or EE_<SERVICE>_DATABASE_URL to other hosts and
+# the scripts leave the local broker / cluster alone (see deploy/local/kafka.sh and postgres.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3.11
+VENV := .venv
+VENV_STAMP := $(VENV)/.ee-installed
+LOCAL := deploy/local
+PYTEST_ARGS ?=
+LINT_DIRS := shared services tests
+
+.PHONY: help venv infra up down reset test bench lint status
+
+help:
+	@sed -n 's/^#   make /  make /p' Makefile
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	@$(LOCAL)/venv.sh $(PYTHON)
+	@touch $@
+
+# PostgreSQL and Kafka start side by side (Kafka's first start also fetches its jars).
+infra: venv
+	@$(LOCAL)/kafka.sh start & kafka=$$!; \
+	$(LOCAL)/postgres.sh start && $(LOCAL)/postgres.sh createdbs || { wait $$kafka || true; exit 1; }; \
+	wait $$kafka
+	@$(VENV)/bin/python -m shared.kafka_admin ensure-topics --prefix "$${EE_TOPIC_PREFIX:-}"
+
+up: infra
+	@$(LOCAL)/services.sh start
+
+down:
+	@$(LOCAL)/services.sh stop
+	@$(LOCAL)/kafka.sh stop
+	@echo "PostgreSQL keeps running (a system service other checkouts may use): $(LOCAL)/postgres.sh stop stops it"
+
+reset: down
+	@$(LOCAL)/kafka.sh wipe
+	@for suffix in "$${EE_DB_SUFFIX:-}" _test; do \
+		$(LOCAL)/postgres.sh dropdbs "$$suffix" && $(LOCAL)/postgres.sh createdbs "$$suffix"; \
+	done
+	@echo "reset done: Kafka data wiped (a new cluster id on the next start), databases empty; 'make up' to start"
+
+# Topics of earlier runs older than an hour are purged first (event topics keep their data forever).
+test: venv infra
+	@prefix="test$$(date +%s)."; \
+	$(LOCAL)/postgres.sh createdbs _test; \
+	$(VENV)/bin/python -m shared.kafka_admin purge-test-topics --older-than 3600; \
+	$(VENV)/bin/python -m shared.kafka_admin ensure-topics --prefix "$$prefix"; \
+	echo "pytest with EE_DB_SUFFIX=_test EE_TOPIC_PREFIX=$$prefix"; \
+	EE_DB_SUFFIX=_test EE_TOPIC_PREFIX="$$prefix" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: venv infra
+	@if [[ -x $(LOCAL)/bench.sh ]]; then \
+		$(LOCAL)/bench.sh; \
+	elif $(VENV)/bin/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("bench") is None)' 2>/dev/null; then \
+		$(VENV)/bin/python -m bench; \
+	else \
+		echo "no benchmarks yet: add $(LOCAL)/bench.sh or a 'bench' module"; \
+	fi
+
+lint: venv
+	@$(VENV)/bin/ruff check $(LINT_DIRS)
+	@dirs=(); for d in $(LINT_DIRS); do \
+		[[ -n "$$(find "$$d" -name '*.py' -print -quit 2>/dev/null)" ]] && dirs+=("$$d"); \
+	done; \
+	$(VENV)/bin/mypy "$${dirs[@]}"
+
+status:
+	@$(LOCAL)/postgres.sh status || true
+	@$(LOCAL)/kafka.sh status || true
+	@$(LOCAL)/services.sh status || true
