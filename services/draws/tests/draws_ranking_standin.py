@@ -17,7 +17,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
@@ -85,12 +85,14 @@ def standin_app(pool: StandInPool, secret: str) -> FastAPI:
     return app
 
 
-async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+async def serve(
+    app: FastAPI, lifespan: Literal["on", "off"] = "off"
+) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """Serve `app` on a free local port in this event loop; returns the server, its task and URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     for _ in range(1000):  # up to 10 s
         if server.started:

@@ -1,0 +1,42 @@
+"""The Alembic scripts: they build exactly the tables the code declares, and they go down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from draws_service.settings import DrawsSettings
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conftest import ALEMBIC_INI
+
+pytestmark = pytest.mark.infra
+
+
+def _config(url: str) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["url"] = url
+    return config
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+        return {row.tablename for row in rows}
+
+
+async def test_migrations_match_the_declared_tables_and_downgrade(
+    draws_settings: DrawsSettings, engine: AsyncEngine
+) -> None:
+    config = _config(draws_settings.database_url)
+    await asyncio.to_thread(command.check, config)  # raises when the models and the schema differ
+    platform = {"event_store", "outbox", "processed_messages", "consumer_positions", "idempotency_keys"}
+    assert {"rounds", "invitations", *platform} <= await _tables(engine)
+    await engine.dispose()
+    await asyncio.to_thread(command.downgrade, config, "base")
+    assert await _tables(engine) == {"alembic_version_draws"}
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert {"rounds", "invitations", *platform} <= await _tables(engine)
