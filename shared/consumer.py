@@ -213,6 +213,7 @@ class IdempotentConsumer:
         """Consume until `stop()`. Raises `ClusterMismatchError` at once against another cluster."""
         self._running = True
         self._finished.clear()
+        self._assigning = False  # a previous run may have died between a revocation and its assignment
         try:
             consumer = await self._start()
             backoff = self._retry_backoff_s

@@ -322,3 +322,28 @@ async def test_a_consumer_group_seeks_to_the_stored_positions_on_assignment(
         await wait_until(lambda: rebuild.metrics.processed >= 4, timeout=20)
         await asyncio.sleep(0.2)
         assert rebuild.metrics.processed == 4
+
+
+async def test_losing_the_database_mid_batch_blames_no_message_and_resumes_from_the_stored_position(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    envelopes = [envelope(f"outage-{i}") for i in range(4)]
+    killed = False
+
+    async def kill_connection_once(work: UnitOfWork, delivery: Delivery) -> None:
+        nonlocal killed
+        await record(work, delivery)
+        if delivery.event.key() == "outage-2" and not killed:
+            killed = True  # the server drops our connection, as in a restart or failover
+            await work.session.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+    await produce(settings, settings.topic(PROFILE_TOPIC), [encode(e) for e in envelopes], key=KEY)
+    consumer = consumer_for(db, settings, {"ProfileWithdrawn": kill_connection_once})
+    async with running(consumer):
+        await wait_until(lambda: consumer.metrics.processed >= 4, message=lambda: str(consumer.metrics))
+    assert killed
+    assert consumer.metrics.failures == 1
+    assert consumer.metrics.dead_lettered == 0 and consumer.metrics.retries == 0
+    ids = await consumed_ids(db)
+    assert [ids.count(e.id) for e in envelopes] == [1, 1, 1, 1]
