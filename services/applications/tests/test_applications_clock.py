@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from applications_infra import AppsDatabase, fresh_apps_database
 from applications_service.settings import ApplicationsSettings
@@ -133,6 +134,6 @@ async def test_copr_reminders_and_expiry_once_each(
     assert late.status_code == 409 and late.json()["state"] == "copr_expired"
 
 
-async def _apply(service: Service, invitation_id: str, owner: str) -> object:
+async def _apply(service: Service, invitation_id: str, owner: str) -> httpx.Response:
     body = application_body(invitation_id, service.clock.today())
     return await service.client.post("/v1/applications", json=body, headers=service.as_(owner, "candidate"))
