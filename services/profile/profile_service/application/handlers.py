@@ -1,0 +1,109 @@
+"""Command handlers: each runs inside the caller's unit of work, which commits (or not) afterwards.
+
+Candidates and partners act on the profiles they own (`owner` is the token's `sub`); anything else is
+"not found", so that profile ids do not leak. Provinces act on profiles in the pool.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from profile_service.adapters.repository import ProfileRepository
+from profile_service.application.errors import InvalidDocument, ProfileNotFound, VersionMismatch
+from profile_service.domain.profile import Profile, Status
+from shared.eventstore import ConcurrencyError
+from shared.rules.document import ProfileDocument, validate_document
+from shared.uow import UnitOfWork
+
+
+def check_document(document: ProfileDocument, today: date) -> None:
+    """The checks pydantic cannot make (dates after today, fields that contradict)."""
+    errors = validate_document(document, today)
+    if errors:
+        raise InvalidDocument(errors)
+
+
+async def load_owned(uow: UnitOfWork, profile_id: str, owner: str) -> Profile:
+    profile = await ProfileRepository(uow).get(profile_id)
+    if profile is None or profile.owner != owner:
+        raise ProfileNotFound(profile_id)
+    return profile
+
+
+async def create_profile(uow: UnitOfWork, owner: str, document: ProfileDocument) -> Profile:
+    now = uow.clock.now()
+    check_document(document, now.date())
+    profile = Profile.create(str(uuid.uuid4()), owner, document.model_dump(mode="json"), now)
+    await ProfileRepository(uow).save(profile)
+    return profile
+
+
+async def update_profile(
+    uow: UnitOfWork, profile_id: str, owner: str, expected_version: int, document: ProfileDocument
+) -> Profile:
+    now = uow.clock.now()
+    profile = await load_owned(uow, profile_id, owner)
+    _check_version(profile, expected_version)
+    check_document(document, now.date())
+    profile.update(document.model_dump(mode="json"), now)
+    await _save(uow, profile, expected_version)
+    return profile
+
+
+async def submit_profile(
+    uow: UnitOfWork, profile_id: str, owner: str, expected_version: int | None
+) -> Profile:
+    profile = await load_owned(uow, profile_id, owner)
+    _check_version(profile, expected_version)
+    profile.submit(uow.clock.now())
+    await _save(uow, profile, expected_version)
+    return profile
+
+
+async def withdraw_profile(
+    uow: UnitOfWork, profile_id: str, owner: str, expected_version: int | None
+) -> Profile:
+    profile = await load_owned(uow, profile_id, owner)
+    _check_version(profile, expected_version)
+    profile.withdraw(uow.clock.now())
+    await _save(uow, profile, expected_version)
+    return profile
+
+
+async def load_for_province(uow: UnitOfWork, profile_id: str) -> Profile:
+    """A profile a province may see: one that has been submitted (drafts are nobody's business)."""
+    profile = await ProfileRepository(uow).get(profile_id)
+    if profile is None or profile.status is Status.DRAFT:
+        raise ProfileNotFound(profile_id)
+    return profile
+
+
+async def nominate(uow: UnitOfWork, province: str, profile_id: str) -> Profile:
+    profile = await load_for_province(uow, profile_id)
+    profile.nominate(province, uow.clock.now())
+    await ProfileRepository(uow).save(profile)
+    return profile
+
+
+async def withdraw_nomination(uow: UnitOfWork, province: str, profile_id: str) -> Profile:
+    profile = await load_for_province(uow, profile_id)
+    profile.withdraw_nomination(province, uow.clock.now())
+    await ProfileRepository(uow).save(profile)
+    return profile
+
+
+def _check_version(profile: Profile, expected: int | None) -> None:
+    if expected is not None and expected != profile.version:
+        raise VersionMismatch(expected, profile.version)
+
+
+async def _save(uow: UnitOfWork, profile: Profile, expected: int | None) -> None:
+    """Save; a concurrent writer that won the race makes an If-Match request stale (412)."""
+    try:
+        await ProfileRepository(uow).save(profile)
+    except ConcurrencyError as exc:
+        if expected is None:
+            raise
+        current = exc.actual_version or await uow.events.current_version(uow.session, exc.stream_id)
+        raise VersionMismatch(expected, current) from exc

@@ -1,0 +1,50 @@
+"""The scheduled review: profiles whose 12 months ran out expire (ProfileExpired); in-pool profiles whose
+language test or ECA stopped counting, and so are eligible for nothing, leave the pool
+(ProfileRemovedFromPool). Runs every interval and at once when the clock moves (`shared.scheduler`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from profile_service.adapters.queries import due_profile_ids
+from profile_service.adapters.repository import ProfileRepository
+from shared.eventstore import ConcurrencyError
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def review_due(uow_factory: Callable[[], UnitOfWork], batch_size: int = 200) -> int:
+    """Review every profile due at the clock's now, one transaction per batch; returns events recorded."""
+    recorded, after = 0, ""
+    while True:
+        async with uow_factory() as uow:
+            now = uow.clock.now()
+            ids = await due_profile_ids(uow.session, now, batch_size, after)
+            if not ids:
+                return recorded
+            for profile_id in ids:
+                recorded += await _review(uow, profile_id)
+            await uow.commit()
+        after = ids[-1]
+
+
+async def _review(uow: UnitOfWork, profile_id: str) -> int:
+    repository = ProfileRepository(uow)
+    profile = await repository.get(profile_id)
+    if profile is None:
+        return 0
+    events = profile.review(uow.clock.now())
+    if not events:
+        await repository.reschedule(profile)
+        return 0
+    try:
+        await repository.save(profile)
+    except ConcurrencyError:
+        # A command changed the profile meanwhile (the append ran in a savepoint: nothing written);
+        # it is still due, so the next run reviews its new state.
+        log.info("profile %s changed during its review; reviewing it next run", profile_id)
+        return 0
+    return len(events)
