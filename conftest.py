@@ -62,11 +62,6 @@ def platform_settings(make_settings: SettingsFactory) -> PlatformTestSettings:
 
 @pytest.fixture(scope="module")
 async def platform_db(platform_settings: PlatformTestSettings) -> AsyncIterator[PlatformDatabase]:
-    try:
-        await testing.create_database(platform_settings.database_url)
-    except OSError as exc:
-        pytest.fail(f"PostgreSQL does not answer ({exc}): start it with `make test` or "
-                    "`deploy/local/postgres.sh start`")
     async with testing.fresh_platform_database(platform_settings) as db:
         yield db
 

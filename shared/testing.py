@@ -110,7 +110,14 @@ class PlatformDatabase:
 @asynccontextmanager
 async def fresh_platform_database(settings: ServiceSettings) -> AsyncIterator[PlatformDatabase]:
     """Create `settings.database_url` with the platform tables; dispose and drop it on exit."""
-    await create_database(settings.database_url)
+    try:
+        await create_database(settings.database_url)
+    except OSError as exc:
+        host = make_url(settings.database_url).host
+        raise RuntimeError(
+            f"PostgreSQL does not answer at {host} ({exc}): start it with `make test` or "
+            "`deploy/local/postgres.sh start`"
+        ) from exc
     engine = create_engine(settings)
     try:
         await create_platform_schema(engine)
