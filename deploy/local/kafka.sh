@@ -128,8 +128,9 @@ fetch() {
   </dependencies>
 </project>
 EOF
+    # Maven 3.8 prints ANSI resets even in batch mode: strip them.
     mvn -B -q -Dstyle.color=never -f "$work/pom.xml" "$DEPENDENCY_PLUGIN:copy-dependencies" \
-        -DoutputDirectory="$tmp" -DincludeScope=runtime \
+        -DoutputDirectory="$tmp" -DincludeScope=runtime 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2 \
         || die "mvn could not fetch kafka_2.13 $KAFKA_VERSION (is Maven Central reachable?)"
     [[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "kafka_2.13-$KAFKA_VERSION.jar missing after the fetch"
     touch "$tmp/.complete-kafka_2.13-$KAFKA_VERSION"
