@@ -171,9 +171,7 @@ class ApplicationOut(BaseModel):
             decision=_decision(state),
             documents=documents,
             copr=_copr(row),
-            permanent_resident_visa=VisaOut(
-                country=documents.passport_country, expires_on=row["copr_expires_on"]
-            )
+            permanent_resident_visa=VisaOut(country=row["citizenship"], expires_on=row["copr_expires_on"])
             if row["visa_issued"]
             else None,
             withdrawn_at=row["closed_at"] if state is State.WITHDRAWN else None,

@@ -157,7 +157,7 @@ def test_a_refusal_needs_a_reason() -> None:
 
 
 def approve(country: str, exam: date, passport_expiry: date) -> Invitation:
-    invitation = Invitation.receive(invited())
+    invitation = Invitation.receive(invited(citizenship=country))
     invitation.apply("a-1", documents(country, exam, passport_expiry), 15_263, APPLIED_AT)
     invitation.pending.clear()
     invitation.decide("approved", ["all requirements met"], DECIDED_AT)
@@ -200,6 +200,14 @@ def test_approval_of_a_visa_required_national_issues_a_pr_visa() -> None:
 def test_approval_of_a_visa_exempt_national_issues_no_visa() -> None:
     invitation = approve("GB", date(2026, 3, 10), date(2031, 1, 1))
     assert names(invitation.pending) == ["Approved", "CoprIssued"] and not invitation.visa_issued
+
+
+def test_the_visa_follows_the_citizenship_on_the_invitation() -> None:
+    invitation = Invitation.receive(invited(citizenship="CN"))
+    invitation.apply("a-1", documents("GB"), None, APPLIED_AT)
+    invitation.decide("approved", [], DECIDED_AT)
+    visa = invitation.pending[-1]
+    assert isinstance(visa, PermanentResidentVisaIssued) and visa.citizenship == "CN"
 
 
 def test_approval_is_refused_when_the_copr_would_already_have_expired() -> None:

@@ -202,7 +202,8 @@ class Invitation:
         )
 
     def decide(self, decision: Decision, reasons: list[str], now: datetime) -> None:
-        """An officer's decision. Approval issues the COPR and, for visa-required nationals, a PR visa."""
+        """An officer's decision. Approval issues the COPR and, for citizens of a visa-required country
+        (the citizenship on the invitation), a permanent resident visa valid as long as the COPR."""
         self._require("decide", State.APPLIED)
         if decision == "refused":
             if not [r for r in reasons if r.strip()]:
@@ -223,7 +224,7 @@ class Invitation:
                 expires_on=expires_on,
             )
         )
-        country = self._documents().passport_country
+        country = self.invited.citizenship  # the profile's citizenship, as the draw recorded it
         if needs_permanent_resident_visa(country):
             self._record(
                 PermanentResidentVisaIssued(
