@@ -1,4 +1,7 @@
-"""Fixtures of the draws service's tests.
+"""Fixtures of the draws service's tests, imported by each test module (`from draws_fixtures import *`).
+
+Not a `conftest.py`: a second module named `conftest` would shadow the root one for mypy (which
+other suites import types from).
 
 Per test module (names from the root conftest): a fresh PostgreSQL database migrated with the service's
 own Alembic scripts, a topic prefix, and the ranking stand-in (draws_ranking_standin.py) on a real
@@ -31,6 +34,21 @@ from shared import testing
 from shared.clock import Clock
 from shared.db import create_engine, session_factory
 from shared.uow import UnitOfWork
+
+__all__ = [
+    "clean_db",
+    "clock",
+    "draws_database",
+    "draws_settings",
+    "draws_topics",
+    "engine",
+    "http",
+    "platform_uow",
+    "pool",
+    "service",
+    "standin",
+    "uow_factory",
+]
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 NOW = datetime(2026, 9, 15, 14, 0, tzinfo=UTC)

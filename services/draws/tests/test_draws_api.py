@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from draws_fixtures import *  # noqa: F403  (the fixtures)
+from draws_fixtures import NOW, candidate
 from draws_ranking_standin import StandInPool
 from draws_service.application.handlers import DrawsService
 from draws_service.main import build_app
@@ -16,7 +18,6 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conftest import NOW, candidate
 from shared import testing
 from shared.auth import mint_token
 from shared.clock import Clock

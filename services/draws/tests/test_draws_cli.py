@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from draws_fixtures import *  # noqa: F403  (the fixtures)
+from draws_fixtures import NOW, candidate
 from draws_ranking_standin import StandInPool, serve
 from draws_service.cli import cli
 from draws_service.main import build_app
 from draws_service.settings import DrawsSettings
 from typer.testing import CliRunner, Result
 
-from conftest import NOW, candidate
 from shared.clock import Clock
 
 pytestmark = pytest.mark.infra

@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from draws_fixtures import *  # noqa: F403  (the fixtures)
+from draws_fixtures import NOW, candidate
 from draws_ranking_standin import StandInPool
 from draws_service.adapters.consumer import open_invitations_consumer
 from draws_service.application.handlers import DrawsService, RoundRequest
@@ -14,7 +16,6 @@ from draws_service.settings import DrawsSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conftest import NOW, candidate
 from shared import testing
 from shared.clock import Clock
 from shared.db import session_factory

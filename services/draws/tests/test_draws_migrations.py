@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from alembic import command
 from alembic.config import Config
+from draws_fixtures import *  # noqa: F403  (the fixtures)
+from draws_fixtures import ALEMBIC_INI
 from draws_service.settings import DrawsSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from conftest import ALEMBIC_INI
 
 pytestmark = pytest.mark.infra
 

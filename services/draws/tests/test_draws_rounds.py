@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from draws_fixtures import *  # noqa: F403  (the fixtures)
+from draws_fixtures import NOW, candidate
 from draws_ranking_standin import StandInPool
 from draws_service.adapters.uow import DrawsUnitOfWork
 from draws_service.application.errors import IdempotencyKeyReused, RankingUnavailable, RoundRejected
@@ -17,7 +19,6 @@ from draws_service.application.invitations import close_invitation
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conftest import NOW, candidate
 from shared.events.catalogue import InvitationDeclined
 
 pytestmark = pytest.mark.infra
