@@ -190,17 +190,20 @@ cmd_stop() {
     select_services "$@"
     take_lock
     local entry name port pid
+    # Stop them side by side: each takes a second or two to shut down gracefully.
     for entry in "${SELECTED[@]}"; do
         name="${entry%%:*}" port="${entry##*:}"
         if pid="$(our_pid "$name" "$port")"; then
-            stop_pid "$pid" 20
-            log "$name: stopped (pid $pid)"
+            (stop_pid "$pid" 20 && log "$name: stopped (pid $pid)") 7>&- &
         elif port_open "$HOST" "$port"; then
             log "$name: port $port answers, but not a process this script started: left alone"
         else
             log "$name: not running"
         fi
-        rm -f "$(pidfile "$name")"
+    done
+    wait
+    for entry in "${SELECTED[@]}"; do
+        rm -f "$(pidfile "${entry%%:*}")"
     done
 }
 
