@@ -16,5 +16,6 @@ def invitations_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
     ignored by the aggregate rather than lost (it only acts on the invitation it holds)."""
     return IdempotentConsumer(
         CONSUMER_NAME, runtime.settings, runtime.session_factory, runtime.clock,
-        topics=[DRAWS_TOPIC, APPLICATIONS_TOPIC], handlers=HANDLERS, group_id="profile",
+        topics=[DRAWS_TOPIC, APPLICATIONS_TOPIC], handlers=HANDLERS,
+        group_id=f"{runtime.settings.topic_prefix}profile",  # a test run never joins the real group
     )
