@@ -78,12 +78,14 @@ bench: venv infra
 		echo "no benchmarks yet: add $(LOCAL)/bench.sh or a 'bench' module"; \
 	fi
 
+# Both tools always run, so one pass shows every problem; mypy skips folders without Python files.
 lint: venv
-	@$(VENV)/bin/ruff check $(LINT_DIRS)
-	@dirs=(); for d in $(LINT_DIRS); do \
+	@rc=0; $(VENV)/bin/ruff check $(LINT_DIRS) || rc=1; \
+	dirs=(); for d in $(LINT_DIRS); do \
 		[[ -n "$$(find "$$d" -name '*.py' -print -quit 2>/dev/null)" ]] && dirs+=("$$d"); \
 	done; \
-	$(VENV)/bin/mypy "$${dirs[@]}"
+	$(VENV)/bin/mypy "$${dirs[@]}" || rc=1; \
+	exit $$rc
 
 status:
 	@$(LOCAL)/postgres.sh status || true
