@@ -72,10 +72,10 @@ class Service:
         return {"Authorization": f"Bearer {token}"}
 
     async def create(self, sub: str, document: dict[str, Any] | None = None, role: str = "candidate",
-                     **headers: str) -> dict[str, Any]:
-        response = await self.client.post(
-            "/v1/profiles", json=document or example_document(), headers={**self.auth(sub, role), **headers}
-        )
+                     headers: dict[str, str] | None = None) -> dict[str, Any]:
+        headers = {**self.auth(sub, role), **(headers or {})}
+        document = document or example_document()
+        response = await self.client.post("/v1/profiles", json=document, headers=headers)
         assert response.status_code == 201, response.text
         body: dict[str, Any] = response.json()
         return body

@@ -30,7 +30,7 @@ async def count_events(service: Service) -> int:
         return int((await conn.execute(sa.text("SELECT count(*) FROM event_store"))).scalar_one())
 
 
-# --- create, read, list ------------------------------------------------------------------------------------
+# --- create, read, list -------------------------------------------------------------------------------------
 
 
 async def test_create_returns_a_draft_with_etag_and_location(service: Service) -> None:
@@ -68,7 +68,7 @@ async def test_partner_sees_only_the_profiles_it_created(service: Service) -> No
     assert hidden.status_code == 404
 
 
-# --- validation ------------------------------------------------------------------------------------------------
+# --- validation ---------------------------------------------------------------------------------------------
 
 
 async def test_a_bad_document_is_422_naming_each_field_and_nothing_is_stored(service: Service) -> None:
@@ -107,12 +107,12 @@ async def test_a_bad_update_is_422_and_changes_nothing(service: Service) -> None
     assert (await service.get(me, created["id"]))["version"] == 1
 
 
-# --- idempotency -------------------------------------------------------------------------------------------
+# --- idempotency --------------------------------------------------------------------------------------------
 
 
 async def test_idempotency_key_replays_the_first_creation(service: Service) -> None:
     me, key = sub(), str(uuid.uuid4())
-    first = await service.create(me, **{"Idempotency-Key": key})
+    first = await service.create(me, headers={"Idempotency-Key": key})
     replay = await service.client.post(
         "/v1/profiles", json=example_document(), headers={**service.auth(me), "Idempotency-Key": key}
     )
@@ -127,7 +127,7 @@ async def test_idempotency_key_replays_the_first_creation(service: Service) -> N
     assert listing.json()["total"] == 1
 
 
-# --- optimistic concurrency ----------------------------------------------------------------------------
+# --- optimistic concurrency ---------------------------------------------------------------------------------
 
 
 async def test_put_without_if_match_is_428_and_stale_is_412(service: Service) -> None:
@@ -136,9 +136,10 @@ async def test_put_without_if_match_is_428_and_stale_is_412(service: Service) ->
     url = f"/v1/profiles/{created['id']}"
     missing = await service.client.put(url, json=example_document(), headers=service.auth(me))
     assert missing.status_code == 428
-    ok = await service.client.put(url, json=example_document(), headers={**service.auth(me), "If-Match": '"1"'})
+    headers = {**service.auth(me), "If-Match": '"1"'}
+    ok = await service.client.put(url, json=example_document(), headers=headers)
     assert ok.status_code == 200 and ok.headers["ETag"] == '"2"' and ok.json()["version"] == 2
-    stale = await service.client.put(url, json=example_document(), headers={**service.auth(me), "If-Match": '"1"'})
+    stale = await service.client.put(url, json=example_document(), headers=headers)
     assert stale.status_code == 412 and stale.headers["ETag"] == '"2"'
 
 
@@ -181,7 +182,7 @@ async def test_no_token_is_401_and_a_province_cannot_use_profile_routes(service:
     assert response.status_code == 403
 
 
-# --- eligibility, submit, withdraw ---------------------------------------------------------------------------
+# --- eligibility, submit, withdraw --------------------------------------------------------------------------
 
 
 async def test_eligibility_reports_each_program(service: Service) -> None:
@@ -241,7 +242,7 @@ async def test_an_update_that_makes_an_in_pool_profile_ineligible_removes_it(ser
     assert body["submitted_at"] == submitted["submitted_at"]
 
 
-# --- nominations ---------------------------------------------------------------------------------------------
+# --- nominations --------------------------------------------------------------------------------------------
 
 
 async def test_province_on_cannot_nominate_as_bc(service: Service) -> None:
@@ -263,18 +264,23 @@ async def test_nominations_one_active_per_candidate_and_only_in_the_pool(service
     created = await service.create(me)
     on, bc = service.auth("on-officer", "province", "ON"), service.auth("bc-officer", "province", "BC")
     body = {"profile_id": created["id"]}
-    assert (await service.client.post("/v1/provinces/ON/nominations", json=body, headers=on)).status_code == 404
+
+    async def nominate(province: str, headers: dict[str, str]) -> int:
+        url = f"/v1/provinces/{province}/nominations"
+        return (await service.client.post(url, json=body, headers=headers)).status_code
+
+    assert await nominate("ON", on) == 404  # a draft is not in the pool
     await service.submit(me, created["id"])
     issued = await service.client.post("/v1/provinces/ON/nominations", json=body, headers=on)
     assert issued.status_code == 201 and issued.json()["province"] == "ON"
-    assert (await service.client.post("/v1/provinces/BC/nominations", json=body, headers=bc)).status_code == 409
+    assert await nominate("BC", bc) == 409
     listing = await service.client.get("/v1/provinces/ON/nominations?limit=100", headers=on)
     assert created["id"] in [n["profile_id"] for n in listing.json()["items"]]
     url = f"/v1/provinces/BC/nominations/{created['id']}"
     assert (await service.client.delete(url, headers=bc)).status_code == 404
     withdrawn = await service.client.delete(f"/v1/provinces/ON/nominations/{created['id']}", headers=on)
     assert withdrawn.status_code == 204
-    assert (await service.client.post("/v1/provinces/BC/nominations", json=body, headers=bc)).status_code == 201
+    assert await nominate("BC", bc) == 201
     profile = await service.get(me, created["id"])
     assert profile["nomination"]["province"] == "BC"
 
