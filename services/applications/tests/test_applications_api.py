@@ -318,6 +318,43 @@ async def test_profile_facts_from_kafka_waive_proof_of_funds(
     assert applied["minimum_funds_cad"] is None
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "role"),
+    [
+        ("POST", "/v1/applications", {"invitation_id": "x", "proof_of_funds_cad": -5}, "candidate"),
+        (
+            "POST",
+            "/v1/applications",
+            {"invitation_id": "x", "passport": {"expiry": "31/01/2030"}},
+            "candidate",
+        ),
+        ("POST", "/v1/applications", {"invitation_id": "x", "medical_exam_date": 20260101}, "candidate"),
+        ("POST", "/v1/applications", {"invitation_id": "x", "passport": {"country": "India"}}, "candidate"),
+        ("POST", "/v1/applications", {"invitation_id": "x", "surprise": True}, "candidate"),
+        ("POST", "/v1/applications", "not json", "candidate"),
+        ("POST", "/v1/applications", {"invitation_id": "no-such-invitation"}, "candidate"),
+        ("POST", "/v1/applications/nope/decision", {"decision": "maybe"}, "officer"),
+        ("POST", "/v1/applications/nope/decision", {"decision": "approved"}, "officer"),
+        ("POST", "/v1/applications/nope/landing", None, "officer"),
+        ("POST", "/v1/applications/nope/withdraw", None, "partner"),
+        ("GET", "/v1/applications/nope", None, "ops"),
+        ("DELETE", "/v1/applications/nope", None, "ops"),
+    ],
+)
+async def test_bad_input_is_a_4xx_problem_never_a_5xx(
+    service: Service, method: str, path: str, body: object, role: str
+) -> None:
+    headers = {**service.as_("someone", role), "If-Match": '"1"'}
+    if isinstance(body, str):
+        answer = await service.client.request(
+            method, path, content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+    else:
+        answer = await service.client.request(method, path, json=body, headers=headers)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.headers["content-type"] == "application/problem+json" and answer.json()["detail"]
+
+
 # --- the clock ------------------------------------------------------------------------------------
 
 
