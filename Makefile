@@ -7,7 +7,7 @@
 #   make down    stop the services and Kafka this checkout started; PostgreSQL (a system service) keeps running
 #   make reset   down, then wipe Kafka's data and drop + recreate the databases (default and _test)
 #   make test    venv, infra, pytest with EE_DB_SUFFIX=_test and a fresh EE_TOPIC_PREFIX=test<unix time>.
-#                (extra arguments: make test PYTEST_ARGS='-k outbox -x')
+#                (extra arguments: make test PYTEST_ARGS='-k outbox -x'; EE_KEEP_TEST_TOPICS=1 keeps its topics)
 #   make bench   venv, infra, then deploy/local/bench.sh (or python -m bench) when there is one
 #   make lint    ruff and mypy over shared, services and tests
 #   make status  what is running
@@ -60,14 +60,20 @@ reset: down
 	done
 	@echo "reset done: Kafka data wiped (a new cluster id on the next start), databases empty; 'make up' to start"
 
-# Topics of earlier runs older than an hour are purged first (event topics keep their data forever).
+# Event topics keep their data forever, so test topics are cleaned up: the run's own after pytest
+# (EE_KEEP_TEST_TOPICS=1 keeps them for a post-mortem), and those of runs killed over an hour ago.
+# The exit status is pytest's (make reports any failure as its own "Error").
 test: venv infra
 	@prefix="test$$(date +%s)."; \
 	$(LOCAL)/postgres.sh createdbs _test; \
 	$(VENV)/bin/python -m shared.kafka_admin purge-test-topics --older-than 3600; \
 	$(VENV)/bin/python -m shared.kafka_admin ensure-topics --prefix "$$prefix"; \
 	echo "pytest with EE_DB_SUFFIX=_test EE_TOPIC_PREFIX=$$prefix"; \
-	EE_DB_SUFFIX=_test EE_TOPIC_PREFIX="$$prefix" $(VENV)/bin/pytest $(PYTEST_ARGS)
+	rc=0; EE_DB_SUFFIX=_test EE_TOPIC_PREFIX="$$prefix" $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [[ -z "$${EE_KEEP_TEST_TOPICS:-}" ]]; then \
+		$(VENV)/bin/python -m shared.kafka_admin delete-topics --prefix "$$prefix" || true; \
+	fi; \
+	exit $$rc
 
 bench: venv infra
 	@if [[ -x $(LOCAL)/bench.sh ]]; then \
