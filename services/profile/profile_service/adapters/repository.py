@@ -1,6 +1,7 @@
 """Profile aggregates in the event store, projected into the `profiles` query table.
 
-A stream is `profile-<profile_id>`. Our own catalogue events go to the event store and the outbox in
+A stream's id is the profile id (the only aggregate of this service), so an envelope's `aggregateid` is
+the `profile_id` consumers key on. Our own catalogue events go to the event store and the outbox in
 one transaction; the facts received from other services (Invited, ...) go to the event store only.
 """
 
@@ -22,7 +23,7 @@ from shared.uow import UnitOfWork
 
 
 def stream_id(profile_id: str) -> str:
-    return f"profile-{profile_id}"
+    return profile_id
 
 
 class ProfileRepository:
