@@ -40,6 +40,7 @@ async def test_create_returns_a_draft_with_etag_and_location(service: Service) -
     body = response.json()
     assert body["status"] == "draft" and body["version"] == 1 and body["owner"] == me
     assert body["submitted_at"] is None and body["expires_at"] is None
+    assert body["eligible_programs"] == ["fsw"]
     assert response.headers["ETag"] == '"1"'
     assert response.headers["Location"] == f"/v1/profiles/{body['id']}"
     again = await service.client.get(response.headers["Location"], headers=service.auth(me))

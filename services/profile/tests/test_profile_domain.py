@@ -91,6 +91,7 @@ def test_create_records_profile_created_as_a_draft_at_version_1() -> None:
     created = profile.pending[0]
     assert isinstance(created, ProfileCreated)
     assert (created.profile_id, created.owner, created.created_at) == ("p-1", OWNER, T0)
+    assert profile.eligible_programs == ["fsw"] == replayed(profile).eligible_programs
 
 
 def test_replay_rebuilds_the_same_state_and_version() -> None:

@@ -105,10 +105,9 @@ class Profile:
         first = next(iterator, None)
         if not isinstance(first, ProfileCreated):
             raise ValueError("a profile's stream starts with ProfileCreated")
-        profile = cls(
-            first.profile_id, first.owner, first.document, created_at=first.created_at,
-            updated_at=first.created_at, version=1,
-        )
+        profile = cls(first.profile_id, first.owner, first.document, first.created_at, first.created_at)
+        profile._apply(first)
+        profile.version = 1
         for event in iterator:
             profile._apply(event)
             profile.version += 1
@@ -267,6 +266,8 @@ class Profile:
             case ProfileCreated():
                 self.document, self.created_at = event.document, event.created_at
                 self.updated_at = event.created_at
+                # Informational for a draft (ProfileCreated carries no programs): derived on its day.
+                self.eligible_programs = rules.eligible_on(event.document, event.created_at.date())
             case ProfileUpdated():
                 self.document, self.updated_at = event.document, event.updated_at
                 self.status, self.eligible_programs = Status(event.status), list(event.eligible_programs)

@@ -35,6 +35,10 @@ def eligible(assessed: dict[str, ProgramAssessment]) -> list[str]:
     return programs_passed(assessed)
 
 
+def eligible_on(document: dict[str, Any], today: date) -> list[str]:
+    return eligible(assessments(document, today))
+
+
 def reasons(assessed: dict[str, ProgramAssessment]) -> list[str]:
     """Every unmet requirement of every program, prefixed with the program's name."""
     return [
