@@ -82,12 +82,12 @@ def facts(
     ],
 )
 def test_settlement_funds_table(size: int, cad: int) -> None:
-    assert minimum_settlement_funds(size) == cad
+    assert minimum_settlement_funds(size, TODAY) == cad
 
 
 def test_family_size_below_one_is_a_bug() -> None:
     with pytest.raises(ValueError):
-        minimum_settlement_funds(0)
+        minimum_settlement_funds(0, TODAY)
 
 
 @pytest.mark.parametrize(
@@ -107,12 +107,16 @@ def test_family_size_below_one_is_a_bug() -> None:
     ],
 )
 def test_who_must_prove_funds(program: str, profile: ProfileFacts | None, expected: int | None) -> None:
-    assert required_funds(program, profile) == expected
+    assert required_funds(program, profile, TODAY) == expected
 
 
 @pytest.mark.parametrize(("duration", "valid"), [(None, True), (12, True), (11, False)])
 def test_a_valid_job_offer_lasts_at_least_a_year(duration: int | None, valid: bool) -> None:
     assert is_valid_job_offer({**JOB_OFFER, "duration_months": duration}) is valid
+
+
+def test_a_malformed_job_offer_does_not_qualify() -> None:
+    assert not is_valid_job_offer({"employer": "Acme"}) and not is_valid_job_offer("yes")
 
 
 def test_profile_facts_read_a_document_defensively() -> None:

@@ -102,7 +102,7 @@ class ApplicationsHandlers:
                 now = self.clock.now()
                 invitation.check_can_apply(now)
                 facts = await queries.get_profile_facts(uow.session, invitation.profile_id)
-                minimum = required_funds(invitation.program, facts)
+                minimum = required_funds(invitation.program, facts, utc_date(now))
                 invitation.apply(
                     application_id, check_documents(submitted, minimum, utc_date(now)), minimum, now
                 )

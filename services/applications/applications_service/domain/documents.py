@@ -10,24 +10,24 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from applications_service.domain.calendar import add_months
 from applications_service.domain.errors import ApplicationIncomplete, FieldProblem
+from shared.rules.document import JobOffer
+from shared.rules.eligibility import is_valid_job_offer as shared_is_valid_job_offer
+from shared.rules.eligibility import settlement_funds_required
 
-# --- settlement funds (crs-rules.md §3.6, effective 2025-07-07) ----------------------------------
+# --- settlement funds (crs-rules.md §3.6; the table is shared.rules.eligibility's) ----------------
 
-SETTLEMENT_FUNDS_CAD: Final[tuple[int, ...]] = (15_263, 19_001, 23_360, 28_362, 32_168, 36_280, 40_392)
-"""Minimum funds for a family of 1..7 members (50% of LICO, updated every year)."""
-EACH_EXTRA_MEMBER_CAD: Final = 4_112
 MEDICAL_VALIDITY_MONTHS: Final = 12
 
 
-def minimum_settlement_funds(family_size: int) -> int:
-    """Whole CAD a family of `family_size` (non-accompanying members count) must show."""
+def minimum_settlement_funds(family_size: int, as_of: date) -> int:
+    """Whole CAD a family of `family_size` (non-accompanying members count) must show on `as_of`."""
     if family_size < 1:
         raise ValueError("family_size counts the candidate: at least 1")
-    if family_size <= len(SETTLEMENT_FUNDS_CAD):
-        return SETTLEMENT_FUNDS_CAD[family_size - 1]
-    return SETTLEMENT_FUNDS_CAD[-1] + (family_size - len(SETTLEMENT_FUNDS_CAD)) * EACH_EXTRA_MEMBER_CAD
+    return settlement_funds_required(family_size, as_of)
 
 
 # --- what the profile service told us -------------------------------------------------------------
@@ -55,17 +55,18 @@ class ProfileFacts:
 
 
 def is_valid_job_offer(job_offer: Any) -> bool:
-    """A qualifying offer: full-time, non-seasonal, at least a year (or permanent), LMIA or exempt."""
-    if not isinstance(job_offer, Mapping):
+    """A qualifying offer (shared.rules.eligibility): full-time, non-seasonal, at least a year (or
+    permanent), LMIA or exempt. An offer that is not a valid profile-document job offer does not qualify."""
+    if job_offer is None:
         return False
-    duration = job_offer.get("duration_months")
-    lasts_a_year = duration is None or (isinstance(duration, int) and duration >= 12)
-    return all(job_offer.get(flag) is True for flag in ("full_time", "non_seasonal", "lmia_or_exempt")) and (
-        lasts_a_year
-    )
+    try:
+        offer = JobOffer.model_validate(job_offer)
+    except ValidationError:
+        return False
+    return shared_is_valid_job_offer(offer)
 
 
-def required_funds(program: str, facts: ProfileFacts | None) -> int | None:
+def required_funds(program: str, facts: ProfileFacts | None, as_of: date) -> int | None:
     """The minimum proof of funds in CAD, or None where none is required (crs-rules.md §3.6).
 
     Not required under CEC (nor for a PNP nominee who also qualifies under CEC), nor for a candidate
@@ -76,7 +77,7 @@ def required_funds(program: str, facts: ProfileFacts | None) -> int | None:
         return None
     if facts is not None and facts.authorized_to_work_in_canada and facts.has_valid_job_offer:
         return None
-    return minimum_settlement_funds(facts.family_size if facts is not None else 1)
+    return minimum_settlement_funds(facts.family_size if facts is not None else 1, as_of)
 
 
 # --- the documents ---------------------------------------------------------------------------------
