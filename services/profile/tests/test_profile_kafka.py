@@ -17,15 +17,17 @@ from profile_harness import T0, Service, example_document, running_service, sett
 from profile_service.application.scheduler import review_due
 from profile_service.settings import ProfileSettings
 
-from shared.envelope import Envelope, decode
+from shared.envelope import Envelope, decode, encode
 from shared.events.catalogue import (
+    DRAWS_TOPIC,
     PROFILE_TOPIC,
     Applied,
     InvitationDeclined,
     InvitationExpired,
     Invited,
 )
-from shared.testing import KafkaReader
+from shared.messages import envelope_for
+from shared.testing import KafkaReader, produce, wait_until
 
 pytestmark = pytest.mark.infra
 
@@ -173,6 +175,21 @@ async def test_applying_keeps_the_profile_locked(service: Service) -> None:
     await service.wait_for_status(me, profile["id"], "applied")
     version = (await service.get(me, profile["id"]))["version"]
     assert await put(service, me, profile["id"], version) == 409
+
+
+async def test_redelivered_or_unknown_profile_invitations_change_nothing(service: Service) -> None:
+    me = sub()
+    profile = await service.create(me)
+    await service.submit(me, profile["id"])
+    stranger = invited({"id": str(uuid.uuid4()), "owner": "nobody"}, "ita-unknown")
+    await service.publish(stranger, source="ee/draws")
+    envelope = envelope_for(invited(profile, "ita-twice"), source="ee/draws", time=service.clock.now())
+    topic = service.settings.topic(DRAWS_TOPIC)
+    await produce(service.settings, topic, [encode(envelope)] * 2, key=profile["id"].encode())
+    await service.wait_for_status(me, profile["id"], "invited")
+    consumer = service.runtime.consumers[0]
+    await wait_until(lambda: consumer.metrics.duplicates >= 1, message="the second delivery was not deduped")
+    assert (await service.get(me, profile["id"]))["version"] == 3  # created, submitted, invited once
 
 
 # --- the scheduler and the clock (these move business time: keep them last) ---------------------------------
