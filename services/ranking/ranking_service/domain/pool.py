@@ -111,6 +111,11 @@ def _sorted_tuple(codes: frozenset[str]) -> tuple[str, ...]:
     return cached
 
 
+def sorted_codes(codes: frozenset[str]) -> tuple[str, ...]:
+    """The codes of an entry's (interned) program or category set, sorted; cached per distinct set."""
+    return _sorted_tuple(codes)
+
+
 def to_us(instant: datetime) -> int:
     """Whole microseconds since the Unix epoch of an aware instant (exact, no float rounding)."""
     return (instant - _EPOCH) // _ONE_US
@@ -330,6 +335,30 @@ class Pool:
             if len(chosen) == n:
                 break
         return chosen
+
+    def size(self, program: str | None = None, category: str | None = None) -> int:
+        """How many candidates the ordering holds (the whole pool, or one program's or category's)."""
+        return len(self._ordering(program, category))
+
+    def entries_between(
+        self,
+        after: SortKey | None,
+        min_crs: int,
+        max_crs: int,
+        program: str | None = None,
+        category: str | None = None,
+    ) -> Iterator[PoolEntry]:
+        """Entries in pool order with ``min_crs <= crs <= max_crs``, starting after the key ``after``.
+
+        Lazy: O(log n) to find the start, then O(1) per entry yielded (do not change the pool meanwhile).
+        """
+        ordering = self._ordering(program, category)
+        start = ordering.bisect_left((-operator.index(max_crs),))
+        if after is not None:
+            start = max(start, ordering.bisect_right(after))
+        stop = ordering.bisect_left((1 - operator.index(min_crs),))
+        entries = self._entries
+        return (entries[key[2]] for key in ordering.islice(start, stop))
 
     def count_at_or_above(self, score: int, program: str | None = None, category: str | None = None) -> int:
         """How many candidates of the ordering have a CRS of ``score`` or more."""

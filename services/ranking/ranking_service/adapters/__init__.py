@@ -1,0 +1,1 @@
+"""Adapters of the ranking service: the projection tables in PostgreSQL."""

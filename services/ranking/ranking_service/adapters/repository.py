@@ -1,0 +1,266 @@
+"""The projection table in PostgreSQL: locked reads and one-statement batch upserts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from typing import Any, Final
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ranking_service.adapters.tables import ranking_profiles, ranking_rules
+from ranking_service.domain.candidate import (
+    CandidateRow,
+    InvitationState,
+    ProfileFacts,
+    Reason,
+    Standing,
+    Status,
+)
+from ranking_service.domain.pool import PoolRow, to_us
+from ranking_service.domain.scoring import Scored
+from ranking_service.domain.view import CandidateInfo
+from shared.db import consumer_positions
+
+# (column, PostgreSQL array type of the unnest parameter, cast of the element on insert)
+_COLUMNS: Final = (
+    ("profile_id", "text", ""),
+    ("owner", "text", ""),
+    ("version", "int", ""),
+    ("document", "text", "::jsonb"),
+    ("status", "text", ""),
+    ("submitted_at", "timestamptz", ""),
+    ("expires_at", "timestamptz", ""),
+    ("nominated", "boolean", ""),
+    ("province", "text", ""),
+    ("invitations", "text", "::jsonb"),
+    ("in_pool", "boolean", ""),
+    ("reason", "text", ""),
+    ("crs", "int", ""),
+    ("breakdown", "text", "::jsonb"),
+    ("rules_version", "text", ""),
+    ("programs", "text", "::jsonb"),
+    ("categories", "text", "::jsonb"),
+    ("noc_codes", "text", "::jsonb"),
+    ("lowest_clb", "text", "::jsonb"),
+    ("citizenship", "text", ""),
+    ("scored_on", "date", ""),
+    ("rescore_on", "date", ""),
+    ("basis_version", "int", ""),
+    ("rescore_at", "timestamptz", ""),
+    ("revision", "bigint", ""),
+)
+_NAMES: Final = [name for name, _, _ in _COLUMNS]
+
+
+def _upsert_sql() -> sa.TextClause:
+    params = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind, _ in _COLUMNS)
+    selected = ", ".join(f"u.{name}{cast}" for name, _, cast in _COLUMNS)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _NAMES if name != "profile_id")
+    return sa.text(
+        f"INSERT INTO ranking_profiles ({', '.join(_NAMES)}, updated_at) "
+        f"SELECT {selected}, :now FROM unnest({params}) AS u({', '.join(_NAMES)}) "
+        f"ON CONFLICT (profile_id) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at"
+    )
+
+
+_UPSERT: Final = _upsert_sql()
+_POOL_COLUMNS: Final = (
+    "profile_id", "crs", "submitted_at", "programs", "categories", "owner", "citizenship", "breakdown",
+    "noc_codes", "lowest_clb", "revision",
+)  # fmt: skip
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+class SqlProjectionStore:
+    """`ProjectionStore` over the caller's session (its transaction)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock(self, profile_ids: Sequence[str]) -> dict[str, CandidateRow]:
+        if not profile_ids:
+            return {}
+        query = (
+            sa.select(ranking_profiles)
+            .where(ranking_profiles.c.profile_id == sa.any_(sa.cast(sorted(profile_ids), sa.ARRAY(sa.Text))))
+            .order_by(ranking_profiles.c.profile_id)  # one lock order for every writer: no deadlocks
+            .with_for_update()
+        )
+        result = await self.session.execute(query)
+        return {row.profile_id: _candidate(row._mapping) for row in result}
+
+    async def save(self, rows: Sequence[CandidateRow], now: datetime) -> None:
+        if not rows:
+            return
+        columns: dict[str, list[Any]] = {name: [] for name in _NAMES}
+        for row in rows:
+            for name, value in _values(row).items():
+                columns[name].append(value)
+        await self.session.execute(_UPSERT, {**columns, "now": now})
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        query = (
+            sa.select(ranking_profiles.c.profile_id)
+            .where(ranking_profiles.c.rescore_at <= now)
+            .order_by(ranking_profiles.c.rescore_at)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def scored_with_other_rules(self, rules_version: str, after: str, limit: int) -> list[str]:
+        table = ranking_profiles.c
+        query = (
+            sa.select(table.profile_id)
+            .where(
+                table.rescore_at.is_not(None),
+                table.rules_version.is_distinct_from(rules_version),
+                table.profile_id > after,
+            )
+            .order_by(table.profile_id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def active_rules(self) -> str | None:
+        query = sa.select(ranking_rules.c.version).where(ranking_rules.c.id == 1)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def set_active_rules(self, rules_version: str, now: datetime) -> None:
+        stmt = sa.dialects.postgresql.insert(ranking_rules).values(
+            id=1, version=rules_version, activated_at=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"], set_={"version": rules_version, "activated_at": now}
+        )
+        await self.session.execute(stmt)
+
+    async def pool_rows(self) -> AsyncIterator[tuple[PoolRow, CandidateInfo]]:
+        columns = [ranking_profiles.c[name] for name in _POOL_COLUMNS]
+        query = sa.select(*columns).where(ranking_profiles.c.in_pool).execution_options(yield_per=20_000)
+        result = await self.session.stream(query)
+        async for row in result:
+            yield _pool_row(row._mapping)
+
+    async def positions(self, consumer: str) -> dict[str, int]:
+        table = consumer_positions.c
+        query = sa.select(table.topic, table.partition, table.next_offset).where(table.consumer == consumer)
+        return {
+            f"{topic}:{partition}": int(offset)
+            for topic, partition, offset in await self.session.execute(query)
+        }
+
+
+# --- rows <-> domain -------------------------------------------------------------------------------
+
+
+def _values(row: CandidateRow) -> dict[str, Any]:
+    facts, standing, scored = row.facts, row.standing, row.standing.scored
+    return {
+        "profile_id": facts.profile_id,
+        "owner": facts.owner,
+        "version": facts.version,
+        "document": _json(facts.document),
+        "status": facts.status.value,
+        "submitted_at": facts.submitted_at,
+        "expires_at": facts.expires_at,
+        "nominated": facts.nominated,
+        "province": facts.province,
+        "invitations": _json({key: state.value for key, state in facts.invitations.items()}),
+        "in_pool": standing.in_pool,
+        "reason": None if standing.reason is None else standing.reason.value,
+        **_scored_values(scored),
+        "scored_on": standing.scored_on,
+        "basis_version": standing.basis_version,
+        "rescore_at": standing.rescore_at,
+        "revision": row.revision,
+    }
+
+
+def _scored_values(scored: Scored | None) -> dict[str, Any]:
+    if scored is None:
+        names = (
+            "crs",
+            "breakdown",
+            "rules_version",
+            "programs",
+            "categories",
+            "noc_codes",
+            "lowest_clb",
+            "citizenship",
+            "rescore_on",
+        )
+        return dict.fromkeys(names)
+    return {
+        "crs": scored.crs,
+        "breakdown": _json(scored.breakdown),
+        "rules_version": scored.rules_version,
+        "programs": _json(list(scored.programs)),
+        "categories": _json(list(scored.categories)),
+        "noc_codes": _json(list(scored.noc_codes)),
+        "lowest_clb": _json(scored.lowest_clb),
+        "citizenship": scored.citizenship,
+        "rescore_on": scored.rescore_on,
+    }
+
+
+def _candidate(row: Any) -> CandidateRow:
+    facts = ProfileFacts(
+        profile_id=row["profile_id"],
+        owner=row["owner"],
+        version=row["version"],
+        document=row["document"],
+        status=Status(row["status"]),
+        submitted_at=row["submitted_at"],
+        expires_at=row["expires_at"],
+        nominated=row["nominated"],
+        province=row["province"],
+        invitations={key: InvitationState(state) for key, state in (row["invitations"] or {}).items()},
+    )
+    standing = Standing(
+        in_pool=row["in_pool"],
+        reason=None if row["reason"] is None else Reason(row["reason"]),
+        scored=_scored(row),
+        scored_on=row["scored_on"],
+        basis_version=row["basis_version"],
+        rescore_at=row["rescore_at"],
+    )
+    return CandidateRow(facts, standing, row["revision"])
+
+
+def _scored(row: Any) -> Scored | None:
+    if row["crs"] is None:
+        return None
+    rescore_on: date = row["rescore_on"]
+    return Scored(
+        crs=row["crs"],
+        breakdown=dict(row["breakdown"]),
+        rules_version=row["rules_version"],
+        programs=tuple(row["programs"]),
+        categories=tuple(row["categories"]),
+        noc_codes=tuple(row["noc_codes"]),
+        lowest_clb=dict(row["lowest_clb"]),
+        citizenship=row["citizenship"] or "",
+        rescore_on=rescore_on,
+    )
+
+
+def _pool_row(row: Any) -> tuple[PoolRow, CandidateInfo]:
+    submitted: datetime = row["submitted_at"]
+    pool_row: PoolRow = (
+        row["profile_id"],
+        row["crs"],
+        to_us(submitted),
+        tuple(row["programs"]),
+        tuple(row["categories"]),
+    )
+    info = CandidateInfo.of(
+        row["owner"], row["citizenship"] or "", row["breakdown"], row["noc_codes"], row["lowest_clb"],
+        row["revision"],
+    )  # fmt: skip
+    return pool_row, info

@@ -1,0 +1,56 @@
+"""The ranking service's own tables (besides the platform tables of `shared.db`)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+TZ = sa.DateTime(timezone=True)
+
+# One row per profile ever heard of: the merged facts, the last score and the standing. The pool is
+# the rows `in_pool`; `rescore_at` is when time alone may change the standing (NULL: only an event can).
+ranking_profiles = sa.Table(
+    "ranking_profiles",
+    metadata,
+    sa.Column("profile_id", sa.Text, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # profile stream aggregate version applied
+    sa.Column("document", JSONB, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("submitted_at", TZ, nullable=True),
+    sa.Column("expires_at", TZ, nullable=True),
+    sa.Column("nominated", sa.Boolean, nullable=False),
+    sa.Column("province", sa.Text, nullable=True),
+    sa.Column("invitations", JSONB, nullable=False),  # {invitation_id: invited|declined|expired|applied}
+    sa.Column("in_pool", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),  # why not in the pool
+    sa.Column("crs", sa.Integer, nullable=True),
+    sa.Column("breakdown", JSONB, nullable=True),
+    sa.Column("rules_version", sa.Text, nullable=True),
+    sa.Column("programs", JSONB, nullable=True),
+    sa.Column("categories", JSONB, nullable=True),
+    sa.Column("noc_codes", JSONB, nullable=True),
+    sa.Column("lowest_clb", JSONB, nullable=True),
+    sa.Column("citizenship", sa.Text, nullable=True),
+    sa.Column("scored_on", sa.Date, nullable=True),
+    sa.Column("rescore_on", sa.Date, nullable=True),
+    sa.Column("basis_version", sa.Integer, nullable=False),
+    sa.Column("rescore_at", TZ, nullable=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", TZ, nullable=False),
+    sa.Index(
+        "ix_ranking_profiles_rescore_at", "rescore_at", postgresql_where=sa.text("rescore_at IS NOT NULL")
+    ),
+)
+
+# The CRS rules version in force for the pool (one row), switched by ops.
+ranking_rules = sa.Table(
+    "ranking_rules",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("activated_at", TZ, nullable=False),
+    sa.CheckConstraint("id = 1", name="ck_ranking_rules_single_row"),
+)

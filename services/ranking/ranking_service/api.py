@@ -1,0 +1,256 @@
+"""HTTP routes of the ranking service (thin: validate, call the application layer, answer).
+
+Pool answers are serialised with orjson straight from the in-memory view: a selection of 10,000 over
+a pool of a million is a walk of one ordering plus one dict per candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from ranking_service.application import queries
+from ranking_service.application.jobs import RankingJobs, UnknownRulesVersion
+from ranking_service.domain.view import PoolView
+from ranking_service.schemas import (
+    ActivationAnswer,
+    CalculatorRequest,
+    CalculatorResponse,
+    CandidateStanding,
+    Distribution,
+    Fingerprint,
+    RulesState,
+    SearchPage,
+    SelectionAnswer,
+    SelectionRequest,
+    TopAnswer,
+)
+from shared.auth import Principal, require_roles
+from shared.problem import Problem
+from shared.rules.crs import RULE_VERSIONS, CrsInputError, calculate
+from shared.uow import SupportsNow
+
+router = APIRouter()
+OWN_ONLY = frozenset({"candidate", "partner"})
+
+
+@dataclass
+class RankingContext:
+    """What the routes need: the view, the jobs and the clock (set on `app.state.ranking`)."""
+
+    view: PoolView
+    jobs: RankingJobs
+    clock: SupportsNow
+
+
+def context(request: Request) -> RankingContext:
+    ranking: RankingContext = request.app.state.ranking
+    return ranking
+
+
+Ctx = Annotated[RankingContext, Depends(context)]
+
+
+def _json(payload: Any) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+def _answer(query: Callable[[], Any]) -> Response:
+    """Run a pool query and turn its errors into problems."""
+    try:
+        return _json(query())
+    except queries.PoolNotLoaded:
+        raise Problem(
+            503,
+            "Pool loading",
+            "The ranking pool is still being loaded into memory; retry in a few seconds.",
+            headers={"Retry-After": "5"},
+        ) from None
+    except queries.InvalidQuery as exc:
+        _invalid(exc.field, str(exc))
+
+
+def _invalid(field: str, message: str) -> NoReturn:
+    raise Problem(
+        422, "Invalid request", f"{field}: {message}.", errors=[{"field": field, "message": message}]
+    )
+
+
+# --- calculator -------------------------------------------------------------------------------------
+
+
+@router.post("/v1/crs/calculate", tags=["crs"], summary="CRS score of a set of factors (public)")
+async def calculate_crs(
+    body: CalculatorRequest,
+    ranking: Ctx,
+    rules_version: Annotated[
+        str | None, Query(description="a modelled rules version; default: the active one")
+    ] = None,
+) -> CalculatorResponse:
+    version = rules_version or ranking.view.rules_version
+    rules = RULE_VERSIONS.get(version)
+    if rules is None:
+        _invalid("rules_version", f"unknown rules version {version!r}; use one of {', '.join(RULE_VERSIONS)}")
+    try:
+        result = calculate(body.to_factors(), rules)
+    except CrsInputError as exc:
+        raise Problem(
+            422,
+            "Invalid request",
+            f"{len(exc.errors)} field(s) are invalid; correct them and send again.",
+            errors=exc.errors,
+        ) from None
+    return CalculatorResponse(**result.to_dict())
+
+
+# --- pool -------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/pool/candidates/{profile_id}",
+    tags=["pool"],
+    summary="A candidate's score, breakdown and rank (own profile for candidates and partners)",
+    responses={200: {"model": CandidateStanding}},
+)
+async def candidate(
+    profile_id: Annotated[str, Path(max_length=64)],
+    ranking: Ctx,
+    principal: Annotated[Principal, Depends(require_roles("candidate", "partner", "officer", "ops"))],
+) -> Response:
+    owner = principal.sub if principal.role in OWN_ONLY else None
+    try:
+        return _answer(lambda: queries.candidate(ranking.view, profile_id, owner))
+    except queries.NotInPool:
+        raise Problem(
+            404,
+            "Not in the pool",
+            f"No profile {profile_id} of yours is in the pool: it was never submitted, has left the pool "
+            "(invited, withdrawn, expired, ineligible), or belongs to someone else.",
+        ) from None
+
+
+@router.get(
+    "/v1/pool/distribution",
+    tags=["pool"],
+    summary="The pool's CRS distribution in IRCC's published bins (public)",
+    responses={200: {"model": Distribution}},
+)
+async def distribution(ranking: Ctx) -> Response:
+    return _answer(lambda: queries.distribution(ranking.view, ranking.clock.now()))
+
+
+@router.get(
+    "/v1/pool/top",
+    tags=["pool"],
+    summary="The first n candidates, overall or of one program or category (ops)",
+    responses={200: {"model": TopAnswer}},
+    dependencies=[Depends(require_roles("ops"))],
+)
+async def top(
+    ranking: Ctx,
+    n: Annotated[int, Query(ge=1, le=100_000)] = 100,
+    program: str | None = None,
+    category: str | None = None,
+) -> Response:
+    return _answer(lambda: queries.top(ranking.view, n, program, category))
+
+
+@router.get(
+    "/v1/pool/search",
+    tags=["pool"],
+    summary="Candidates a province may nominate: filter by NOC, score, CLB and program (province)",
+    responses={200: {"model": SearchPage}},
+    dependencies=[Depends(require_roles("province", "ops"))],
+)
+async def search(
+    ranking: Ctx,
+    noc_code: Annotated[list[str] | None, Query(description="any of these NOC 2021 codes")] = None,
+    min_crs: Annotated[int, Query(ge=0, le=1200)] = 0,
+    max_crs: Annotated[int, Query(ge=0, le=1200)] = 1200,
+    min_clb: Annotated[
+        int | None, Query(ge=0, le=12, description="in the strongest official language")
+    ] = None,
+    program: Annotated[list[str] | None, Query(description="any of these programs")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_SEARCH_PAGE)] = 50,
+) -> Response:
+    filters = queries.SearchFilters(
+        noc_codes=frozenset(noc_code or ()), min_crs=min_crs, max_crs=max_crs, min_clb=min_clb,
+        programs=frozenset(program or ()),
+    )  # fmt: skip
+    return _answer(lambda: queries.search(ranking.view, filters, cursor, limit))
+
+
+@router.post(
+    "/v1/pool/selection",
+    tags=["pool"],
+    summary="The ordered top eligible candidates for a round, at one consistent moment (ops; draws)",
+    responses={200: {"model": SelectionAnswer}},
+    dependencies=[Depends(require_roles("ops"))],
+)
+async def selection(body: SelectionRequest, ranking: Ctx) -> Response:
+    return _answer(
+        lambda: queries.selection(ranking.view, body.program, body.category, body.size, body.exclude)
+    )
+
+
+# --- operations -------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/admin/rules",
+    tags=["operations"],
+    summary="The active CRS rules version and the modelled ones (ops)",
+    dependencies=[Depends(require_roles("ops"))],
+)
+async def rules(ranking: Ctx) -> RulesState:
+    return RulesState(active=ranking.view.rules_version, versions=list(RULE_VERSIONS))
+
+
+@router.post(
+    "/v1/admin/rules/{version}/activate",
+    tags=["operations"],
+    summary="Score the pool with another rules version; emits Ranked for every changed candidate (ops)",
+    dependencies=[Depends(require_roles("ops"))],
+)
+async def activate(version: str, ranking: Ctx) -> ActivationAnswer:
+    try:
+        done = await ranking.jobs.activate(version)
+    except UnknownRulesVersion:
+        raise Problem(
+            404,
+            "Unknown rules version",
+            f"No CRS rules version {version!r} is modelled; use one of {', '.join(RULE_VERSIONS)}.",
+        ) from None
+    return ActivationAnswer(
+        rules_version=done.rules_version, previous=done.previous, rescored=done.rescored, changed=done.changed
+    )
+
+
+@router.get(
+    "/v1/admin/pool/fingerprint",
+    tags=["operations"],
+    summary="Digest of the pool's content, to compare with a rebuild (ops)",
+    responses={200: {"model": Fingerprint}},
+    dependencies=[Depends(require_roles("ops"))],
+)
+async def fingerprint(ranking: Ctx) -> Response:
+    view = ranking.view
+
+    def answer() -> dict[str, Any]:
+        if not view.loaded:
+            raise queries.PoolNotLoaded("loading")
+        pool = view.pool
+        return {
+            "fingerprint": pool.fingerprint(),
+            "pool_size": len(pool),
+            "rules_version": view.rules_version,
+            "position": dict(view.positions),
+        }
+
+    return _answer(answer)

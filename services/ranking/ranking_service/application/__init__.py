@@ -1,0 +1,1 @@
+"""The ranking application layer: the projection's batch handler, rescoring jobs and queries."""

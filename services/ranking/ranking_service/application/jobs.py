@@ -1,0 +1,151 @@
+"""Loading the pool at start, rescoring as time passes, and switching the rules version.
+
+Each pass works in chunks, one transaction per chunk, through `RankingProjection.rescore`, so its rows
+are locked the same way (sorted ids, FOR UPDATE) as the consumer's and the two never undo each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from ranking_service.application.projection import Outcome, RankingProjection
+from ranking_service.domain.pool import Pool, PoolRow
+from ranking_service.domain.view import CandidateInfo
+from shared.rules.crs import CURRENT_RULES, RULE_VERSIONS
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+CHUNK: Final = 500
+UowFactory = Callable[[], UnitOfWork]
+
+
+class UnknownRulesVersion(LookupError):
+    """No CRS rules version of that name is modelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    rules_version: str
+    previous: str
+    rescored: int
+    changed: int
+
+
+class RankingJobs:
+    """Start-up load, the time-based rescoring pass and rules activation."""
+
+    def __init__(self, projection: RankingProjection, uow: UowFactory, consumer_name: str) -> None:
+        self.projection = projection
+        self.uow = uow
+        self.consumer_name = consumer_name
+        # Loading swaps the whole view: no rescoring pass may commit into the old one meanwhile.
+        self.exclusive = asyncio.Lock()
+
+    # --- start-up --------------------------------------------------------------------------------
+
+    async def load_exclusively(self) -> int:
+        async with self.exclusive:
+            return await self.load()
+
+    async def load(self) -> int:
+        """Read the projection table into the view (instead of replaying the log); the pool size."""
+        rows: list[PoolRow] = []
+        infos: dict[str, CandidateInfo] = {}
+        async with self.uow() as uow:
+            store = self.projection.store_for(uow.session)
+            rules = await store.active_rules() or CURRENT_RULES.name
+            positions = await store.positions(self.consumer_name)
+            async for row, info in store.pool_rows():
+                rows.append(row)
+                infos[row[0]] = info
+        pool = Pool.from_rows(rows)
+        del rows
+        view = self.projection.view
+        view.rules_version = rules if rules in RULE_VERSIONS else CURRENT_RULES.name
+        view.replace(pool, infos, positions, self.projection.clock.now())
+        gc.collect()
+        gc.freeze()  # a million long-lived objects: keep the collector from walking them again and again
+        log.info("ranking pool loaded: %d candidates, rules %s", len(pool), view.rules_version)
+        return len(pool)
+
+    # --- time ------------------------------------------------------------------------------------
+
+    async def rescore_due(self, limit: int | None = None) -> Outcome:
+        """Evaluate again every profile whose `rescore_at` has come (chunk by chunk, until none)."""
+        total = Outcome()
+        while limit is None or total.written < limit:
+            async with self.uow() as uow:
+                ids = await self.projection.store_for(uow.session).due(self.projection.clock.now(), CHUNK)
+                if not ids:
+                    break
+                total += await self.projection.rescore(uow, ids)
+                await uow.commit()
+            await asyncio.sleep(0)
+        return total
+
+    async def tick(self) -> None:
+        """The periodic job: rows scored with another rules version, then whatever time made due."""
+        if not self.projection.view.loaded:
+            return  # the runner loads first; the next tick (or clock move) does the work
+        async with self.exclusive:
+            await self.rescore_other_rules()
+            outcome = await self.rescore_due()
+        if outcome.written:
+            log.info(
+                "rescored %d profiles (entered %d, moved %d, left %d)",
+                outcome.written,
+                outcome.entered,
+                outcome.moved,
+                outcome.left,
+            )
+
+    # --- rules -----------------------------------------------------------------------------------
+
+    async def activate(self, rules_version: str) -> Activation:
+        """Make `rules_version` the pool's rules, rescore every active profile, emit what changed."""
+        if rules_version not in RULE_VERSIONS:
+            raise UnknownRulesVersion(rules_version)
+        async with self.exclusive:
+            view = self.projection.view
+            previous = view.rules_version
+            async with self.uow() as uow:
+                await self.projection.store_for(uow.session).set_active_rules(
+                    rules_version, self.projection.clock.now()
+                )
+
+                def switch() -> None:
+                    view.rules_version = rules_version
+
+                uow.after_commit(switch)
+                await uow.commit()
+            outcome = await self.rescore_other_rules()
+            return Activation(rules_version, previous, outcome.written, outcome.changed)
+
+    async def rescore_other_rules(self) -> Outcome:
+        """Rescore active profiles last scored with another rules version; repeat until none is left
+        (a consumer batch in flight during the switch may still write a few with the old version)."""
+        total = Outcome()
+        while True:
+            outcome = await self._sweep(self.projection.view.rules_version)
+            total += outcome
+            if outcome.written == 0:
+                return total
+
+    async def _sweep(self, rules_version: str) -> Outcome:
+        total, after = Outcome(), ""
+        while True:
+            async with self.uow() as uow:
+                store = self.projection.store_for(uow.session)
+                ids = await store.scored_with_other_rules(rules_version, after, CHUNK)
+                if not ids:
+                    return total
+                total += await self.projection.rescore(uow, ids)
+                await uow.commit()
+            after = ids[-1]
+            await asyncio.sleep(0)

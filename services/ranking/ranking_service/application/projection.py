@@ -1,0 +1,249 @@
+"""The ranking projection: profile, draws and applications events into scored rows and the pool.
+
+The consumer calls `handle` once per event inside its batch transaction; the projection only notes the
+event there and does the work once per batch, just before the commit (`uow.before_commit`): lock the
+touched rows (one SELECT), merge the events into their facts, re-evaluate the profiles whose facts
+changed, write every changed row (one INSERT ... ON CONFLICT), and publish `Ranked` / `RemovedFromPool`
+through the outbox (the scorer only; a replica or a rebuild emits nothing). The in-memory pool changes
+only after the commit (`uow.after_commit`), together with the position it now reflects.
+
+The rescoring jobs go through the same path with no event: `rescore(uow, ids)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+from typing import Final
+
+from ranking_service.application.ports import StoreFactory
+from ranking_service.domain.candidate import (
+    CandidateRow,
+    Change,
+    ProfileFacts,
+    Standing,
+    apply_event,
+    change_between,
+    evaluate,
+)
+from ranking_service.domain.pool import PoolEntry
+from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
+from shared.consumer import Delivery
+from shared.events.catalogue import CandidateEvent, Event, Ranked, RemovedFromPool
+from shared.rules.crs import RULE_VERSIONS, RulesVersion
+from shared.uow import SupportsNow, UnitOfWork
+
+THREAD_THRESHOLD: Final = 64
+"""Evaluate in a worker thread above this many profiles, so queries keep being answered meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One event of a batch, reduced to what the projection needs."""
+
+    profile_id: str
+    owner: str
+    event: Event
+    version: int | None
+    position_key: str  # "topic:partition"
+    next_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one pass did: rows written, and how many entered, moved in or left the pool."""
+
+    written: int = 0
+    entered: int = 0
+    moved: int = 0
+    left: int = 0
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(
+            self.written + other.written, self.entered + other.entered, self.moved + other.moved,
+            self.left + other.left,
+        )  # fmt: skip
+
+    @property
+    def changed(self) -> int:
+        """Candidates whose score, programs or categories changed, or who entered or left."""
+        return self.entered + self.moved + self.left
+
+
+@dataclass(slots=True)
+class _Evaluated:
+    row: CandidateRow
+    before: Standing
+    change: Change
+
+
+class RankingProjection:
+    """Applies batches of events (and rescoring passes) to the table, the outbox and the view."""
+
+    def __init__(self, view: PoolView, store_for: StoreFactory, clock: SupportsNow, *, emit: bool) -> None:
+        self.view = view
+        self.store_for = store_for
+        self.clock = clock
+        self.emit = emit
+        self._batches: weakref.WeakKeyDictionary[UnitOfWork, list[Item]] = weakref.WeakKeyDictionary()
+
+    @property
+    def rules(self) -> RulesVersion:
+        return RULE_VERSIONS[self.view.rules_version]
+
+    # --- the consumer's handler ------------------------------------------------------------------
+
+    async def handle(self, uow: UnitOfWork, delivery: Delivery) -> None:
+        """Note one event of the consumer's batch; the batch is applied just before it commits."""
+        event = delivery.event
+        if not isinstance(event, CandidateEvent):
+            return
+        batch = self._batches.get(uow)
+        if batch is None:
+            batch = self._batches[uow] = []
+            uow.before_commit(partial(self._apply_batch, uow))
+        key = f"{delivery.topic}:{delivery.partition}"
+        version = delivery.envelope.aggregateversion
+        batch.append(Item(event.profile_id, event.owner, event, version, key, delivery.offset + 1))
+
+    async def _apply_batch(self, uow: UnitOfWork) -> None:
+        items = self._batches.pop(uow, [])
+        positions: dict[str, int] = {}
+        for item in items:
+            positions[item.position_key] = max(positions.get(item.position_key, 0), item.next_offset)
+        ids = sorted({item.profile_id for item in items})
+        await self.process(uow, ids, items)
+        # Positions move with the pool, in the same callback: a query never sees one without the other.
+        uow.after_commit(partial(self.view.apply, (), positions))
+
+    # --- the shared path ---------------------------------------------------------------------------
+
+    async def rescore(self, uow: UnitOfWork, profile_ids: Sequence[str]) -> Outcome:
+        """Evaluate these profiles again as of now (time moved, or the rules changed)."""
+        return await self.process(uow, sorted(profile_ids), ())
+
+    async def process(self, uow: UnitOfWork, ids: Sequence[str], items: Sequence[Item]) -> Outcome:
+        """Lock `ids`, apply `items`, re-evaluate, write, publish; the view follows after the commit.
+
+        With no items every locked row is re-evaluated; otherwise only those whose facts changed.
+        """
+        store = self.store_for(uow.session)
+        now = self.clock.now()
+        rows = await store.lock(ids)
+        targets = _apply_items(rows, items) if items else list(rows.values())
+        evaluated = await self._evaluate(targets, now)
+        written = [e for e in evaluated if e.row.standing != e.before or e.change is not Change.NONE or items]
+        for entry in written:
+            entry.row.revision += 1
+        await store.save([e.row for e in written], now)
+        if self.emit:
+            self._publish(uow, written, now)
+        changes = [change for e in written if (change := _memory_change(e)) is not None]
+        uow.after_commit(partial(self.view.apply, changes))
+        return _outcome(written)
+
+    async def _evaluate(self, rows: Sequence[CandidateRow], now: datetime) -> list[_Evaluated]:
+        rules = self.rules
+        if len(rows) > THREAD_THRESHOLD:
+            return await asyncio.to_thread(_evaluate_all, rows, now, rules)
+        return _evaluate_all(rows, now, rules)
+
+    def _publish(self, uow: UnitOfWork, evaluated: Iterable[_Evaluated], now: datetime) -> None:
+        for entry in evaluated:
+            event = _event_for(entry, now)
+            if event is not None:
+                uow.publish(
+                    event, aggregate_id=entry.row.facts.profile_id, aggregate_version=entry.row.revision
+                )
+
+
+def _apply_items(rows: dict[str, CandidateRow], items: Sequence[Item]) -> list[CandidateRow]:
+    """Merge the events into the rows (new rows for profiles not seen before); the rows that changed."""
+    changed: dict[str, CandidateRow] = {}
+    for item in items:
+        row = rows.get(item.profile_id)
+        if row is None:
+            row = rows[item.profile_id] = CandidateRow(ProfileFacts(item.profile_id, item.owner))
+        if apply_event(row.facts, item.event, item.version):
+            changed[item.profile_id] = row
+    return list(changed.values())
+
+
+def _evaluate_all(rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion) -> list[_Evaluated]:
+    evaluated = []
+    for row in rows:
+        before = row.standing
+        row.standing = evaluate(row.facts, before, now, rules)
+        evaluated.append(_Evaluated(row, before, change_between(before, row.standing)))
+    return evaluated
+
+
+def _event_for(entry: _Evaluated, now: datetime) -> Event | None:
+    facts, standing = entry.row.facts, entry.row.standing
+    if entry.change is Change.LEFT:
+        reason = standing.reason.value if standing.reason is not None else "left"
+        return RemovedFromPool(profile_id=facts.profile_id, owner=facts.owner, reason=reason, removed_at=now)
+    if entry.change not in (Change.ENTERED, Change.MOVED):
+        return None
+    scored = standing.scored
+    assert scored is not None and facts.submitted_at is not None
+    return Ranked(
+        profile_id=facts.profile_id,
+        owner=facts.owner,
+        crs=scored.crs,
+        breakdown=scored.breakdown,
+        rules_version=scored.rules_version,
+        programs=list(scored.programs),
+        categories=list(scored.categories),
+        submitted_at=facts.submitted_at,
+        ranked_at=now,
+    )
+
+
+def _memory_change(entry: _Evaluated) -> MemoryChange | None:
+    row = entry.row
+    if entry.change is Change.LEFT:
+        return MemoryChange(row.facts.profile_id, row.revision, None, None)
+    visible = entry.change in (Change.ENTERED, Change.MOVED)
+    if visible or (entry.change is Change.REFRESHED and _details_changed(entry)):
+        return MemoryChange(row.facts.profile_id, row.revision, pool_entry(row), candidate_info(row))
+    return None
+
+
+def _details_changed(entry: _Evaluated) -> bool:
+    old, new = entry.before.scored, entry.row.standing.scored
+    return old is None or new is None or replace(old, rescore_on=new.rescore_on) != new
+
+
+def pool_entry(row: CandidateRow) -> PoolEntry:
+    scored, facts = row.standing.scored, row.facts
+    assert scored is not None and facts.submitted_at is not None
+    programs, categories = frozenset(scored.programs), frozenset(scored.categories)
+    return PoolEntry(facts.profile_id, scored.crs, facts.submitted_at, programs, categories)
+
+
+def candidate_info(row: CandidateRow) -> CandidateInfo:
+    scored = row.standing.scored
+    assert scored is not None
+    return CandidateInfo.of(
+        row.facts.owner,
+        scored.citizenship,
+        scored.breakdown,
+        scored.noc_codes,
+        scored.lowest_clb,
+        row.revision,
+    )
+
+
+def _outcome(evaluated: Sequence[_Evaluated]) -> Outcome:
+    changes = [e.change for e in evaluated]
+    return Outcome(
+        written=len(evaluated),
+        entered=changes.count(Change.ENTERED),
+        moved=changes.count(Change.MOVED),
+        left=changes.count(Change.LEFT),
+    )

@@ -1,0 +1,133 @@
+"""One profile's CRS standing as of a day, with a rules version (pure).
+
+The facts come from the profile document carried by the profile events; they are derived with the very
+code the profile service uses (`shared.rules.derive`), as of the day asked for, so ages, expired tests
+and sliding experience windows are those of that day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from ranking_service.domain.pool import CATEGORIES, FEDERAL_PROGRAMS
+from shared.rules.categories import CATEGORY_VERSIONS
+from shared.rules.crs import CrsInputError, RulesVersion, calculate
+from shared.rules.derive import derive_profile
+from shared.rules.document import ProfileDocument, Spouse, WorkExperience, whole_years_between, years_after
+from shared.rules.education import ECA_VALID_YEARS
+from shared.rules.experience import CRS_WINDOW_YEARS
+from shared.rules.language import expires_on
+
+NOMINATION_PROGRAM: Final = "pnp"
+CALENDAR_RECHECK: Final = timedelta(days=30)
+"""Longest wait between two scorings of a profile whose facts only move on calendar dates."""
+ONE_DAY: Final = timedelta(days=1)
+
+
+class UnscorableProfile(ValueError):
+    """The document cannot be scored (it does not validate as a profile document v1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What scoring a profile gives: the score, what it is eligible for, and when to look again."""
+
+    crs: int
+    breakdown: dict[str, int]
+    rules_version: str
+    programs: tuple[str, ...]  # sorted: eligible federal programs, plus "pnp" when nominated
+    categories: tuple[str, ...]  # sorted draw categories met on the day
+    noc_codes: tuple[str, ...]
+    lowest_clb: dict[str, int]  # per official language with a valid result
+    citizenship: str
+    rescore_on: date  # the first day on which the result may differ
+
+    @property
+    def eligible(self) -> bool:
+        """Eligible for at least one federal program: the condition to stand in the pool."""
+        return any(program in FEDERAL_PROGRAMS for program in self.programs)
+
+
+def parse_document(document: Mapping[str, Any]) -> ProfileDocument:
+    try:
+        return ProfileDocument.model_validate(document)
+    except ValidationError as exc:
+        raise UnscorableProfile(f"the profile document is not a valid v1 document: {exc}") from exc
+
+
+def score_profile(document: Mapping[str, Any], as_of: date, nominated: bool, rules: RulesVersion) -> Scored:
+    """Score `document` as of `as_of` with `rules`; raises `UnscorableProfile` for a bad document."""
+    doc = parse_document(document)
+    derived = derive_profile(doc, as_of, nominated)
+    try:
+        result = calculate(derived.factors, rules)
+    except CrsInputError as exc:
+        raise UnscorableProfile(f"the derived CRS factors are invalid: {exc}") from exc
+    federal = sorted(set(derived.programs) & FEDERAL_PROGRAMS)
+    programs = (*federal, NOMINATION_PROGRAM) if nominated and federal else tuple(federal)
+    return Scored(
+        crs=result.total,
+        breakdown=dict(result.breakdown),
+        rules_version=rules.name,
+        programs=tuple(sorted(programs)),
+        categories=tuple(sorted(set(derived.categories) & CATEGORIES)),
+        noc_codes=tuple(derived.noc_codes),
+        lowest_clb={str(language): clb for language, clb in derived.lowest_clb.items()},
+        citizenship=doc.citizenship,
+        rescore_on=next_rescore_on(doc, as_of),
+    )
+
+
+# --- when the facts move with time ------------------------------------------------------------------
+
+
+def next_rescore_on(doc: ProfileDocument, as_of: date) -> date:
+    """A day on or before the first day after `as_of` on which derived facts may differ.
+
+    Work counted in hours moves a little every day (an ongoing job, or the 3-, 5- and 10-year windows
+    sliding over past jobs), and its thresholds (1,560 hours, 130-hour months) fall on any day: a profile
+    with work inside the last 10 years is looked at again the next day. Otherwise the facts move only on
+    calendar dates (a birthday, a test's 2 years, an ECA's 5 years, a category version), re-checked at
+    least every 30 days in case a rule moves on a date of its own.
+    """
+    if _work_moves(doc, as_of):
+        return as_of + ONE_DAY
+    later = [day for day in _calendar_dates(doc, as_of) if day > as_of]
+    return min([*later, as_of + CALENDAR_RECHECK])
+
+
+def _people(doc: ProfileDocument) -> list[ProfileDocument | Spouse]:
+    return [doc] if doc.spouse is None else [doc, doc.spouse]
+
+
+def _work_moves(doc: ProfileDocument, as_of: date) -> bool:
+    window_start = as_of - timedelta(days=366 * CRS_WINDOW_YEARS + 1)
+    return any(_within(job, window_start) for person in _people(doc) for job in person.work_experience)
+
+
+def _within(job: WorkExperience, window_start: date) -> bool:
+    return job.end is None or job.end >= window_start
+
+
+def _calendar_dates(doc: ProfileDocument, as_of: date) -> Iterator[date]:
+    yield years_after(doc.date_of_birth, whole_years_between(doc.date_of_birth, as_of) + 1)
+    for person in _people(doc):
+        for test in person.language_tests:
+            yield test.taken_on
+            yield expires_on(test)
+        for credential in person.education:
+            yield credential.completed_on
+            if credential.eca is not None:
+                yield credential.eca.issued_on
+                yield years_after(credential.eca.issued_on, ECA_VALID_YEARS)
+    if doc.certificate_of_qualification is not None:
+        yield doc.certificate_of_qualification.issued_on
+    for version in CATEGORY_VERSIONS:
+        yield version.effective_from
+        if version.effective_until is not None:
+            yield version.effective_until

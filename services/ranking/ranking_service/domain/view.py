@@ -1,0 +1,118 @@
+"""The in-memory read model every query answers from: the pool, a few details per candidate, and the
+projection position it reflects (pure: no I/O).
+
+Only candidates in the pool are held here. Their details are kept small for a pool of a million:
+repeated values (owners, citizenships, NOC code lists, CLB pairs, breakdown items) are interned, and a
+breakdown is a tuple of `(name, points)` pairs rather than a dict.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, TypeVar
+
+from ranking_service.domain.pool import Pool, PoolEntry
+
+T = TypeVar("T")
+Pairs = tuple[tuple[str, int], ...]
+
+_CACHE_LIMIT: Final = 1_000_000
+_tuples: dict[object, object] = {}
+
+
+def _intern(value: T) -> T:
+    """One shared object per distinct value (bounded, so hostile input cannot grow it forever)."""
+    found = _tuples.get(value)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    if len(_tuples) < _CACHE_LIMIT:
+        _tuples[value] = value
+    return value
+
+
+def pairs(mapping: Mapping[str, int]) -> Pairs:
+    return _intern(tuple(_intern((sys.intern(key), value)) for key, value in mapping.items()))
+
+
+def strings(values: Iterable[str]) -> tuple[str, ...]:
+    return _intern(tuple(sys.intern(value) for value in values))
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateInfo:
+    """What the queries need beyond the pool entry."""
+
+    owner: str
+    citizenship: str
+    breakdown: Pairs
+    noc_codes: tuple[str, ...]
+    lowest_clb: Pairs
+    revision: int
+
+    @classmethod
+    def of(
+        cls,
+        owner: str,
+        citizenship: str,
+        breakdown: Mapping[str, int],
+        noc_codes: Iterable[str],
+        lowest_clb: Mapping[str, int],
+        revision: int,
+    ) -> CandidateInfo:
+        return cls(
+            sys.intern(owner), sys.intern(citizenship), pairs(breakdown), strings(noc_codes),
+            pairs(lowest_clb), revision,
+        )  # fmt: skip
+
+    def best_clb(self) -> int | None:
+        """The candidate's lowest ability in their strongest official language."""
+        return max((clb for _language, clb in self.lowest_clb), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryChange:
+    """One committed row change, to apply to the view: the entry and details, or None when out."""
+
+    profile_id: str
+    revision: int
+    entry: PoolEntry | None
+    info: CandidateInfo | None
+
+
+class PoolView:
+    """The pool and details, the rules version in force and the position of the events applied."""
+
+    def __init__(self, rules_version: str) -> None:
+        self.pool = Pool()
+        self.infos: dict[str, CandidateInfo] = {}
+        self.positions: dict[str, int] = {}  # "topic:partition" -> next offset
+        self.rules_version = rules_version
+        self.loaded = False
+        self.loaded_at: datetime | None = None
+
+    def replace(
+        self, pool: Pool, infos: dict[str, CandidateInfo], positions: Mapping[str, int], at: datetime
+    ) -> None:
+        """Swap in a whole pool read from the projection table (startup, or recovery)."""
+        self.pool, self.infos = pool, infos
+        self.positions = dict(positions)
+        self.loaded, self.loaded_at = True, at
+
+    def apply(self, changes: Iterable[MemoryChange], positions: Mapping[str, int] | None = None) -> None:
+        """Apply committed changes; a change older than what is held (a lower revision) is skipped."""
+        for change in changes:
+            held = self.infos.get(change.profile_id)
+            if held is not None and held.revision > change.revision:
+                continue
+            if change.entry is None or change.info is None:
+                self.pool.remove(change.profile_id)
+                self.infos.pop(change.profile_id, None)
+            else:
+                self.pool.upsert(change.entry)
+                self.infos[change.profile_id] = change.info
+        for key, offset in (positions or {}).items():
+            if offset > self.positions.get(key, -1):
+                self.positions[key] = offset
