@@ -252,10 +252,7 @@ def problem_for(exc: Exception) -> Problem:
     if isinstance(exc, ProfileNotFound):
         return Problem(404, "Profile not found", exc.detail)
     if isinstance(exc, VersionMismatch):
-        try:
-            check_version(exc.expected, exc.current, what="profile")
-        except Problem as problem:
-            return problem
+        return _stale(exc)
     if isinstance(exc, InvalidDocument):
         errors = [FieldError(field=e.field, message=e.message) for e in exc.errors]
         detail = f"{len(errors)} field(s) of the document are invalid (see `errors`); correct them, resend."
@@ -269,6 +266,15 @@ def problem_for(exc: Exception) -> Problem:
         return Problem(409, exc.title, exc.detail)
     assert isinstance(exc, DomainError), exc
     return Problem(409, exc.title, exc.detail)
+
+
+def _stale(exc: VersionMismatch) -> Problem:
+    """412 with the current ETag, as `shared.web.check_version` words it."""
+    try:
+        check_version(exc.expected, exc.current, what="profile")
+    except Problem as problem:
+        return problem
+    return Problem(412, "Precondition failed", "The profile changed since you read it; read it again.")
 
 
 async def _error_handler(request: Request, exc: Exception) -> Response:
