@@ -4,8 +4,8 @@ Not a `conftest.py`: a second module named `conftest` would shadow the root one 
 other suites import types from).
 
 Per test module (names from the root conftest): a fresh PostgreSQL database migrated with the service's
-own Alembic scripts, a topic prefix, and the ranking stand-in (draws_ranking_standin.py) on a real
-port until the real ranking service serves the selection.
+own Alembic scripts, a topic prefix, and the real ranking service on a real port with its pool filled by hand
+(draws_ranking_peer.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
-from draws_ranking_standin import StandInPool, serve, standin_app
+from draws_ranking_peer import RankingPeer, Recorder, ranking_peer, serve
 from draws_service.adapters.categories import RulesCategories
 from draws_service.adapters.ranking import HttpRanking, OpsToken
 from draws_service.adapters.uow import DrawsUnitOfWork, draws_uow
@@ -45,8 +45,8 @@ __all__ = [
     "http",
     "platform_uow",
     "pool",
+    "ranking",
     "service",
-    "standin",
     "uow_factory",
 ]
 
@@ -99,20 +99,20 @@ async def clean_db(engine: AsyncEngine) -> None:
 
 
 @pytest.fixture(scope="module")
-async def standin(draws_settings: DrawsSettings) -> AsyncIterator[tuple[StandInPool, str]]:
-    pool = StandInPool()
-    server, task, url = await serve(standin_app(pool, draws_settings.auth_secret))
-    yield pool, url
+async def ranking(draws_settings: DrawsSettings) -> AsyncIterator[tuple[RankingPeer, str]]:
+    """The real ranking service on a real port (its pool filled by hand; see draws_ranking_peer)."""
+    peer = ranking_peer(draws_settings.auth_secret, Clock.frozen(NOW))
+    server, task, url = await serve(Recorder(peer))
+    yield peer, url
     server.should_exit = True
     await task
 
 
 @pytest.fixture
-def pool(standin: tuple[StandInPool, str]) -> StandInPool:
-    standin[0].load([])
-    standin[0].requests.clear()
-    standin[0].delay_s = 0.0
-    return standin[0]
+def pool(ranking: tuple[RankingPeer, str]) -> RankingPeer:
+    """The ranking pool, emptied for this test."""
+    ranking[0].reset()
+    return ranking[0]
 
 
 @pytest.fixture
@@ -144,15 +144,15 @@ def uow_factory(
 @pytest.fixture
 def service(
     clean_db: None,
-    pool: StandInPool,
-    standin: tuple[StandInPool, str],
+    pool: RankingPeer,
+    ranking: tuple[RankingPeer, str],
     uow_factory: Callable[[], AbstractAsyncContextManager[DrawsUnitOfWork]],
     http: httpx.AsyncClient,
     draws_settings: DrawsSettings,
     clock: Clock,
 ) -> DrawsService:
-    ranking = HttpRanking(http, standin[1], OpsToken(draws_settings.auth_secret))
-    return DrawsService(uow=uow_factory, ranking=ranking, categories=RulesCategories(), clock=clock)
+    client = HttpRanking(http, ranking[1], OpsToken(draws_settings.auth_secret))
+    return DrawsService(uow=uow_factory, ranking=client, categories=RulesCategories(), clock=clock)
 
 
 # -- pool data ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import NOW, candidate
-from draws_ranking_standin import StandInPool
+from draws_ranking_peer import RankingPeer
 from draws_service.application.handlers import DrawsService
 from draws_service.main import build_app
 from draws_service.settings import DrawsSettings
@@ -35,16 +35,16 @@ async def app(
     draws_settings: DrawsSettings,
     draws_topics: DrawsSettings,
     draws_database: str,
-    standin: tuple[StandInPool, str],
+    ranking: tuple[RankingPeer, str],
 ) -> AsyncIterator[FastAPI]:
-    settings = draws_settings.model_copy(update={"ranking_url": standin[1]})
+    settings = draws_settings.model_copy(update={"ranking_url": ranking[1]})
     app = build_app(settings, clock=Clock.frozen(NOW))
     async with app.router.lifespan_context(app):
         yield app
 
 
 @pytest.fixture
-async def client(app: FastAPI, clean_db: None, pool: StandInPool) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastAPI, clean_db: None, pool: RankingPeer) -> AsyncIterator[httpx.AsyncClient]:
     app.state.draws.after_chunk = None
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://draws.test") as client:
@@ -64,7 +64,7 @@ async def hold(client: httpx.AsyncClient, settings: DrawsSettings, key: str, **b
 
 
 async def test_plan_is_a_dry_run(
-    client: httpx.AsyncClient, pool: StandInPool, draws_settings: DrawsSettings
+    client: httpx.AsyncClient, pool: RankingPeer, draws_settings: DrawsSettings
 ) -> None:
     pool.load([candidate(495 + i % 10, minutes=i) for i in range(30)] + [candidate(650)])
     response = await client.post(
@@ -120,7 +120,7 @@ async def test_bad_requests_say_what_to_change(
 
 
 async def test_hold_replay_and_key_reuse(
-    client: httpx.AsyncClient, pool: StandInPool, draws_settings: DrawsSettings
+    client: httpx.AsyncClient, pool: RankingPeer, draws_settings: DrawsSettings
 ) -> None:
     pool.load([candidate(500 - i, minutes=i, programs=("cec",)) for i in range(8)])
     first = await hold(client, draws_settings, "round-1", type="cec", size=5)
@@ -146,7 +146,7 @@ async def test_hold_replay_and_key_reuse(
 
 
 async def test_published_rounds_are_public_and_carry_no_personal_data(
-    client: httpx.AsyncClient, pool: StandInPool, draws_settings: DrawsSettings
+    client: httpx.AsyncClient, pool: RankingPeer, draws_settings: DrawsSettings
 ) -> None:
     pool.load([candidate(480 - i, minutes=i, categories=("french",)) for i in range(6)])
     held = (await hold(client, draws_settings, "fr", type="french", size=4)).json()
@@ -173,7 +173,7 @@ async def test_unknown_round_is_a_404_problem(client: httpx.AsyncClient) -> None
 
 
 async def test_invitations_are_paged_for_ops(
-    client: httpx.AsyncClient, pool: StandInPool, draws_settings: DrawsSettings
+    client: httpx.AsyncClient, pool: RankingPeer, draws_settings: DrawsSettings
 ) -> None:
     pool.load([candidate(400 + i, minutes=i) for i in range(7)])
     held = (await hold(client, draws_settings, "paged", type="general", size=7)).json()
@@ -215,7 +215,7 @@ async def test_ranking_down_is_a_503_problem(
 
 
 async def test_two_rounds_at_once_over_http_never_share_a_candidate(
-    client: httpx.AsyncClient, pool: StandInPool, draws_settings: DrawsSettings, engine: AsyncEngine
+    client: httpx.AsyncClient, pool: RankingPeer, draws_settings: DrawsSettings, engine: AsyncEngine
 ) -> None:
     pool.load([candidate(600 - i, minutes=i) for i in range(40)])
     pool.delay_s = 0.2
@@ -234,7 +234,7 @@ async def test_two_rounds_at_once_over_http_never_share_a_candidate(
 async def test_a_crash_mid_round_leaves_nothing_and_the_retry_completes(
     app: FastAPI,
     client: httpx.AsyncClient,
-    pool: StandInPool,
+    pool: RankingPeer,
     draws_settings: DrawsSettings,
     engine: AsyncEngine,
 ) -> None:
@@ -264,7 +264,7 @@ async def test_a_crash_mid_round_leaves_nothing_and_the_retry_completes(
 
 
 async def test_the_running_service_publishes_the_round_and_hears_declines(
-    client: httpx.AsyncClient, pool: StandInPool, draws_settings: DrawsSettings, draws_topics: DrawsSettings
+    client: httpx.AsyncClient, pool: RankingPeer, draws_settings: DrawsSettings, draws_topics: DrawsSettings
 ) -> None:
     pool.load([candidate(700 - i, minutes=i) for i in range(3)])
     held = (await hold(client, draws_settings, "live", type="general", size=2)).json()

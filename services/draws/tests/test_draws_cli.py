@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import NOW, candidate
-from draws_ranking_standin import StandInPool, serve
+from draws_ranking_peer import RankingPeer, serve
 from draws_service.cli import cli
 from draws_service.main import build_app
 from draws_service.settings import DrawsSettings
@@ -26,9 +26,9 @@ async def draws_url(
     draws_settings: DrawsSettings,
     draws_topics: DrawsSettings,
     draws_database: str,
-    standin: tuple[StandInPool, str],
+    ranking: tuple[RankingPeer, str],
 ) -> AsyncIterator[str]:
-    app = build_app(draws_settings.model_copy(update={"ranking_url": standin[1]}), clock=Clock.frozen(NOW))
+    app = build_app(draws_settings.model_copy(update={"ranking_url": ranking[1]}), clock=Clock.frozen(NOW))
     server, task, url = await serve(app, lifespan="on")
     yield url
     server.should_exit = True
@@ -43,7 +43,7 @@ async def run_cli(url: str, settings: DrawsSettings, *args: str) -> Result:
 
 
 async def test_plan_hold_export_and_list(
-    draws_url: str, draws_settings: DrawsSettings, pool: StandInPool, clean_db: None, tmp_path: Path
+    draws_url: str, draws_settings: DrawsSettings, pool: RankingPeer, clean_db: None, tmp_path: Path
 ) -> None:
     pool.load([candidate(450 + i % 30, minutes=i, programs=("fsw", "cec")) for i in range(3000)])
     planned = await run_cli(draws_url, draws_settings, "plan", "--type", "cec", "--size", "2500")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import NOW, candidate
-from draws_ranking_standin import StandInPool
+from draws_ranking_peer import RankingPeer
 from draws_service.adapters.consumer import open_invitations_consumer
 from draws_service.application.handlers import DrawsService, RoundRequest
 from draws_service.settings import DrawsSettings
@@ -49,7 +49,7 @@ async def publish_all(engine: AsyncEngine, settings: DrawsSettings) -> int:
 
 
 async def test_a_round_reaches_kafka_as_valid_envelopes_keyed_by_profile(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine, draws_topics: DrawsSettings
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine, draws_topics: DrawsSettings
 ) -> None:
     pool.load([candidate(450 + i % 40, minutes=i, programs=("cec", "fst")) for i in range(1500)])
     record = (await service.hold(RoundRequest("general", 1200), "kafka")).stored.record
@@ -94,7 +94,7 @@ async def _status(engine: AsyncEngine) -> dict[str, str]:
 
 async def test_declined_expired_and_applied_close_invitations_once(
     service: DrawsService,
-    pool: StandInPool,
+    pool: RankingPeer,
     engine: AsyncEngine,
     draws_topics: DrawsSettings,
     clock: Clock,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import NOW, candidate
-from draws_ranking_standin import StandInPool
+from draws_ranking_peer import RankingPeer
 from draws_service.adapters.uow import DrawsUnitOfWork
 from draws_service.application.errors import IdempotencyKeyReused, RankingUnavailable, RoundRejected
 from draws_service.application.handlers import DrawsService, RoundRequest
@@ -37,7 +37,7 @@ async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
 
 
 async def test_a_round_records_itself_its_itas_and_its_events_in_one_go(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     pool.load([candidate(500 - i, minutes=i, programs=("fsw", "cec")) for i in range(10)])
     outcome = await service.hold(RoundRequest("general", 4), "key-1")
@@ -60,7 +60,7 @@ async def test_a_round_records_itself_its_itas_and_its_events_in_one_go(
 
 
 async def test_ties_at_the_cutoff_are_broken_by_submission_time(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     late, early, middle = candidate(480, minutes=300), candidate(480, minutes=5), candidate(480, minutes=60)
     pool.load([candidate(600), late, early, middle, candidate(470)])
@@ -73,7 +73,7 @@ async def test_ties_at_the_cutoff_are_broken_by_submission_time(
 
 
 async def test_program_round_invites_only_that_program(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     pool.load(
         [
@@ -89,7 +89,7 @@ async def test_program_round_invites_only_that_program(
 
 
 async def test_category_round_invites_only_that_category_and_records_its_version(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     nurse = candidate(430, categories=("healthcare",), programs=("fst", "fsw"))
     pool.load([candidate(800, categories=("stem",)), nurse, candidate(420, categories=("french",))])
@@ -102,7 +102,7 @@ async def test_category_round_invites_only_that_category_and_records_its_version
 
 
 async def test_a_category_without_a_version_in_force_is_refused(
-    service: DrawsService, pool: StandInPool
+    service: DrawsService, pool: RankingPeer
 ) -> None:
     with pytest.raises(RoundRejected, match="'agriculture' has no version in force on 2026-09-15"):
         await service.hold(RoundRequest("agriculture", 10), "t")
@@ -110,7 +110,7 @@ async def test_a_category_without_a_version_in_force_is_refused(
 
 
 async def test_a_round_larger_than_the_eligible_pool_invites_everyone_eligible(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     pool.load([candidate(400 + i, programs=("pnp", "fsw") if i % 3 == 0 else ("fsw",)) for i in range(30)])
     record = (await service.hold(RoundRequest("pnp", 5000), "big")).stored.record
@@ -119,7 +119,7 @@ async def test_a_round_larger_than_the_eligible_pool_invites_everyone_eligible(
 
 
 async def test_same_key_same_request_returns_the_same_round_and_holds_nothing_more(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     pool.load([candidate(500 - i) for i in range(20)])
     first = await service.hold(RoundRequest("general", 5), "same")
@@ -131,7 +131,7 @@ async def test_same_key_same_request_returns_the_same_round_and_holds_nothing_mo
     assert len(pool.requests) == 1
 
 
-async def test_same_key_with_another_request_is_refused(service: DrawsService, pool: StandInPool) -> None:
+async def test_same_key_with_another_request_is_refused(service: DrawsService, pool: RankingPeer) -> None:
     pool.load([candidate(500 - i) for i in range(20)])
     await service.hold(RoundRequest("general", 5), "k")
     with pytest.raises(IdempotencyKeyReused, match="already held round 1 with a different request"):
@@ -139,7 +139,7 @@ async def test_same_key_with_another_request_is_refused(service: DrawsService, p
 
 
 async def test_a_candidate_with_an_open_invitation_is_excluded_even_if_ranking_still_lists_them(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     pool.load([candidate(500 - i) for i in range(6)])
     await service.hold(RoundRequest("general", 3), "r1")
@@ -150,7 +150,7 @@ async def test_a_candidate_with_an_open_invitation_is_excluded_even_if_ranking_s
 
 
 async def test_two_rounds_at_once_never_invite_the_same_candidate(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     pool.load([candidate(600 - i, minutes=i) for i in range(50)])
     pool.delay_s = 0.2  # both requests are in flight together; the lock must still order them
@@ -165,7 +165,7 @@ async def test_two_rounds_at_once_never_invite_the_same_candidate(
 
 
 async def test_a_declined_invitation_lets_the_candidate_be_invited_again(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine, uow_factory: UowFactory
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine, uow_factory: UowFactory
 ) -> None:
     star = candidate(900)
     pool.load([star, candidate(400)])
@@ -190,7 +190,7 @@ class Crash(RuntimeError):
 
 
 async def test_a_crash_in_the_middle_leaves_nothing_and_the_same_key_completes_it(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     pool.load([candidate(300 + i % 500, minutes=i) for i in range(4500)])
     written: list[int] = []
@@ -214,7 +214,7 @@ async def test_a_crash_in_the_middle_leaves_nothing_and_the_same_key_completes_i
 
 
 async def test_ranking_down_is_reported_and_nothing_is_written(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service.ranking, "_url", "http://127.0.0.1:9/v1/pool/selection")
     with pytest.raises(RankingUnavailable, match="did not answer"):
@@ -223,7 +223,7 @@ async def test_ranking_down_is_reported_and_nothing_is_written(
 
 
 async def test_plan_writes_nothing_and_matches_the_round_held_next(
-    service: DrawsService, pool: StandInPool, engine: AsyncEngine
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine
 ) -> None:
     pool.load([candidate(495 + i % 20, minutes=i) for i in range(40)])
     plan = await service.plan(RoundRequest("general", 25))
@@ -236,3 +236,12 @@ async def test_plan_writes_nothing_and_matches_the_round_held_next(
         held.tie_break_at,
     )
     assert sum(n for _, n in plan.selection.distribution()) == 25
+
+
+async def test_a_ranking_still_loading_its_pool_is_reported_with_its_reason(
+    service: DrawsService, pool: RankingPeer, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool.app.state.ranking.view, "loaded", False)
+    with pytest.raises(RankingUnavailable, match=r"answered 503 .*still being loaded"):
+        await service.plan(RoundRequest("general", 5))
+    assert await scalar(engine, "SELECT count(*) FROM rounds") == 0
