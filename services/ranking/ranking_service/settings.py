@@ -58,4 +58,5 @@ class RankingSettings(ServiceSettings):
 
     @property
     def group_id(self) -> str | None:
-        return None if self.replica else "ranking"
+        """The scorer's consumer group ("ranking", under the topic prefix so test runs stay apart)."""
+        return None if self.replica else f"{self.topic_prefix}ranking"
