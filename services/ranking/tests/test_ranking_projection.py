@@ -21,8 +21,8 @@ from ranking_factories import (
 )
 from ranking_service.adapters.database import drop_database
 from ranking_service.rebuild import rebuild, rebuild_settings
+from ranking_world import World, database, ranking_settings
 
-from conftest import World, database, ranking_settings
 from shared.events.catalogue import Event, Ranked, RemovedFromPool
 
 pytestmark = pytest.mark.infra

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import World
 from ranking_app import token
 from ranking_factories import (
     DOB_416,
@@ -17,6 +16,7 @@ from ranking_factories import (
     document,
     pid,
 )
+from ranking_world import World
 
 from shared.events.catalogue import Event, Ranked
 
@@ -47,7 +47,8 @@ async def test_activating_the_old_rules_rescores_the_pool_and_emits_what_changed
         assert unknown.status_code == 404 and unknown.json()["title"] == "Unknown rules version"
         refused = await service.http.post("/v1/admin/rules/2025-03-25/activate", headers=token("officer"))
         assert refused.status_code == 403
-        calculator = await service.http.post("/v1/crs/calculate", json={"age": 30, "education_level": "masters"})
+        factors = {"age": 30, "education_level": "masters"}
+        calculator = await service.http.post("/v1/crs/calculate", json=factors)
         assert calculator.json()["rules_version"] == "2020-10-27"
         events = await world.ranking_events(at_least=3)
     ranked = [(e.profile_id, e.crs, e.rules_version) for e in events if isinstance(e, Ranked)]

@@ -57,6 +57,7 @@ class RankingJobs:
         """Read the projection table into the view (instead of replaying the log); the pool size."""
         rows: list[PoolRow] = []
         infos: dict[str, CandidateInfo] = {}
+        gc.unfreeze()  # a reload: let the pool being replaced be collected
         async with self.uow() as uow:
             store = self.projection.store_for(uow.session)
             rules = await store.active_rules() or CURRENT_RULES.name

@@ -30,7 +30,7 @@ from ranking_service.domain.candidate import (
     change_between,
     evaluate,
 )
-from ranking_service.domain.pool import PoolEntry
+from ranking_service.domain.pool import PoolEntry, is_profile_id
 from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
 from shared.consumer import Delivery
 from shared.events.catalogue import CandidateEvent, Event, Ranked, RemovedFromPool
@@ -102,6 +102,9 @@ class RankingProjection:
         event = delivery.event
         if not isinstance(event, CandidateEvent):
             return
+        if not is_profile_id(event.profile_id):
+            # Raised, not skipped: after the consumer's retries it lands in the DLQ with this reason.
+            raise ValueError(f"profile_id {event.profile_id!r} is not a canonical lowercase UUID")
         batch = self._batches.get(uow)
         if batch is None:
             batch = self._batches[uow] = []

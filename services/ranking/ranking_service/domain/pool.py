@@ -116,6 +116,11 @@ def sorted_codes(codes: frozenset[str]) -> tuple[str, ...]:
     return _sorted_tuple(codes)
 
 
+def is_profile_id(value: object) -> bool:
+    """A canonical lowercase UUID string: the only profile ids the pool holds."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
 def to_us(instant: datetime) -> int:
     """Whole microseconds since the Unix epoch of an aware instant (exact, no float rounding)."""
     return (instant - _EPOCH) // _ONE_US
