@@ -235,9 +235,11 @@ async def test_the_view_follows_committed_changes_by_revision() -> None:
     app = app_with(members())
     view = view_of(app)
     entry = PoolEntry(A, 600, view.pool.get(A).submitted_at, frozenset({"fsw"}))  # type: ignore[union-attr]
-    info = CandidateInfo.of("alice", "IN", {}, (), {}, 5)
+    info = CandidateInfo.of("alice", "IN", {}, ("99999",), {}, 5)
+    assert A in view.by_noc["21231"]
     view.apply([MemoryChange(A, 5, entry, info)], {"x.ee.profile.events:0": 9})
     view.apply([MemoryChange(A, 4, None, None)])  # older: ignored
     assert view.pool.rank(A) == 1 and view.positions["x.ee.profile.events:0"] == 9
+    assert view.by_noc["99999"] == {A} and A not in view.by_noc.get("21231", set())
     view.apply([MemoryChange(A, 6, None, None)])
-    assert A not in view.pool and A not in view.infos
+    assert A not in view.pool and A not in view.infos and "99999" not in view.by_noc

@@ -24,6 +24,8 @@ from ranking_service.domain.pool import (
 from ranking_service.domain.view import CandidateInfo, PoolView
 
 MAX_SEARCH_PAGE: Final = 500
+NOC_INDEX_LIMIT: Final = 200_000
+"""Up to this many profiles in the searched occupations, sort them instead of walking the pool."""
 
 
 class NotInPool(LookupError):
@@ -203,9 +205,11 @@ def _check_search(filters: SearchFilters, limit: int) -> None:
 
 
 def _matching(view: PoolView, filters: SearchFilters, after: SortKey | None) -> Iterator[PoolEntry]:
-    # One program filter: walk that program's ordering; several: the whole pool, filtered.
-    only = next(iter(filters.programs)) if len(filters.programs) == 1 else None
-    entries = view.pool.entries_between(after, filters.min_crs, filters.max_crs, program=only)
+    entries = _by_occupation(view, filters, after)
+    if entries is None:
+        # One program filter: walk that program's ordering; several: the whole pool, filtered.
+        only = next(iter(filters.programs)) if len(filters.programs) == 1 else None
+        entries = view.pool.entries_between(after, filters.min_crs, filters.max_crs, program=only)
     for entry in entries:
         if filters.programs and not (entry.programs & filters.programs):
             continue
@@ -215,6 +219,25 @@ def _matching(view: PoolView, filters: SearchFilters, after: SortKey | None) -> 
         if filters.min_clb is not None and (info.best_clb() or 0) < filters.min_clb:
             continue
         yield entry
+
+
+def _by_occupation(
+    view: PoolView, filters: SearchFilters, after: SortKey | None
+) -> Iterator[PoolEntry] | None:
+    """The members of the searched occupations in pool order, when they are few enough to sort."""
+    if not filters.noc_codes:
+        return None
+    sets = [view.by_noc.get(noc, set()) for noc in filters.noc_codes]
+    if sum(map(len, sets)) > NOC_INDEX_LIMIT:
+        return None
+    pool, low, high = view.pool, filters.min_crs, filters.max_crs
+    found = [entry for profile_id in set().union(*sets) if (entry := pool.get(profile_id)) is not None]
+    wanted = [e for e in found if low <= e.crs <= high and (after is None or e.key > after)]
+    return iter(sorted(wanted, key=_key))
+
+
+def _key(entry: PoolEntry) -> SortKey:
+    return entry.key
 
 
 def _search_item(entry: PoolEntry, info: CandidateInfo) -> dict[str, Any]:

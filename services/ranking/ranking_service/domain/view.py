@@ -83,11 +83,16 @@ class MemoryChange:
 
 
 class PoolView:
-    """The pool and details, the rules version in force and the position of the events applied."""
+    """The pool and details, the rules version in force and the position of the events applied.
+
+    `by_noc` indexes the pool by NOC code (NOC -> profile ids), so a province searching for a rare
+    occupation does not walk the whole pool.
+    """
 
     def __init__(self, rules_version: str) -> None:
         self.pool = Pool()
         self.infos: dict[str, CandidateInfo] = {}
+        self.by_noc: dict[str, set[str]] = {}
         self.positions: dict[str, int] = {}  # "topic:partition" -> next offset
         self.rules_version = rules_version
         self.loaded = False
@@ -97,7 +102,11 @@ class PoolView:
         self, pool: Pool, infos: dict[str, CandidateInfo], positions: Mapping[str, int], at: datetime
     ) -> None:
         """Swap in a whole pool read from the projection table (startup, or recovery)."""
-        self.pool, self.infos = pool, infos
+        by_noc: dict[str, set[str]] = {}
+        for profile_id, info in infos.items():
+            for noc in info.noc_codes:
+                by_noc.setdefault(noc, set()).add(profile_id)
+        self.pool, self.infos, self.by_noc = pool, infos, by_noc
         self.positions = dict(positions)
         self.loaded, self.loaded_at = True, at
 
@@ -107,12 +116,24 @@ class PoolView:
             held = self.infos.get(change.profile_id)
             if held is not None and held.revision > change.revision:
                 continue
+            if held is not None:
+                self._unindex(change.profile_id, held)
             if change.entry is None or change.info is None:
                 self.pool.remove(change.profile_id)
                 self.infos.pop(change.profile_id, None)
             else:
                 self.pool.upsert(change.entry)
                 self.infos[change.profile_id] = change.info
+                for noc in change.info.noc_codes:
+                    self.by_noc.setdefault(noc, set()).add(change.profile_id)
         for key, offset in (positions or {}).items():
             if offset > self.positions.get(key, -1):
                 self.positions[key] = offset
+
+    def _unindex(self, profile_id: str, info: CandidateInfo) -> None:
+        for noc in info.noc_codes:
+            members = self.by_noc.get(noc)
+            if members is not None:
+                members.discard(profile_id)
+                if not members:
+                    del self.by_noc[noc]
