@@ -46,6 +46,8 @@ class RankingJobs:
         self.consumer_name = consumer_name
         # Loading swaps the whole view: no rescoring pass may commit into the old one meanwhile.
         self.exclusive = asyncio.Lock()
+        # After a load, rows an interrupted activation left with the old rules are rescored once.
+        self._rules_swept = False
 
     # --- start-up --------------------------------------------------------------------------------
 
@@ -70,6 +72,7 @@ class RankingJobs:
         view = self.projection.view
         view.rules_version = rules if rules in RULE_VERSIONS else CURRENT_RULES.name
         view.replace(pool, infos, positions, self.projection.clock.now())
+        self._rules_swept = False
         gc.collect()
         gc.freeze()  # a million long-lived objects: keep the collector from walking them again and again
         log.info("ranking pool loaded: %d candidates, rules %s", len(pool), view.rules_version)
@@ -91,11 +94,14 @@ class RankingJobs:
         return total
 
     async def tick(self) -> None:
-        """The periodic job: rows scored with another rules version, then whatever time made due."""
+        """The periodic job: whatever time made due (and, once after a load, rows scored with another
+        rules version than the active one: an activation interrupted by a crash)."""
         if not self.projection.view.loaded:
             return  # the runner loads first; the next tick (or clock move) does the work
         async with self.exclusive:
-            await self.rescore_other_rules()
+            if not self._rules_swept:
+                await self.rescore_other_rules()
+                self._rules_swept = True
             outcome = await self.rescore_due()
         if outcome.written:
             log.info(

@@ -34,7 +34,11 @@ def _intern(value: T) -> T:
 
 
 def pairs(mapping: Mapping[str, int]) -> Pairs:
-    return _intern(tuple(_intern((sys.intern(key), value)) for key, value in mapping.items()))
+    items = tuple(mapping.items())
+    found = _tuples.get(items)
+    if found is not None:  # seen before: the interned tuple, without interning each pair again
+        return found  # type: ignore[return-value]
+    return _intern(tuple(_intern((sys.intern(key), value)) for key, value in items))
 
 
 def strings(values: Iterable[str]) -> tuple[str, ...]:
