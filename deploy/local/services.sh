@@ -11,18 +11,27 @@
 # Services: profile 8001, ranking 8002, draws 8003, applications 8004 (all on 127.0.0.1).
 # Logs: .local/logs/<name>.log (migrations too); pids: .local/run/<name>.pid.
 # They inherit the environment (EE_ENV, EE_DB_SUFFIX, EE_TOPIC_PREFIX, KAFKA_BOOTSTRAP_SERVERS, ...).
-# Knobs: EE_SERVICE_READY_TIMEOUT (60 s).
+# Knobs: EE_SERVICE_READY_TIMEOUT (60 s); for a second, isolated set (the end-to-end tests):
+#   EE_PORT_BASE (8000): the services listen on base+1 .. base+4, and draws finds ranking at base+2
+#                        unless EE_DRAWS_RANKING_URL says otherwise;
+#   EE_LOCAL_RUN (.local): the directory holding run/ (pids) and logs/.
 set -euo pipefail
 
 EE_LOG_TAG=services
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SERVICES=(profile:8001 ranking:8002 draws:8003 applications:8004)
+PORT_BASE="${EE_PORT_BASE:-8000}"
+[[ "$PORT_BASE" =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 65000)) \
+    || die "EE_PORT_BASE must be a number from 1024 to 65000, got '$PORT_BASE'"
+ALL_SERVICES=(profile:$((PORT_BASE + 1)) ranking:$((PORT_BASE + 2)) draws:$((PORT_BASE + 3))
+              applications:$((PORT_BASE + 4)))
 HOST=127.0.0.1
 VENV="$EE_ROOT/.venv"
-RUN="$EE_LOCAL/run"
-LOGS="$EE_LOCAL/logs"
+LOCAL_RUN="${EE_LOCAL_RUN:-$EE_LOCAL}"
+RUN="$LOCAL_RUN/run"
+LOGS="$LOCAL_RUN/logs"
+export EE_DRAWS_RANKING_URL="${EE_DRAWS_RANKING_URL:-http://$HOST:$((PORT_BASE + 2))}"
 READY_TIMEOUT="${EE_SERVICE_READY_TIMEOUT:-60}"
 IMPORT_ROOTS=".:services/profile:services/ranking:services/draws:services/applications"
 
@@ -72,7 +81,7 @@ readyz_status() {
 
 log_tail() {
     local name="$1"
-    log "last lines of .local/logs/$name.log:"
+    log "last lines of $LOGS/$name.log:"
     grep -v "\"GET /readyz " "$LOGS/$name.log" 2>/dev/null | tail -n 40 >&2 || true
 }
 
@@ -178,7 +187,7 @@ cmd_start() {
     for entry in "${SELECTED[@]}"; do
         name="${entry%%:*}" port="${entry##*:}" note=""
         [[ " ${missing[*]-} " == *" $name "* ]] && note="   NOT STARTED (not written yet)"
-        [[ " ${failed[*]-} " == *" $name "* ]] && note="   NOT READY (see .local/logs/$name.log)"
+        [[ " ${failed[*]-} " == *" $name "* ]] && note="   NOT READY (see $LOGS/$name.log)"
         printf '  %-13s http://%s:%s%s\n' "$name" "$HOST" "$port" "$note"
     done
     ((${#failed[@]} == 0)) || die "not ready: ${failed[*]}"
