@@ -16,6 +16,7 @@ from ranking_factories import (
     ProfileStream,
     declined,
     document,
+    envelope,
     invited,
     pid,
 )
@@ -23,7 +24,9 @@ from ranking_service.adapters.database import drop_database
 from ranking_service.rebuild import rebuild, rebuild_settings
 from ranking_world import World, database, ranking_settings
 
-from shared.events.catalogue import Event, Ranked, RemovedFromPool
+from shared import testing
+from shared.envelope import encode
+from shared.events.catalogue import DRAWS_TOPIC, Event, Ranked, RemovedFromPool
 
 pytestmark = pytest.mark.infra
 
@@ -150,3 +153,25 @@ def per_profile(events: list[Event]) -> dict[str, list[str]]:
     for event in events:
         names.setdefault(event.key(), []).append(type(event).__name__)
     return names
+
+
+async def test_updates_move_a_candidate_and_repeats_or_bad_ids_change_nothing(world: World) -> None:
+    stream = ProfileStream(A)
+    created = stream.created(document(DOB_416))
+    submitted = stream.submitted(document(DOB_416))
+    await world.publish(created, submitted)
+    async with world.service() as service:
+        await service.wait(lambda view: A in view.pool, "A in the pool")
+        update = stream.updated(document(DOB_432))
+        stale = (submitted[0], submitted[1])  # the submission again, new event id, old version
+        value = encode(envelope(*update))
+        topic = world.settings.topic(update[0].topic)
+        await testing.produce(world.settings, topic, [value, value], key=A.encode())  # redelivered
+        await world.publish(stale, invited("not-a-uuid", "ita-x", owner="partner-1"))
+        await service.wait(lambda view: view.pool.get(A).crs == 432, "A moved up")  # type: ignore[union-attr]
+        async with testing.KafkaReader(world.settings, world.settings.dlq_topic(DRAWS_TOPIC)) as dlq:
+            dead = await dlq.read(1, timeout=30)
+        assert dict(dead[0].headers)["reason"].decode().startswith("handler for ee.draws.Invited.v1 failed")
+        assert service.view.pool.get(A).crs == 432  # type: ignore[union-attr]
+        events = await world.ranking_events(at_least=2)
+    assert [(type(e).__name__, getattr(e, "crs", None)) for e in events] == [("Ranked", 416), ("Ranked", 432)]
