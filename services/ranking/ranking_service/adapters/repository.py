@@ -19,7 +19,7 @@ from ranking_service.domain.candidate import (
     Standing,
     Status,
 )
-from ranking_service.domain.pool import PoolRow, to_us
+from ranking_service.domain.pool import PoolRow
 from ranking_service.domain.scoring import Scored
 from ranking_service.domain.view import CandidateInfo
 from shared.db import consumer_positions
@@ -67,10 +67,7 @@ def _upsert_sql() -> sa.TextClause:
 
 
 _UPSERT: Final = _upsert_sql()
-_POOL_COLUMNS: Final = (
-    "profile_id", "crs", "submitted_at", "programs", "categories", "owner", "citizenship", "breakdown",
-    "noc_codes", "lowest_clb", "revision",
-)  # fmt: skip
+POOL_READ_CHUNK: Final = 20_000
 
 
 def _json(value: Any) -> str | None:
@@ -141,11 +138,18 @@ class SqlProjectionStore:
         await self.session.execute(stmt)
 
     async def pool_rows(self) -> AsyncIterator[tuple[PoolRow, CandidateInfo]]:
-        columns = [ranking_profiles.c[name] for name in _POOL_COLUMNS]
-        query = sa.select(*columns).where(ranking_profiles.c.in_pool).execution_options(yield_per=20_000)
+        # Read in big partitions (not a greenlet switch per row), the submission instant as exact
+        # microseconds, and the five JSON values as one text decoded by orjson in one call.
+        query = sa.text(
+            "SELECT profile_id, crs, (extract(epoch FROM submitted_at) * 1000000)::bigint AS submitted_us, "
+            "owner, citizenship, revision, "
+            "json_build_array(programs, categories, breakdown, noc_codes, lowest_clb)::text AS details "
+            "FROM ranking_profiles WHERE in_pool"
+        ).execution_options(yield_per=POOL_READ_CHUNK)
         result = await self.session.stream(query)
-        async for row in result:
-            yield _pool_row(row._mapping)
+        async for partition in result.partitions():
+            for row in partition:
+                yield _pool_row(row)
 
     async def positions(self, consumer: str) -> dict[str, int]:
         table = consumer_positions.c
@@ -251,16 +255,8 @@ def _scored(row: Any) -> Scored | None:
 
 
 def _pool_row(row: Any) -> tuple[PoolRow, CandidateInfo]:
-    submitted: datetime = row["submitted_at"]
-    pool_row: PoolRow = (
-        row["profile_id"],
-        row["crs"],
-        to_us(submitted),
-        tuple(row["programs"]),
-        tuple(row["categories"]),
-    )
-    info = CandidateInfo.of(
-        row["owner"], row["citizenship"] or "", row["breakdown"], row["noc_codes"], row["lowest_clb"],
-        row["revision"],
-    )  # fmt: skip
+    profile_id, crs, submitted_us, owner, citizenship, revision, details = row
+    programs, categories, breakdown, noc_codes, lowest_clb = orjson.loads(details)
+    pool_row: PoolRow = (profile_id, crs, submitted_us, tuple(programs), tuple(categories))
+    info = CandidateInfo.of(owner, citizenship or "", breakdown, noc_codes, lowest_clb, revision)
     return pool_row, info

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -32,6 +32,7 @@ from ranking_service.domain.candidate import (
 )
 from ranking_service.domain.pool import PoolEntry, is_profile_id
 from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
+from shared import context
 from shared.consumer import Delivery
 from shared.events.catalogue import CandidateEvent, Event, Ranked, RemovedFromPool
 from shared.rules.crs import RULE_VERSIONS, RulesVersion
@@ -51,6 +52,8 @@ class Item:
     version: int | None
     position_key: str  # "topic:partition"
     next_offset: int
+    correlation_id: str | None = None  # of the event: what the profile's Ranked / RemovedFromPool continue
+    causation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,9 @@ class RankingProjection:
             uow.before_commit(partial(self._apply_batch, uow))
         key = f"{delivery.topic}:{delivery.partition}"
         version = delivery.envelope.aggregateversion
-        batch.append(Item(event.profile_id, event.owner, event, version, key, delivery.offset + 1))
+        envelope, offset = delivery.envelope, delivery.offset + 1
+        cause = (envelope.correlationid or envelope.id, envelope.id)
+        batch.append(Item(event.profile_id, event.owner, event, version, key, offset, *cause))
 
     async def _apply_batch(self, uow: UnitOfWork) -> None:
         items = self._batches.pop(uow, [])
@@ -144,7 +149,9 @@ class RankingProjection:
             entry.row.revision += 1
         await store.save([e.row for e in written], now)
         if self.emit:
-            self._publish(uow, written, now)
+            # Each candidate's event continues the conversation of the (last) event that moved it.
+            causes = {item.profile_id: (item.correlation_id, item.causation_id) for item in items}
+            self._publish(uow, written, now, causes)
         changes = [change for e in written if (change := _memory_change(e)) is not None]
         uow.after_commit(partial(self.view.apply, changes))
         return _outcome(written)
@@ -155,13 +162,27 @@ class RankingProjection:
             return await asyncio.to_thread(_evaluate_all, rows, now, rules)
         return _evaluate_all(rows, now, rules)
 
-    def _publish(self, uow: UnitOfWork, evaluated: Iterable[_Evaluated], now: datetime) -> None:
+    def _publish(
+        self,
+        uow: UnitOfWork,
+        evaluated: Iterable[_Evaluated],
+        now: datetime,
+        causes: Mapping[str, tuple[str | None, str | None]],
+    ) -> None:
         for entry in evaluated:
             event = _event_for(entry, now)
-            if event is not None:
-                uow.publish(
-                    event, aggregate_id=entry.row.facts.profile_id, aggregate_version=entry.row.revision
-                )
+            if event is None:
+                continue
+            profile_id = entry.row.facts.profile_id
+            correlation, causation = causes.get(profile_id, (None, None))
+            # The batch is applied after every handler ran, outside their message context: set it again.
+            corr = context.correlation_id.set(correlation or context.correlation_id.get())
+            cause = context.causation_id.set(causation or context.causation_id.get())
+            try:
+                uow.publish(event, aggregate_id=profile_id, aggregate_version=entry.row.revision)
+            finally:
+                context.causation_id.reset(cause)
+                context.correlation_id.reset(corr)
 
 
 def _apply_items(rows: dict[str, CandidateRow], items: Sequence[Item]) -> list[CandidateRow]:

@@ -42,7 +42,11 @@ def pairs(mapping: Mapping[str, int]) -> Pairs:
 
 
 def strings(values: Iterable[str]) -> tuple[str, ...]:
-    return _intern(tuple(sys.intern(value) for value in values))
+    plain = tuple(values)
+    found = _tuples.get(plain)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    return _intern(tuple(sys.intern(value) for value in plain))
 
 
 @dataclass(frozen=True, slots=True)
