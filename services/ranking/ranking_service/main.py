@@ -33,7 +33,7 @@ def build_app(settings: RankingSettings | None = None, *, clock: Clock | None = 
     runtime = ServiceRuntime(settings, clock=clock, relay=not settings.replica)
     view = PoolView(CURRENT_RULES.name)
     projection = RankingProjection(view, SqlProjectionStore, runtime.clock, emit=not settings.replica)
-    jobs = RankingJobs(projection, runtime.uow, settings.consumer_name)
+    jobs = RankingJobs(projection, SqlProjectionStore, runtime.uow, settings.consumer_name)
     wake = runtime.relay.wake if runtime.relay is not None else None
     runner = ProjectionRunner(
         jobs,

@@ -117,7 +117,7 @@ async def _replay(
 
     view = PoolView(rules)
     projection = RankingProjection(view, SqlProjectionStore, clock, emit=False)
-    jobs = RankingJobs(projection, uow, live.consumer_name)
+    jobs = RankingJobs(projection, SqlProjectionStore, uow, live.consumer_name)
     async with uow() as unit:
         await SqlProjectionStore(unit.session).set_active_rules(rules, clock.now())
         await unit.commit()

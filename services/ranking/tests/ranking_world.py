@@ -121,3 +121,21 @@ async def database(settings: RankingSettings) -> AsyncIterator[None]:
         yield
     finally:
         await drop_database(settings.database_url)
+
+
+@asynccontextmanager
+async def open_world(label: str = "ranking") -> AsyncIterator[World]:
+    """Fresh topics and a fresh migrated database for one test; both removed afterwards."""
+    settings = ranking_settings(label)
+    try:
+        await testing.ensure_topics(settings)
+    except Exception as exc:
+        pytest.fail(
+            f"Kafka does not answer at {settings.kafka_bootstrap_servers} ({exc!r}): "
+            "start it with `make test`"
+        )
+    try:
+        async with database(settings):
+            yield World(settings)
+    finally:
+        await testing.delete_topics(settings)

@@ -3,6 +3,7 @@ the events it emits, a restart that resumes, a rebuild that matches, and a read 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -22,13 +23,20 @@ from ranking_factories import (
 )
 from ranking_service.adapters.database import drop_database
 from ranking_service.rebuild import rebuild, rebuild_settings
-from ranking_world import World, database, ranking_settings
+from ranking_world import World, database, open_world, ranking_settings
 
 from shared import testing
 from shared.envelope import encode
 from shared.events.catalogue import DRAWS_TOPIC, Event, Ranked, RemovedFromPool
 
 pytestmark = pytest.mark.infra
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with open_world() as opened:
+        yield opened
+
 
 A, B, C, D, X = pid(1), pid(2), pid(3), pid(4), pid(9)
 

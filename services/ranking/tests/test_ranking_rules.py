@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -16,11 +17,18 @@ from ranking_factories import (
     document,
     pid,
 )
-from ranking_world import World
+from ranking_world import World, open_world
 
 from shared.events.catalogue import Event, Ranked
 
 pytestmark = pytest.mark.infra
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with open_world() as opened:
+        yield opened
+
 
 A, B = pid(1), pid(2)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from ranking_service.application.ports import StoreFactory
 from ranking_service.application.projection import Outcome, RankingProjection
 from ranking_service.domain.pool import Pool, PoolRow
 from ranking_service.domain.view import CandidateInfo
@@ -40,8 +41,11 @@ class Activation:
 class RankingJobs:
     """Start-up load, the time-based rescoring pass and rules activation."""
 
-    def __init__(self, projection: RankingProjection, uow: UowFactory, consumer_name: str) -> None:
+    def __init__(
+        self, projection: RankingProjection, store_for: StoreFactory, uow: UowFactory, consumer_name: str
+    ) -> None:
         self.projection = projection
+        self.store_for = store_for
         self.uow = uow
         self.consumer_name = consumer_name
         # Loading swaps the whole view: no rescoring pass may commit into the old one meanwhile.
@@ -61,7 +65,7 @@ class RankingJobs:
         infos: dict[str, CandidateInfo] = {}
         gc.unfreeze()  # a reload: let the pool being replaced be collected
         async with self.uow() as uow:
-            store = self.projection.store_for(uow.session)
+            store = self.store_for(uow.session)
             rules = await store.active_rules() or CURRENT_RULES.name
             positions = await store.positions(self.consumer_name)
             async for row, info in store.pool_rows():
@@ -85,7 +89,7 @@ class RankingJobs:
         total = Outcome()
         while limit is None or total.written < limit:
             async with self.uow() as uow:
-                ids = await self.projection.store_for(uow.session).due(self.projection.clock.now(), CHUNK)
+                ids = await self.store_for(uow.session).due(self.projection.clock.now(), CHUNK)
                 if not ids:
                     break
                 total += await self.projection.rescore(uow, ids)
@@ -122,9 +126,7 @@ class RankingJobs:
             view = self.projection.view
             previous = view.rules_version
             async with self.uow() as uow:
-                await self.projection.store_for(uow.session).set_active_rules(
-                    rules_version, self.projection.clock.now()
-                )
+                await self.store_for(uow.session).set_active_rules(rules_version, self.projection.clock.now())
 
                 def switch() -> None:
                     view.rules_version = rules_version
@@ -148,7 +150,7 @@ class RankingJobs:
         total, after = Outcome(), ""
         while True:
             async with self.uow() as uow:
-                store = self.projection.store_for(uow.session)
+                store = self.store_for(uow.session)
                 ids = await store.scored_with_other_rules(rules_version, after, CHUNK)
                 if not ids:
                     return total

@@ -13,8 +13,8 @@ from ranking_service.domain.pool import PoolRow
 from ranking_service.domain.view import CandidateInfo
 
 
-class ProjectionStore(Protocol):
-    """The projection table, inside the caller's transaction."""
+class RowStore(Protocol):
+    """The projection rows, inside the caller's transaction: what applying a batch needs."""
 
     async def lock(self, profile_ids: Sequence[str]) -> dict[str, CandidateRow]:
         """The rows of these profiles (those that exist), locked until the transaction ends."""
@@ -23,6 +23,10 @@ class ProjectionStore(Protocol):
     async def save(self, rows: Sequence[CandidateRow], now: datetime) -> None:
         """Insert or replace these rows, in one statement."""
         ...
+
+
+class ProjectionStore(RowStore, Protocol):
+    """The projection table, inside the caller's transaction: what the jobs need besides."""
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Profiles whose `rescore_at` has come, earliest first."""
@@ -45,4 +49,5 @@ class ProjectionStore(Protocol):
         ...
 
 
+RowStoreFactory = Callable[[AsyncSession], RowStore]
 StoreFactory = Callable[[AsyncSession], ProjectionStore]

@@ -13,14 +13,15 @@ The rescoring jobs go through the same path with no event: `rescore(uow, ids)`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Final
 
-from ranking_service.application.ports import StoreFactory
+from ranking_service.application.ports import RowStoreFactory
 from ranking_service.domain.candidate import (
     CandidateRow,
     Change,
@@ -53,7 +54,7 @@ class Item:
     position_key: str  # "topic:partition"
     next_offset: int
     correlation_id: str | None = None  # of the event: what the profile's Ranked / RemovedFromPool continue
-    causation_id: str | None = None
+    causation_id: str | None = None  # the event's own id
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ class _Evaluated:
 class RankingProjection:
     """Applies batches of events (and rescoring passes) to the table, the outbox and the view."""
 
-    def __init__(self, view: PoolView, store_for: StoreFactory, clock: SupportsNow, *, emit: bool) -> None:
+    def __init__(self, view: PoolView, store_for: RowStoreFactory, clock: SupportsNow, *, emit: bool) -> None:
         self.view = view
         self.store_for = store_for
         self.clock = clock
@@ -142,15 +143,14 @@ class RankingProjection:
         store = self.store_for(uow.session)
         now = self.clock.now()
         rows = await store.lock(ids)
-        targets = _apply_items(rows, items) if items else list(rows.values())
+        causes = _apply_items(rows, items) if items else {}
+        targets = [rows[profile_id] for profile_id in causes] if items else list(rows.values())
         evaluated = await self._evaluate(targets, now)
         written = [e for e in evaluated if e.row.standing != e.before or e.change is not Change.NONE or items]
         for entry in written:
             entry.row.revision += 1
         await store.save([e.row for e in written], now)
         if self.emit:
-            # Each candidate's event continues the conversation of the (last) event that moved it.
-            causes = {item.profile_id: (item.correlation_id, item.causation_id) for item in items}
             self._publish(uow, written, now, causes)
         changes = [change for e in written if (change := _memory_change(e)) is not None]
         uow.after_commit(partial(self.view.apply, changes))
@@ -163,38 +163,47 @@ class RankingProjection:
         return _evaluate_all(rows, now, rules)
 
     def _publish(
-        self,
-        uow: UnitOfWork,
-        evaluated: Iterable[_Evaluated],
-        now: datetime,
-        causes: Mapping[str, tuple[str | None, str | None]],
+        self, uow: UnitOfWork, evaluated: Iterable[_Evaluated], now: datetime, causes: Mapping[str, Item]
     ) -> None:
         for entry in evaluated:
             event = _event_for(entry, now)
             if event is None:
                 continue
             profile_id = entry.row.facts.profile_id
-            correlation, causation = causes.get(profile_id, (None, None))
-            # The batch is applied after every handler ran, outside their message context: set it again.
-            corr = context.correlation_id.set(correlation or context.correlation_id.get())
-            cause = context.causation_id.set(causation or context.causation_id.get())
-            try:
+            # The batch is applied after every handler ran, outside their message context: each
+            # candidate's event continues the conversation of the (last) event that moved it. A
+            # rescoring pass has no such event and keeps its own run's ids.
+            with _caused_by(causes.get(profile_id)):
                 uow.publish(event, aggregate_id=profile_id, aggregate_version=entry.row.revision)
-            finally:
-                context.causation_id.reset(cause)
-                context.correlation_id.reset(corr)
 
 
-def _apply_items(rows: dict[str, CandidateRow], items: Sequence[Item]) -> list[CandidateRow]:
-    """Merge the events into the rows (new rows for profiles not seen before); the rows that changed."""
-    changed: dict[str, CandidateRow] = {}
+def _apply_items(rows: dict[str, CandidateRow], items: Sequence[Item]) -> dict[str, Item]:
+    """Merge the events into the rows (new rows for profiles not seen before).
+
+    Returns the profiles whose facts changed, each with the last event that changed them.
+    """
+    changed: dict[str, Item] = {}
     for item in items:
         row = rows.get(item.profile_id)
         if row is None:
             row = rows[item.profile_id] = CandidateRow(ProfileFacts(item.profile_id, item.owner))
         if apply_event(row.facts, item.event, item.version):
-            changed[item.profile_id] = row
-    return list(changed.values())
+            changed[item.profile_id] = item
+    return changed
+
+
+@contextlib.contextmanager
+def _caused_by(item: Item | None) -> Iterator[None]:
+    if item is None:
+        yield
+        return
+    correlation = context.correlation_id.set(item.correlation_id or context.correlation_id.get())
+    causation = context.causation_id.set(item.causation_id or context.causation_id.get())
+    try:
+        yield
+    finally:
+        context.causation_id.reset(causation)
+        context.correlation_id.reset(correlation)
 
 
 def _evaluate_all(rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion) -> list[_Evaluated]:
