@@ -18,7 +18,9 @@ from ranking_factories import (
     pid,
 )
 from ranking_world import World, open_world
+from sqlalchemy import text
 
+from shared.db import create_engine
 from shared.events.catalogue import Event, Ranked
 
 pytestmark = pytest.mark.infra
@@ -82,3 +84,26 @@ async def test_moving_the_clock_past_a_birthday_rescores_and_emits(world: World)
     about_a = [e.crs for e in events if isinstance(e, Ranked) and e.profile_id == A]
     about_b = [e.crs for e in events if isinstance(e, Ranked) and e.profile_id == B]
     assert about_a == [432, 427] and about_b == [432]  # B's score did not move: no event
+
+
+async def test_an_activation_cut_short_by_a_crash_is_finished_after_the_restart(world: World) -> None:
+    await world.publish(*submitted(A, document(DOB_416, job_offer=SENIOR_MANAGER_OFFER)))
+    async with world.service() as service:
+        await service.wait(lambda view: A in view.pool, "A in the pool")
+    # The switch committed, then the process died before rescoring anyone.
+    engine = create_engine(world.settings)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO ranking_rules (id, version, activated_at) VALUES (1, '2020-10-27', now())")
+            )
+    finally:
+        await engine.dispose()
+    async with world.service() as restarted:
+        assert restarted.view.rules_version == "2020-10-27"
+        await restarted.wait(lambda view: view.pool.get(A).crs == 616, "A rescored")  # type: ignore[union-attr]
+        events = await world.ranking_events(at_least=2)
+    assert [(e.crs, e.rules_version) for e in events if isinstance(e, Ranked)] == [
+        (416, "2025-03-25"),
+        (616, "2020-10-27"),
+    ]

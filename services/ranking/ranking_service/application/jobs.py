@@ -92,8 +92,12 @@ class RankingJobs:
                 ids = await self.store_for(uow.session).due(self.projection.clock.now(), CHUNK)
                 if not ids:
                     break
-                total += await self.projection.rescore(uow, ids)
+                outcome = await self.projection.rescore(uow, ids)
                 await uow.commit()
+            total += outcome
+            if outcome.written == 0:  # due rows that evaluate to what they hold: never spin on them
+                log.warning("%d profiles were due but nothing about them changed", len(ids))
+                break
             await asyncio.sleep(0)
         return total
 
