@@ -1,0 +1,254 @@
+"""Benchmark of the projection rebuild: N generated profiles' events into fresh topics, then `rebuild` timed.
+
+    python -m ranking_service.bench_rebuild [--profiles 100000] [--updates 0.5] [--seed 7]
+                                            [--prefix P] [--keep] [--batch-size N]
+
+    from ranking_service.bench_rebuild import measure_rebuild
+    figures = measure_rebuild(100_000)          # a dict; prints nothing (see the keys below)
+
+The candidates come from `bench.pool_generator` (seeded, IRCC's score distribution): each has
+ProfileCreated and ProfileSubmitted on `<prefix>ee.profile.events` (NominationIssued too for the
+nominated share), and a share `updates` of them a ProfileUpdated after that (same document, a later
+stream version). The topics get a fresh prefix (`benchrebuild<unix time>.`), so nothing else is read,
+and are deleted afterwards unless `keep`; `--prefix` of kept topics skips writing and measures again.
+
+The rebuild runs as `python -m ranking_service.rebuild` would, into a fresh database
+(`<ranking db>_bench`, dropped afterwards unless `keep`), with a clock frozen at noon UTC of the
+generation day, so every generated candidate is in the pool with the generator's score. Figures:
+
+- `events_per_second`: events replayed / `replay_seconds` (first poll to positions caught up),
+  the DESIGN.md budget figure;
+- `rebuild_seconds`: the whole `rebuild()` call (database created and migrated, replay, pool loaded);
+- `score_mismatches`: rebuilt pool rows whose CRS differs from the generator's, plus generated
+  candidates missing from the pool (0 when the rebuild is right; None when the topics were reused).
+
+Nothing here asserts a budget: it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from typing import TYPE_CHECKING, Any, Final
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy.engine import make_url
+
+from ranking_service.adapters.database import drop_database
+from ranking_service.rebuild import DEFAULT_BATCH, rebuild, rebuild_settings
+from ranking_service.settings import RankingSettings
+from shared import kafka_admin
+from shared.clock import Clock
+from shared.envelope import Envelope, encode
+from shared.events.catalogue import PROFILE_TOPIC, ProfileUpdated
+from shared.messages import envelope_for
+from shared.rules.crs import CURRENT_RULES
+
+if TYPE_CHECKING:
+    from bench.pool_generator import GeneratedCandidate
+
+DEFAULT_SEED: Final = 7
+DEFAULT_UPDATES: Final = 0.5
+CHUNK: Final = 5_000
+PROFILE_SOURCE: Final = "ee/profile"
+
+
+def measure_rebuild(
+    n_profiles: int,
+    *,
+    seed: int = DEFAULT_SEED,
+    updates: float = DEFAULT_UPDATES,
+    prefix: str | None = None,
+    keep: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Write `n_profiles` candidates' events to fresh topics, rebuild, and return the figures.
+
+    Runs its own event loop (`asyncio.run`); from async code await `measure_rebuild_async`.
+    """
+    return asyncio.run(
+        measure_rebuild_async(
+            n_profiles, seed=seed, updates=updates, prefix=prefix, keep=keep, batch_size=batch_size,
+            workers=workers,
+        )
+    )  # fmt: skip
+
+
+async def measure_rebuild_async(
+    n_profiles: int,
+    *,
+    seed: int = DEFAULT_SEED,
+    updates: float = DEFAULT_UPDATES,
+    prefix: str | None = None,
+    keep: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    workers: int = 2,
+) -> dict[str, Any]:
+    prefix = prefix or f"benchrebuild{int(time.time())}."
+    live = RankingSettings(topic_prefix=prefix)
+    base_url = live.database_url.rsplit("/", 1)[0]
+    into = rebuild_settings(live, f"{base_url}/{live.database_name}_bench")
+    bootstrap = live.kafka_bootstrap_servers
+    as_of = datetime.now(UTC).date()
+    figures: dict[str, Any] = {"profiles": n_profiles, "prefix": prefix, "batch_size": batch_size}
+    await kafka_admin.ensure_topics(bootstrap, prefix)
+    expected: dict[str, int] | None = None
+    try:
+        if await _events_in(live) == 0:
+            started = time.perf_counter()
+            expected, written = await _write_events(live, n_profiles, seed, updates, as_of, workers)
+            figures["write_seconds"] = round(time.perf_counter() - started, 3)
+            figures["written"] = written
+        clock = Clock.frozen(datetime.combine(as_of, day_time(12), tzinfo=UTC))
+        started = time.perf_counter()
+        report = await rebuild(
+            live, into=into, clock=clock, rules_version=CURRENT_RULES.name, batch_size=batch_size,
+            compare=False,
+        )  # fmt: skip
+        rebuild_seconds = time.perf_counter() - started
+        figures.update(
+            events=report.events,
+            replay_seconds=round(report.seconds, 3),
+            events_per_second=round(report.events_per_second),
+            rebuild_seconds=round(rebuild_seconds, 3),
+            pool_size=report.pool_size,
+            fingerprint=report.fingerprint,
+            score_mismatches=None if expected is None else await _mismatches(into, expected),
+        )
+    finally:
+        if not keep:
+            await kafka_admin.delete_topics_with_prefix(bootstrap, prefix)
+            await drop_database(into.database_url)
+    return figures
+
+
+# --- the events ---------------------------------------------------------------------------------------
+
+
+async def _events_in(settings: RankingSettings) -> int:
+    topic = settings.topic(PROFILE_TOPIC)
+    async with kafka_admin.admin_client(settings.kafka_bootstrap_servers) as admin:
+        described = await admin.describe_topics([topic])
+    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    if not partitions:
+        return 0
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    await reader.start()
+    try:
+        begin = await reader.beginning_offsets(partitions)
+        end = await reader.end_offsets(partitions)
+    finally:
+        await reader.stop()
+    return sum(end.values()) - sum(begin.values())
+
+
+async def _write_events(
+    settings: RankingSettings, n: int, seed: int, updates: float, as_of: date, workers: int
+) -> tuple[dict[str, int], int]:
+    """Produce the candidates' events; their expected scores by profile id, and the events written."""
+    from bench.pool_generator import RecordChunk, generate_documents, write_kafka
+
+    expected: dict[str, int] = {}
+    rng = random.Random(f"updates:{seed}")
+    midnight = datetime.combine(as_of, day_time.min, tzinfo=UTC)
+
+    def chunks() -> Iterator[RecordChunk]:
+        records: list[tuple[bytes, bytes]] = []
+        scores: list[int] = []
+        for candidate in generate_documents(n, seed, as_of, workers=workers):
+            expected[candidate.profile_id] = candidate.crs
+            key = candidate.profile_id.encode()
+            records += [(key, encode(e)) for e in _envelopes(candidate, rng, updates, midnight)]
+            scores.append(candidate.crs)
+            if len(scores) >= CHUNK:
+                yield RecordChunk(records, scores)
+                records, scores = [], []
+        if scores:
+            yield RecordChunk(records, scores)
+
+    result = await write_kafka(
+        chunks(), bootstrap=settings.kafka_bootstrap_servers, topic=settings.topic(PROFILE_TOPIC)
+    )
+    return expected, result.events
+
+
+def _envelopes(
+    candidate: GeneratedCandidate, rng: random.Random, updates: float, midnight: datetime
+) -> list[Envelope]:
+    from bench.pool_generator import candidate_envelopes
+
+    envelopes = candidate_envelopes(candidate)
+    if rng.random() >= updates:
+        return envelopes
+    last = envelopes[-1].time
+    room_us = max(int((midnight - last) / timedelta(microseconds=1)), 2)
+    updated_at = last + timedelta(microseconds=rng.randrange(1, room_us))
+    event = ProfileUpdated(
+        profile_id=candidate.profile_id,
+        owner=candidate.owner,
+        document=candidate.document,
+        status="in_pool",
+        eligible_programs=list(candidate.eligible_programs),
+        submitted_at=candidate.submitted_at,
+        expires_at=candidate.expires_at,
+        updated_at=updated_at,
+    )
+    version = len(envelopes) + 1
+    update = envelope_for(
+        event, source=PROFILE_SOURCE, time=updated_at, aggregate_id=candidate.profile_id,
+        aggregate_version=version,
+    )  # fmt: skip
+    return [*envelopes, update]
+
+
+async def _mismatches(into: RankingSettings, expected: dict[str, int]) -> int:
+    url = make_url(into.database_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        rows = await conn.fetch("SELECT profile_id, crs FROM ranking_profiles WHERE in_pool")
+    finally:
+        await conn.close()
+    rebuilt = {row["profile_id"]: row["crs"] for row in rows}
+    wrong = sum(1 for profile_id, crs in rebuilt.items() if expected.get(profile_id) != crs)
+    missing = sum(1 for profile_id in expected if profile_id not in rebuilt)
+    return wrong + missing
+
+
+# --- command line -----------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ranking_service.bench_rebuild", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--profiles", type=int, default=100_000)
+    parser.add_argument("--updates", type=float, default=DEFAULT_UPDATES, help="share with a ProfileUpdated")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--prefix", help="topic prefix (kept topics holding events are measured again)")
+    parser.add_argument("--keep", action="store_true", help="keep the topics and the rebuilt database")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--workers", type=int, default=2, help="generator processes")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    figures = measure_rebuild(
+        args.profiles, seed=args.seed, updates=args.updates, prefix=args.prefix, keep=args.keep,
+        batch_size=args.batch_size, workers=args.workers,
+    )  # fmt: skip
+    print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
+    return 0 if figures.get("score_mismatches") in (0, None) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
