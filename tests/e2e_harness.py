@@ -35,8 +35,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeAlias, TypeVar
 
+import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from shared import kafka_admin
 from shared.auth import mint_token
@@ -246,6 +247,33 @@ class World:
     def log_path(self, service: str) -> Path:
         return RUN_DIR / "logs" / f"{service}.log"
 
+    # -- databases ---------------------------------------------------------------------------------
+
+    def dsn(self, service: str) -> str:
+        return f"postgresql://ee:ee@127.0.0.1:5432/{service}{DB_SUFFIX}"
+
+    async def fetch(self, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows from a service's database (to look at outboxes, positions, projections)."""
+        conn = await asyncpg.connect(self.dsn(service), timeout=10)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    async def positions(self, topic: str, partition: int) -> dict[str, int]:
+        """Every consumer's stored next offset on one partition, across the four databases."""
+        found: dict[str, int] = {}
+        query = "SELECT consumer, next_offset FROM consumer_positions WHERE topic = $1 AND partition = $2"
+        for service in SERVICES:
+            for row in await self.fetch(service, query, topic, partition):
+                found[f"{service}:{row['consumer']}"] = int(row["next_offset"])
+        return found
+
+    async def unpublished(self) -> dict[str, int]:
+        """Outbox rows not yet on Kafka, per service."""
+        query = "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL"
+        return {service: int((await self.fetch(service, query))[0]["n"]) for service in SERVICES}
+
     # -- figures -----------------------------------------------------------------------------------
 
     def record(self, name: str, value: Any) -> None:
@@ -341,14 +369,45 @@ async def read_topics(topics: Iterable[str], bootstrap: str = BOOTSTRAP, timeout
         while pending:
             if time.monotonic() > deadline:
                 raise AssertionError(f"reading {names}: partitions {pending} did not reach their end offsets")
-            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=10_000)
+            # Every assigned partition at once: asking for a subset can starve (aiokafka keeps the
+            # fetched data of the others buffered and stops fetching for the node).
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
             for tp, items in batch.items():
                 records.extend(r for r in items if r.offset < end[tp])
                 if items and items[-1].offset + 1 >= end[tp]:
                     pending.discard(tp)
+            for tp in list(pending):
+                if await consumer.position(tp) >= end[tp]:
+                    pending.discard(tp)
     finally:
         await consumer.stop()
     return records
+
+
+async def produce_raw(topic: str, value: bytes, key: str | None) -> tuple[int, int]:
+    """One raw record (garbage, say) keyed like the services key theirs; its (partition, offset)."""
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=True)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(topic, value=value, key=key.encode() if key else None)
+    finally:
+        await producer.stop()
+    return sent.partition, sent.offset
+
+
+async def end_offsets(topics: Iterable[str], bootstrap: str = BOOTSTRAP) -> dict[str, int]:
+    """`{"topic:partition": end offset}` of every partition of `topics`."""
+    names = list(topics)
+    async with kafka_admin.admin_client(bootstrap) as admin:
+        described = await admin.describe_topics(names)
+    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        offsets = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {f"{tp.topic}:{tp.partition}": offset for tp, offset in offsets.items()}
 
 
 async def read_log(world: World) -> list[Record]:
