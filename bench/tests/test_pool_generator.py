@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from profile_service.domain.rules import pool_expiry
 from rich.console import Console
 
+from bench.ircc import citizenship_weights
 from bench.pool_generator import (
     CHUNK_SIZE,
     NOMINATED_BIN,
@@ -22,7 +24,6 @@ from bench.pool_generator import (
     bin_label,
     build_templates,
     candidate_envelopes,
-    citizenship_weights,
     compare_rows,
     compare_to_ircc,
     generate_documents,
@@ -331,7 +332,11 @@ async def test_kafka_writer_publishes_every_candidate_keyed_by_profile(
         assert record.key is not None and record.key.decode() == envelope.subject
         streams.setdefault(record.key.decode(), []).append((record.partition, record.offset, envelope))
     assert set(streams) == {c.profile_id for c in people}
+    partitions = sorted({partition for held in streams.values() for partition, _, _ in held})
+    assert len(partitions) == 3
     for candidate in people:
         held = streams[candidate.profile_id]
-        assert len({partition for partition, _, _ in held}) == 1  # keyed: one partition per profile
+        # keyed: the partition every producer's default partitioner gives the profile id
+        expected = DefaultPartitioner()(candidate.profile_id.encode(), partitions, partitions)
+        assert {partition for partition, _, _ in held} == {expected}
         _check_stream([envelope for _, _, envelope in sorted(held, key=lambda item: item[1])], candidate)
