@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Literal
 
+from shared.rules.asof import AsOf
 from shared.rules.document import ProfileDocument
-from shared.rules.eligibility import eligible_programs
+from shared.rules.eligibility import assess_facts, programs_passed
 from shared.rules.experience import months_in_one_occupation
-from shared.rules.language import clb_of, most_recent_valid
 
 CATEGORY_CODES = (
     "french",
@@ -135,17 +136,28 @@ CATEGORY_VERSIONS: tuple[CategoryVersion, ...] = (
 
 def categories_in_force(on: date) -> list[CategoryVersion]:
     """The category versions a round held on `on` would use (none before the 2025 versions)."""
-    return [version for version in CATEGORY_VERSIONS if version.in_force(on)]
+    return list(_in_force(on))
+
+
+@lru_cache(maxsize=256)
+def _in_force(on: date) -> tuple[CategoryVersion, ...]:
+    return tuple(version for version in CATEGORY_VERSIONS if version.in_force(on))
 
 
 def meets_category(version: CategoryVersion, doc: ProfileDocument, as_of: date) -> bool:
     """The category's own condition, without the pool-entry condition (a program)."""
+    return _meets(version, AsOf(doc, as_of))
+
+
+def _meets(version: CategoryVersion, facts: AsOf) -> bool:
+    doc = facts.doc
     if version.kind == "french":
-        french = most_recent_valid(doc.language_tests, as_of, "fr")
-        return french is not None and clb_of(french).lowest() >= FRENCH_MINIMUM_NCLC
+        # The levels of the most recent valid French result.
+        french = facts.levels.get("fr")
+        return french is not None and french.lowest() >= FRENCH_MINIMUM_NCLC
     if version.kind == "military":
         return doc.job_offer is not None and doc.job_offer.canadian_armed_forces
-    return _has_listed_experience(version, doc, as_of)
+    return _has_listed_experience(version, doc, facts.as_of)
 
 
 def _has_listed_experience(version: CategoryVersion, doc: ProfileDocument, as_of: date) -> bool:
@@ -167,8 +179,13 @@ def eligible_categories(
     A category round only invites candidates already in the pool, so someone eligible for no program
     has no category. Pass `programs` when they are already known, to avoid assessing twice.
     """
+    return eligible_categories_of(AsOf(doc, as_of), programs=programs)
+
+
+def eligible_categories_of(facts: AsOf, *, programs: Sequence[str] | None = None) -> list[str]:
+    """`eligible_categories` over facts already (partly) derived."""
     if programs is None:
-        programs = eligible_programs(doc, as_of)
+        programs = programs_passed(assess_facts(facts))
     if not programs:
         return []
-    return [version.code for version in categories_in_force(as_of) if meets_category(version, doc, as_of)]
+    return [version.code for version in _in_force(facts.as_of) if _meets(version, facts)]

@@ -337,16 +337,18 @@ def validate_factors(factors: CrsFactors) -> None:
     _check_whole(errors, "age", factors.age, 0, None)
     _check_whole(errors, "canadian_work_years", factors.canadian_work_years, 0, None)
     _check_whole(errors, "foreign_work_years", factors.foreign_work_years, 0, None)
-    _check_choice(errors, "education_level", factors.education_level, [e.value for e in EducationLevel])
-    _check_choice(
-        errors, "canadian_education", factors.canadian_education, [e.value for e in CanadianEducation]
-    )
+    _check_choice(errors, "education_level", factors.education_level, _EDUCATION_LEVELS)
+    _check_choice(errors, "canadian_education", factors.canadian_education, _CANADIAN_EDUCATION)
     _check_choice(errors, "arranged_employment", factors.arranged_employment, ARRANGED_EMPLOYMENT_KINDS)
     _check_languages(errors, factors.first_language, factors.second_language)
     if factors.spouse is not None:
         _check_spouse(errors, factors.spouse)
     if errors:
         raise CrsInputError(errors)
+
+
+_EDUCATION_LEVELS = tuple(e.value for e in EducationLevel)
+_CANADIAN_EDUCATION = tuple(e.value for e in CanadianEducation)
 
 
 def _check_whole(errors: list[dict[str, str]], field: str, value: object, low: int, high: int | None) -> None:
@@ -384,7 +386,7 @@ def _check_languages(
 
 
 def _check_spouse(errors: list[dict[str, str]], spouse: SpouseFactors) -> None:
-    _check_choice(errors, "spouse.education_level", spouse.education_level, [e.value for e in EducationLevel])
+    _check_choice(errors, "spouse.education_level", spouse.education_level, _EDUCATION_LEVELS)
     _check_whole(errors, "spouse.canadian_work_years", spouse.canadian_work_years, 0, None)
     if spouse.clb is not None:
         _check_clb(errors, "spouse.clb", spouse.clb)

@@ -10,47 +10,61 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from shared.rules.categories import eligible_categories
-from shared.rules.document import JobOffer, ProfileDocument, accompanying_spouse, whole_years_between
-from shared.rules.education import canadian_education, education_level
-from shared.rules.eligibility import ProgramAssessment, assess, is_arranged_employment, programs_passed
-from shared.rules.experience import canadian_work_years, foreign_work_years
-from shared.rules.factors import CrsFactors, Language, SpouseFactors
-from shared.rules.language import clb_of, lowest_clb_by_language, most_recent_valid, official_languages
+from shared.rules.asof import AsOf
+from shared.rules.categories import eligible_categories_of
+from shared.rules.document import JobOffer, ProfileDocument
+from shared.rules.eligibility import ProgramAssessment, assess_facts, is_arranged_employment, programs_passed
+from shared.rules.factors import CrsFactors, Language, LanguageAbility, SpouseFactors
+from shared.rules.language import first_language_order
 
 ArrangedEmployment = Literal["none", "teer_0_major_00", "other_skilled"]
 
 
 def derive_factors(doc: ProfileDocument, as_of: date, nominated: bool) -> CrsFactors:
-    first_language, second_language = official_languages(doc.language_tests, as_of)
+    return _factors(AsOf(doc, as_of), nominated)
+
+
+def _factors(facts: AsOf, nominated: bool) -> CrsFactors:
+    doc, as_of = facts.doc, facts.as_of
+    first_language, second_language = _official_languages(facts)
     certificate = doc.certificate_of_qualification
     return CrsFactors(
-        age=whole_years_between(doc.date_of_birth, as_of),
-        education_level=education_level(doc.education, as_of),
-        canadian_education=canadian_education(doc.education, as_of),
+        age=facts.age,
+        education_level=facts.education_level,
+        canadian_education=facts.canadian_education,
         first_language=first_language,
         second_language=second_language,
-        canadian_work_years=canadian_work_years(doc.work_experience, as_of),
-        foreign_work_years=foreign_work_years(doc.work_experience, as_of),
+        canadian_work_years=facts.canadian_work_years,
+        foreign_work_years=facts.foreign_work_years,
         certificate_of_qualification=certificate is not None and certificate.issued_on <= as_of,
         provincial_nomination=nominated,
         sibling_in_canada=doc.sibling_in_canada,
-        spouse=spouse_factors(doc, as_of),
+        spouse=_spouse_factors(facts),
         arranged_employment=arranged_employment(doc.job_offer),
     )
 
 
+def _official_languages(facts: AsOf) -> tuple[LanguageAbility | None, LanguageAbility | None]:
+    """`official_languages(doc.language_tests, as_of)` from the levels already derived."""
+    by_points = first_language_order(facts.levels)
+    first = by_points[0] if by_points else None
+    second = by_points[1] if len(by_points) > 1 else None
+    return first, second
+
+
 def spouse_factors(doc: ProfileDocument, as_of: date) -> SpouseFactors | None:
     """Spouse factors, or None when the candidate is scored as single (§1)."""
-    spouse = accompanying_spouse(doc)
-    if spouse is None:
+    return _spouse_factors(AsOf(doc, as_of))
+
+
+def _spouse_factors(facts: AsOf) -> SpouseFactors | None:
+    if facts.spouse is None:
         return None
     # The spouse's language factor has no first/second split: their most recent valid result counts.
-    latest = most_recent_valid(spouse.language_tests, as_of)
     return SpouseFactors(
-        education_level=education_level(spouse.education, as_of),
-        clb=clb_of(latest) if latest is not None else None,
-        canadian_work_years=canadian_work_years(spouse.work_experience, as_of),
+        education_level=facts.spouse_education_level,
+        clb=facts.spouse_clb,
+        canadian_work_years=facts.spouse_canadian_work_years,
     )
 
 
@@ -74,13 +88,16 @@ class DerivedProfile:
 
 
 def derive_profile(doc: ProfileDocument, as_of: date, nominated: bool) -> DerivedProfile:
-    assessments = assess(doc, as_of)
+    # One set of facts for the whole derivation: the language levels, work hours, education and
+    # spouse facts are each computed once, however many rules read them.
+    facts = AsOf(doc, as_of)
+    assessments = assess_facts(facts)
     programs = programs_passed(assessments)
     return DerivedProfile(
-        factors=derive_factors(doc, as_of, nominated),
+        factors=_factors(facts, nominated),
         programs=programs,
-        categories=eligible_categories(doc, as_of, programs=programs),
-        lowest_clb=lowest_clb_by_language(doc.language_tests, as_of),
+        categories=eligible_categories_of(facts, programs=programs),
+        lowest_clb={language: clb.lowest() for language, clb in facts.levels.items()},
         noc_codes=occupations(doc),
         assessments=assessments,
     )

@@ -60,7 +60,17 @@ def years_after(day: date, years: int) -> date:
 
 def last_years(as_of: date, years: int) -> tuple[date, date]:
     """The inclusive days of "the last N years" up to and including `as_of`."""
-    return years_before(as_of, years) + timedelta(days=1), as_of
+    key = (as_of, years)
+    window = _WINDOWS.get(key)
+    if window is None:
+        # A handful of (day, length) pairs per day scored: remembered, bounded all the same.
+        if len(_WINDOWS) >= 4096:
+            _WINDOWS.clear()
+        window = _WINDOWS[key] = (years_before(as_of, years) + timedelta(days=1), as_of)
+    return window
+
+
+_WINDOWS: dict[tuple[date, int], tuple[date, date]] = {}
 
 
 # --- field types -----------------------------------------------------------------------------------

@@ -6,34 +6,16 @@ first, so a portal can show the whole to-do list at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from shared.rules.document import (
-    JobOffer,
-    LanguageTest,
-    ProfileDocument,
-    accompanying_spouse,
-    whole_years_between,
-)
-from shared.rules.education import (
-    education_level,
-    rank,
-    studied_two_years_in_canada,
-)
-from shared.rules.experience import (
-    HOURS_PER_YEAR,
-    SKILLED_TEERS,
-    canadian_work_years,
-    cec_experience,
-    is_fstp_trade,
-    longest_continuous_skilled_occupation,
-    skilled_work_years,
-    trade_hours,
-)
+from shared.rules.asof import AsOf
+from shared.rules.document import JobOffer, LanguageTest, ProfileDocument
+from shared.rules.education import rank
+from shared.rules.experience import HOURS_PER_YEAR, SKILLED_TEERS, is_fstp_trade
 from shared.rules.factors import Clb, EducationLevel, Language
-from shared.rules.language import clb_of, expires_on, levels_by_language, most_recent_valid
+from shared.rules.language import expires_on
 
 PROGRAMS = ("fsw", "cec", "fst")
 FSW_PASS_MARK = 67
@@ -134,13 +116,17 @@ class FswGrid:
 
 
 def fsw_grid(doc: ProfileDocument, as_of: date) -> FswGrid:
+    return fsw_grid_of(AsOf(doc, as_of))
+
+
+def fsw_grid_of(facts: AsOf) -> FswGrid:
     return FswGrid(
-        language=fsw_language_points(levels_by_language(doc.language_tests, as_of)),
-        education=_FSW_EDUCATION[education_level(doc.education, as_of)],
-        experience=fsw_experience_points(skilled_work_years(doc.work_experience, as_of)),
-        age=fsw_age_points(whole_years_between(doc.date_of_birth, as_of)),
-        arranged_employment=10 if is_arranged_employment(doc.job_offer) else 0,
-        adaptability=fsw_adaptability_points(doc, as_of),
+        language=fsw_language_points(facts.levels),
+        education=_FSW_EDUCATION[facts.education_level],
+        experience=fsw_experience_points(facts.skilled_work_years),
+        age=fsw_age_points(facts.age),
+        arranged_employment=10 if is_arranged_employment(facts.doc.job_offer) else 0,
+        adaptability=_adaptability_points(facts),
     )
 
 
@@ -186,20 +172,24 @@ def fsw_age_points(age: int) -> int:
 
 
 def fsw_adaptability_points(doc: ProfileDocument, as_of: date) -> int:
+    return _adaptability_points(AsOf(doc, as_of))
+
+
+def _adaptability_points(facts: AsOf) -> int:
+    doc = facts.doc
     own = [
-        (studied_two_years_in_canada(doc.education, as_of), 5),
-        (canadian_work_years(doc.work_experience, as_of) >= 1, 10),
+        (facts.studied_two_years_in_canada, 5),
+        (facts.canadian_work_years >= 1, 10),
         (is_arranged_employment(doc.job_offer), 5),
         (doc.relative_in_canada or doc.sibling_in_canada, 5),  # a sibling is one of the listed relatives
     ]
-    spouse = accompanying_spouse(doc)
     spouse_factors: list[tuple[bool, int]] = []
-    if spouse is not None:
-        spouse_test = most_recent_valid(spouse.language_tests, as_of)
+    if facts.spouse is not None:
+        spouse_clb = facts.spouse_clb
         spouse_factors = [
-            (spouse_test is not None and clb_of(spouse_test).lowest() >= 4, 5),
-            (studied_two_years_in_canada(spouse.education, as_of), 5),
-            (canadian_work_years(spouse.work_experience, as_of) >= 1, 5),
+            (spouse_clb is not None and spouse_clb.lowest() >= 4, 5),
+            (facts.spouse_studied_two_years_in_canada, 5),
+            (facts.spouse_canadian_work_years >= 1, 5),
         ]
     earned = sum(points for met, points in own + spouse_factors if met)
     return min(earned, FSW_ADAPTABILITY_CAP)
@@ -217,15 +207,13 @@ def _quebec(doc: ProfileDocument) -> list[str]:
     ]
 
 
-def _language(
-    tests: Sequence[LanguageTest], as_of: date, meets: Callable[[Clb], bool], requirement: str
-) -> list[str]:
-    levels = levels_by_language(tests, as_of)
+def _language(facts: AsOf, meets: Callable[[Clb], bool], requirement: str) -> list[str]:
+    levels = facts.levels
     if any(meets(clb) for clb in levels.values()):
         return []
     return [
         f"You need {requirement} in English or French, from a test taken in the last 2 years; "
-        f"{_language_status(tests, levels, as_of)}"
+        f"{_language_status(facts.doc.language_tests, levels, facts.as_of)}"
     ]
 
 
@@ -263,8 +251,13 @@ def _funds(doc: ProfileDocument, as_of: date, has_qualifying_offer: bool) -> lis
 
 
 def assess_fsw(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
+    return _assess_fsw(AsOf(doc, as_of))
+
+
+def _assess_fsw(facts: AsOf) -> ProgramAssessment:
+    doc, as_of = facts.doc, facts.as_of
     reasons = _quebec(doc)
-    occupation = longest_continuous_skilled_occupation(doc.work_experience, as_of)
+    occupation = facts.longest_continuous_skilled_occupation
     if occupation is None or occupation.hours < HOURS_PER_YEAR:
         longest = (
             f"your longest is {occupation.hours:,.0f} hours (NOC {occupation.noc_code})"
@@ -275,15 +268,13 @@ def assess_fsw(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
             "You need 1 year (1,560 hours) of continuous full-time work, or the part-time equivalent, in "
             f"one TEER 0-3 occupation in the last 10 years; {longest}."
         )
-    reasons += _language(
-        doc.language_tests, as_of, lambda clb: clb.lowest() >= 7, "CLB 7 in all four abilities"
-    )
-    if rank(education_level(doc.education, as_of)) < rank(EducationLevel.SECONDARY):
+    reasons += _language(facts, lambda clb: clb.lowest() >= 7, "CLB 7 in all four abilities")
+    if rank(facts.education_level) < rank(EducationLevel.SECONDARY):
         reasons.append(
             "Add a completed secondary or post-secondary credential: a Canadian one, or a foreign one "
             "with an educational credential assessment (ECA) issued in the last 5 years."
         )
-    grid = fsw_grid(doc, as_of)
+    grid = fsw_grid_of(facts)
     if grid.total < FSW_PASS_MARK:
         reasons.append(
             f"Your FSW selection grid score is {grid.total}/100 and the pass mark is {FSW_PASS_MARK}: "
@@ -294,8 +285,12 @@ def assess_fsw(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
 
 
 def assess_cec(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
-    reasons = _quebec(doc)
-    experience = cec_experience(doc.work_experience, as_of)
+    return _assess_cec(AsOf(doc, as_of))
+
+
+def _assess_cec(facts: AsOf) -> ProgramAssessment:
+    reasons = _quebec(facts.doc)
+    experience = facts.cec_experience
     if experience.hours < HOURS_PER_YEAR:
         reasons.append(
             "You need 1 year (1,560 hours) of skilled (TEER 0-3) work in Canada in the last 3 years, "
@@ -308,13 +303,18 @@ def assess_cec(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
     else:
         # Only a full year in TEER 2 or 3 alone lets CLB 5 suffice; TEER 0 or 1 work needs CLB 7.
         minimum, why = 7, "CLB 7 in all four abilities for TEER 0 or 1 experience"
-    reasons += _language(doc.language_tests, as_of, lambda clb: clb.lowest() >= minimum, why)
+    reasons += _language(facts, lambda clb: clb.lowest() >= minimum, why)
     return ProgramAssessment(eligible=not reasons, reasons=reasons)
 
 
 def assess_fst(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
+    return _assess_fst(AsOf(doc, as_of))
+
+
+def _assess_fst(facts: AsOf) -> ProgramAssessment:
+    doc, as_of = facts.doc, facts.as_of
     reasons = _quebec(doc)
-    trades = trade_hours(doc.work_experience, as_of)
+    trades = facts.trade_hours
     qualified = {trade.noc_code for trade in trades if trade.hours >= FSTP_HOURS}
     if not qualified:
         most = (
@@ -332,10 +332,7 @@ def assess_fst(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
             f"qualification, in your trade (NOC {', '.join(sorted(qualified))})."
         )
     reasons += _language(
-        doc.language_tests,
-        as_of,
-        _meets_fstp_language,
-        "CLB 5 in speaking and listening and CLB 4 in reading and writing",
+        facts, _meets_fstp_language, "CLB 5 in speaking and listening and CLB 4 in reading and writing"
     )
     reasons += _funds(doc, as_of, _is_trade_offer(doc.job_offer))
     return ProgramAssessment(eligible=not reasons, reasons=reasons)
@@ -360,7 +357,12 @@ def _offer_or_certificate_in(trades: set[str], doc: ProfileDocument, as_of: date
 
 def assess(doc: ProfileDocument, as_of: date) -> dict[str, ProgramAssessment]:
     """FSW, CEC and FSTP assessments, keyed by program code."""
-    return {"fsw": assess_fsw(doc, as_of), "cec": assess_cec(doc, as_of), "fst": assess_fst(doc, as_of)}
+    return assess_facts(AsOf(doc, as_of))
+
+
+def assess_facts(facts: AsOf) -> dict[str, ProgramAssessment]:
+    """`assess` over facts already (partly) derived: each is computed once for all three programs."""
+    return {"fsw": _assess_fsw(facts), "cec": _assess_cec(facts), "fst": _assess_fst(facts)}
 
 
 def eligible_programs(doc: ProfileDocument, as_of: date) -> list[str]:

@@ -38,13 +38,21 @@ def is_canadian_experience(job: WorkExperience) -> bool:
 
 def counted_hours(jobs: Iterable[WorkExperience], first_day: date, last_day: date) -> float:
     """Hours worked from `first_day` to `last_day` inclusive, at most 30 a week across concurrent jobs."""
-    # Sweep the days on which the weekly hours change, and count each stretch at its capped rate.
-    changes: dict[date, float] = defaultdict(float)
+    spans = []
     for job in jobs:
         start, end = max(job.start, first_day), min(job.end or last_day, last_day)
         if start <= end:
-            changes[start] += job.hours_per_week
-            changes[end + ONE_DAY] -= job.hours_per_week
+            spans.append((start, end + ONE_DAY, job.hours_per_week))
+    if not spans:
+        return 0.0
+    if len(spans) == 1:  # the sweep below with one stretch, the same float operations in the same order
+        start, stop, per_week = spans[0]
+        return 0.0 + min(0.0 + (0.0 + per_week), MAX_HOURS_PER_WEEK) * (stop - start).days / 7
+    # Sweep the days on which the weekly hours change, and count each stretch at its capped rate.
+    changes: dict[date, float] = defaultdict(float)
+    for start, stop, per_week in spans:
+        changes[start] += per_week
+        changes[stop] -= per_week
     hours, weekly, previous = 0.0, 0.0, None
     for day in sorted(changes):
         if previous is not None:
@@ -144,6 +152,8 @@ def months_in_one_occupation(
 ) -> float:
     """Categories: the most full-time-equivalent months in any one of `occupations` (130 h = 1 month)."""
     listed = [job for job in jobs if job.noc_code in occupations]
+    if not listed:
+        return 0.0
     per_occupation = hours_per_occupation(listed, as_of, years, continuous=continuous)
     return max((occupation.hours for occupation in per_occupation), default=0.0) / HOURS_PER_MONTH
 

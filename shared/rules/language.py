@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 
 from shared.rules.document import (
-    ABILITIES,
     TEF_NEW_SCALE_FROM,
     Ability,
     LanguageTest,
@@ -73,7 +72,10 @@ def clb_for_score(test: TestName, ability: Ability, score: float, taken_on: date
     """CLB/NCLC level (0..10) of one ability's score."""
     if test == "CELPIP_G":
         return min(int(score), 10)  # the CELPIP level is the CLB; 10 to 12 all count as CLB 10
-    minimums = _minimums(test, taken_on)[ability]
+    return _level(_minimums(test, taken_on)[ability], score)
+
+
+def _level(minimums: tuple[float, ...], score: float) -> int:
     return next((level for level, lowest in zip(_ROWS, minimums, strict=True) if score >= lowest), 0)
 
 
@@ -88,12 +90,39 @@ def _minimums(test: TestName, taken_on: date) -> _Minimums:
     return _TEF_CANADA_0_TO_699 if taken_on >= TEF_NEW_SCALE_FROM else _TEF_CANADA_OLD_SCALE
 
 
+# Levels already converted, by (chart, score): scores sit on small fixed scales, so this stays small
+# (a few thousand entries at most) and a profile's conversion is a handful of dict lookups.
+_LEVELS: dict[tuple[int, float], int] = {}
+_MAX_MEMO = 50_000
+
+
 def clb_of(result: LanguageTest) -> Clb:
-    level = {
-        ability: clb_for_score(result.test, ability, result.score(ability), result.taken_on)
-        for ability in ABILITIES
-    }
-    return Clb(**level)
+    test = result.test
+    if test == "CELPIP_G":
+        return Clb(
+            speaking=min(int(float(result.speaking)), 10),
+            listening=min(int(float(result.listening)), 10),
+            reading=min(int(float(result.reading)), 10),
+            writing=min(int(float(result.writing)), 10),
+        )
+    chart = _minimums(test, result.taken_on)
+    return Clb(
+        speaking=_memo_level(chart["speaking"], float(result.speaking)),
+        listening=_memo_level(chart["listening"], float(result.listening)),
+        reading=_memo_level(chart["reading"], float(result.reading)),
+        writing=_memo_level(chart["writing"], float(result.writing)),
+    )
+
+
+def _memo_level(minimums: tuple[float, ...], score: float) -> int:
+    key = (id(minimums), score)  # the charts are module constants: their ids never change
+    level = _LEVELS.get(key)
+    if level is None:
+        level = _level(minimums, score)
+        if len(_LEVELS) >= _MAX_MEMO:  # only scores off every scale (unvalidated models) could get here
+            _LEVELS.clear()
+        _LEVELS[key] = level
+    return level
 
 
 def expires_on(result: LanguageTest) -> date:
@@ -120,13 +149,22 @@ def most_recent_valid(
 
 def levels_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, Clb]:
     """Per official language, the levels of its most recent valid result (older results do not count)."""
-    results = list(results)
-    levels: dict[Language, Clb] = {}
-    for language in ("en", "fr"):
-        result = most_recent_valid(results, as_of, language)
-        if result is not None:
-            levels[language] = clb_of(result)
-    return levels
+    return {language: clb_of(result) for language, result in latest_by_language(results, as_of).items()}
+
+
+def latest_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, LanguageTest]:
+    """Per official language (English first), its most recent result valid on `as_of`.
+
+    One pass; on equal dates the first listed wins, as with `most_recent_valid`.
+    """
+    latest: dict[Language, LanguageTest] = {}
+    for result in results:
+        if is_valid_on(result, as_of):
+            language = TEST_LANGUAGE[result.test]
+            best = latest.get(language)
+            if best is None or result.taken_on > best.taken_on:
+                latest[language] = result
+    return {language: latest[language] for language in ("en", "fr") if language in latest}
 
 
 def lowest_clb_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, int]:
@@ -137,14 +175,19 @@ def official_languages(
     results: Iterable[LanguageTest], as_of: date
 ) -> tuple[LanguageAbility | None, LanguageAbility | None]:
     """(first, second) official language: first is the one worth more first-language CRS points."""
-    by_points = sorted(
-        (LanguageAbility(language, clb) for language, clb in levels_by_language(results, as_of).items()),
-        # English sorts first among equals, so a tie goes to English.
-        key=lambda ability: (-_first_language_points(ability.clb), ability.language != "en"),
-    )
+    by_points = first_language_order(levels_by_language(results, as_of))
     first = by_points[0] if by_points else None
     second = by_points[1] if len(by_points) > 1 else None
     return first, second
+
+
+def first_language_order(levels: Mapping[Language, Clb]) -> list[LanguageAbility]:
+    """The languages with valid results, the one worth more first-language CRS points first."""
+    return sorted(
+        (LanguageAbility(language, clb) for language, clb in levels.items()),
+        # English sorts first among equals, so a tie goes to English.
+        key=lambda ability: (-_first_language_points(ability.clb), ability.language != "en"),
+    )
 
 
 def _first_language_points(clb: Clb) -> int:
