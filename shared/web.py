@@ -256,7 +256,7 @@ def _outage_of(exc: BaseException) -> str | None:
 
     if isinstance(exc, sa_errors.DBAPIError):
         lost = isinstance(exc, sa_errors.OperationalError | sa_errors.InterfaceError)
-        return "database" if lost or exc.connection_invalidated else None
+        return "database" if lost or exc.connection_invalidated or _server_unavailable(exc) else None
     if isinstance(exc, sa_errors.TimeoutError | sa_errors.DisconnectionError):
         return "database"
     if isinstance(
@@ -283,6 +283,26 @@ def _outage_of(exc: BaseException) -> str | None:
     ):
         return "a dependency"
     return None
+
+
+# SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), shutting down or
+# restarting (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), too many connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _server_unavailable(exc: BaseException) -> bool:
+    """Whether a database error, or the driver error under it, says the server is not serving (SQLAlchemy
+    wraps e.g. asyncpg's CannotConnectNowError, "the database system is shutting down", in a plain
+    DBAPIError, not an OperationalError)."""
+    current: BaseException | None = exc
+    for _ in range(6):
+        if current is None:
+            return False
+        state = str(getattr(current, "sqlstate", None) or "")
+        if state.startswith("08") or state in _UNAVAILABLE_SQLSTATES:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 def outage_exception_types() -> tuple[type[Exception], ...]:

@@ -80,6 +80,17 @@ async def boom() -> None:
     raise RuntimeError("a bug")
 
 
+SHUTTING_DOWN = asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+
+
+def _driver_error(cause: Exception) -> Exception:
+    """The DBAPI error the asyncpg dialect raises `from` the driver's exception, with its SQLSTATE."""
+    error = Exception(f"{type(cause).__name__}: {cause}")
+    error.sqlstate = getattr(cause, "sqlstate", None)  # type: ignore[attr-defined]
+    error.__cause__ = cause
+    return error
+
+
 DB_ERRORS: dict[str, Exception] = {
     "operational": sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused")),
     "pool-timeout": sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
@@ -87,6 +98,10 @@ DB_ERRORS: dict[str, Exception] = {
     "refused": ConnectionRefusedError(111, "Connect call failed"),
     "timeout": TimeoutError(),
     "multiple": OSError("Multiple exceptions: [Errno 111] Connect call failed ('127.0.0.1', 5432)"),
+    # How SQLAlchemy's asyncpg dialect reports a connect while PostgreSQL restarts (was a 500).
+    "shutting-down": sqlalchemy.exc.DBAPIError(
+        None, None, _driver_error(SHUTTING_DOWN)
+    ),
 }
 
 
@@ -316,7 +331,7 @@ async def test_dependency_outage_is_503_with_retry_after(app: Any, kind: str) ->
     body = assert_problem(resp, 503)
     assert int(resp.headers["Retry-After"]) > 0
     assert "retry" in body["detail"].lower()
-    if kind in ("operational", "pool-timeout", "asyncpg"):
+    if kind in ("operational", "pool-timeout", "asyncpg", "shutting-down"):
         assert body["dependency"] == "database"
 
 
