@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import multiprocessing
 import multiprocessing.pool
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import orjson
+from aiokafka.errors import KafkaError
 from profile_service.domain.rules import pool_expiry
 from rich.console import Console
 from rich.progress import (
@@ -82,7 +84,7 @@ from bench.pool_templates import (
 )
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import NominationIssued, ProfileCreated, ProfileSubmitted
-from shared.kafka_admin import topic_name
+from shared.kafka_admin import ensure_topics, topic_name
 from shared.messages import envelope_for
 from shared.rules.document import whole_years_between, years_before
 from shared.rules.factors import Language
@@ -430,8 +432,16 @@ class _Chunks(Iterator[T]):
             raise
 
     def close(self) -> None:
+        """Let the worker processes finish and exit (after the last chunk)."""
         if self._processes is not None:
             self._processes.close()
+            self._processes.join()
+            self._processes = None
+
+    def terminate(self) -> None:
+        """Stop the worker processes now (when the consumer gives up early)."""
+        if self._processes is not None:
+            self._processes.terminate()
             self._processes.join()
             self._processes = None
 
@@ -675,6 +685,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
+    # aiokafka logs every refused connection and retried request; the outcome is printed below.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return _run(args, console)
+    except (KafkaError, OSError) as exc:
+        target = f"Kafka at {args.bootstrap}" if args.kafka else str(args.jsonl)
+        console.print(f"[red]could not write to {target}: {exc}[/red]")
+        return 1
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
     as_of: date = args.as_of or datetime.now(UTC).date()
     pool = build_templates(args.seed, as_of, args.templates)
     console.print(
@@ -693,16 +714,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")
 
+            topic = topic_name(ProfileCreated.topic, args.prefix)
+            if args.kafka:  # the broker creates no topics on its own; and fail early when it is down
+                asyncio.run(ensure_topics(args.bootstrap, args.prefix))
             chunks = generate_records(
                 args.count, args.seed, as_of, workers=args.workers, templates=args.templates
             )
-            if args.kafka:
-                topic = topic_name(ProfileCreated.topic, args.prefix)
-                result = asyncio.run(_to_kafka(chunks, args.bootstrap, args.prefix, topic, advance))
-                where = f"Kafka topic {topic} at {args.bootstrap}"
-            else:
-                result = write_jsonl(chunks, args.jsonl, on_chunk=advance)
-                where = str(args.jsonl)
+            try:
+                if args.kafka:
+                    result = asyncio.run(
+                        write_kafka(chunks, bootstrap=args.bootstrap, topic=topic, on_chunk=advance)
+                    )
+                    where = f"Kafka topic {topic} at {args.bootstrap}"
+                else:
+                    result = write_jsonl(chunks, args.jsonl, on_chunk=advance)
+                    where = str(args.jsonl)
+            finally:
+                if isinstance(chunks, _Chunks):
+                    chunks.terminate()
             progress.update(task, total=result.events)
             summary = (
                 f"wrote {result.events:,} events of {len(scores):,} candidates to {where} "
@@ -740,19 +769,6 @@ def _progress(console: Console) -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
-
-
-async def _to_kafka(
-    chunks: Iterator[RecordChunk],
-    bootstrap: str,
-    prefix: str,
-    topic: str,
-    advance: Callable[[RecordChunk], None],
-) -> WriteResult:
-    from shared.kafka_admin import ensure_topics
-
-    await ensure_topics(bootstrap, prefix)  # the broker does not create topics on its own
-    return await write_kafka(chunks, bootstrap=bootstrap, topic=topic, on_chunk=advance)
 
 
 if __name__ == "__main__":
