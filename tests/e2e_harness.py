@@ -323,6 +323,7 @@ async def running_world(label: str) -> AsyncIterator[World]:
     prefix = f"{run_prefix()}e2e{label}{uuid.uuid4().hex[:6]}."
     env = service_env(prefix)
     try:
+        await script(SERVICES_SH, "stop", env=env)  # leftovers of a run that was killed
         await script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env=env)
         await script(POSTGRES_SH, "createdbs", DB_SUFFIX, env=env)
         await kafka_admin.ensure_topics(BOOTSTRAP, prefix)
@@ -571,6 +572,16 @@ def save_figures(section: str, figures: Mapping[str, Any]) -> str:
     }
     FIGURES_FILE.write_text(json.dumps(everything, indent=2, sort_keys=True, default=str) + "\n")
     return json.dumps(dict(figures), sort_keys=True, default=str)
+
+
+def report_figures(config: Any, section: str, figures: Mapping[str, Any]) -> None:
+    """Save the figures and show them in pytest's terminal output (no `-s` needed)."""
+    line = save_figures(section, figures)
+    reporter = config.pluginmanager.get_plugin("terminalreporter") if config is not None else None
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_line(f"[e2e figures: {section}] {line}")
+        reporter.write_line(f"[e2e figures: {section}] also in {FIGURES_FILE.relative_to(ROOT)}")
 
 
 def grouped(events: Iterable[Event], by: Callable[[Event], T]) -> dict[T, list[Event]]:

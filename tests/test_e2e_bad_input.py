@@ -39,8 +39,8 @@ from e2e_harness import (
     poll,
     produce_raw,
     read_topics,
+    report_figures,
     running_world,
-    save_figures,
 )
 
 from shared.events.catalogue import APPLICATIONS_TOPIC, DRAWS_TOPIC, PROFILE_TOPIC
@@ -64,12 +64,12 @@ SCHEMATHESIS_RUNS = (
 
 
 @pytest.fixture(scope="module")
-async def world() -> AsyncIterator[World]:
+async def world(pytestconfig: pytest.Config) -> AsyncIterator[World]:
     async with running_world("bad") as running:
         try:
             yield running
         finally:
-            save_figures("bad_input", running.figures)
+            report_figures(pytestconfig, "bad_input", running.figures)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import pytest
 from applications_service.domain.visa import VISA_REQUIRED_COUNTRIES
 from e2e_documents import implied_calculator_body, ineligible, varied_documents
-from e2e_harness import World, check_log, poll, read_log, running_world, save_figures
+from e2e_harness import World, check_log, poll, read_log, report_figures, running_world
 
 from shared.events.catalogue import CATALOGUE
 from shared.rules.derive import derive_profile
@@ -616,7 +616,7 @@ async def _profile_status_is(world: World, profile_id: str, status: str) -> bool
 
 
 async def test_every_catalogue_event_is_on_its_topic_valid_in_order_with_its_correlation_id(
-    world: World, journey: Journey
+    world: World, journey: Journey, pytestconfig: pytest.Config
 ) -> None:
     await asyncio.sleep(1.0)  # the relays publish within milliseconds; leave them a moment
     report = check_log(await read_log(world), world.prefix)
@@ -629,7 +629,7 @@ async def test_every_catalogue_event_is_on_its_topic_valid_in_order_with_its_cor
         **journey.timings,
         **world.figures,
     }
-    save_figures("journey", figures)
+    report_figures(pytestconfig, "journey", figures)
     assert not report.problems(), report.problems()
     assert report.duplicates == 0
     missing = sorted({event.event_name() for event in CATALOGUE} - set(report.by_type))

@@ -45,8 +45,8 @@ from e2e_harness import (
     is_problem,
     poll,
     read_log,
+    report_figures,
     running_world,
-    save_figures,
     script,
 )
 from ranking_service.adapters.database import drop_database
@@ -177,12 +177,12 @@ class Load:
 
 
 @pytest.fixture(scope="module")
-async def world() -> AsyncIterator[World]:
+async def world(pytestconfig: pytest.Config) -> AsyncIterator[World]:
     async with running_world("faults") as running:
         try:
             yield running
         finally:
-            save_figures("faults", running.figures)
+            report_figures(pytestconfig, "faults", running.figures)
 
 
 @pytest.fixture(scope="module")
