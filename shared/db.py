@@ -11,11 +11,12 @@ Each service's first Alembic migration creates the platform tables::
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.settings import ServiceSettings
@@ -117,6 +118,24 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()
 
 
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def asyncpg_connect_args(database_url: str) -> dict[str, Any]:
+    """`ssl=False` for a server on this machine (loopback or a Unix socket), unless the URL asks.
+
+    asyncpg's default (`prefer`) negotiates TLS wherever the server offers it, and then encrypts and
+    decrypts every byte: pure cost when the bytes never leave the machine. Remote servers keep the
+    default, and an explicit `ssl` or `sslmode` in the URL always wins.
+    """
+    url = make_url(database_url)
+    if "ssl" in url.query or "sslmode" in url.query:
+        return {}
+    host = url.host or str(url.query.get("host") or "")
+    local = not host or host.startswith("/") or host in LOOPBACK_HOSTS
+    return {"ssl": False} if local else {}
+
+
 def create_engine(settings: ServiceSettings, **overrides: Any) -> AsyncEngine:
     """The service's engine: a small pool, checked connections, named in pg_stat_activity."""
     options: dict[str, Any] = {
@@ -131,6 +150,7 @@ def create_engine(settings: ServiceSettings, **overrides: Any) -> AsyncEngine:
         "connect_args": {
             "timeout": 5,
             "server_settings": {"application_name": f"ee-{settings.service_name}"},
+            **asyncpg_connect_args(settings.database_url),
         },
     }
     options.update(overrides)
