@@ -115,6 +115,50 @@ class _Batch:
     advance: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
 
 
+class UnreadableEvent(ValueError):
+    """A record that is not an event of the catalogue: `reason` and `error` go to the DLQ headers."""
+
+    def __init__(self, reason: str, error: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+def read_event(value: bytes | None, registry: EventRegistry = REGISTRY) -> tuple[Envelope, Event]:
+    """Decode, upcast and validate one record's value as a catalogue event.
+
+    Raises `UnreadableEvent` (dead-letter it, with its reason) or `UnknownEventType` (skip it).
+    """
+    envelope: Envelope | None = None
+    try:
+        envelope = registry.upcast(decode(value or b""))
+        model = registry.model_for(envelope.type)
+        return envelope, model.model_validate(envelope.data)
+    except EnvelopeError as exc:
+        raise UnreadableEvent(f"not a CloudEvents envelope: {exc}", type(exc).__name__) from exc
+    except UnknownEventType:
+        raise
+    except ValidationError as exc:
+        assert envelope is not None
+        reason = f"data does not match the catalogue event {envelope.type}: {_short(exc)}"
+        raise UnreadableEvent(reason, type(exc).__name__) from exc
+    except Exception as exc:  # an upcaster that chokes on this data
+        raise UnreadableEvent(f"cannot read the event: {exc!r}", type(exc).__name__) from exc
+
+
+def dead_letter_headers(record: Record, reason: str, error: str, consumer: str) -> list[tuple[str, bytes]]:
+    """The headers of `record`'s copy on the DLQ: why, where from, who gave up, then its own."""
+    return [
+        (HEADER_REASON, reason.encode()),
+        (HEADER_ERROR, error.encode()),
+        (HEADER_ORIGINAL_TOPIC, record.topic.encode()),
+        (HEADER_ORIGINAL_PARTITION, str(record.partition).encode()),
+        (HEADER_ORIGINAL_OFFSET, str(record.offset).encode()),
+        (HEADER_CONSUMER, consumer.encode()),
+        *record.headers,
+    ]
+
+
 class _InfrastructureError(Exception):
     """Database or Kafka failed under us: retry the batch later, blame no message."""
 
@@ -400,23 +444,14 @@ class IdempotentConsumer:
                 continue
             batch.advance[tp] = record.offset + 1
             try:
-                envelope = self._registry.upcast(decode(record.value or b""))
-                model = self._registry.model_for(envelope.type)
-                event = model.model_validate(envelope.data)
-            except EnvelopeError as exc:
-                batch.dead.append((record, f"not a CloudEvents envelope: {exc}", type(exc).__name__))
+                envelope, event = read_event(record.value, self._registry)
+            except UnreadableEvent as exc:
+                batch.dead.append((record, exc.reason, exc.error))
                 continue
             except UnknownEventType as exc:
                 self.metrics.skipped_unknown += 1
                 log.info("consumer %s: skipped unknown event type %s at %s:%d@%d", self.name, exc,
                          record.topic, record.partition, record.offset)
-                continue
-            except ValidationError as exc:
-                reason = f"data does not match the catalogue event {envelope.type}: {_short(exc)}"
-                batch.dead.append((record, reason, type(exc).__name__))
-                continue
-            except Exception as exc:  # an upcaster that chokes on this data
-                batch.dead.append((record, f"cannot read the event: {exc!r}", type(exc).__name__))
                 continue
             handler = self.handlers.get(event.event_name())
             if handler is None:
@@ -551,15 +586,7 @@ class IdempotentConsumer:
 
     async def _dead_letter(self, record: Record, reason: str, error: str) -> None:
         producer = await self._dlq_producer()
-        headers = [
-            (HEADER_REASON, reason.encode()),
-            (HEADER_ERROR, error.encode()),
-            (HEADER_ORIGINAL_TOPIC, record.topic.encode()),
-            (HEADER_ORIGINAL_PARTITION, str(record.partition).encode()),
-            (HEADER_ORIGINAL_OFFSET, str(record.offset).encode()),
-            (HEADER_CONSUMER, self.name.encode()),
-            *record.headers,
-        ]
+        headers = dead_letter_headers(record, reason, error, self.name)
         future = await producer.send(dlq_topic(record.topic), value=record.value, key=record.key,
                                      headers=headers)
         await future
@@ -668,4 +695,7 @@ __all__ = [
     "Handler",
     "IdempotentConsumer",
     "MissingTopicError",
+    "UnreadableEvent",
+    "dead_letter_headers",
+    "read_event",
 ]
