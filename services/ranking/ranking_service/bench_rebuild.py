@@ -1,7 +1,7 @@
 """Benchmark of the projection rebuild: N generated profiles' events into fresh topics, then `rebuild` timed.
 
     python -m ranking_service.bench_rebuild [--profiles 100000] [--updates 0.5] [--seed 7]
-                                            [--prefix P] [--keep] [--batch-size N]
+                                            [--prefix P] [--keep] [--workers N]
 
     from ranking_service.bench_rebuild import measure_rebuild
     figures = measure_rebuild(100_000)          # a dict; prints nothing (see the keys below)
@@ -16,8 +16,8 @@ The rebuild runs as `python -m ranking_service.rebuild` would, into a fresh data
 (`<ranking db>_bench`, dropped afterwards unless `keep`), with a clock frozen at noon UTC of the
 generation day, so every generated candidate is in the pool with the generator's score. Figures:
 
-- `events_per_second`: events replayed / `replay_seconds` (first poll to positions caught up),
-  the DESIGN.md budget figure;
+- `events_per_second`: events replayed / `replay_seconds` (log bounds read, events merged, profiles
+  scored, rows and positions written), the DESIGN.md budget figure;
 - `rebuild_seconds`: the whole `rebuild()` call (database created and migrated, replay, pool loaded);
 - `score_mismatches`: rebuilt pool rows whose CRS differs from the generator's, plus generated
   candidates missing from the pool (0 when the rebuild is right; None when the topics were reused).
@@ -43,7 +43,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 
 from ranking_service.adapters.database import drop_database
-from ranking_service.rebuild import DEFAULT_BATCH, rebuild, rebuild_settings
+from ranking_service.rebuild import rebuild, rebuild_settings
 from ranking_service.settings import RankingSettings
 from shared import kafka_admin
 from shared.clock import Clock
@@ -68,8 +68,8 @@ def measure_rebuild(
     updates: float = DEFAULT_UPDATES,
     prefix: str | None = None,
     keep: bool = False,
-    batch_size: int = DEFAULT_BATCH,
-    workers: int = 2,
+    workers: int | None = None,
+    generator_workers: int = 2,
 ) -> dict[str, Any]:
     """Write `n_profiles` candidates' events to fresh topics, rebuild, and return the figures.
 
@@ -77,8 +77,8 @@ def measure_rebuild(
     """
     return asyncio.run(
         measure_rebuild_async(
-            n_profiles, seed=seed, updates=updates, prefix=prefix, keep=keep, batch_size=batch_size,
-            workers=workers,
+            n_profiles, seed=seed, updates=updates, prefix=prefix, keep=keep, workers=workers,
+            generator_workers=generator_workers,
         )
     )  # fmt: skip
 
@@ -90,8 +90,8 @@ async def measure_rebuild_async(
     updates: float = DEFAULT_UPDATES,
     prefix: str | None = None,
     keep: bool = False,
-    batch_size: int = DEFAULT_BATCH,
-    workers: int = 2,
+    workers: int | None = None,
+    generator_workers: int = 2,
 ) -> dict[str, Any]:
     prefix = prefix or f"benchrebuild{int(time.time())}."
     live = RankingSettings(topic_prefix=prefix)
@@ -99,20 +99,19 @@ async def measure_rebuild_async(
     into = rebuild_settings(live, f"{base_url}/{live.database_name}_bench")
     bootstrap = live.kafka_bootstrap_servers
     as_of = datetime.now(UTC).date()
-    figures: dict[str, Any] = {"profiles": n_profiles, "prefix": prefix, "batch_size": batch_size}
+    figures: dict[str, Any] = {"profiles": n_profiles, "prefix": prefix, "workers": workers}
     await kafka_admin.ensure_topics(bootstrap, prefix)
     expected: dict[str, int] | None = None
     try:
         if await _events_in(live) == 0:
             started = time.perf_counter()
-            expected, written = await _write_events(live, n_profiles, seed, updates, as_of, workers)
+            expected, written = await _write_events(live, n_profiles, seed, updates, as_of, generator_workers)
             figures["write_seconds"] = round(time.perf_counter() - started, 3)
             figures["written"] = written
         clock = Clock.frozen(datetime.combine(as_of, day_time(12), tzinfo=UTC))
         started = time.perf_counter()
         report = await rebuild(
-            live, into=into, clock=clock, rules_version=CURRENT_RULES.name, batch_size=batch_size,
-            compare=False,
+            live, into=into, clock=clock, rules_version=CURRENT_RULES.name, workers=workers, compare=False,
         )  # fmt: skip
         rebuild_seconds = time.perf_counter() - started
         figures.update(
@@ -235,8 +234,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--prefix", help="topic prefix (kept topics holding events are measured again)")
     parser.add_argument("--keep", action="store_true", help="keep the topics and the rebuilt database")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
-    parser.add_argument("--workers", type=int, default=2, help="generator processes")
+    parser.add_argument("--workers", type=int, help="rebuild processes (default: the rebuild's choice)")
+    parser.add_argument("--generator-workers", type=int, default=2, help="generator processes")
     return parser
 
 
@@ -244,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     figures = measure_rebuild(
         args.profiles, seed=args.seed, updates=args.updates, prefix=args.prefix, keep=args.keep,
-        batch_size=args.batch_size, workers=args.workers,
+        workers=args.workers, generator_workers=args.generator_workers,
     )  # fmt: skip
     print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
     return 0 if figures.get("score_mismatches") in (0, None) else 1

@@ -1,11 +1,12 @@
 """Rebuild the ranking projection from the event log into a fresh database, and prove it matches.
 
-    python -m ranking_service.rebuild [--into-url URL] [--rules VERSION] [--now ISO] [--batch-size N]
+    python -m ranking_service.rebuild [--into-url URL] [--rules VERSION] [--now ISO] [--workers N]
                                       [--no-compare]
 
 Replays `ee.profile.events`, `ee.draws.events` and `ee.applications.events` from the beginning, up to
 their end offsets when it starts, into a fresh database (default: the service database's name plus
-`_rebuild`), through the very handler the live consumer uses, with big batches, emitting nothing. Then
+`_rebuild`), emitting nothing: the events are merged in memory with the projection's own merge, each
+profile is scored once at the end and the rows are written with COPY (`ranking_service.replay`). Then
 it loads the rebuilt pool from that database and prints its fingerprint, and the live projection's:
 the two are equal when the live service has applied the same events (same clock day, same rules).
 The rebuilt database can then replace the live one (it holds the positions, under the live name).
@@ -22,17 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ranking_service.adapters.consumer import TOPICS, ranking_consumer
+from ranking_service.adapters.consumer import TOPICS
 from ranking_service.adapters.database import migrate, recreate_database
 from ranking_service.adapters.repository import SqlProjectionStore
 from ranking_service.application.jobs import RankingJobs
 from ranking_service.application.projection import RankingProjection
 from ranking_service.domain.pool import Pool
 from ranking_service.domain.view import PoolView
+from ranking_service.replay import Partition, replay
 from ranking_service.settings import RankingSettings
 from shared import kafka_admin
 from shared.clock import Clock
@@ -40,7 +41,6 @@ from shared.db import create_engine, session_factory
 from shared.rules.crs import CURRENT_RULES, RULE_VERSIONS
 from shared.uow import UnitOfWork
 
-DEFAULT_BATCH = 5000
 PositionMap = dict[str, int]
 
 
@@ -78,11 +78,15 @@ async def rebuild(
     into: RankingSettings | None = None,
     clock: Clock | None = None,
     rules_version: str | None = None,
-    batch_size: int = DEFAULT_BATCH,
+    workers: int | None = None,
     compare: bool = True,
     timeout_s: float | None = None,
 ) -> RebuildReport:
-    """Replay the topics into `into`'s fresh database and report the rebuilt pool's fingerprint."""
+    """Replay the topics into `into`'s fresh database and report the rebuilt pool's fingerprint.
+
+    `workers`: processes that replay the profile topic's partitions (default: 2 for a log of 20,000
+    profile events or more, else the replay runs in this process); see `ranking_service.replay`.
+    """
     into = into or rebuild_settings(live)
     clock = clock or Clock()
     rules = rules_version or (await _live_rules(live) if compare else None) or CURRENT_RULES.name
@@ -92,7 +96,7 @@ async def rebuild(
     await migrate(into.database_url)
     engine = create_engine(into)
     try:
-        report = await _replay(live, into, engine, clock, rules, batch_size, timeout_s)
+        report = await _replay(live, into, engine, clock, rules, workers, timeout_s)
     finally:
         await engine.dispose()
     if compare:
@@ -107,7 +111,7 @@ async def _replay(
     engine: AsyncEngine,
     clock: Clock,
     rules: str,
-    batch_size: int,
+    workers: int | None,
     timeout_s: float | None,
 ) -> RebuildReport:
     sessions = session_factory(engine)
@@ -122,29 +126,28 @@ async def _replay(
         await SqlProjectionStore(unit.session).set_active_rules(rules, clock.now())
         await unit.commit()
     started = time.perf_counter()
-    begin, end = await _log_bounds(into)
-    consumer = ranking_consumer(
-        into, sessions, clock, projection, name=live.consumer_name, batch_size=batch_size
-    )
-    task = asyncio.create_task(consumer.run())
-    try:
-        await asyncio.wait_for(_caught_up(engine, live.consumer_name, end, task), timeout_s)
-    finally:
-        await consumer.stop()
-        await asyncio.gather(task, return_exceptions=True)
+    partitions = await _log_partitions(into)
+    cluster = await kafka_admin.cluster_id(into.kafka_bootstrap_servers)
+    work = replay(into, live.consumer_name, partitions, cluster, rules, clock.now(), workers=workers)
+    await asyncio.wait_for(work, timeout_s)
     seconds = time.perf_counter() - started
     await jobs.load()
     pool = view.pool
-    events = sum(end.values()) - sum(begin.values())
+    events = sum(end - begin for _, _, begin, end in partitions)
     return RebuildReport(events, seconds, len(pool), pool.fingerprint(), rules, dict(view.positions))
 
 
-async def _log_bounds(settings: RankingSettings) -> tuple[PositionMap, PositionMap]:
-    """Beginning and end offset of every partition of the three topics, now."""
+async def _log_partitions(settings: RankingSettings) -> list[Partition]:
+    """Every partition of the three topics with its beginning and end offset, now."""
     topics = [settings.topic(topic) for topic in TOPICS]
     async with kafka_admin.admin_client(settings.kafka_bootstrap_servers) as admin:
         described = await admin.describe_topics(topics)
-    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    partitions = [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if not t["error_code"]
+        for p in t["partitions"]
+    ]
     if not partitions:
         raise RuntimeError(f"none of the topics {', '.join(topics)} exists")
     reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
@@ -154,26 +157,7 @@ async def _log_bounds(settings: RankingSettings) -> tuple[PositionMap, PositionM
         end = await reader.end_offsets(partitions)
     finally:
         await reader.stop()
-
-    def keyed(offsets: dict[TopicPartition, int]) -> PositionMap:
-        return {f"{tp.topic}:{tp.partition}": offset for tp, offset in offsets.items()}
-
-    return keyed(begin), keyed(end)
-
-
-async def _caught_up(engine: AsyncEngine, consumer: str, end: PositionMap, task: asyncio.Task[None]) -> None:
-    """Wait until the stored positions reach `end` on every partition (or the consumer dies)."""
-    wanted = {key: offset for key, offset in end.items() if offset > 0}
-    query = sa.text("SELECT topic, partition, next_offset FROM consumer_positions WHERE consumer = :c")
-    while True:
-        if task.done():
-            task.result()  # raises what stopped it
-            raise RuntimeError("the rebuild consumer stopped before catching up")
-        async with engine.connect() as conn:
-            stored = {f"{t}:{p}": int(o) for t, p, o in await conn.execute(query, {"c": consumer})}
-        if all(stored.get(key, 0) >= offset for key, offset in wanted.items()):
-            return
-        await asyncio.sleep(0.1)
+    return [(tp.topic, tp.partition, begin[tp], end[tp]) for tp in sorted(partitions)]
 
 
 async def _live_rules(live: RankingSettings) -> str | None:
@@ -212,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--into-url", help="database of the fresh projection (default: <live db>_rebuild)")
     parser.add_argument("--rules", help="rules version to score with (default: the live projection's)")
     parser.add_argument("--now", help="business time to score as of, ISO 8601 with offset (default: now)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--workers", type=int, help="replay processes (default: 2 for big logs, else 1)")
     parser.add_argument("--no-compare", action="store_true", help="do not read the live projection")
     return parser
 
@@ -222,7 +206,7 @@ async def _main(args: argparse.Namespace) -> int:
     clock = Clock.frozen(datetime.fromisoformat(args.now)) if args.now else Clock()
     report = await rebuild(
         live, into=rebuild_settings(live, args.into_url), clock=clock, rules_version=args.rules,
-        batch_size=args.batch_size, compare=not args.no_compare,
+        workers=args.workers, compare=not args.no_compare,
     )  # fmt: skip
     summary = {
         "events": report.events,

@@ -53,6 +53,7 @@ _COLUMNS: Final = (
     ("revision", "bigint", ""),
 )
 _NAMES: Final = [name for name, _, _ in _COLUMNS]
+COPY_COLUMNS: Final = [*_NAMES, "updated_at"]
 
 
 def _upsert_sql() -> sa.TextClause:
@@ -163,13 +164,25 @@ class SqlProjectionStore:
 # --- rows <-> domain -------------------------------------------------------------------------------
 
 
-def _values(row: CandidateRow) -> dict[str, Any]:
+def copy_record(row: CandidateRow, now: datetime, document_json: bytes | None) -> tuple[Any, ...]:
+    """The row as a COPY record in `COPY_COLUMNS` order (a fresh table: nothing to update).
+
+    `document_json` is the document already encoded (`orjson.dumps(row.facts.document)`).
+    """
+    values = _values(row, None if document_json is None else document_json.decode())
+    return (*(values[name] for name in _NAMES), now)
+
+
+_ENCODE: Final = object()
+
+
+def _values(row: CandidateRow, document: object = _ENCODE) -> dict[str, Any]:
     facts, standing, scored = row.facts, row.standing, row.standing.scored
     return {
         "profile_id": facts.profile_id,
         "owner": facts.owner,
         "version": facts.version,
-        "document": _json(facts.document),
+        "document": _json(facts.document) if document is _ENCODE else document,
         "status": facts.status.value,
         "submitted_at": facts.submitted_at,
         "expires_at": facts.expires_at,

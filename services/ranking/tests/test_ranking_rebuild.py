@@ -1,0 +1,95 @@
+"""The rebuild through real Kafka and PostgreSQL: in this process and in worker processes, it ends
+with the live projection's pool, positions and dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from ranking_factories import (
+    DOB_394,
+    DOB_416,
+    DOB_432,
+    DOB_INELIGIBLE,
+    NOW,
+    ProfileStream,
+    declined,
+    document,
+    invited,
+    pid,
+)
+from ranking_service.adapters.database import drop_database
+from ranking_service.rebuild import rebuild, rebuild_settings
+from ranking_world import World, open_world
+from sqlalchemy.engine import make_url
+
+from shared import testing
+from shared.events.catalogue import PROFILE_TOPIC
+
+pytestmark = pytest.mark.infra
+
+A, B, C, D, X, LONE = pid(1), pid(2), pid(3), pid(4), pid(9), pid(7)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with open_world() as opened:
+        yield opened
+
+
+def submission(profile_id: str, dob: str, minutes: int) -> list[tuple[object, int]]:
+    stream = ProfileStream(profile_id)
+    at = NOW - timedelta(days=2) + timedelta(minutes=minutes)
+    return [stream.created(document(dob), at=at), stream.submitted(document(dob), at=at)]
+
+
+async def rows(database_url: str) -> dict[str, tuple[bool, str | None, int | None]]:
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await conn.fetch("SELECT profile_id, in_pool, reason, crs FROM ranking_profiles")
+    finally:
+        await conn.close()
+    return {row["profile_id"]: (row["in_pool"], row["reason"], row["crs"]) for row in found}
+
+
+async def test_a_rebuild_in_one_or_two_processes_ends_where_the_live_projection_is(world: World) -> None:
+    events = [
+        *submission(A, DOB_394, 0), *submission(B, DOB_416, 30), *submission(C, DOB_416, 10),
+        *submission(D, DOB_432, 50), *submission(X, DOB_INELIGIBLE, 5),
+        invited(C, "ita-1"), declined(C, "ita-1"), invited(D, "ita-2"),
+        invited(LONE, "ita-3"),  # a profile the log says nothing else about
+    ]  # fmt: skip
+    profile_topic = world.settings.topic(PROFILE_TOPIC)
+    # First, so that A's events after it carry the live position past it.
+    await testing.produce(world.settings, profile_topic, [b"not an event"], key=A.encode())
+    await world.publish(*events)  # type: ignore[arg-type]
+    total = len(events) + 1
+    async with world.service() as service:
+        await service.wait(lambda view: sum(view.positions.values()) == total, "every record applied")
+        await service.wait(lambda view: len(view.pool) == 3, "A, B and C in the pool")
+        live = await service.get("/v1/admin/pool/fingerprint")
+        live_positions = dict(service.view.positions)
+
+    into = rebuild_settings(world.settings)
+    try:
+        for workers in (1, 2):
+            report = await rebuild(world.settings, into=into, clock=world.clock, workers=workers)
+            assert (report.pool_size, report.fingerprint) == (3, live["fingerprint"])
+            assert report.matches and report.events == total
+            assert report.position == live_positions
+            rebuilt = await rows(into.database_url)
+            assert rebuilt[LONE] == (False, "invited", None)
+            assert rebuilt[D] == (False, "invited", None)  # out of the pool: no earlier score kept
+            assert rebuilt[X][:2] == (False, "ineligible")
+            assert sorted(rebuilt) == sorted([A, B, C, D, X, LONE])
+    finally:
+        await drop_database(into.database_url)
+    # The record nobody can read: dead-lettered by the live consumer, and again by each rebuild, alike.
+    async with testing.KafkaReader(world.settings, world.settings.dlq_topic(PROFILE_TOPIC)) as dlq:
+        dead = await dlq.read(3, timeout=30)
+    reasons = {dict(record.headers)["reason"] for record in dead}
+    assert len(dead) == 3 and len(reasons) == 1
+    assert next(iter(reasons)).startswith(b"not a CloudEvents envelope")
