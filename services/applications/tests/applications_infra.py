@@ -8,29 +8,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from applications_service.settings import ApplicationsSettings
-from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.clock import Clock
 from shared.db import create_engine, session_factory
+from shared.migrations import upgrade_on_connection
 from shared.testing import create_database, drop_database
 from shared.uow import UnitOfWork
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 
 
-def _upgrade(connection: Connection) -> None:
-    config = Config(str(ALEMBIC_INI))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-
-
 async def migrate(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(upgrade_on_connection, ALEMBIC_INI)
 
 
 @dataclass

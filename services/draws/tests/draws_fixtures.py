@@ -10,7 +10,6 @@ own Alembic scripts, a topic prefix, and the real ranking service on a real port
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -20,8 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from alembic import command
-from alembic.config import Config
 from draws_ranking_peer import RankingPeer, Recorder, ranking_peer, serve
 from draws_service.adapters.categories import RulesCategories
 from draws_service.adapters.ranking import HttpRanking, OpsToken
@@ -33,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared import testing
 from shared.clock import Clock
 from shared.db import create_engine, session_factory
+from shared.migrations import upgrade_to_head
 from shared.uow import UnitOfWork
 
 __all__ = [
@@ -54,12 +52,6 @@ ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 NOW = datetime(2026, 9, 15, 14, 0, tzinfo=UTC)
 
 
-def migrate(url: str) -> None:
-    config = Config(str(ALEMBIC_INI))
-    config.attributes["url"] = url
-    command.upgrade(config, "head")
-
-
 @pytest.fixture(scope="module")
 def draws_settings(make_settings: Any) -> DrawsSettings:
     """This module's settings: its own database suffix and topic prefix (root conftest)."""
@@ -79,7 +71,7 @@ async def draws_database(draws_settings: DrawsSettings) -> AsyncIterator[str]:
             "start it with `make test` or `deploy/local/postgres.sh start`"
         )
     try:
-        await asyncio.to_thread(migrate, url)
+        await upgrade_to_head(ALEMBIC_INI, url)
         yield url
     finally:
         await testing.drop_database(url)

@@ -6,20 +6,15 @@ import asyncio
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import ALEMBIC_INI
 from draws_service.settings import DrawsSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.migrations import alembic_config
+
 pytestmark = pytest.mark.infra
-
-
-def _config(url: str) -> Config:
-    config = Config(str(ALEMBIC_INI))
-    config.attributes["url"] = url
-    return config
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -31,7 +26,7 @@ async def _tables(engine: AsyncEngine) -> set[str]:
 async def test_migrations_match_the_declared_tables_and_downgrade(
     draws_settings: DrawsSettings, engine: AsyncEngine
 ) -> None:
-    config = _config(draws_settings.database_url)
+    config = alembic_config(ALEMBIC_INI, draws_settings.database_url)
     await asyncio.to_thread(command.check, config)  # raises when the models and the schema differ
     platform = {"event_store", "outbox", "processed_messages", "consumer_positions", "idempotency_keys"}
     assert {"rounds", "invitations", *platform} <= await _tables(engine)

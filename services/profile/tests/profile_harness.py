@@ -7,7 +7,6 @@ consumer, scheduler) through its lifespan, and serves it over `httpx.ASGITranspo
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import uuid
 from collections.abc import AsyncIterator
@@ -19,8 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from alembic import command
-from alembic.config import Config
 from fastapi import FastAPI
 from profile_service.main import create_app
 from profile_service.settings import ProfileSettings
@@ -31,6 +28,7 @@ from shared.clock import Clock
 from shared.envelope import encode
 from shared.events.catalogue import Event
 from shared.messages import envelope_for
+from shared.migrations import upgrade_to_head
 from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE
 from shared.runtime import ServiceRuntime
 
@@ -47,12 +45,6 @@ def example_document(**changes: Any) -> dict[str, Any]:
     doc = copy.deepcopy(PROFILE_DOCUMENT_EXAMPLE)
     doc.update(changes)
     return doc
-
-
-def _migrate(url: str) -> None:
-    config = Config(str(ALEMBIC_INI))
-    config.attributes["url"] = url
-    command.upgrade(config, "head")
 
 
 @dataclass
@@ -118,7 +110,7 @@ async def running_service(settings: ProfileSettings, at: datetime = T0) -> Async
         pytest.fail(f"PostgreSQL does not answer ({exc}): start it with `make test` or "
                     "`deploy/local/postgres.sh start`")
     try:
-        await asyncio.to_thread(_migrate, url)
+        await upgrade_to_head(ALEMBIC_INI, url)
         await testing.ensure_topics(settings)
         async with _serving(settings, at) as service:
             yield service

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Final
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import make_url
+
+from shared.migrations import upgrade_to_head
 
 ALEMBIC_INI: Final = Path(__file__).resolve().parents[2] / "alembic.ini"
 _SAFE_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -45,12 +44,6 @@ async def drop_database(database_url: str) -> None:
         await conn.close()
 
 
-def _upgrade(database_url: str) -> None:
-    config = Config(str(ALEMBIC_INI))
-    config.attributes["url"] = database_url
-    command.upgrade(config, "head")
-
-
 async def migrate(database_url: str) -> None:
-    """Run the service's Alembic migrations up to head (in a thread: Alembic runs its own loop)."""
-    await asyncio.to_thread(_upgrade, database_url)
+    """Run the service's Alembic migrations up to head."""
+    await upgrade_to_head(ALEMBIC_INI, database_url)
