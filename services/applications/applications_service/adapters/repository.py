@@ -7,7 +7,7 @@ the same transaction; internal events (the documents) stay in the event store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -18,6 +18,7 @@ from applications_service.domain.events import INTERNAL_EVENTS, is_published
 from applications_service.domain.invitation import Invitation
 from shared.events.catalogue import CATALOGUE, Event
 from shared.events.registry import EventRegistry
+from shared.eventsourced import EventSourcedRepository
 from shared.uow import UnitOfWork
 
 from .tables import invitations
@@ -30,57 +31,30 @@ def stream_id(invitation_id: str) -> str:
     return f"invitation-{invitation_id}"
 
 
-class InvitationRepository:
+class InvitationRepository(EventSourcedRepository[Invitation]):
     """Load and save invitation aggregates inside one unit of work."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
-        self.uow = uow
+    registry = STREAM_REGISTRY
 
-    async def get(self, invitation_id: str) -> Invitation | None:
-        envelopes = await self.uow.events.load(self.uow.session, stream_id(invitation_id))
-        if not envelopes:
-            return None
-        return Invitation.replay(STREAM_REGISTRY.parse(envelope) for envelope in envelopes)
+    def stream_id(self, aggregate_id: str) -> str:
+        return stream_id(aggregate_id)
 
-    async def exists(self, invitation_id: str) -> bool:
-        return await self.uow.events.current_version(self.uow.session, stream_id(invitation_id)) > 0
+    def aggregate_id(self, aggregate: Invitation) -> str:
+        return aggregate.invitation_id
 
-    async def save(self, invitation: Invitation) -> None:
-        """Append the aggregate's pending events (ConcurrencyError if the stream moved) and project it."""
-        pending, invitation.pending = invitation.pending, []
-        expected = invitation.version - len(pending)
-        for published, run in _runs(pending):
-            await self._append(invitation.invitation_id, expected, published, run)
-            expected += len(run)
-        await self._project(invitation)
+    def replay(self, events: Iterable[Event]) -> Invitation:
+        return Invitation.replay(events)
 
-    async def _append(self, invitation_id: str, expected: int, published: bool, events: list[Event]) -> None:
-        sid = stream_id(invitation_id)
-        if published:
-            await self.uow.append(sid, expected, events)
-            return
-        envelopes = [self.uow.envelope(event, aggregate_id=sid) for event in events]
-        await self.uow.events.append(self.uow.session, sid, expected, envelopes)
+    def is_published(self, event: Event) -> bool:
+        return is_published(event)
 
-    async def _project(self, invitation: Invitation) -> None:
-        row = projection_row(invitation, self.uow.clock.now())
+    async def project(self, aggregate: Invitation) -> None:
+        row = projection_row(aggregate, self.uow.clock.now())
         statement = insert(invitations).values(**row)
         update = {k: statement.excluded[k] for k in row if k != "invitation_id"}
         await self.uow.session.execute(
             statement.on_conflict_do_update(index_elements=["invitation_id"], set_=update)
         )
-
-
-def _runs(events: Sequence[Event]) -> list[tuple[bool, list[Event]]]:
-    """Consecutive events split into runs that are all published or all kept in the store only."""
-    runs: list[tuple[bool, list[Event]]] = []
-    for event in events:
-        published = is_published(event)
-        if runs and runs[-1][0] == published:
-            runs[-1][1].append(event)
-        else:
-            runs.append((published, [event]))
-    return runs
 
 
 def projection_row(invitation: Invitation, now: Any) -> dict[str, Any]:
