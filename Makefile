@@ -25,7 +25,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.ee-installed
 LOCAL := deploy/local
 PYTEST_ARGS ?=
-LINT_DIRS := shared services tests
+LINT_DIRS := shared services bench tests
 
 .PHONY: help venv infra up down reset test bench lint status
 
