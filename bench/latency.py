@@ -1,0 +1,486 @@
+"""Latency measurement for `make bench`: percentiles, bounded HTTP request runs, update → visible.
+
+Pure helpers (unit-tested in `bench/tests/test_bench_helpers.py`):
+
+- `percentile(sorted_samples, q)`: linear interpolation between closest ranks (NumPy's default, R's
+  type 7): p50 of [1, 2, 3, 4] is 2.5; one sample is every percentile of itself;
+- `summarize(samples_ms, seconds)`: count, p50, p90, p99, max and mean of latencies in ms, with the
+  throughput over the wall time of the run;
+- `ratio(measured, reference)`: measured / reference, None when either is missing or the reference is 0;
+- `send_offsets(rate, duration_s)`: when each request of an open-loop run at `rate` per second goes.
+
+Runners (every one bounded by a request count *and* a time limit, loopback only):
+
+- `run_sequential(call, count, limit_s)`: one request after the other on one keep-alive connection;
+- `run_concurrent(call, count, concurrency, limit_s)`: `concurrency` workers sharing the count;
+- `measure_update_visibility(...)`: `PUT /v1/profiles/{id}` (If-Match) at a fixed rate, each with its
+  own `X-Correlation-Id`; the time until the `Ranked` event continuing that correlation id is read from
+  the ranking topic is the update → visible latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared import kafka_admin
+
+__all__ = [
+    "RankedTail",
+    "RunResult",
+    "Summary",
+    "TrackedProfile",
+    "UpdateRun",
+    "create_profiles",
+    "measure_update_visibility",
+    "percentile",
+    "ratio",
+    "run_concurrent",
+    "run_sequential",
+    "send_offsets",
+    "summarize",
+]
+
+RANKED_TYPE_PREFIX: Final = "ee.ranking.Ranked."
+
+Call = Callable[[int], Awaitable[bool]]
+"""One request (its index given); True when the answer was the expected one."""
+
+
+# ============================================================================================
+# Pure helpers
+# ============================================================================================
+
+
+def percentile(sorted_samples: Sequence[float], q: float) -> float:
+    """The `q`-th percentile (0..100) of ascending samples, interpolating linearly between ranks."""
+    if not sorted_samples:
+        raise ValueError("no samples")
+    if not 0.0 <= q <= 100.0 or math.isnan(q):
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    position = (len(sorted_samples) - 1) * q / 100.0
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_samples) - 1)
+    fraction = position - low
+    return sorted_samples[low] + (sorted_samples[high] - sorted_samples[low]) * fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Latencies of one run, in milliseconds."""
+
+    count: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    seconds: float  # wall time of the run
+    per_second: float  # completed requests per second of wall time
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "count": self.count,
+            "p50_ms": round(self.p50_ms, 3),
+            "p90_ms": round(self.p90_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "max_ms": round(self.max_ms, 3),
+            "mean_ms": round(self.mean_ms, 3),
+            "seconds": round(self.seconds, 3),
+            "per_second": round(self.per_second, 1),
+        }
+
+
+def summarize(samples_ms: Iterable[float], seconds: float) -> Summary:
+    """Percentiles of `samples_ms` (any order); `seconds` is the wall time they took together."""
+    ordered = sorted(samples_ms)
+    if not ordered:
+        raise ValueError("no samples")
+    return Summary(
+        count=len(ordered),
+        p50_ms=percentile(ordered, 50),
+        p90_ms=percentile(ordered, 90),
+        p99_ms=percentile(ordered, 99),
+        max_ms=ordered[-1],
+        mean_ms=sum(ordered) / len(ordered),
+        seconds=seconds,
+        per_second=len(ordered) / seconds if seconds > 0 else 0.0,
+    )
+
+
+def ratio(measured: float | None, reference: float | None) -> float | None:
+    """`measured / reference`; None when either is unknown or the reference is zero."""
+    if measured is None or reference is None or reference == 0:
+        return None
+    return measured / reference
+
+
+def send_offsets(rate: float, duration_s: float) -> list[float]:
+    """Seconds after the start at which each request of an open-loop run goes: `rate` per second."""
+    if rate <= 0 or duration_s <= 0:
+        return []
+    count = math.floor(rate * duration_s + 1e-9)
+    return [i / rate for i in range(count)]
+
+
+# ============================================================================================
+# Request runners
+# ============================================================================================
+
+
+@dataclass
+class RunResult:
+    summary: Summary | None
+    errors: int  # requests that failed or answered something unexpected
+    stopped_by_time: bool  # the time limit ended the run before `count` requests
+
+    def as_dict(self) -> dict[str, Any]:
+        figures: dict[str, Any] = self.summary.as_dict() if self.summary else {"count": 0}
+        figures.update(errors=self.errors, stopped_by_time=self.stopped_by_time)
+        return figures
+
+
+async def _timed(call: Call, index: int, samples: list[float]) -> bool:
+    started = time.perf_counter_ns()
+    try:
+        ok = await call(index)
+    except httpx.HTTPError:
+        ok = False
+    samples.append((time.perf_counter_ns() - started) / 1e6)
+    return ok
+
+
+async def run_sequential(call: Call, count: int, limit_s: float) -> RunResult:
+    """`count` requests one after the other (fewer if `limit_s` runs out first)."""
+    samples: list[float] = []
+    errors = 0
+    started = time.perf_counter()
+    deadline = started + limit_s
+    for index in range(count):
+        if time.perf_counter() > deadline:
+            break
+        if not await _timed(call, index, samples):
+            errors += 1
+    seconds = time.perf_counter() - started
+    summary = summarize(samples, seconds) if samples else None
+    return RunResult(summary, errors, len(samples) < count)
+
+
+async def run_concurrent(call: Call, count: int, concurrency: int, limit_s: float) -> RunResult:
+    """`count` requests shared by `concurrency` workers, each sending its next as the last returns."""
+    samples: list[float] = []
+    errors = 0
+    next_index = 0
+    started = time.perf_counter()
+    deadline = started + limit_s
+
+    async def worker() -> None:
+        nonlocal next_index, errors
+        while next_index < count and time.perf_counter() <= deadline:
+            index = next_index
+            next_index += 1
+            if not await _timed(call, index, samples):
+                errors += 1
+
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    seconds = time.perf_counter() - started
+    summary = summarize(samples, seconds) if samples else None
+    return RunResult(summary, errors, len(samples) < count)
+
+
+# ============================================================================================
+# Ranked events, read as they are published
+# ============================================================================================
+
+
+class RankedTail:
+    """A group-less consumer of the ranking topic, from its end when started: every `Ranked` record's
+    subject (profile id) and correlation id, with the wall-clock instant this process read it."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.on_ranked: Callable[[str, str | None, float], None] | None = None
+        self.seen = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with kafka_admin.admin_client(self.bootstrap) as admin:
+            described = await admin.describe_topics([self.topic])
+        partitions = [
+            TopicPartition(self.topic, p["partition"])
+            for t in described
+            if not t["error_code"]
+            for p in t["partitions"]
+        ]
+        if not partitions:
+            raise RuntimeError(f"topic {self.topic} does not exist")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=20
+        )
+        await consumer.start()
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await consumer.position(partition)  # resolve "end" now, not at the first fetch
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(consumer))
+
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=50, max_records=5_000)
+            received = time.time()
+            for records in batches.values():
+                for record in records:
+                    self._record(record.value, received)
+
+    def _record(self, value: bytes | None, received: float) -> None:
+        if value is None:
+            return
+        try:
+            body = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(body, dict) or not str(body.get("type", "")).startswith(RANKED_TYPE_PREFIX):
+            return
+        self.seen += 1
+        if self.on_ranked is not None:
+            self.on_ranked(str(body.get("subject")), body.get("correlationid"), received)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # the tail's own failure is reported through `failure()`
+                pass
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    def failure(self) -> BaseException | None:
+        """The exception that ended the reading task, if it ended on its own."""
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            return self._task.exception()
+        return None
+
+
+# ============================================================================================
+# Profiles created through the profile service, then updated at a fixed rate
+# ============================================================================================
+
+
+@dataclass
+class TrackedProfile:
+    profile_id: str
+    document: dict[str, Any]
+    version: int
+
+
+async def create_profiles(
+    client: httpx.AsyncClient,
+    profile_url: str,
+    token: str,
+    documents: Sequence[dict[str, Any]],
+    tail: RankedTail,
+    *,
+    concurrency: int = 8,
+    limit_s: float = 180.0,
+) -> tuple[list[TrackedProfile], dict[str, Any]]:
+    """Create and submit each document through the API; wait until ranking has ranked each one.
+
+    Returns the profiles that entered the pool (ranked) and the figures of the setup.
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    created: list[TrackedProfile] = []
+    ranked: set[str] = set()
+    failures: list[str] = []
+    tail.on_ranked = lambda subject, _correlation, _at: ranked.add(subject)
+    started = time.perf_counter()
+    deadline = started + limit_s
+    queue = deque(documents)
+
+    async def worker() -> None:
+        while queue and time.perf_counter() < deadline:
+            document = queue.popleft()
+            answer = await client.post(f"{profile_url}/v1/profiles", json=document, headers=headers)
+            if answer.status_code != 201:
+                failures.append(f"create {answer.status_code}: {answer.text[:200]}")
+                continue
+            profile_id = answer.json()["id"]
+            answer = await client.post(f"{profile_url}/v1/profiles/{profile_id}/submit", headers=headers)
+            if answer.status_code != 200:
+                failures.append(f"submit {answer.status_code}: {answer.text[:200]}")
+                continue
+            version = int(answer.headers["ETag"].strip('"'))
+            created.append(TrackedProfile(profile_id, document, version))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    submitted_s = time.perf_counter() - started
+    ids = {p.profile_id for p in created}
+    while not ids <= ranked and time.perf_counter() < deadline:
+        if tail.failure() is not None:
+            break
+        await asyncio.sleep(0.1)
+    tail.on_ranked = None
+    in_pool = [p for p in created if p.profile_id in ranked]
+    figures = {
+        "requested": len(documents),
+        "created_and_submitted": len(created),
+        "ranked": len(in_pool),
+        "submit_seconds": round(submitted_s, 3),
+        "ranked_seconds": round(time.perf_counter() - started, 3),
+        "failures": failures[:5],
+        "failure_count": len(failures),
+    }
+    return in_pool, figures
+
+
+@dataclass
+class UpdateRun:
+    planned: int
+    sent: int = 0
+    accepted: int = 0  # 200 answers
+    rejected: list[str] = field(default_factory=list)  # non-200 answers (first few)
+    rejected_count: int = 0
+    skipped: int = 0  # no profile free (its previous update unanswered) at the send time
+    late_sends: int = 0  # sent over 50 ms behind schedule (the client could not keep up)
+    visible_ms: list[float] = field(default_factory=list)  # PUT sent -> Ranked read, per update
+    put_ms: list[float] = field(default_factory=list)  # PUT sent -> answered
+    not_visible: int = 0  # accepted, but no Ranked with its correlation id within the settle time
+    send_seconds: float = 0.0
+    tail_error: str | None = None
+
+    def as_dict(self, rate: float, duration_s: float) -> dict[str, Any]:
+        figures: dict[str, Any] = {
+            "rate_per_s": rate,
+            "duration_s": duration_s,
+            "planned": self.planned,
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "rejected": self.rejected_count,
+            "rejected_examples": self.rejected[:5],
+            "skipped": self.skipped,
+            "late_sends": self.late_sends,
+            "achieved_rate_per_s": round(self.sent / self.send_seconds, 1) if self.send_seconds else 0.0,
+            "not_visible": self.not_visible,
+            "tail_error": self.tail_error,
+        }
+        if self.visible_ms:
+            figures["visible"] = summarize(self.visible_ms, self.send_seconds).as_dict()
+        if self.put_ms:
+            figures["put"] = summarize(self.put_ms, self.send_seconds).as_dict()
+        return figures
+
+
+def toggled_sibling(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with `sibling_in_canada` flipped: 15 CRS points more or less, programs unchanged."""
+    return {**document, "sibling_in_canada": not document["sibling_in_canada"]}
+
+
+async def measure_update_visibility(
+    client: httpx.AsyncClient,
+    profile_url: str,
+    token: str,
+    profiles: Sequence[TrackedProfile],
+    tail: RankedTail,
+    *,
+    rate: float,
+    duration_s: float,
+    settle_s: float = 20.0,
+) -> UpdateRun:
+    """Open-loop updates at `rate` per second for `duration_s`, each profile's next update only after
+    its previous one answered; then wait up to `settle_s` for the last Ranked events."""
+    offsets = send_offsets(rate, duration_s)
+    run = UpdateRun(planned=len(offsets))
+    idle: deque[TrackedProfile] = deque(profiles)
+    sent_at: dict[str, float] = {}  # correlation id -> wall-clock send instant (accepted or in flight)
+    visible: dict[str, float] = {}
+    answered_ok: set[str] = set()
+
+    def on_ranked(_subject: str, correlation: str | None, received: float) -> None:
+        if correlation is not None and correlation in sent_at and correlation not in visible:
+            visible[correlation] = (received - sent_at[correlation]) * 1000.0
+
+    tail.on_ranked = on_ranked
+
+    async def update(profile: TrackedProfile, correlation: str) -> None:
+        document = toggled_sibling(profile.document)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "If-Match": f'"{profile.version}"',
+            "X-Correlation-Id": correlation,
+        }
+        started = time.perf_counter()
+        sent_at[correlation] = time.time()
+        try:
+            answer = await client.put(
+                f"{profile_url}/v1/profiles/{profile.profile_id}", json=document, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            run.rejected_count += 1
+            run.rejected.append(f"{type(exc).__name__}: {exc}")
+            sent_at.pop(correlation, None)
+            idle.append(profile)
+            return
+        run.put_ms.append((time.perf_counter() - started) * 1000.0)
+        if answer.status_code == 200:
+            run.accepted += 1
+            answered_ok.add(correlation)
+            profile.document = document
+            profile.version = int(answer.headers["ETag"].strip('"'))
+        else:
+            run.rejected_count += 1
+            run.rejected.append(f"{answer.status_code}: {answer.text[:200]}")
+            sent_at.pop(correlation, None)
+        idle.append(profile)
+
+    tasks: set[asyncio.Task[None]] = set()
+    started = time.perf_counter()
+    try:
+        for index, offset in enumerate(offsets):
+            delay = started + offset - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.05:
+                run.late_sends += 1
+            if not idle:
+                run.skipped += 1
+                continue
+            profile = idle.popleft()
+            correlation = f"bench-update-{index}-{uuid.uuid4().hex[:12]}"
+            task = asyncio.create_task(update(profile, correlation))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            run.sent += 1
+        run.send_seconds = time.perf_counter() - started
+        settle_deadline = time.perf_counter() + settle_s
+        if tasks:
+            await asyncio.wait(set(tasks), timeout=settle_s)
+        while not answered_ok <= visible.keys() and time.perf_counter() < settle_deadline:
+            if tail.failure() is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        for task in tasks:
+            task.cancel()
+        tail.on_ranked = None
+    failure = tail.failure()
+    run.tail_error = None if failure is None else repr(failure)
+    run.visible_ms = [visible[c] for c in answered_ok if c in visible]
+    run.not_visible = len(answered_ok) - len(run.visible_ms)
+    return run

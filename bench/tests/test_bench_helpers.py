@@ -1,0 +1,178 @@
+"""The bench harness's pure helpers: percentiles, summaries, ratios, pacing, bins, the table's rows.
+
+No timing is asserted anywhere: these check arithmetic on given numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bench.latency import (
+    percentile,
+    ratio,
+    run_concurrent,
+    run_sequential,
+    send_offsets,
+    summarize,
+    toggled_sibling,
+)
+from bench.pg_baseline import bin_counts, distribution_sql, order_key
+from bench.run import budget_rows
+
+IRCC_BINS = (
+    ("601-1200", 601, 1200),
+    ("501-600", 501, 600),
+    ("451-500", 451, 500),
+    ("491-500", 491, 500),
+    ("451-460", 451, 460),
+    ("0-300", 0, 300),
+)
+
+
+# --- percentiles ------------------------------------------------------------------------------------
+
+
+def test_percentile_interpolates_between_closest_ranks() -> None:
+    samples = [1.0, 2.0, 3.0, 4.0]
+    assert percentile(samples, 0) == 1.0
+    assert percentile(samples, 50) == 2.5
+    assert percentile(samples, 100) == 4.0
+    assert percentile(samples, 25) == pytest.approx(1.75)
+
+
+def test_percentile_of_one_sample_is_that_sample() -> None:
+    assert percentile([7.5], 0) == percentile([7.5], 50) == percentile([7.5], 99) == 7.5
+
+
+def test_p99_of_a_hundred_and_one_samples_is_the_hundredth() -> None:
+    samples = [float(i) for i in range(101)]  # 0..100
+    assert percentile(samples, 99) == 99.0
+    assert percentile(samples, 50) == 50.0
+
+
+@pytest.mark.parametrize("q", [-1, 100.5, float("nan")])
+def test_percentile_refuses_what_is_not_a_percentile(q: float) -> None:
+    with pytest.raises(ValueError):
+        percentile([1.0, 2.0], q)
+
+
+def test_percentile_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_summary_sorts_its_samples_and_counts_the_rate() -> None:
+    summary = summarize([4.0, 1.0, 3.0, 2.0], seconds=2.0)
+    assert (summary.count, summary.p50_ms, summary.max_ms, summary.mean_ms) == (4, 2.5, 4.0, 2.5)
+    assert summary.per_second == 2.0
+    assert summary.as_dict()["p99_ms"] == pytest.approx(3.97)
+
+
+# --- ratios and pacing ------------------------------------------------------------------------------
+
+
+def test_ratio_is_measured_over_reference_and_unknown_without_one() -> None:
+    assert ratio(2.5, 5.0) == 0.5
+    assert ratio(None, 5.0) is None
+    assert ratio(1.0, None) is None
+    assert ratio(1.0, 0) is None
+
+
+def test_send_offsets_space_the_requests_evenly() -> None:
+    offsets = send_offsets(200, 30)
+    assert len(offsets) == 6_000
+    assert offsets[0] == 0.0
+    assert offsets[1] == pytest.approx(0.005)
+    assert offsets[-1] == pytest.approx(29.995)
+    assert send_offsets(0, 30) == [] and send_offsets(10, 0) == []
+
+
+def test_toggled_sibling_changes_only_that_fact() -> None:
+    document = {"sibling_in_canada": False, "age": 30}
+    assert toggled_sibling(document) == {"sibling_in_canada": True, "age": 30}
+    assert document["sibling_in_canada"] is False  # the original is left alone
+
+
+# --- runners: bounded in count (no timing asserted) --------------------------------------------------
+
+
+def test_runners_stop_at_their_count_and_count_errors() -> None:
+    calls: list[int] = []
+
+    async def call(index: int) -> bool:
+        calls.append(index)
+        return index % 3 != 0
+
+    sequential = asyncio.run(run_sequential(call, 10, limit_s=60))
+    assert calls == list(range(10))
+    assert sequential.errors == 4 and not sequential.stopped_by_time
+    assert sequential.summary is not None and sequential.summary.count == 10
+    calls.clear()
+    concurrent = asyncio.run(run_concurrent(call, 25, concurrency=4, limit_s=60))
+    assert sorted(calls) == list(range(25))
+    assert concurrent.summary is not None and concurrent.summary.count == 25
+
+
+# --- bins and order ---------------------------------------------------------------------------------
+
+
+def test_bin_counts_follow_inclusive_bounds_and_overlapping_subtotals() -> None:
+    counts = bin_counts([0, 300, 451, 460, 495, 500, 501, 600, 601, 1200], IRCC_BINS)
+    assert counts == {
+        "601-1200": 2,
+        "501-600": 2,
+        "451-500": 4,  # the subtotal holds its 10-point bins
+        "491-500": 2,
+        "451-460": 2,
+        "0-300": 2,
+        "total": 10,
+    }
+
+
+def test_bin_counts_of_an_empty_pool_are_zero() -> None:
+    assert bin_counts([], IRCC_BINS) == {**{label: 0 for label, _, _ in IRCC_BINS}, "total": 0}
+
+
+def test_distribution_sql_has_one_filtered_count_per_bin() -> None:
+    sql = distribution_sql(IRCC_BINS)
+    assert sql.count("FILTER (WHERE crs BETWEEN") == len(IRCC_BINS)
+    assert "BETWEEN 451 AND 500) AS b2" in sql
+    assert sql.endswith("count(*) AS total FROM bench_pool")
+    with pytest.raises(ValueError):
+        distribution_sql(IRCC_BINS, table="pool; DROP TABLE x")
+
+
+def test_pool_order_is_higher_score_then_earlier_submission_then_id() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [(480, at, "b"), (500, at + timedelta(days=1), "c"), (480, at, "a"), (480, at - timedelta(1), "z")]
+    ordered = sorted(rows, key=lambda r: order_key(*r))
+    assert ordered == [rows[1], rows[3], rows[2], rows[0]]
+
+
+# --- the table --------------------------------------------------------------------------------------
+
+
+def test_budget_rows_compare_with_targets_and_the_baseline() -> None:
+    figures = {
+        "services": {"pool_size": 100_000, "ranking_rss_mb_loaded": 90.0},
+        "rebuild": {"events_per_second": 25_000, "events": 250_000, "replay_seconds": 10.0},
+        "candidate": {
+            "sequential": {"count": 10, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0},
+        },
+        "baseline": {"candidate": {"count": 10, "p50_ms": 4.0, "p99_ms": 10.0}},
+        "rounds": [{"invitations": 10_000, "persisted_s": 1.0, "published_s": 7.5}],
+    }
+    rows = {row.what: row for row in budget_rows(figures)}
+    pool = rows["pool size held by ranking"]
+    assert pool.ratio_to_target == 0.1 and pool.meets is False
+    rebuild = rows["projection rebuild from the log"]
+    assert rebuild.ratio_to_target == 0.5 and rebuild.meets is False
+    query = rows["GET /v1/pool/candidates/{id}, sequential"]
+    assert query.ratio_to_target == 0.4 and query.meets is True
+    assert query.vs_baseline == "p50 0.25× · p99 0.2×"
+    held = rows["round of 10,000 invitations (#1)"]
+    assert held.ratio_to_target == 1.5 and held.meets is False
+    assert rows["profile update → new score visible (Ranked)"].measured == "not measured"
