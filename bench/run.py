@@ -1,0 +1,915 @@
+"""`make bench`: every figure of DESIGN.md's performance budget in one run, with a PostgreSQL baseline.
+
+    deploy/local/bench.sh                              # what `make bench` runs
+    python -m bench.run [--pool-size 1000000] [...]    # the same; BENCH_POOL_SIZE sets the default
+
+One run, on the running Kafka and PostgreSQL (`make infra`), everything isolated and cleaned up:
+
+1. **rebuild**: `measure_rebuild(pool_size)` (ranking_service.bench_rebuild) writes the seeded synthetic
+   pool's events to fresh topics (`benchsuite<unix time>.`) and rebuilds the projection from them into
+   a fresh database, kept for step 2: events/s of the replay.
+2. **services**: profile, ranking and draws started by `deploy/local/services.sh` on their own ports
+   (`BENCH_PORT_BASE`, default 18200: 18201..18203), pids and logs under `.local/bench/`, topics of step 1,
+   databases `<service>_benchsuite`; ranking on the rebuilt database, so it loads the pool (its stored
+   positions are the end of the log) instead of replaying it.
+3. **PostgreSQL baseline** (`bench.pg_baseline`): the pool's rows in a table of their own, indexed.
+4. **queries over HTTP** (`bench.latency`, httpx, keep-alive, loopback): `GET /v1/pool/candidates/{id}`
+   sequential and concurrent, `GET /v1/pool/distribution`, `POST /v1/pool/selection` of 10,000
+   (general, one program, one category); the same questions to the baseline.
+5. **update → visible**: profiles created through the profile API, then `PUT /v1/profiles/{id}` with
+   If-Match at 200/s for 30 s; latency until the `Ranked` continuing each update's correlation id is read.
+6. **round**: `draws_service.bench.run`: `POST /v1/draws` of 10,000 → all ITAs persisted (201) and all
+   Invited events read back from Kafka.
+
+Prints one table (measured, target from DESIGN.md, ratio to target, ratio to the baseline) and writes
+every figure to `.local/bench/results.json`. The exit status is 1 when a step failed (not when a
+budget is missed: this measures, it does not assert).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+import httpx
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from bench.latency import (
+    RankedTail,
+    RunResult,
+    create_profiles,
+    measure_update_visibility,
+    ratio,
+    run_concurrent,
+    run_sequential,
+)
+from bench.pg_baseline import Baseline, PoolRow, create_database, drop_database, timed_runs
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+RUN_DIR: Final = ROOT / ".local" / "bench"
+RESULTS_FILE: Final = RUN_DIR / "results.json"
+SERVICES_SH: Final = ROOT / "deploy" / "local" / "services.sh"
+DB_SUFFIX: Final = "_benchsuite"
+BASELINE_DB: Final = "eebench_baseline"
+PREFIX_RE: Final = re.compile(r"^benchsuite(\d{9,})\.")
+SERVICES: Final = ("profile", "ranking", "draws")
+SERVICE_DB_VARS: Final = tuple(
+    f"EE_{name.upper()}_DATABASE_URL" for name in ("profile", "ranking", "draws", "applications")
+)
+PARTNER: Final = "bench-partner"
+
+# DESIGN.md, "Performance budget (2-core machine, measured by `make bench`)"; the selection's from issue 4.
+TARGET_POOL: Final = 1_000_000
+TARGET_REBUILD_EPS: Final = 50_000.0
+TARGET_QUERY_P99_MS: Final = 5.0
+TARGET_VISIBLE_P99_MS: Final = 250.0
+TARGET_UPDATE_RATE: Final = 200.0
+TARGET_ROUND_S: Final = 5.0
+# issue 4: "a pool of 1M and a size of 10,000 must answer well within a second"
+TARGET_SELECTION_MS: Final = 1000.0
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip().replace(",", "").replace("_", "")
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Config:
+    pool_size: int
+    seed: int
+    port_base: int
+    http_requests: int  # sequential, then the same number concurrently
+    concurrency: int
+    distribution_requests: int
+    selection_size: int
+    selection_runs: int
+    baseline_rank_samples: int
+    baseline_window_samples: int
+    update_rate: float
+    update_seconds: float
+    update_profiles: int
+    rounds: int
+    round_size: int
+    keep: bool
+
+
+def parse_args(argv: Sequence[str] | None) -> Config:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    add = parser.add_argument
+    add("--pool-size", type=int, default=_env_int("BENCH_POOL_SIZE", 1_000_000), help="(BENCH_POOL_SIZE)")
+    add("--seed", type=int, default=_env_int("BENCH_SEED", 7), help="pool generator seed (BENCH_SEED)")
+    add("--port-base", type=int, default=_env_int("BENCH_PORT_BASE", 18200), help="services on base+1..3")
+    add("--http-requests", type=int, default=5_000, help="candidate queries, sequential and concurrent")
+    add("--concurrency", type=int, default=16, help="requests in flight in the concurrent run")
+    add("--distribution-requests", type=int, default=500)
+    add("--selection-size", type=int, default=10_000)
+    add("--selection-runs", type=int, default=5, help="timed selections per kind (after one warm-up)")
+    add("--baseline-rank-samples", type=int, default=1_000)
+    add("--baseline-window-samples", type=int, default=5)
+    add("--update-rate", type=float, default=TARGET_UPDATE_RATE, help="profile updates per second")
+    add("--update-seconds", type=float, default=30.0)
+    add("--update-profiles", type=int, default=1_000, help="profiles created through the API to update")
+    add("--rounds", type=int, default=2, help="rounds held one after the other")
+    add("--round-size", type=int, default=10_000)
+    add("--keep", action="store_true", help="leave services, topics and databases for a post-mortem")
+    args = parser.parse_args(argv)
+    if args.pool_size < 1_000:
+        parser.error("--pool-size must be at least 1,000")
+    return Config(**{key.replace("-", "_"): value for key, value in vars(args).items()})
+
+
+# ============================================================================================
+# The run
+# ============================================================================================
+
+
+class Suite:
+    def __init__(self, config: Config, console: Console) -> None:
+        self.config = config
+        self.console = console
+        self.prefix = f"benchsuite{int(time.time())}."
+        self.figures: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
+        self.phase_seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+        self.pool_rows: list[PoolRow] = []
+        self.sample_ids: list[str] = []
+        self.service_ranks: dict[str, int] = {}
+        self.service_distribution: dict[str, int] = {}
+        self.baseline: Baseline | None = None
+        self._configure_process_env()
+        from ranking_service.settings import RankingSettings
+
+        live = RankingSettings()
+        self.bootstrap = live.kafka_bootstrap_servers
+        self.auth_secret = live.auth_secret
+        self.server_url = live.database_url.rsplit("/", 1)[0]  # postgresql+asyncpg://ee:ee@host:port
+        self.dsn = "postgresql://" + self.server_url.split("://", 1)[1] + "/postgres"
+        self.rebuilt_db = f"{live.database_name}_bench"  # where measure_rebuild rebuilds
+        self.base_url = {
+            name: f"http://127.0.0.1:{config.port_base + 1 + i}"
+            for i, name in enumerate(("profile", "ranking", "draws", "applications"))
+        }
+
+    def _configure_process_env(self) -> None:
+        """This process's settings (measure_rebuild's and the draws bench's): our suffix and prefix."""
+        for name in SERVICE_DB_VARS:
+            os.environ.pop(name, None)
+        os.environ["EE_DB_SUFFIX"] = DB_SUFFIX
+        os.environ["EE_TOPIC_PREFIX"] = self.prefix
+
+    def services_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("EE_DRAWS_RANKING_URL", None)  # services.sh points draws at ranking on our base
+        env.update(
+            EE_PORT_BASE=str(self.config.port_base),
+            EE_LOCAL_RUN=str(RUN_DIR),
+            EE_DB_SUFFIX=DB_SUFFIX,
+            EE_TOPIC_PREFIX=self.prefix,
+            EE_RANKING_DATABASE_URL=f"{self.server_url}/{self.rebuilt_db}",
+            EE_SERVICE_READY_TIMEOUT="900",
+        )
+        return env
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a step; a failure is recorded (and printed) and the run goes on with the next step."""
+        self.console.print(
+            f"[bold]▶ {name}[/bold]  ({time.perf_counter() - self.started:,.0f} s into the run)"
+        )
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            self.errors[name] = f"{type(exc).__name__}: {exc}"
+            self.console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
+            self.console.print(traceback.format_exc(limit=6), markup=False, highlight=False)
+        finally:
+            self.phase_seconds[name] = round(time.perf_counter() - started, 1)
+
+    # -- 1. rebuild (synchronous: it runs its own event loop and worker processes) ----------------
+
+    def run(self) -> int:
+        started_at = datetime.now(UTC)
+        load_before = os.getloadavg()
+        try:
+            with self.phase("leftovers"):
+                asyncio.run(self._leftovers())
+            if "leftovers" not in self.errors:
+                with self.phase("rebuild"):
+                    self._rebuild()
+            if not self.errors:
+                asyncio.run(self._live())
+        except KeyboardInterrupt:
+            self.errors["interrupted"] = "KeyboardInterrupt"
+            self.console.print("[yellow]interrupted: cleaning up[/yellow]")
+        finally:
+            if self.config.keep:
+                self.console.print(f"[yellow]--keep: topics {self.prefix}*, databases and services left[/]")
+            else:
+                with self.phase("cleanup"):
+                    asyncio.run(self._cleanup())
+        total = time.perf_counter() - self.started
+        results = self._results(started_at, total, load_before)
+        self._print(results)
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        RESULTS_FILE.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+        self.console.print(f"figures written to {RESULTS_FILE.relative_to(ROOT)}; whole run {total:,.1f} s")
+        return 1 if self.errors else 0
+
+    async def _leftovers(self) -> None:
+        """Kafka up; services of an interrupted run (by pid file), its databases, topics over 2 h old."""
+        from shared import kafka_admin
+
+        if not await kafka_admin.kafka_ready(self.bootstrap, timeout=120):
+            raise RuntimeError(
+                f"Kafka at {self.bootstrap} did not answer within 120 s: is it running (make infra)?"
+            )
+        await asyncio.to_thread(self._services, "stop")
+
+        now = time.time()
+        stale = {
+            match.group(0)
+            for topic in await kafka_admin.list_topics(self.bootstrap)
+            if (match := PREFIX_RE.match(topic)) and now - int(match.group(1)) > 7_200
+        }
+        for prefix in sorted(stale):
+            await kafka_admin.delete_topics_with_prefix(self.bootstrap, prefix)
+        for name in (*(f"{s}{DB_SUFFIX}" for s in SERVICES), self.rebuilt_db, BASELINE_DB):
+            await drop_database(self.dsn, name)
+        self.figures["leftovers"] = {"stale_topic_prefixes_deleted": sorted(stale)}
+
+    def _rebuild(self) -> None:
+        from ranking_service.bench_rebuild import measure_rebuild
+
+        started = time.perf_counter()
+        figures = measure_rebuild(self.config.pool_size, seed=self.config.seed, prefix=self.prefix, keep=True)
+        figures["call_seconds"] = round(time.perf_counter() - started, 3)
+        self.figures["rebuild"] = figures
+        self.console.print(
+            f"  {figures.get('events', 0):,} events replayed in {figures.get('replay_seconds')} s: "
+            f"[bold]{figures.get('events_per_second', 0):,} events/s[/bold]; "
+            f"pool {figures.get('pool_size'):,}, "
+            f"score mismatches {figures.get('score_mismatches')}"
+        )
+
+    # -- 2..6: against the running services ------------------------------------------------------
+
+    async def _live(self) -> None:
+        with self.phase("services"):
+            await self._start_services()
+        if "services" in self.errors:
+            return
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(limits=limits, timeout=60, trust_env=False) as client:
+            self.client = client
+            with self.phase("baseline load"):
+                await self._load_baseline()
+            with self.phase("candidate queries"):
+                await self._candidate_queries()
+            with self.phase("distribution"):
+                await self._distribution()
+            with self.phase("selection"):
+                await self._selections()
+            with self.phase("baseline queries"):
+                await self._baseline_queries()
+            with self.phase("update → visible"):
+                await self._updates()
+            with self.phase("round"):
+                await self._rounds()
+            self.figures.setdefault("services", {})["ranking_rss_mb_end"] = self._rss_mb("ranking")
+
+    def _services(self, command: str) -> str:
+        done = subprocess.run(
+            [str(SERVICES_SH), command, *SERVICES],
+            cwd=ROOT,
+            env=self.services_env(),
+            capture_output=True,
+            text=True,
+            timeout=1_200,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"services.sh {command} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        return done.stdout + done.stderr
+
+    async def _start_services(self) -> None:
+        for name in ("profile", "draws"):
+            await create_database(self.dsn, f"{name}{DB_SUFFIX}")
+        started = time.perf_counter()
+        await asyncio.to_thread(self._services, "start")
+        ready = time.perf_counter() - started
+        expected = self.figures["rebuild"].get("pool_size")
+        loaded = await self._wait_pool_loaded(expected, limit_s=900)
+        self.figures["services"] = {
+            "ports": {name: self.base_url[name] for name in SERVICES},
+            "ready_seconds": round(ready, 2),
+            "pool_loaded_seconds": round(time.perf_counter() - started, 2),
+            "pool_size": loaded,
+            "ranking_rss_mb_loaded": self._rss_mb("ranking"),
+        }
+        self.console.print(
+            f"  services ready in {ready:.1f} s; ranking holds {loaded:,} candidates "
+            f"({self.figures['services']['ranking_rss_mb_loaded']} MB RSS)"
+        )
+
+    async def _wait_pool_loaded(self, expected: int | None, limit_s: float) -> int:
+        deadline = time.perf_counter() + limit_s
+        last: Any = None
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            while time.perf_counter() < deadline:
+                try:
+                    answer = await client.get(f"{self.base_url['ranking']}/v1/pool/distribution")
+                    last = answer.status_code
+                    if answer.status_code == 200:
+                        total = int(answer.json()["total"])
+                        last = total
+                        if expected is None or total >= expected:
+                            return total
+                except httpx.HTTPError as exc:
+                    last = repr(exc)
+                await asyncio.sleep(0.5)
+        raise TimeoutError(f"the ranking pool did not reach {expected} candidates in {limit_s:g} s: {last}")
+
+    def _rss_mb(self, service: str) -> float | None:
+        try:
+            pid = int((RUN_DIR / "run" / f"{service}.pid").read_text().strip())
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def _token(self, sub: str, role: str) -> str:
+        from shared.auth import mint_token
+
+        return mint_token(self.auth_secret, sub, role, ttl_seconds=4 * 3600)
+
+    # -- 3. the baseline ------------------------------------------------------------------------
+
+    async def _load_baseline(self) -> None:
+        started = time.perf_counter()
+        conn = await asyncpg.connect(self.dsn.rsplit("/", 1)[0] + f"/{self.rebuilt_db}", timeout=30)
+        try:
+            records = await conn.fetch(
+                "SELECT profile_id, crs, submitted_at, programs::text AS programs, "
+                "categories::text AS categories FROM ranking_profiles WHERE in_pool"
+            )
+        finally:
+            await conn.close()
+        self.pool_rows = [
+            (
+                r["profile_id"],
+                r["crs"],
+                r["submitted_at"],
+                orjson.loads(r["programs"]),
+                orjson.loads(r["categories"]),
+            )
+            for r in records
+        ]
+        read = time.perf_counter() - started
+        self.baseline = Baseline(self.dsn, BASELINE_DB)
+        timings = await self.baseline.create(self.pool_rows)
+        self.figures["baseline_load"] = {
+            "rows": len(self.pool_rows),
+            "read_seconds": round(read, 3),
+            **timings,
+        }
+        rng = random.Random(f"bench-sample:{self.config.seed}")
+        ids = [row[0] for row in self.pool_rows]
+        self.sample_ids = rng.sample(ids, min(self.config.http_requests, len(ids)))
+        self.console.print(f"  baseline table: {len(self.pool_rows):,} rows; {timings}")
+
+    # -- 4. queries over HTTP ---------------------------------------------------------------------
+
+    async def _candidate_queries(self) -> None:
+        ranking = self.base_url["ranking"]
+        headers = {"Authorization": f"Bearer {self._token('bench-ops', 'ops')}"}
+        ids = self.sample_ids
+        count = self.config.http_requests
+
+        async def get_candidate(index: int) -> bool:
+            answer = await self.client.get(
+                f"{ranking}/v1/pool/candidates/{ids[index % len(ids)]}", headers=headers
+            )
+            return answer.status_code == 200
+
+        await run_sequential(get_candidate, min(200, count), limit_s=30)  # warm-up, not counted
+        sequential = await run_sequential(get_candidate, count, limit_s=120)
+        concurrent = await run_concurrent(get_candidate, count, self.config.concurrency, limit_s=120)
+        # Untimed: the ranks the service gives, to compare with the baseline's.
+        ranks: dict[str, int] = {}
+        for profile_id in ids[: min(200, self.config.baseline_rank_samples)]:
+            answer = await self.client.get(f"{ranking}/v1/pool/candidates/{profile_id}", headers=headers)
+            if answer.status_code == 200:
+                ranks[profile_id] = int(answer.json()["rank"])
+        self.service_ranks = ranks
+        self.figures["candidate"] = {
+            "sequential": sequential.as_dict(),
+            "concurrent": {**concurrent.as_dict(), "concurrency": self.config.concurrency},
+        }
+        self._say("GET candidate, sequential", sequential)
+        self._say(f"GET candidate, {self.config.concurrency} in flight", concurrent)
+
+    async def _distribution(self) -> None:
+        url = f"{self.base_url['ranking']}/v1/pool/distribution"
+
+        async def get(_: int) -> bool:
+            return (await self.client.get(url)).status_code == 200
+
+        run = await run_sequential(get, self.config.distribution_requests, limit_s=60)
+        answer = (await self.client.get(url)).json()
+        self.service_distribution = {b["range"]: int(b["count"]) for b in answer["bins"]}
+        self.service_distribution["total"] = int(answer["total"])
+        self.figures["distribution"] = run.as_dict()
+        self._say("GET distribution", run)
+
+    SELECTIONS: Final = (
+        ("general", None, None),
+        ("program fsw", "fsw", None),
+        ("category stem", None, "stem"),
+    )
+
+    async def _selections(self) -> None:
+        url = f"{self.base_url['ranking']}/v1/pool/selection"
+        headers = {"Authorization": f"Bearer {self._token('bench-ops', 'ops')}"}
+        figures: dict[str, Any] = {}
+        for label, program, category in self.SELECTIONS:
+            body: dict[str, Any] = {
+                "program": program,
+                "category": category,
+                "size": self.config.selection_size,
+                "exclude": [],
+            }
+            sizes: list[int] = []
+
+            async def select(_: int, body: dict[str, Any] = body, sizes: list[int] = sizes) -> bool:
+                answer = await self.client.post(url, json=body, headers=headers)
+                sizes.append(len(answer.content))
+                return answer.status_code == 200
+
+            await run_sequential(select, 1, limit_s=60)  # warm-up
+            run = await run_sequential(select, self.config.selection_runs, limit_s=120)
+            check = (await self.client.post(url, json=body, headers=headers)).json()
+            figures[label] = {
+                **run.as_dict(),
+                "returned": len(check["candidates"]),
+                "eligible_count": check["eligible_count"],
+                "response_bytes": sizes[-1] if sizes else None,
+            }
+            self._say(f"POST selection of {self.config.selection_size:,}, {label}", run)
+        self.figures["selection"] = figures
+
+    # -- 3b. the baseline's answers to the same questions -------------------------------------------
+
+    async def _baseline_queries(self) -> None:
+        from ranking_service.domain.pool import DISTRIBUTION_BINS
+
+        baseline = self.baseline
+        if baseline is None or baseline.conn is None:
+            raise RuntimeError("the baseline table was not loaded")
+        ids = self.sample_ids
+        figures: dict[str, Any] = {}
+        samples = min(self.config.baseline_rank_samples, len(ids))
+        await timed_runs(lambda i: baseline.candidate(ids[i]), min(50, samples), 30)  # warm-up
+        run, ranks = await timed_runs(lambda i: baseline.candidate(ids[i]), samples, 180)
+        figures["candidate"] = run.as_dict()
+        self._say("baseline: row + rank (count(*))", run)
+        by_id = dict(zip(ids, ranks, strict=False))
+        compared = [pid for pid in self.service_ranks if pid in by_id]
+        figures["rank_mismatches"] = sum(1 for pid in compared if by_id[pid] != self.service_ranks[pid])
+        figures["ranks_compared"] = len(compared)
+
+        window = min(self.config.baseline_window_samples, len(ids))
+        run, _ = await timed_runs(lambda i: baseline.candidate_window(ids[i]), window, 120)
+        figures["candidate_window"] = run.as_dict()
+        self._say("baseline: rank() over the pool", run)
+        run, _ = await timed_runs(lambda _: baseline.pool_size(), 20, 60)
+        figures["pool_size_count"] = run.as_dict()
+
+        n = self.config.selection_size
+        tops: dict[str, Any] = {}
+        for label, program, category in self.SELECTIONS:
+            await baseline.top(n, program, category)  # warm-up
+
+            async def top(_: int, program: str | None = program, category: str | None = category) -> object:
+                return len(await baseline.top(n, program, category))
+
+            run, answers = await timed_runs(top, self.config.selection_runs, 120)
+            tops[label] = {**run.as_dict(), "returned": answers[-1] if answers else None}
+            self._say(f"baseline: top {n:,}, {label}", run)
+        figures["top"] = tops
+
+        run, answers = await timed_runs(lambda _: baseline.distribution(DISTRIBUTION_BINS), 20, 60)
+        figures["distribution"] = run.as_dict()
+        figures["distribution_matches_service"] = (
+            answers[-1] == self.service_distribution if answers else None
+        )
+        self._say("baseline: distribution bins", run)
+        plans = {}
+        with contextlib.suppress(Exception):
+            from bench.pg_baseline import CANDIDATE_SQL
+
+            plans["candidate"] = await baseline.explain(CANDIDATE_SQL, ids[0])
+        figures["plans"] = plans
+        self.figures["baseline"] = figures
+        await baseline.close()
+
+    # -- 5. update → visible ----------------------------------------------------------------------
+
+    async def _updates(self) -> None:
+        from bench.pool_generator import generate_documents
+        from shared.events.catalogue import RANKING_TOPIC
+        from shared.kafka_admin import topic_name
+
+        config = self.config
+        documents = [
+            c.document for c in generate_documents(config.update_profiles, config.seed + 1_000, workers=1)
+        ]
+        token = self._token(PARTNER, "partner")
+        tail = RankedTail(self.bootstrap, topic_name(RANKING_TOPIC, self.prefix))
+        await tail.start()
+        try:
+            url = self.base_url["profile"]
+            profiles, setup = await create_profiles(self.client, url, token, documents, tail, limit_s=300)
+            self.console.print(f"  {len(profiles):,} profiles created through the API and ranked: {setup}")
+            if not profiles:
+                raise RuntimeError(f"no profile entered the pool: {setup}")
+            run = await measure_update_visibility(
+                self.client,
+                url,
+                token,
+                profiles,
+                tail,
+                rate=config.update_rate,
+                duration_s=config.update_seconds,
+                settle_s=30,
+            )
+        finally:
+            await tail.stop()
+        figures = run.as_dict(config.update_rate, config.update_seconds)
+        self.figures["update_visible"] = {"setup": setup, **figures}
+        visible = figures.get("visible", {})
+        self.console.print(
+            f"  {run.sent:,} updates sent ({figures['achieved_rate_per_s']}/s), {run.accepted:,} accepted, "
+            f"{run.not_visible} not seen; visible p50 {visible.get('p50_ms')} ms "
+            f"p99 {visible.get('p99_ms')} ms"
+        )
+
+    # -- 6. rounds --------------------------------------------------------------------------------
+
+    async def _rounds(self) -> None:
+        from draws_service import bench as draws_bench
+
+        rounds = []
+        for _ in range(self.config.rounds):
+            timings = await draws_bench.run(self.base_url["draws"], "general", self.config.round_size, 180.0)
+            rounds.append({k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(timings).items()})
+            self.console.print(
+                f"  round of {timings.invitations:,}: persisted {timings.persisted_s:.2f} s, "
+                f"all Invited on Kafka {timings.published_s:.2f} s"
+            )
+        self.figures["rounds"] = rounds
+
+    # -- cleanup ----------------------------------------------------------------------------------
+
+    async def _cleanup(self) -> None:
+        from shared import kafka_admin
+
+        problems = []
+        try:
+            await asyncio.to_thread(self._services, "stop")
+        except Exception as exc:
+            problems.append(f"services: {exc}")
+        try:
+            deleted = await kafka_admin.delete_topics_with_prefix(self.bootstrap, self.prefix)
+            self.figures["cleanup"] = {"topics_deleted": len(deleted)}
+        except Exception as exc:
+            problems.append(f"topics: {exc}")
+        for name in (*(f"{s}{DB_SUFFIX}" for s in SERVICES), self.rebuilt_db, BASELINE_DB):
+            try:
+                await drop_database(self.dsn, name)
+            except Exception as exc:
+                problems.append(f"database {name}: {exc}")
+        if problems:
+            raise RuntimeError("; ".join(problems))
+
+    # -- output -----------------------------------------------------------------------------------
+
+    def _say(self, what: str, run: RunResult) -> None:
+        s = run.summary
+        if s is None:
+            self.console.print(f"  {what}: no answer")
+            return
+        self.console.print(
+            f"  {what}: {s.count:,} in {s.seconds:.1f} s, p50 {s.p50_ms:.3f} ms, p99 {s.p99_ms:.3f} ms, "
+            f"max {s.max_ms:.3f} ms, errors {run.errors}"
+        )
+
+    def _results(
+        self, started_at: datetime, total: float, load_before: tuple[float, float, float]
+    ) -> dict[str, Any]:
+        return {
+            "started_at": started_at.isoformat(),
+            "total_seconds": round(total, 1),
+            "config": asdict(self.config),
+            "prefix": self.prefix,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "loadavg_before": [round(x, 2) for x in load_before],
+                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+                "git": _git_head(),
+            },
+            "rows": [asdict(row) for row in budget_rows(self.figures)],
+            "figures": self.figures,
+            "phase_seconds": self.phase_seconds,
+            "errors": self.errors,
+        }
+
+    def _print(self, results: dict[str, Any]) -> None:
+        table = Table(
+            title=f"make bench: pool of {self.config.pool_size:,} (results in .local/bench/results.json)",
+            caption=(
+                "ratio to target = measured ÷ target (a ≤ target is met at ≤ 1, a ≥ target at ≥ 1); "
+                "vs PostgreSQL = ranking service ÷ the plain PostgreSQL baseline for the same question "
+                "(< 1: the service is faster; the baseline is timed without HTTP/JSON)"
+            ),
+        )
+        for column in ("what", "measured", "target", "ratio to target", "vs PostgreSQL"):
+            table.add_column(column, overflow="fold")
+        for row in budget_rows(self.figures):
+            verdict = "" if row.meets is None else (" [green]✓[/green]" if row.meets else " [red]✗[/red]")
+            table.add_row(
+                row.what, row.measured, row.target, _fmt_ratio(row.ratio_to_target) + verdict, row.vs_baseline
+            )
+        self.console.print(table)
+        machine = results["machine"]
+        self.console.print(
+            f"whole run {results['total_seconds']:,.1f} s on {machine['cpus']} CPUs; load average before "
+            f"{machine['loadavg_before']}, after {machine['loadavg_after']}; steps (s): {self.phase_seconds}"
+        )
+        for name, error in self.errors.items():
+            self.console.print(f"[red]step failed: {name}: {error}[/red]")
+
+
+# ============================================================================================
+# The table's rows, from the figures (pure)
+# ============================================================================================
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    measured: str
+    target: str
+    ratio_to_target: float | None
+    meets: bool | None
+    vs_baseline: str
+    value: float | None = None  # the figure compared with the target
+
+
+def _fmt_ratio(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3g}×" if value < 100 else f"{value:,.0f}×"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f} ms" if value < 10 else f"{value:,.1f} ms"
+
+
+def _vs(service: dict[str, Any] | None, baseline: dict[str, Any] | None) -> str:
+    if not service or not baseline:
+        return "—"
+    p50 = ratio(service.get("p50_ms"), baseline.get("p50_ms"))
+    p99 = ratio(service.get("p99_ms"), baseline.get("p99_ms"))
+    return f"p50 {_fmt_ratio(p50)} · p99 {_fmt_ratio(p99)}"
+
+
+def _latency_row(
+    what: str, run: dict[str, Any] | None, target_ms: float | None, baseline: dict[str, Any] | None
+) -> Row:
+    if not run or "p99_ms" not in run:
+        return Row(
+            what, "not measured", "—" if target_ms is None else f"p99 ≤ {target_ms:g} ms", None, None, "—"
+        )
+    measured = f"p50 {_ms(run['p50_ms'])} · p99 {_ms(run['p99_ms'])} (n={run['count']:,}"
+    measured += f", errors {run['errors']})" if run.get("errors") else ")"
+    if target_ms is None:
+        return Row(what, measured, "—", None, None, _vs(run, baseline), run["p99_ms"])
+    r = ratio(run["p99_ms"], target_ms)
+    return Row(
+        what,
+        measured,
+        f"p99 ≤ {target_ms:g} ms",
+        r,
+        r is not None and r <= 1,
+        _vs(run, baseline),
+        run["p99_ms"],
+    )
+
+
+def budget_rows(figures: dict[str, Any]) -> list[Row]:
+    """The table: one row per figure of the budget (and the queries around them)."""
+    rows: list[Row] = []
+    services = figures.get("services", {})
+    pool = services.get("pool_size")
+    if pool is not None:
+        r = ratio(pool, TARGET_POOL)
+        rss = services.get("ranking_rss_mb_loaded")
+        rows.append(
+            Row(
+                "pool size held by ranking",
+                f"{pool:,} profiles ({rss} MB RSS)",
+                f"{TARGET_POOL:,}",
+                r,
+                r is not None and r >= 1,
+                "—",
+                float(pool),
+            )
+        )
+    rebuild = figures.get("rebuild")
+    if rebuild and rebuild.get("events_per_second") is not None:
+        eps = float(rebuild["events_per_second"])
+        r = ratio(eps, TARGET_REBUILD_EPS)
+        rows.append(
+            Row(
+                "projection rebuild from the log",
+                f"{eps:,.0f} events/s ({rebuild.get('events', 0):,} events "
+                f"in {rebuild.get('replay_seconds')} s)",
+                f"≥ {TARGET_REBUILD_EPS:,.0f} events/s",
+                r,
+                r is not None and r >= 1,
+                "—",
+                eps,
+            )
+        )
+    else:
+        rows.append(
+            Row(
+                "projection rebuild from the log",
+                "not measured",
+                f"≥ {TARGET_REBUILD_EPS:,.0f} events/s",
+                None,
+                None,
+                "—",
+            )
+        )
+    candidate = figures.get("candidate", {})
+    baseline = figures.get("baseline", {})
+    rows.append(
+        _latency_row(
+            "GET /v1/pool/candidates/{id}, sequential",
+            candidate.get("sequential"),
+            TARGET_QUERY_P99_MS,
+            baseline.get("candidate"),
+        )
+    )
+    concurrent = candidate.get("concurrent")
+    label = (
+        f"GET /v1/pool/candidates/{{id}}, {concurrent.get('concurrency')} in flight"
+        if concurrent
+        else ("GET /v1/pool/candidates/{id}, concurrent")
+    )
+    rows.append(_latency_row(label, concurrent, TARGET_QUERY_P99_MS, baseline.get("candidate")))
+    rows.append(
+        _latency_row(
+            "GET /v1/pool/distribution", figures.get("distribution"), None, baseline.get("distribution")
+        )
+    )
+    for label, run in figures.get("selection", {}).items():
+        rows.append(
+            _latency_row(
+                f"POST /v1/pool/selection, {label}",
+                run,
+                TARGET_SELECTION_MS,
+                baseline.get("top", {}).get(label),
+            )
+        )
+    update = figures.get("update_visible")
+    target = f"p99 ≤ {TARGET_VISIBLE_P99_MS:g} ms at {TARGET_UPDATE_RATE:g}/s"
+    if update and "visible" in update:
+        visible = update["visible"]
+        r = ratio(visible["p99_ms"], TARGET_VISIBLE_P99_MS)
+        measured = (
+            f"p50 {_ms(visible['p50_ms'])} · p99 {_ms(visible['p99_ms'])} "
+            f"at {update['achieved_rate_per_s']}/s "
+            f"({update['accepted']:,} updates, {update['not_visible']} not seen, {update['skipped']} skipped)"
+        )
+        rows.append(
+            Row(
+                "profile update → new score visible (Ranked)",
+                measured,
+                target,
+                r,
+                r is not None and r <= 1,
+                "—",
+                visible["p99_ms"],
+            )
+        )
+        put = update.get("put")
+        if put:
+            rows.append(
+                Row(
+                    "  of which PUT /v1/profiles/{id} answered",
+                    f"p50 {_ms(put['p50_ms'])} · p99 {_ms(put['p99_ms'])}",
+                    "—",
+                    None,
+                    None,
+                    "—",
+                    put["p99_ms"],
+                )
+            )
+    else:
+        rows.append(
+            Row("profile update → new score visible (Ranked)", "not measured", target, None, None, "—")
+        )
+    rounds = figures.get("rounds") or []
+    for index, held in enumerate(rounds, start=1):
+        r = ratio(held["published_s"], TARGET_ROUND_S)
+        rows.append(
+            Row(
+                f"round of {held['invitations']:,} invitations (#{index})",
+                f"ITAs persisted {held['persisted_s']:.3f} s · "
+                f"all Invited published {held['published_s']:.3f} s",
+                f"≤ {TARGET_ROUND_S:g} s",
+                r,
+                r is not None and r <= 1,
+                "—",
+                held["published_s"],
+            )
+        )
+    if not rounds:
+        rows.append(
+            Row("round of 10,000 invitations", "not measured", f"≤ {TARGET_ROUND_S:g} s", None, None, "—")
+        )
+    return rows
+
+
+def _git_head() -> dict[str, Any]:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"head": head, "modified_files": len(dirty.splitlines())}
+
+
+@contextlib.contextmanager
+def single_run(lock_path: Path) -> Iterator[None]:
+    """One `make bench` at a time on this checkout: they share ports, database names and CPU."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"another bench run holds {lock_path}; wait for it to finish") from None
+        yield
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    import logging
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    with single_run(RUN_DIR / ".lock"):
+        console.print(
+            f"make bench: pool of {config.pool_size:,} (seed {config.seed}), services on "
+            f"127.0.0.1:{config.port_base + 1}..{config.port_base + 3}"
+        )
+        return Suite(config, console).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
