@@ -182,7 +182,11 @@ _SAVE_POSITIONS = sa.text(
 
 
 class IdempotentConsumer:
-    """Consume `topics` (base names; the settings' prefix is added) into the service database."""
+    """Consume `topics` (base names; the settings' prefix is added) into the service database.
+
+    `group_id` is a base name too: the consumer joins `settings.consumer_group(group_id)`, under the
+    topic prefix, so a test run never joins the live group. None: every partition, no group.
+    """
 
     def __init__(
         self,
@@ -208,7 +212,7 @@ class IdempotentConsumer:
         self.settings = settings
         self.topics = [settings.topic(t) for t in topics]
         self.handlers = dict(handlers)
-        self.group_id = group_id
+        self.group_id = None if group_id is None else settings.consumer_group(group_id)
         self.batch_size = batch_size
         self.max_retries = max(1, max_retries)
         self.metrics = ConsumerMetrics()

@@ -167,3 +167,7 @@ class ServiceSettings(BaseSettings):
     def dlq_topic(self, base: str) -> str:
         """The dead-letter twin of an event topic, prefixed: `<prefix><base>.dlq`."""
         return dlq_topic(self.topic(base))
+
+    def consumer_group(self, base: str) -> str:
+        """The real Kafka consumer group, under the topic prefix (a test run never joins the live group)."""
+        return f"{self.topic_prefix}{base}"

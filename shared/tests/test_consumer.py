@@ -301,6 +301,8 @@ async def test_a_consumer_group_seeks_to_the_stored_positions_on_assignment(
     name, group = f"grp-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
     await produce(settings, topic, [encode(envelope()) for _ in range(3)], key=KEY)
     async with running(consumer_for(db, settings, name=name, group_id=group)) as consumer:
+        # The group is a base name: it is joined under the topic prefix, like the topics.
+        assert consumer.group_id == f"{settings.topic_prefix}{group}"
         await wait_until(lambda: consumer.metrics.processed >= 3, timeout=20)
     assert sum((await stored_positions(db, name)).values()) == 3
 

@@ -53,6 +53,7 @@ def test_prefix_and_suffix_name_topics_and_the_database(monkeypatch: pytest.Monk
     settings = RankingSettings()
     assert settings.topic("ee.profile.events") == "test1700000000.ee.profile.events"
     assert settings.dlq_topic("ee.profile.events") == "test1700000000.ee.profile.events.dlq"
+    assert settings.consumer_group("ranking") == "test1700000000.ranking"
     assert settings.database_url.endswith("/ranking_test")
 
 

@@ -58,5 +58,5 @@ class RankingSettings(ServiceSettings):
 
     @property
     def group_id(self) -> str | None:
-        """The scorer's consumer group ("ranking", under the topic prefix so test runs stay apart)."""
-        return None if self.replica else f"{self.topic_prefix}ranking"
+        """The scorer's consumer group, "ranking" (the consumer puts it under the topic prefix)."""
+        return None if self.replica else "ranking"

@@ -1,7 +1,8 @@
 """The Kafka consumers: Invited from the draws service, profile facts from the profile service.
 
-Two consumers, so a burst of profile updates never delays an invitation's arrival. Their group ids
-carry the topic prefix, so two test runs (or a test run and `make up`) never share a group.
+Two consumers, so a burst of profile updates never delays an invitation's arrival. Their groups are
+joined under the topic prefix (`shared.consumer`), so two test runs (or a test run and `make up`) never
+share a group.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def invitations_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
         runtime.clock,
         topics=[DRAWS_TOPIC],
         handlers={"Invited": on_invited},
-        group_id=f"{settings.topic_prefix}{INVITATIONS_CONSUMER}",
+        group_id=INVITATIONS_CONSUMER,
     )
 
 
@@ -54,5 +55,5 @@ def profiles_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
         runtime.clock,
         topics=[PROFILE_TOPIC],
         handlers={"ProfileUpdated": on_profile, "ProfileSubmitted": on_profile},
-        group_id=f"{settings.topic_prefix}{PROFILES_CONSUMER}",
+        group_id=PROFILES_CONSUMER,
     )

@@ -28,5 +28,5 @@ def open_invitations_consumer(
         clock,
         topics=[APPLICATIONS_TOPIC],
         handlers=dict.fromkeys(CLOSING_EVENTS, on_invitation_closed),
-        group_id=settings.topic("draws"),  # the prefix keeps test runs out of the live group
+        group_id="draws",
     )

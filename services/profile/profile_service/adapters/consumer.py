@@ -17,5 +17,5 @@ def invitations_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
     return IdempotentConsumer(
         CONSUMER_NAME, runtime.settings, runtime.session_factory, runtime.clock,
         topics=[DRAWS_TOPIC, APPLICATIONS_TOPIC], handlers=HANDLERS,
-        group_id=f"{runtime.settings.topic_prefix}profile",  # a test run never joins the real group
+        group_id="profile",
     )
