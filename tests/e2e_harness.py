@@ -578,7 +578,10 @@ def report_figures(config: Any, section: str, figures: Mapping[str, Any]) -> Non
     """Save the figures and show them in pytest's terminal output (no `-s` needed)."""
     line = save_figures(section, figures)
     reporter = config.pluginmanager.get_plugin("terminalreporter") if config is not None else None
-    if reporter is not None:
+    capture = config.pluginmanager.get_plugin("capturemanager") if config is not None else None
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():  # pytest captures fd 1 while tests and fixtures run
         reporter.write_line("")
         reporter.write_line(f"[e2e figures: {section}] {line}")
         reporter.write_line(f"[e2e figures: {section}] also in {FIGURES_FILE.relative_to(ROOT)}")
