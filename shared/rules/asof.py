@@ -113,6 +113,11 @@ class AsOf:
     def trade_hours(self) -> list[OccupationHours]:
         return trade_hours(self.doc.work_experience, self.as_of)
 
+    @lazy
+    def job_noc_codes(self) -> frozenset[str]:
+        """The occupations of the candidate's jobs (not the job offer's or the certificate's)."""
+        return frozenset(job.noc_code for job in self.doc.work_experience)
+
     # --- the spouse who counts (accompanying, not a citizen or PR) -----------------------------
 
     @lazy

@@ -157,6 +157,9 @@ def _meets(version: CategoryVersion, facts: AsOf) -> bool:
         return french is not None and french.lowest() >= FRENCH_MINIMUM_NCLC
     if version.kind == "military":
         return doc.job_offer is not None and doc.job_offer.canadian_armed_forces
+    assert version.experience is not None, "every occupation category has an experience rule"
+    if version.experience.months > 0 and version.occupations.isdisjoint(facts.job_noc_codes):
+        return False  # no month at all in a listed occupation
     return _has_listed_experience(version, doc, facts.as_of)
 
 
