@@ -19,6 +19,8 @@ generation day, so every generated candidate is in the pool with the generator's
 - `events_per_second`: events replayed / `replay_seconds` (log bounds read, events merged, profiles
   scored, rows and positions written), the DESIGN.md budget figure;
 - `rebuild_seconds`: the whole `rebuild()` call (database created and migrated, replay, pool loaded);
+- `rebuild_cpu_seconds`, `cpu_us_per_event`: CPU time of that call in this process and its worker
+  processes (not PostgreSQL's or Kafka's): comparable on a busy machine, where wall time is not;
 - `score_mismatches`: rebuilt pool rows whose CRS differs from the generator's, plus generated
   candidates missing from the pool (0 when the rebuild is right; None when the topics were reused).
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import resource
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -109,16 +112,20 @@ async def measure_rebuild_async(
             figures["write_seconds"] = round(time.perf_counter() - started, 3)
             figures["written"] = written
         clock = Clock.frozen(datetime.combine(as_of, day_time(12), tzinfo=UTC))
+        cpu = _cpu_seconds()
         started = time.perf_counter()
         report = await rebuild(
             live, into=into, clock=clock, rules_version=CURRENT_RULES.name, workers=workers, compare=False,
         )  # fmt: skip
         rebuild_seconds = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu
         figures.update(
             events=report.events,
             replay_seconds=round(report.seconds, 3),
             events_per_second=round(report.events_per_second),
             rebuild_seconds=round(rebuild_seconds, 3),
+            rebuild_cpu_seconds=round(cpu, 3),
+            cpu_us_per_event=round(cpu / report.events * 1e6, 1) if report.events else None,
             pool_size=report.pool_size,
             fingerprint=report.fingerprint,
             score_mismatches=None if expected is None else await _mismatches(into, expected),
@@ -128,6 +135,12 @@ async def measure_rebuild_async(
             await kafka_admin.delete_topics_with_prefix(bootstrap, prefix)
             await drop_database(into.database_url)
     return figures
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the rebuild's worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # --- the events ---------------------------------------------------------------------------------------

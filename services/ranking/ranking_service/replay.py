@@ -494,11 +494,7 @@ async def replay(
     if len(jobs) == 1:
         results = [await replay_shard(jobs[0])]
     else:
-        loop = asyncio.get_running_loop()
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
-            running = [loop.run_in_executor(pool, run_shard, job) for job in jobs]
-            results = list(await asyncio.gather(*running))
+        results = await _in_processes(jobs)
     used: set[str] = set()
     for result in results:
         stats.add(result.stats)
@@ -514,6 +510,22 @@ async def replay(
     stats.unchanged += rest.stats.unchanged
     await save_positions(settings, consumer_name, partitions, cluster_id)
     return stats
+
+
+async def _in_processes(jobs: Sequence[Job]) -> list[ShardResult]:
+    """Each job in a process of its own ("spawn": a fresh interpreter, no copy of this event loop)."""
+    loop = asyncio.get_running_loop()
+    pool = ProcessPoolExecutor(max_workers=len(jobs), mp_context=multiprocessing.get_context("spawn"))
+    try:
+        return list(await asyncio.gather(*(loop.run_in_executor(pool, run_shard, job) for job in jobs)))
+    except BaseException:
+        # Failed, cancelled or timed out: the other shard must not go on writing in the background.
+        processes = getattr(pool, "_processes", None) or {}  # the executor's own map: pid -> Process
+        for process in list(processes.values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def split(partitions: Sequence[Partition], shards: int) -> list[list[Partition]]:
