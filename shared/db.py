@@ -11,8 +11,10 @@ Each service's first Alembic migration creates the platform tables::
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, Protocol
 
+import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -112,6 +114,45 @@ async def create_platform_schema(engine: AsyncEngine) -> None:
     """Create the platform tables directly (tests and tools without Alembic); idempotent."""
     async with engine.begin() as conn:
         await conn.run_sync(platform_metadata.create_all)
+
+
+_SAFE_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _maintenance_dsn(database_url: str) -> tuple[str, str]:
+    """asyncpg DSN of the server's `postgres` database, and the database named in `database_url`."""
+    url = make_url(database_url)
+    name = url.database or ""
+    if not _SAFE_NAME.match(name):
+        raise ValueError(f"refusing to create or drop a database named {name!r}")
+    dsn = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    return dsn, name
+
+
+async def create_database(database_url: str) -> None:
+    """Create the database `database_url` names, empty (dropping a leftover of the same name).
+
+    For tests and tools (the ranking rebuild's fresh projection); services' databases are made by
+    `deploy/local/postgres.sh` or the operator.
+    """
+    dsn, name = _maintenance_dsn(database_url)
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        # WITH (FORCE): a crashed earlier run may have left connections open to it.
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(database_url: str) -> None:
+    """Drop the database `database_url` names, closing whatever is still connected to it."""
+    dsn, name = _maintenance_dsn(database_url)
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 def _json_dumps(value: Any) -> str:

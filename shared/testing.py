@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -22,16 +21,19 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar, Self
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import kafka_admin
-from shared.db import create_engine, create_platform_schema, session_factory
+from shared.db import (
+    create_database,
+    create_engine,
+    create_platform_schema,
+    drop_database,
+    session_factory,
+)
 from shared.settings import ServiceSettings
-
-_SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class PlatformTestSettings(ServiceSettings):
@@ -64,38 +66,6 @@ def unique_db_suffix(label: str = "t") -> str:
 
 
 # -- databases --------------------------------------------------------------------------------------
-
-
-def _maintenance_dsn(database_url: str) -> tuple[str, str]:
-    """asyncpg DSN of the server's `postgres` database, and the database named in `database_url`."""
-    url = make_url(database_url)
-    name = url.database or ""
-    if not _SAFE_NAME.match(name):
-        raise ValueError(f"refusing to create or drop a database named {name!r}")
-    dsn = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    return dsn, name
-
-
-async def create_database(database_url: str) -> None:
-    """Create the database `database_url` names, empty (dropping a leftover of the same name)."""
-    dsn, name = _maintenance_dsn(database_url)
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        # WITH (FORCE): a crashed earlier run may have left connections open to it.
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(database_url: str) -> None:
-    """Drop the database `database_url` names, closing whatever is still connected to it."""
-    dsn, name = _maintenance_dsn(database_url)
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @dataclass
