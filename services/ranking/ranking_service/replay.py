@@ -482,19 +482,21 @@ async def replay(
     profile_topic = settings.topic(PROFILE_TOPIC)
     profile_parts = [p for p in partitions if p[0] == profile_topic]
     other_parts = [p for p in partitions if p[0] != profile_topic]
-    stats = Stats()
-    # The other topics first, here: few events, applied by the shard holding their profile.
-    collected: list[Item] = []
-    await read_partitions(settings, consumer_name, other_parts, collected.append, stats)
     profile_events = sum(end - begin for _, _, begin, end in profile_parts)
     count = workers if workers is not None else (2 if profile_events >= INLINE_BELOW else 1)
     shards = split(profile_parts, max(1, min(count, len(profile_parts) or 1)))
-    fields, others = settings.model_dump(), tuple(collected)
-    jobs = [Job(fields, consumer_name, tuple(shard), others, rules_name, now) for shard in shards]
-    if len(jobs) == 1:
-        results = [await replay_shard(jobs[0])]
+    stats = Stats()
+    collected: list[Item] = []
+    if len(shards) == 1:
+        await read_partitions(settings, consumer_name, other_parts, collected.append, stats)
+        job = Job(settings.model_dump(), consumer_name, tuple(shards[0]), tuple(collected), rules_name, now)
+        results = [await replay_shard(job)]
     else:
-        results = await _in_processes(jobs)
+        async with _Processes(len(shards)) as processes:  # they start up while the other topics are read
+            await read_partitions(settings, consumer_name, other_parts, collected.append, stats)
+            fields, others = settings.model_dump(), tuple(collected)
+            jobs = [Job(fields, consumer_name, tuple(shard), others, rules_name, now) for shard in shards]
+            results = await processes.run(jobs)
     used: set[str] = set()
     for result in results:
         stats.add(result.stats)
@@ -512,20 +514,39 @@ async def replay(
     return stats
 
 
-async def _in_processes(jobs: Sequence[Job]) -> list[ShardResult]:
-    """Each job in a process of its own ("spawn": a fresh interpreter, no copy of this event loop)."""
-    loop = asyncio.get_running_loop()
-    pool = ProcessPoolExecutor(max_workers=len(jobs), mp_context=multiprocessing.get_context("spawn"))
-    try:
-        return list(await asyncio.gather(*(loop.run_in_executor(pool, run_shard, job) for job in jobs)))
-    except BaseException:
-        # Failed, cancelled or timed out: the other shard must not go on writing in the background.
-        processes = getattr(pool, "_processes", None) or {}  # the executor's own map: pid -> Process
-        for process in list(processes.values()):
-            process.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+class _Processes:
+    """Worker processes for the shards ("spawn": fresh interpreters, no copy of this event loop).
+
+    Started on entry (importing the service takes them about a second), stopped on exit; on a failure,
+    a cancellation or a timeout they are terminated, so no shard goes on writing in the background.
+    """
+
+    def __init__(self, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
+        self.count = count
+
+    async def __aenter__(self) -> _Processes:
+        loop = asyncio.get_running_loop()
+        self.started = [loop.run_in_executor(self.pool, _started) for _ in range(self.count)]
+        return self
+
+    async def run(self, jobs: Sequence[Job]) -> list[ShardResult]:
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*self.started)
+        return list(await asyncio.gather(*(loop.run_in_executor(self.pool, run_shard, job) for job in jobs)))
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            processes = getattr(self.pool, "_processes", None) or {}  # the executor's map: pid -> Process
+            for process in list(processes.values()):
+                process.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _started() -> bool:
+    """A worker's first task: by then it has imported this module, and with it the service."""
+    return True
 
 
 def split(partitions: Sequence[Partition], shards: int) -> list[list[Partition]]:
