@@ -403,7 +403,9 @@ async def read_partitions(
                         stats.skipped += 1
                     else:
                         apply(item)
-                if records and records[-1].offset >= end - 1:
+            for tp in list(pending):
+                # The position, not the last record: offsets a record does not hold (markers) count too.
+                if await consumer.position(tp) >= pending[tp]:
                     del pending[tp]
                     consumer.pause(tp)
     finally:
