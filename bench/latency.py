@@ -361,6 +361,7 @@ class UpdateRun:
     late_sends: int = 0  # sent over 50 ms behind schedule (the client could not keep up)
     visible_ms: list[float] = field(default_factory=list)  # PUT sent -> Ranked read, per update
     put_ms: list[float] = field(default_factory=list)  # PUT sent -> answered
+    after_put_ms: list[float] = field(default_factory=list)  # PUT answered -> Ranked read (may be < 0)
     not_visible: int = 0  # accepted, but no Ranked with its correlation id within the settle time
     send_seconds: float = 0.0
     tail_error: str | None = None
@@ -384,6 +385,8 @@ class UpdateRun:
             figures["visible"] = summarize(self.visible_ms, self.send_seconds).as_dict()
         if self.put_ms:
             figures["put"] = summarize(self.put_ms, self.send_seconds).as_dict()
+        if self.after_put_ms:
+            figures["after_put"] = summarize(self.after_put_ms, self.send_seconds).as_dict()
         return figures
 
 
@@ -410,6 +413,7 @@ async def measure_update_visibility(
     idle: deque[TrackedProfile] = deque(profiles)
     sent_at: dict[str, float] = {}  # correlation id -> wall-clock send instant (accepted or in flight)
     visible: dict[str, float] = {}
+    put_ms: dict[str, float] = {}  # accepted updates: PUT sent -> answered
     answered_ok: set[str] = set()
 
     def on_ranked(_subject: str, correlation: str | None, received: float) -> None:
@@ -437,9 +441,11 @@ async def measure_update_visibility(
             sent_at.pop(correlation, None)
             idle.append(profile)
             return
-        run.put_ms.append((time.perf_counter() - started) * 1000.0)
+        answered_ms = (time.perf_counter() - started) * 1000.0
+        run.put_ms.append(answered_ms)
         if answer.status_code == 200:
             run.accepted += 1
+            put_ms[correlation] = answered_ms
             answered_ok.add(correlation)
             profile.document = document
             profile.version = int(answer.headers["ETag"].strip('"'))
@@ -482,5 +488,6 @@ async def measure_update_visibility(
     failure = tail.failure()
     run.tail_error = None if failure is None else repr(failure)
     run.visible_ms = [visible[c] for c in answered_ok if c in visible]
+    run.after_put_ms = [visible[c] - put_ms[c] for c in answered_ok if c in visible]
     run.not_visible = len(answered_ok) - len(run.visible_ms)
     return run

@@ -20,7 +20,7 @@ from bench.latency import (
     toggled_sibling,
 )
 from bench.pg_baseline import bin_counts, distribution_sql, order_key
-from bench.run import budget_rows
+from bench.run import budget_rows, selection_kinds
 
 IRCC_BINS = (
     ("601-1200", 601, 1200),
@@ -167,7 +167,7 @@ def test_budget_rows_compare_with_targets_and_the_baseline() -> None:
     }
     rows = {row.what: row for row in budget_rows(figures)}
     pool = rows["pool size held by ranking"]
-    assert pool.ratio_to_target == 0.1 and pool.meets is False
+    assert pool.ratio_to_target == 0.1 and pool.meets is None  # a quick run was not asked for 1M
     rebuild = rows["projection rebuild from the log"]
     assert rebuild.ratio_to_target == 0.5 and rebuild.meets is False
     query = rows["GET /v1/pool/candidates/{id}, sequential"]
@@ -176,3 +176,49 @@ def test_budget_rows_compare_with_targets_and_the_baseline() -> None:
     held = rows["round of 10,000 invitations (#1)"]
     assert held.ratio_to_target == 1.5 and held.meets is False
     assert rows["profile update → new score visible (Ranked)"].measured == "not measured"
+
+
+def test_budget_rows_judge_the_pool_and_the_updates_of_a_full_run() -> None:
+    visible = {"count": 100, "p50_ms": 100.0, "p99_ms": 500.0}
+    figures = {
+        "services": {"pool_size": 1_000_000, "requested": 1_000_000},
+        "update_visible": {
+            "visible": visible,
+            "put": {"p50_ms": 60.0, "p99_ms": 300.0},
+            "after_put": {"p50_ms": 40.0, "p99_ms": 200.0},
+            "achieved_rate_per_s": 199.5,
+            "accepted": 5_985,
+            "not_visible": 0,
+            "skipped": 0,
+        },
+        "update_visible_probe": {"visible": visible, "rate_per_s": 20.0, "achieved_rate_per_s": 20.0,
+                                 "accepted": 200, "not_visible": 0, "skipped": 0},
+    }  # fmt: skip
+    rows = budget_rows(figures)
+    by_name = {row.what: row for row in rows}
+    assert by_name["pool size held by ranking"].meets is True
+    update = by_name["profile update → new score visible (Ranked)"]
+    assert update.ratio_to_target == 2.0 and update.meets is False
+    probe = by_name["profile update → visible at 20/s (unsaturated probe)"]
+    assert probe.ratio_to_target is None and probe.meets is None  # not the budget's rate
+    names = [row.what for row in rows]
+    at = names.index("profile update → new score visible (Ranked)")
+    assert names[at + 1 : at + 3] == [
+        "  of which PUT /v1/profiles/{id} answered",
+        "  of which then Ranked read",
+    ]
+
+
+def test_selection_kinds_take_the_most_common_category_of_the_pool() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        ("a", 500, at, ["fsw"], ["healthcare", "french"]),
+        ("b", 480, at, ["cec"], ["french"]),
+        ("c", 470, at, ["cec"], ["trades"]),
+    ]
+    assert selection_kinds(rows) == [
+        ("general", None, None),
+        ("program fsw", "fsw", None),
+        ("category french", None, "french"),
+    ]
+    assert selection_kinds([]) == [("general", None, None), ("program fsw", "fsw", None)]
