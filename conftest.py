@@ -14,19 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import pytest
 
 from shared import testing
-from shared.settings import ServiceSettings
-from shared.testing import PlatformDatabase, PlatformTestSettings
-
-S = TypeVar("S", bound=ServiceSettings)
-
-
-class SettingsFactory(Protocol):
-    def __call__(self, cls: type[S], /, **overrides: Any) -> S: ...
+from shared.testing import PlatformDatabase, PlatformTestSettings, S, SettingsFactory
 
 
 def _label(request: pytest.FixtureRequest) -> str:

@@ -3,7 +3,8 @@
 - a fresh database per test module: `create_database`, `drop_database`, `fresh_platform_database`;
 - a fresh topic prefix per test module: `unique_topic_prefix`, then `ensure_topics` / `delete_topics`;
 - `KafkaReader`: everything on a topic from the beginning, to assert on what was published;
-- `wait_until`: poll a condition with a deadline instead of sleeping a fixed time.
+- `wait_until`: poll a condition with a deadline instead of sleeping a fixed time;
+- `SettingsFactory`: the type of the root conftest's `make_settings` fixture.
 
 Nothing here is imported by service code.
 """
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy.engine import make_url
@@ -34,6 +35,14 @@ from shared.db import (
     session_factory,
 )
 from shared.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+class SettingsFactory(Protocol):
+    """The root conftest's `make_settings` fixture: settings of a class for the module's prefix and suffix."""
+
+    def __call__(self, cls: type[S], /, **overrides: Any) -> S: ...
 
 
 class PlatformTestSettings(ServiceSettings):

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from applications_service.settings import ApplicationsSettings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from applications_service.settings import ApplicationsSettings
 from shared.clock import Clock
 from shared.db import create_engine, session_factory
 from shared.migrations import upgrade_on_connection

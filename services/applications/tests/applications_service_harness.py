@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import orjson
+
 from applications_service.main import build_app, build_runtime
 from applications_service.settings import ApplicationsSettings
-
 from shared.auth import mint_token
 from shared.clock import Clock
 from shared.envelope import decode, encode

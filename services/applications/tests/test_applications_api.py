@@ -7,21 +7,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import pytest
 from applications_infra import AppsDatabase, fresh_apps_database
-from applications_service.adapters import queries
-from applications_service.settings import ApplicationsSettings
 from applications_service_harness import Service, application_body, publish, running_service, types
 
+from applications_service.adapters import queries
+from applications_service.settings import ApplicationsSettings
 from shared import testing
 from shared.clock import Clock
 from shared.events.catalogue import ProfileUpdated
-from shared.testing import wait_until
-
-if TYPE_CHECKING:
-    from conftest import SettingsFactory
+from shared.testing import SettingsFactory, wait_until
 
 pytestmark = pytest.mark.infra
 

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from applications_infra import AppsDatabase, fresh_apps_database
-from applications_service.settings import ApplicationsSettings
 from applications_service_harness import Service, application_body, running_service, types
 
+from applications_service.settings import ApplicationsSettings
 from shared import testing
 from shared.clock import Clock
-
-if TYPE_CHECKING:
-    from conftest import SettingsFactory
+from shared.testing import SettingsFactory
 
 pytestmark = pytest.mark.infra
 

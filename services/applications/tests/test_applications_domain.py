@@ -16,6 +16,7 @@ from applications_factories import (
     invitation_in,
     invited,
 )
+
 from applications_service.domain.errors import (
     CoprCannotBeExtended,
     CoprExpiredError,
@@ -24,7 +25,6 @@ from applications_service.domain.errors import (
 )
 from applications_service.domain.events import ApplicationDocumentsRecorded, is_published
 from applications_service.domain.invitation import InvalidCommand, Invitation, State, copr_number_for
-
 from shared.events.catalogue import (
     Applied,
     Approved,

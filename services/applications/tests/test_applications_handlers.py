@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 import orjson
 import pytest
 import sqlalchemy as sa
 from applications_factories import DEADLINE, INVITED_AT, invited
 from applications_infra import AppsDatabase, fresh_apps_database
+
 from applications_service.adapters import queries
 from applications_service.adapters.repository import InvitationRepository, stream_id
 from applications_service.application.errors import Forbidden, NotFound, StaleVersion
@@ -21,13 +21,10 @@ from applications_service.domain.documents import DocumentsSubmitted, PassportSu
 from applications_service.domain.errors import ApplicationIncomplete, DeadlinePassed, TransitionNotAllowed
 from applications_service.domain.invitation import State
 from applications_service.settings import ApplicationsSettings
-
 from shared.clock import Clock
 from shared.db import event_store, outbox
 from shared.events.catalogue import Invited, ProfileUpdated
-
-if TYPE_CHECKING:
-    from conftest import SettingsFactory
+from shared.testing import SettingsFactory
 
 pytestmark = pytest.mark.infra
 

@@ -20,17 +20,18 @@ from typing import Any
 import httpx
 import pytest
 from draws_ranking_peer import RankingPeer, Recorder, ranking_peer, serve
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from draws_service.adapters.categories import RulesCategories
 from draws_service.adapters.ranking import HttpRanking, OpsToken
 from draws_service.adapters.uow import DrawsUnitOfWork, draws_uow
 from draws_service.application.handlers import DrawsService
 from draws_service.settings import DrawsSettings
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from shared import testing
 from shared.clock import Clock
 from shared.db import create_engine, session_factory
 from shared.migrations import upgrade_to_head
+from shared.testing import SettingsFactory
 from shared.uow import UnitOfWork
 
 __all__ = [
@@ -53,10 +54,9 @@ NOW = datetime(2026, 9, 15, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def draws_settings(make_settings: Any) -> DrawsSettings:
+def draws_settings(make_settings: SettingsFactory) -> DrawsSettings:
     """This module's settings: its own database suffix and topic prefix (root conftest)."""
-    settings: DrawsSettings = make_settings(DrawsSettings, auth_secret="draws-tests-" + uuid.uuid4().hex * 2)
-    return settings
+    return make_settings(DrawsSettings, auth_secret="draws-tests-" + uuid.uuid4().hex * 2)
 
 
 @pytest.fixture(scope="module")

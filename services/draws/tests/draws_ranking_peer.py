@@ -22,13 +22,13 @@ from typing import Any, Literal
 import orjson
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from ranking_service.api import RankingContext
 from ranking_service.domain.pool import Pool, PoolEntry
 from ranking_service.domain.view import CandidateInfo
 from ranking_service.main import build_app
 from ranking_service.settings import RankingSettings
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from shared.clock import Clock
 
 SELECTION_PATH = "/v1/pool/selection"

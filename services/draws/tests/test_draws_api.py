@@ -11,13 +11,13 @@ import pytest
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import NOW, candidate
 from draws_ranking_peer import RankingPeer
-from draws_service.application.handlers import DrawsService
-from draws_service.main import build_app
-from draws_service.settings import DrawsSettings
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from draws_service.application.handlers import DrawsService
+from draws_service.main import build_app
+from draws_service.settings import DrawsSettings
 from shared import testing
 from shared.auth import mint_token
 from shared.clock import Clock

@@ -11,11 +11,11 @@ import pytest
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import NOW, candidate
 from draws_ranking_peer import RankingPeer, serve
+from typer.testing import CliRunner, Result
+
 from draws_service.cli import cli
 from draws_service.main import build_app
 from draws_service.settings import DrawsSettings
-from typer.testing import CliRunner, Result
-
 from shared.clock import Clock
 
 pytestmark = pytest.mark.infra

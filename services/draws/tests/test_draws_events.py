@@ -10,12 +10,12 @@ import pytest
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import NOW, candidate
 from draws_ranking_peer import RankingPeer
-from draws_service.adapters.consumer import open_invitations_consumer
-from draws_service.application.handlers import DrawsService, RoundRequest
-from draws_service.settings import DrawsSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from draws_service.adapters.consumer import open_invitations_consumer
+from draws_service.application.handlers import DrawsService, RoundRequest
+from draws_service.settings import DrawsSettings
 from shared import testing
 from shared.clock import Clock
 from shared.db import session_factory

@@ -8,10 +8,10 @@ import pytest
 from alembic import command
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import ALEMBIC_INI
-from draws_service.settings import DrawsSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from draws_service.settings import DrawsSettings
 from shared.migrations import alembic_config
 
 pytestmark = pytest.mark.infra

@@ -12,13 +12,13 @@ import pytest
 from draws_fixtures import *  # noqa: F403  (the fixtures)
 from draws_fixtures import NOW, candidate
 from draws_ranking_peer import RankingPeer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from draws_service.adapters.uow import DrawsUnitOfWork
 from draws_service.application.errors import IdempotencyKeyReused, RankingUnavailable, RoundRejected
 from draws_service.application.handlers import DrawsService, RoundRequest
 from draws_service.application.invitations import close_invitation
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from shared.events.catalogue import InvitationDeclined
 
 pytestmark = pytest.mark.infra

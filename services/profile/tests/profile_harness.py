@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from profile_service.main import create_app
 from profile_service.settings import ProfileSettings
-
 from shared import testing
 from shared.auth import mint_token
 from shared.clock import Clock

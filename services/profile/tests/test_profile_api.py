@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from profile_harness import Service, example_document, running_service, settings_overrides
+
 from profile_service.settings import ProfileSettings
+from shared.testing import SettingsFactory
 
 pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-async def service(make_settings: Any) -> AsyncIterator[Service]:
+async def service(make_settings: SettingsFactory) -> AsyncIterator[Service]:
     async with running_service(make_settings(ProfileSettings, **settings_overrides())) as running:
         yield running
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from profile_service.domain import rules
 from profile_service.domain.errors import (
     NominationConflict,
@@ -17,7 +18,6 @@ from profile_service.domain.errors import (
 )
 from profile_service.domain.events import is_published
 from profile_service.domain.profile import Profile, Status
-
 from shared.events.catalogue import (
     Applied,
     Event,

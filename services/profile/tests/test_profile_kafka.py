@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from profile_harness import T0, Service, example_document, running_service, settings_overrides
+
 from profile_service.application.scheduler import review_due
 from profile_service.settings import ProfileSettings
-
 from shared.envelope import Envelope, decode, encode
 from shared.events.catalogue import (
     DRAWS_TOPIC,
@@ -27,13 +27,13 @@ from shared.events.catalogue import (
     Invited,
 )
 from shared.messages import envelope_for
-from shared.testing import KafkaReader, produce, wait_until
+from shared.testing import KafkaReader, SettingsFactory, produce, wait_until
 
 pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-async def service(make_settings: Any) -> AsyncIterator[Service]:
+async def service(make_settings: SettingsFactory) -> AsyncIterator[Service]:
     async with running_service(make_settings(ProfileSettings, **settings_overrides())) as running:
         yield running
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from ranking_app import app_with, client, problem
+
 from ranking_service.schemas import CALCULATOR_EXAMPLE
 
 URL = "/v1/crs/calculate"

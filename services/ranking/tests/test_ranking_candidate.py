@@ -21,6 +21,7 @@ from ranking_factories import (
     invited,
     pid,
 )
+
 from ranking_service.domain.candidate import (
     NO_STANDING,
     Change,
@@ -33,7 +34,6 @@ from ranking_service.domain.candidate import (
     change_between,
     evaluate,
 )
-
 from shared.events.catalogue import Event
 from shared.rules.crs import CURRENT_RULES, RULES_2020_10_27
 

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 from ranking_factories import DOB_416, DOB_INELIGIBLE, DOB_TURNS_30, SENIOR_MANAGER_OFFER, document
+
 from ranking_service.domain.scoring import (
     CALENDAR_RECHECK,
     UnscorableProfile,
@@ -13,7 +14,6 @@ from ranking_service.domain.scoring import (
     parse_document,
     score_profile,
 )
-
 from shared.rules.crs import CURRENT_RULES, RULES_2020_10_27
 
 DAY = date(2026, 6, 1)
