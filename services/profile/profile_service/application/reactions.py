@@ -9,57 +9,36 @@ aggregate ignores a fact it already holds).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
 
 from profile_service.adapters.repository import ProfileRepository
-from shared.consumer import Delivery
+from profile_service.domain.profile import Profile
+from shared.consumer import Delivery, Handler
 from shared.events.catalogue import Applied, CandidateEvent, InvitationDeclined, InvitationExpired, Invited
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-
-async def on_invited(uow: UnitOfWork, delivery: Delivery) -> None:
-    event = delivery.event
-    assert isinstance(event, Invited)
-    repository = ProfileRepository(uow)
-    profile = await repository.get(event.profile_id)
-    if profile is None:
-        _unknown(event, delivery)
-    elif profile.invited(event):
-        await repository.save(profile)
+E = TypeVar("E", bound=CandidateEvent)
 
 
-async def on_invitation_declined(uow: UnitOfWork, delivery: Delivery) -> None:
-    event = delivery.event
-    assert isinstance(event, InvitationDeclined)
-    repository = ProfileRepository(uow)
-    profile = await repository.get(event.profile_id)
-    if profile is None:
-        _unknown(event, delivery)
-    elif profile.invitation_declined(event, uow.clock.now()):
-        await repository.save(profile)
+def reaction(event_type: type[E], react: Callable[[Profile, E, datetime], bool]) -> Handler:
+    """A handler that applies `event_type` to its profile (`react` says whether it changed anything,
+    then the profile is saved); an event for a profile this service does not know is logged."""
 
+    async def handle(uow: UnitOfWork, delivery: Delivery) -> None:
+        event = delivery.event
+        assert isinstance(event, event_type)
+        repository = ProfileRepository(uow)
+        profile = await repository.get(event.profile_id)
+        if profile is None:
+            _unknown(event, delivery)
+        elif react(profile, event, uow.clock.now()):
+            await repository.save(profile)
 
-async def on_invitation_expired(uow: UnitOfWork, delivery: Delivery) -> None:
-    event = delivery.event
-    assert isinstance(event, InvitationExpired)
-    repository = ProfileRepository(uow)
-    profile = await repository.get(event.profile_id)
-    if profile is None:
-        _unknown(event, delivery)
-    elif profile.invitation_expired(event):
-        await repository.save(profile)
-
-
-async def on_applied(uow: UnitOfWork, delivery: Delivery) -> None:
-    event = delivery.event
-    assert isinstance(event, Applied)
-    repository = ProfileRepository(uow)
-    profile = await repository.get(event.profile_id)
-    if profile is None:
-        _unknown(event, delivery)
-    elif profile.applied(event):
-        await repository.save(profile)
+    return handle
 
 
 def _unknown(event: CandidateEvent, delivery: Delivery) -> None:
@@ -70,8 +49,10 @@ def _unknown(event: CandidateEvent, delivery: Delivery) -> None:
 
 
 HANDLERS = {
-    "Invited": on_invited,
-    "InvitationDeclined": on_invitation_declined,
-    "InvitationExpired": on_invitation_expired,
-    "Applied": on_applied,
+    "Invited": reaction(Invited, lambda profile, event, _now: profile.invited(event)),
+    "InvitationDeclined": reaction(InvitationDeclined, Profile.invitation_declined),
+    "InvitationExpired": reaction(
+        InvitationExpired, lambda profile, event, _now: profile.invitation_expired(event)
+    ),
+    "Applied": reaction(Applied, lambda profile, event, _now: profile.applied(event)),
 }
