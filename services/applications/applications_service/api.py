@@ -10,11 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from applications_service.adapters import queries
 from applications_service.adapters.repository import projection_row
 from applications_service.application.errors import Forbidden, NotFound, StaleVersion
-from applications_service.application.handlers import ApplicationsHandlers, check_access
+from applications_service.application.handlers import ApplicationsHandlers, Kind, check_access
 from applications_service.domain.errors import (
     ApplicationIncomplete,
     CoprCannotBeExtended,
@@ -110,8 +111,23 @@ def _slug(exc: TransitionNotAllowed) -> str:
     return "transition-not-allowed"
 
 
-def _etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = etag_header(version)
+async def _visible_row(
+    runtime: Any,
+    principal: Principal,
+    response: Response,
+    what: Kind,
+    identifier: str,
+    fetch: Callable[[AsyncSession, str], Awaitable[Row | None]],
+) -> Row:
+    """The row `fetch` finds, if the caller may see it (404/403 otherwise), its ETag on `response`."""
+    async with runtime.uow() as uow:
+        row = await fetch(uow.session, identifier)
+    with problems():
+        if row is None:
+            raise NotFound(what, identifier)
+        check_access(principal, row["owner"])
+    response.headers["ETag"] = etag_header(row["version"])
+    return row
 
 
 # --- invitations -------------------------------------------------------------------------------------
@@ -134,13 +150,9 @@ async def list_invitations(profile_id: str, principal: Readers, runtime: Runtime
 async def get_invitation(
     invitation_id: str, principal: Readers, runtime: Runtime, response: Response
 ) -> InvitationOut:
-    async with runtime.uow() as uow:
-        row = await queries.invitation_row(uow.session, invitation_id)
-    with problems():
-        if row is None:
-            raise NotFound("invitation", invitation_id)
-        check_access(principal, row["owner"])
-    _etag(response, row["version"])
+    row = await _visible_row(
+        runtime, principal, response, "invitation", invitation_id, queries.invitation_row
+    )
     return InvitationOut.of(row)
 
 
@@ -205,13 +217,9 @@ def _optional_if_match(request: Request) -> int | None:
 async def get_application(
     application_id: str, principal: Readers, runtime: Runtime, response: Response
 ) -> ApplicationOut:
-    async with runtime.uow() as uow:
-        row = await queries.application_row(uow.session, application_id)
-    with problems():
-        if row is None:
-            raise NotFound("application", application_id)
-        check_access(principal, row["owner"])
-    _etag(response, row["version"])
+    row = await _visible_row(
+        runtime, principal, response, "application", application_id, queries.application_row
+    )
     return ApplicationOut.of(row)
 
 
