@@ -24,8 +24,7 @@ async def apply(ita_id: str, body: ApplyBody, key: IdempotencyKey, principal: ..
 Two requests racing with the same key: the second `save` waits for the first transaction, finds
 its row and raises 409 (its own transaction then rolls back); retrying returns the stored response.
 
-The table is defined in `shared.db` (the migrations create it); this module declares the same
-columns on its own `MetaData` so it does not depend on the database module's import.
+The table is `shared.db.idempotency_keys` (every service's first migration creates it).
 """
 
 from __future__ import annotations
@@ -41,27 +40,16 @@ import sqlalchemy as sa
 from fastapi import Depends, Header
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import idempotency_keys
 from shared.problem import FieldError, Problem
 
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 MAX_KEY_LENGTH: Final = 255
 _KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII, no spaces
-
-idempotency_keys = sa.Table(
-    "idempotency_keys",
-    sa.MetaData(),
-    sa.Column("scope", sa.Text, primary_key=True),
-    sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("request_hash", sa.Text, nullable=False),
-    sa.Column("status_code", sa.Integer, nullable=False),
-    sa.Column("response", JSONB, nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-)
 
 
 def request_fingerprint(method: str, path: str, body: Any = None) -> str:
