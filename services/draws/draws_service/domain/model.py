@@ -7,24 +7,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
+from shared.rules.categories import CATEGORY_CODES
+
 PROGRAM_PRIORITY: Final = ("pnp", "cec", "fsw", "fst")
 """The program a candidate is invited under when eligible for several: PNP (nominated) > CEC > FSW > FST."""
 PROGRAMS: Final = frozenset(PROGRAM_PRIORITY)
-CATEGORIES: Final = frozenset(
-    {
-        "french",
-        "healthcare",
-        "stem",
-        "trades",
-        "transport",
-        "education",
-        "agriculture",
-        "physicians",
-        "researchers",
-        "senior_managers",
-        "military",
-    }
-)
+CATEGORIES: Final = frozenset(CATEGORY_CODES)
+"""The codes of category-based rounds: the categories the rules know how to match (shared.rules)."""
 GENERAL: Final = "general"
 ITA_VALIDITY: Final = timedelta(days=60)
 """An invitation to apply is open for 60 calendar days (crs-rules.md §4)."""
