@@ -33,6 +33,8 @@ class SqlDrawsRepository:
         return await self._one_round(rounds.c.idempotency_key == key)
 
     async def round_by_id(self, round_id: str) -> StoredRound | None:
+        if not _is_uuid(round_id):
+            return None
         return await self._one_round(rounds.c.round_id == round_id)
 
     async def round_by_number(self, number: int) -> StoredRound | None:

@@ -170,18 +170,10 @@ async def _find_round(repo: DrawsRepository, round_ref: str) -> StoredRound:
     if round_ref.isdigit():
         found = await repo.round_by_number(int(round_ref))
     else:
-        found = await repo.round_by_id(round_ref) if _is_uuid(round_ref) else None
+        found = await repo.round_by_id(round_ref)
     if found is None:
         raise RoundNotFound(f"no round {round_ref!r}; use a round id or number from GET /v1/draws")
     return found
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _publish(uow: UnitOfWork, held: Round) -> None:
