@@ -265,7 +265,7 @@ class Merge:
 
     facts: dict[str, ProfileFacts] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
-    documents: dict[str, bytes] = field(default_factory=dict)
+    documents: dict[str, str] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)  # ids of profile events without a stream version
     stats: Stats = field(default_factory=Stats)
 
@@ -284,8 +284,9 @@ class Merge:
         self.stats.applied += 1
         self.facts[item.profile_id] = facts
         self.changed.add(item.profile_id)
-        if facts.document is not None:  # a document event: keep it as bytes (a dict costs ~5x more)
-            self.documents[item.profile_id] = orjson.dumps(facts.document)
+        if facts.document is not None:  # a document event: keep it as JSON text (a dict costs ~5x more)
+            # As text, not orjson's bytes: those keep the encoder's whole buffer (~8 KB), text is exact.
+            self.documents[item.profile_id] = orjson.dumps(facts.document).decode()
             facts.document = None
 
     def rows(self, now: datetime, rules_name: str, ids: Iterable[str]) -> Iterator[tuple[Any, ...]]:

@@ -164,12 +164,12 @@ class SqlProjectionStore:
 # --- rows <-> domain -------------------------------------------------------------------------------
 
 
-def copy_record(row: CandidateRow, now: datetime, document_json: bytes | None) -> tuple[Any, ...]:
+def copy_record(row: CandidateRow, now: datetime, document_json: str | None) -> tuple[Any, ...]:
     """The row as a COPY record in `COPY_COLUMNS` order (a fresh table: nothing to update).
 
-    `document_json` is the document already encoded (`orjson.dumps(row.facts.document)`).
+    `document_json` is the document already encoded (`orjson.dumps(row.facts.document).decode()`).
     """
-    values = _values(row, None if document_json is None else document_json.decode())
+    values = _values(row, document_json)
     return (*(values[name] for name in _NAMES), now)
 
 
