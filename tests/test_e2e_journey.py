@@ -26,10 +26,10 @@ from functools import partial
 from typing import Any, TypeVar
 
 import pytest
-from applications_service.domain.visa import VISA_REQUIRED_COUNTRIES
 from e2e_documents import implied_calculator_body, ineligible, varied_documents
 from e2e_harness import World, check_log, poll, read_log, report_figures, running_world
 
+from applications_service.domain.visa import VISA_REQUIRED_COUNTRIES
 from shared.events.catalogue import CATALOGUE
 from shared.rules.derive import derive_profile
 from shared.rules.document import ProfileDocument

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
 from ranking_service.application.projection import RankingProjection
 from ranking_service.domain.candidate import CandidateRow
 from ranking_service.domain.view import PoolView
 from ranking_service.settings import RankingSettings
-
 from shared import context
 from shared.clock import Clock
 from shared.consumer import Delivery

@@ -49,10 +49,10 @@ from e2e_harness import (
     running_world,
     script,
 )
+
 from ranking_service.adapters.database import drop_database
 from ranking_service.rebuild import rebuild, rebuild_settings
 from ranking_service.settings import RankingSettings
-
 from shared.clock import Clock
 from shared.events.catalogue import APPLICATIONS_TOPIC, DRAWS_TOPIC, PROFILE_TOPIC
 from shared.kafka_admin import kafka_ready
