@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -66,6 +67,9 @@ async def test_ensure_topics_puts_back_infinite_retention(prefix: str) -> None:
         await client.alter_configs(
             [ConfigResource(ConfigResourceType.TOPIC, victim, {"retention.ms": "60000"})]
         )
+    # The broker applies a config change asynchronously (KRaft metadata): wait until the drift is
+    # visible, or ensure_topics would read the old value and the test would race the broker.
+    await _wait_for_retention(victim, "60000")
 
     assert await kafka_admin.ensure_topics(BOOTSTRAP, prefix, partitions=1) == []
 
@@ -82,3 +86,13 @@ async def test_cluster_id_is_stable(prefix: str) -> None:
 
 async def test_kafka_ready_gives_up_on_a_closed_port() -> None:
     assert await kafka_admin.kafka_ready("127.0.0.1:1", timeout=0.5) is False
+
+
+async def _wait_for_retention(topic: str, value: str, timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        configs = await kafka_admin.topic_configs(BOOTSTRAP, [topic], ["retention.ms"])
+        if configs[topic]["retention.ms"] == value:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{topic} never showed retention.ms={value}"
+        await asyncio.sleep(0.05)
