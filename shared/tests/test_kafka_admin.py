@@ -91,8 +91,11 @@ async def test_kafka_ready_gives_up_on_a_closed_port() -> None:
 async def _wait_for_retention(topic: str, value: str, timeout_s: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        configs = await kafka_admin.topic_configs(BOOTSTRAP, [topic], ["retention.ms"])
-        if configs[topic]["retention.ms"] == value:
+        try:
+            configs = await kafka_admin.topic_configs(BOOTSTRAP, [topic], ["retention.ms"])
+        except kafka_admin.KafkaAdminError:
+            configs = {}  # a topic created a moment ago may not be known to every request yet
+        if configs.get(topic, {}).get("retention.ms") == value:
             return
         assert asyncio.get_running_loop().time() < deadline, f"{topic} never showed retention.ms={value}"
         await asyncio.sleep(0.05)
