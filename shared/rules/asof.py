@@ -28,7 +28,7 @@ from shared.rules.experience import (
     trade_hours,
 )
 from shared.rules.factors import CanadianEducation, Clb, EducationLevel, Language
-from shared.rules.language import clb_of, latest_by_language, most_recent_valid
+from shared.rules.language import best_by_language, best_valid, clb_of, spouse_language_points
 
 T = TypeVar("T")
 
@@ -74,8 +74,8 @@ class AsOf:
     @lazy
     def levels(self) -> dict[Language, Clb]:
         """`levels_by_language(doc.language_tests, as_of)`."""
-        latest = latest_by_language(self.doc.language_tests, self.as_of)
-        return {language: clb_of(result) for language, result in latest.items()}
+        best = best_by_language(self.doc.language_tests, self.as_of)
+        return {language: clb_of(result) for language, result in best.items()}
 
     @lazy
     def education_level(self) -> EducationLevel:
@@ -126,12 +126,13 @@ class AsOf:
 
     @lazy
     def spouse_clb(self) -> Clb | None:
-        """Levels of the spouse's most recent valid result, in either language (None: none valid)."""
+        """Levels of the spouse's best valid result (most spouse points), in either language (None: none
+        valid): the spouse factor has no first/second split."""
         spouse = self.spouse
         if spouse is None:
             return None
-        latest = most_recent_valid(spouse.language_tests, self.as_of)
-        return clb_of(latest) if latest is not None else None
+        best = best_valid(spouse.language_tests, self.as_of, points=spouse_language_points)
+        return clb_of(best) if best is not None else None
 
     @lazy
     def spouse_education_level(self) -> EducationLevel:

@@ -6,12 +6,14 @@ the facts the candidate had then: ages, expired tests and ECAs, and the windows 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
 from shared.rules.asof import AsOf
 from shared.rules.categories import eligible_categories_of
+from shared.rules.crs import CURRENT_RULES, CrsInputError, RulesVersion, calculate, rules_in_force
 from shared.rules.document import JobOffer, ProfileDocument
 from shared.rules.eligibility import ProgramAssessment, assess_facts, is_arranged_employment, programs_passed
 from shared.rules.factors import CrsFactors, Language, LanguageAbility, SpouseFactors
@@ -25,8 +27,17 @@ def derive_factors(doc: ProfileDocument, as_of: date, nominated: bool) -> CrsFac
 
 
 def _factors(facts: AsOf, nominated: bool) -> CrsFactors:
-    doc, as_of = facts.doc, facts.as_of
     first_language, second_language = _official_languages(facts)
+    return _factors_with(facts, first_language, second_language, nominated)
+
+
+def _factors_with(
+    facts: AsOf,
+    first_language: LanguageAbility | None,
+    second_language: LanguageAbility | None,
+    nominated: bool = False,
+) -> CrsFactors:
+    doc, as_of = facts.doc, facts.as_of
     certificate = doc.certificate_of_qualification
     return CrsFactors(
         age=facts.age,
@@ -44,12 +55,47 @@ def _factors(facts: AsOf, nominated: bool) -> CrsFactors:
     )
 
 
+_DECLARED: dict[str, Language] = {"english": "en", "french": "fr"}
+
+
 def _official_languages(facts: AsOf) -> tuple[LanguageAbility | None, LanguageAbility | None]:
-    """`official_languages(doc.language_tests, as_of)` from the levels already derived."""
+    """(first, second) official language, each with the levels of its best valid result.
+
+    The candidate's declared `first_official_language` counts when it has a valid result. Otherwise,
+    with valid results in both languages, the order that gives the higher CRS counts (the first
+    language's lowest level opens the transferability columns, so equal first-language points do not
+    make the two orders equal); a tie goes to English.
+    """
     by_points = first_language_order(facts.levels)
-    first = by_points[0] if by_points else None
-    second = by_points[1] if len(by_points) > 1 else None
-    return first, second
+    if len(by_points) < 2:
+        return (by_points[0] if by_points else None), None
+    declared = _DECLARED.get(facts.doc.first_official_language or "")
+    if declared is not None:
+        first, second = sorted(by_points, key=lambda ability: ability.language != declared)
+        return first, second
+    return _higher_crs_order(facts, by_points[0], by_points[1])
+
+
+def _higher_crs_order(
+    facts: AsOf, one: LanguageAbility, other: LanguageAbility
+) -> tuple[LanguageAbility, LanguageAbility]:
+    english, french = (one, other) if one.language == "en" else (other, one)
+    base = _factors_with(facts, english, french)
+    rules = _rules_on(facts.as_of)
+    try:
+        english_first = calculate(base, rules).total
+        swapped = dataclasses.replace(base, first_language=french, second_language=english)
+        french_first = calculate(swapped, rules).total
+    except CrsInputError:  # not scorable either way (e.g. a day before the birth): keep the points order
+        return one, other
+    return (french, english) if french_first > english_first else (english, french)
+
+
+def _rules_on(day: date) -> RulesVersion:
+    try:
+        return rules_in_force(day)
+    except ValueError:  # before the first modelled version: the language tables have not changed since
+        return CURRENT_RULES
 
 
 def spouse_factors(doc: ProfileDocument, as_of: date) -> SpouseFactors | None:

@@ -102,6 +102,7 @@ CredentialLevel = Literal[
 TestName = Literal["IELTS_GENERAL", "CELPIP_G", "PTE_CORE", "TEF_CANADA", "TCF_CANADA"]
 Ability = Literal["listening", "reading", "writing", "speaking"]
 ABILITIES: tuple[Ability, ...] = ("listening", "reading", "writing", "speaking")
+OfficialLanguage = Literal["english", "french"]
 Province = Literal["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"]
 
 TEF_NEW_SCALE_FROM = date(2023, 12, 11)  # crs-rules.md §0 and §2.5
@@ -329,6 +330,9 @@ class ProfileDocument(_Contract):
     job_offer: JobOffer | None = None
     sibling_in_canada: StrictBool
     relative_in_canada: StrictBool
+    # The language the candidate names as their first official language (crs-rules.md §1.4). When it
+    # is absent and results in both languages count, the order that gives the higher CRS is used.
+    first_official_language: OfficialLanguage | None = None
 
 
 def accompanying_spouse(doc: ProfileDocument) -> Spouse | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
+from shared.rules.crs import CURRENT_RULES
 from shared.rules.document import (
     TEF_NEW_SCALE_FROM,
     Ability,
@@ -62,10 +63,6 @@ _TCF_CANADA: _Minimums = {
     "listening": (549, 523, 503, 458, 398, 369, 331),
     "speaking": (16, 14, 12, 10, 7, 6, 4),
 }
-
-# First-official-language CRS points per ability without a spouse (crs-rules.md §1.4), used only to
-# decide which language is "first". Kept here so this module does not depend on the CRS engine.
-_FIRST_LANGUAGE_POINTS = {0: 0, 1: 0, 2: 0, 3: 0, 4: 6, 5: 6, 6: 9, 7: 17, 8: 23, 9: 31, 10: 34}
 
 
 def clb_for_score(test: TestName, ability: Ability, score: float, taken_on: date) -> int:
@@ -135,36 +132,58 @@ def is_valid_on(result: LanguageTest, as_of: date) -> bool:
     return result.taken_on <= as_of and whole_years_between(result.taken_on, as_of) < RESULTS_VALID_YEARS
 
 
-def most_recent_valid(
-    results: Iterable[LanguageTest], as_of: date, language: Language | None = None
+def first_language_points(clb: Clb) -> int:
+    """CRS first-official-language points without a spouse (crs-rules.md §1.4), over the four abilities."""
+    table = CURRENT_RULES.first_language.without_spouse
+    return sum(table.at(level) for level in clb.abilities())
+
+
+def spouse_language_points(clb: Clb) -> int:
+    """CRS spouse language points (crs-rules.md §1.7), over the four abilities."""
+    table = CURRENT_RULES.spouse_language
+    return sum(table.at(level) for level in clb.abilities())
+
+
+PointsOf = Callable[[Clb], int]
+
+
+def best_valid(
+    results: Iterable[LanguageTest],
+    as_of: date,
+    language: Language | None = None,
+    points: PointsOf = first_language_points,
 ) -> LanguageTest | None:
-    """The newest result valid on `as_of`, in `language` or (None) in either official language."""
-    valid = [
-        result
-        for result in results
-        if is_valid_on(result, as_of) and language in (None, TEST_LANGUAGE[result.test])
-    ]
-    return max(valid, key=lambda result: result.taken_on, default=None)
+    """The best result valid on `as_of`, in `language` or (None) in either official language.
+
+    Several valid results in one language: the one worth the most `points` counts, not the latest
+    (a result's four abilities are never mixed with another's). Among equals, the higher lowest
+    level, then the more recent, then the first listed.
+    """
+    best: LanguageTest | None = None
+    best_key: tuple[int, int, date] | None = None
+    for result in results:
+        if not is_valid_on(result, as_of) or language not in (None, TEST_LANGUAGE[result.test]):
+            continue
+        clb = clb_of(result)
+        key = (points(clb), clb.lowest(), result.taken_on)
+        if best_key is None or key > best_key:
+            best, best_key = result, key
+    return best
 
 
 def levels_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, Clb]:
-    """Per official language, the levels of its most recent valid result (older results do not count)."""
-    return {language: clb_of(result) for language, result in latest_by_language(results, as_of).items()}
+    """Per official language, the levels of its best valid result (expired results do not count)."""
+    return {language: clb_of(result) for language, result in best_by_language(results, as_of).items()}
 
 
-def latest_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, LanguageTest]:
-    """Per official language (English first), its most recent result valid on `as_of`.
-
-    One pass; on equal dates the first listed wins, as with `most_recent_valid`.
-    """
-    latest: dict[Language, LanguageTest] = {}
-    for result in results:
-        if is_valid_on(result, as_of):
-            language = TEST_LANGUAGE[result.test]
-            best = latest.get(language)
-            if best is None or result.taken_on > best.taken_on:
-                latest[language] = result
-    return {language: latest[language] for language in ("en", "fr") if language in latest}
+def best_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, LanguageTest]:
+    """Per official language (English first), its best result valid on `as_of` (see `best_valid`)."""
+    listed = list(results)
+    chosen: dict[Language, LanguageTest | None] = {
+        "en": best_valid(listed, as_of, "en"),
+        "fr": best_valid(listed, as_of, "fr"),
+    }
+    return {language: result for language, result in chosen.items() if result is not None}
 
 
 def lowest_clb_by_language(results: Iterable[LanguageTest], as_of: date) -> dict[Language, int]:
@@ -186,10 +205,5 @@ def first_language_order(levels: Mapping[Language, Clb]) -> list[LanguageAbility
     return sorted(
         (LanguageAbility(language, clb) for language, clb in levels.items()),
         # English sorts first among equals, so a tie goes to English.
-        key=lambda ability: (-_first_language_points(ability.clb), ability.language != "en"),
+        key=lambda ability: (-first_language_points(ability.clb), ability.language != "en"),
     )
-
-
-def _first_language_points(clb: Clb) -> int:
-    """CRS first-official-language points without a spouse, summed over the four abilities."""
-    return sum(_FIRST_LANGUAGE_POINTS[min(level, 10)] for level in clb.abilities())

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.rules.crs import calculate
 from shared.rules.derive import arranged_employment, derive_factors, derive_profile
 from shared.rules.document import (
     PROFILE_DOCUMENT_EXAMPLE,
@@ -145,10 +146,15 @@ def test_an_accompanying_foreign_spouse_counts() -> None:
     )
 
 
-def test_the_spouse_most_recent_valid_result_counts_in_either_language() -> None:
+def test_the_spouse_best_valid_result_counts_in_either_language() -> None:
     factors = derive_factors(married(language_tests=[SPOUSE_CELPIP, SPOUSE_TCF]), AS_OF, False)
     assert factors.spouse is not None
-    assert factors.spouse.clb == Clb(speaking=5, listening=7, reading=7, writing=7)  # the newer TCF
+    # The older CELPIP (CLB 9 x 4: 20 spouse points) beats the newer TCF (5/7/7/7: 9 points).
+    assert factors.spouse.clb == Clb(speaking=9, listening=9, reading=9, writing=9)
+    # Once the CELPIP has expired (2027-01-01), the TCF counts.
+    later = derive_factors(married(language_tests=[SPOUSE_CELPIP, SPOUSE_TCF]), date(2027, 1, 1), False)
+    assert later.spouse is not None
+    assert later.spouse.clb == Clb(speaking=5, listening=7, reading=7, writing=7)
 
 
 def test_a_spouse_without_a_valid_result_has_no_clb() -> None:
@@ -215,3 +221,71 @@ def test_no_program_means_no_category() -> None:
     assert derived.programs == []
     assert derived.categories == []
     assert derived.assessments["fsw"].reasons[0].startswith("You plan to live in Quebec")
+
+
+# --- first official language (issue 12) --------------------------------------------------------------
+
+# Single, born 1997-01-15, bachelor's with an ECA, no work experience.
+# IELTS General S 7.0 / L 5.5 / R 6.5 / W 7.5 -> CLB 9 / 6 / 8 / 10 (lowest 6);
+# TCF Canada S 12 / L 458 / R 499 / W 16 -> NCLC 8 / 7 / 8 / 10 (lowest 7).
+# Both are worth 97 first-language points, so only the whole CRS tells which order is better: with
+# French first the lowest first-language level is 7, which opens education x language (13 points), and
+# English second scores 16 instead of French second's 15.
+BILINGUAL_IELTS = LanguageTest(
+    test="IELTS_GENERAL", taken_on=date(2026, 6, 1), listening=5.5, reading=6.5, writing=7.5, speaking=7.0
+)
+BILINGUAL_TCF = LanguageTest(
+    test="TCF_CANADA", taken_on=date(2026, 6, 1), listening=458, reading=499, writing=16, speaking=12
+)
+BILINGUAL_SCORED_ON = date(2026, 12, 4)  # age 29 (110 points) until the 30th birthday on 2027-01-15
+
+
+def bilingual(first_official_language: str | None = None) -> ProfileDocument:
+    return doc(
+        date_of_birth="1997-01-15",
+        education=[
+            {
+                "level": "bachelors",
+                "program_years": 4,
+                "completed_on": "2019-05-31",
+                "country": "IN",
+                "canadian": False,
+                "eca": {"organization": "WES", "issued_on": "2025-01-20"},
+            }
+        ],
+        language_tests=[BILINGUAL_IELTS, BILINGUAL_TCF],
+        work_experience=[],
+        first_official_language=first_official_language,
+    )
+
+
+def crs_of(candidate: ProfileDocument, on: date = BILINGUAL_SCORED_ON) -> int:
+    return calculate(derive_factors(candidate, on, nominated=False)).total
+
+
+def test_the_declared_first_official_language_counts() -> None:
+    assert crs_of(bilingual("english")) == 392
+    assert crs_of(bilingual("french")) == 406
+    factors = derive_factors(bilingual("english"), BILINGUAL_SCORED_ON, nominated=False)
+    assert factors.first_language == LanguageAbility("en", Clb(9, 6, 8, 10))  # speaking, listening, ...
+    assert factors.second_language == LanguageAbility("fr", Clb(8, 7, 8, 10))
+
+
+def test_undeclared_the_order_with_the_higher_crs_counts() -> None:
+    factors = derive_factors(bilingual(), BILINGUAL_SCORED_ON, nominated=False)
+    assert factors.first_language is not None and factors.first_language.language == "fr"
+    assert crs_of(bilingual()) == 406
+
+
+def test_the_example_holds_while_the_candidate_is_29() -> None:
+    # The 392 / 406 of the example need 110 age points: on the 30th birthday both lose 5.
+    assert crs_of(bilingual("english"), date(2027, 1, 14)) == 392
+    assert crs_of(bilingual("english"), date(2027, 1, 15)) == 387
+    assert crs_of(bilingual("french"), date(2027, 1, 15)) == 401
+
+
+def test_a_declared_language_without_a_valid_result_leaves_the_other_first() -> None:
+    english_only = bilingual("french").model_copy(update={"language_tests": [BILINGUAL_IELTS]})
+    factors = derive_factors(english_only, BILINGUAL_SCORED_ON, nominated=False)
+    assert factors.first_language is not None and factors.first_language.language == "en"
+    assert factors.second_language is None

@@ -10,14 +10,15 @@ import pytest
 from shared.rules.document import Ability, LanguageTest, TestName
 from shared.rules.factors import Clb, LanguageAbility
 from shared.rules.language import (
+    best_valid,
     clb_for_score,
     clb_of,
     expires_on,
     is_valid_on,
     levels_by_language,
     lowest_clb_by_language,
-    most_recent_valid,
     official_languages,
+    spouse_language_points,
 )
 
 NEW_TEF = date(2024, 6, 1)
@@ -146,30 +147,56 @@ def test_expiry_is_the_second_anniversary() -> None:
     assert expires_on(result("CELPIP_G", TAKEN, 9, 9, 9, 9)) == date(2026, 5, 6)
 
 
-def test_the_most_recent_valid_result_counts_even_when_worse() -> None:
-    older = result("CELPIP_G", date(2024, 1, 1), 10, 10, 10, 10)
+def test_the_best_valid_result_counts_not_the_latest() -> None:
+    better = result("CELPIP_G", date(2024, 1, 1), 10, 10, 10, 10)
     newer = result("IELTS_GENERAL", date(2025, 1, 1), 6.0, 6.0, 6.0, 6.0)
-    assert most_recent_valid([older, newer], date(2025, 6, 1), "en") == newer
-    assert levels_by_language([older, newer], date(2025, 6, 1)) == {"en": Clb(7, 7, 7, 7)}
+    assert best_valid([better, newer], date(2025, 6, 1), "en") == better
+    assert levels_by_language([better, newer], date(2025, 6, 1)) == {"en": Clb(10, 10, 10, 10)}
+    # Once the better one has expired, the other counts.
+    assert levels_by_language([better, newer], date(2026, 1, 1)) == {"en": Clb(7, 7, 7, 7)}
 
 
-def test_an_expired_newer_result_is_skipped_for_none() -> None:
+def test_the_best_is_the_whole_result_worth_most_points_never_a_mix() -> None:
+    # 10/10/10/4 is worth 34 x 3 + 6 = 108 first-language points, 8 x 4 only 92; abilities never mix.
+    uneven = result("CELPIP_G", date(2025, 1, 1), 10, 10, 10, 4)
+    even = result("CELPIP_G", date(2025, 2, 1), 8, 8, 8, 8)
+    assert levels_by_language([even, uneven], date(2025, 6, 1)) == {"en": Clb(4, 10, 10, 10)}
+
+
+def test_among_results_worth_the_same_the_higher_lowest_then_the_newer() -> None:
+    older = result("CELPIP_G", date(2025, 1, 1), 9, 9, 9, 9)
+    newer = result("CELPIP_G", date(2025, 2, 1), 9, 9, 9, 9)
+    assert best_valid([older, newer], date(2025, 6, 1)) == newer
+    assert best_valid([newer, older], date(2025, 6, 1)) == newer
+
+
+def test_the_spouse_best_is_by_spouse_points() -> None:
+    # First-language points prefer 10/4/4/4 (34 + 18 = 52) to 7/7/4/4 (34 + 12 = 46); spouse points
+    # (§1.7: 5 for CLB 9+, 3 for 7-8, 0 for 4) prefer 7/7/4/4 (6) to 10/4/4/4 (5).
+    one_high = result("CELPIP_G", date(2025, 1, 1), 10, 4, 4, 4)
+    two_sevens = result("CELPIP_G", date(2025, 1, 1), 7, 7, 4, 4)
+    on = date(2025, 6, 1)
+    assert best_valid([one_high, two_sevens], on) == one_high
+    assert best_valid([one_high, two_sevens], on, points=spouse_language_points) == two_sevens
+
+
+def test_an_expired_result_is_skipped() -> None:
     expired = result("CELPIP_G", date(2023, 1, 1), 10, 10, 10, 10)
-    assert most_recent_valid([expired], date(2025, 6, 1)) is None
+    assert best_valid([expired], date(2025, 6, 1)) is None
     assert levels_by_language([expired], date(2025, 6, 1)) == {}
 
 
 def test_a_result_taken_after_the_as_of_date_is_ignored() -> None:
     earlier = result("CELPIP_G", date(2025, 1, 1), 8, 8, 8, 8)
     later = result("CELPIP_G", date(2025, 7, 1), 10, 10, 10, 10)
-    assert most_recent_valid([earlier, later], date(2025, 6, 1)) == earlier
+    assert best_valid([earlier, later], date(2025, 6, 1)) == earlier
 
 
-def test_most_recent_in_any_language_when_no_language_is_given() -> None:
+def test_best_in_any_language_when_no_language_is_given() -> None:
     english = result("CELPIP_G", date(2025, 1, 1), 8, 8, 8, 8)
-    french = result("TCF_CANADA", date(2025, 2, 1), 500, 500, 12, 12)
-    assert most_recent_valid([english, french], date(2025, 6, 1)) == french
-    assert most_recent_valid([english, french], date(2025, 6, 1), "en") == english
+    french = result("TCF_CANADA", date(2025, 2, 1), 549, 549, 16, 16)
+    assert best_valid([english, french], date(2025, 6, 1)) == french
+    assert best_valid([english, french], date(2025, 6, 1), "en") == english
 
 
 def test_lowest_clb_per_language() -> None:
