@@ -22,7 +22,7 @@ from shared.rules.experience import (
     OccupationHours,
     canadian_work_years,
     cec_experience,
-    foreign_work_years,
+    crs_work_years,
     longest_continuous_skilled_occupation,
     skilled_work_years,
     trade_hours,
@@ -90,12 +90,17 @@ class AsOf:
         return studied_two_years_in_canada(self.doc.education, self.as_of)
 
     @lazy
+    def crs_work_years(self) -> tuple[int, int]:
+        """(Canadian, foreign) CRS experience under one weekly cap."""
+        return crs_work_years(self.doc.work_experience, self.as_of)
+
+    @lazy
     def canadian_work_years(self) -> int:
-        return canadian_work_years(self.doc.work_experience, self.as_of)
+        return self.crs_work_years[0]
 
     @lazy
     def foreign_work_years(self) -> int:
-        return foreign_work_years(self.doc.work_experience, self.as_of)
+        return self.crs_work_years[1]
 
     @lazy
     def skilled_work_years(self) -> int:

@@ -74,14 +74,65 @@ def _years_in_last(
     return whole_years(counted_hours([job for job in jobs if keep(job)], first_day, last_day))
 
 
+def crs_work_years(jobs: Iterable[WorkExperience], as_of: date) -> tuple[int, int]:
+    """CRS (Canadian, foreign) experience: skilled, last 10 years, whole years, one 30 h/week cap.
+
+    The cap holds for all the work of a week together (crs-rules.md §4): a week of Canadian and foreign
+    work at once counts 30 hours in all, not 30 of each. The Canadian work takes its share first (it
+    is the experience worth more points, and the one the foreign columns of §1.8 are combined with);
+    the foreign work counts only what is left under the cap.
+    """
+    canadian, foreign = [], []
+    for job in jobs:
+        if not is_skilled(job):
+            continue
+        if job.country != "CA":
+            foreign.append(job)
+        elif is_canadian_experience(job):
+            canadian.append(job)
+    first_day, last_day = last_years(as_of, CRS_WINDOW_YEARS)
+    if not canadian or not foreign:
+        return (
+            whole_years(counted_hours(canadian, first_day, last_day)),
+            whole_years(counted_hours(foreign, first_day, last_day)),
+        )
+    canadian_hours, foreign_hours = _hours_under_one_cap(canadian, foreign, first_day, last_day)
+    return whole_years(canadian_hours), whole_years(foreign_hours)
+
+
+def _hours_under_one_cap(
+    first: Iterable[WorkExperience], then: Iterable[WorkExperience], first_day: date, last_day: date
+) -> tuple[float, float]:
+    """Hours of `first` and of `then` within one weekly cap, `first` served before `then`."""
+    changes: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for index, group in enumerate((first, then)):
+        for job in group:
+            start, end = max(job.start, first_day), min(job.end or last_day, last_day)
+            if start <= end:
+                changes[start][index] += job.hours_per_week
+                changes[end + ONE_DAY][index] -= job.hours_per_week
+    hours, weekly, previous = [0.0, 0.0], [0.0, 0.0], None
+    for day in sorted(changes):
+        if previous is not None:
+            days = (day - previous).days
+            served = min(weekly[0], MAX_HOURS_PER_WEEK)
+            hours[0] += served * days / 7
+            hours[1] += min(weekly[1], MAX_HOURS_PER_WEEK - served) * days / 7
+        weekly[0] += changes[day][0]
+        weekly[1] += changes[day][1]
+        previous = day
+    return hours[0], hours[1]
+
+
 def canadian_work_years(jobs: Iterable[WorkExperience], as_of: date) -> int:
     """CRS Canadian experience: skilled, in Canada, last 10 years, whole years."""
-    return _years_in_last(jobs, as_of, lambda job: is_skilled(job) and is_canadian_experience(job))
+    return crs_work_years(jobs, as_of)[0]
 
 
 def foreign_work_years(jobs: Iterable[WorkExperience], as_of: date) -> int:
-    """CRS foreign experience: skilled, outside Canada, last 10 years, whole years."""
-    return _years_in_last(jobs, as_of, lambda job: is_skilled(job) and job.country != "CA")
+    """CRS foreign experience: skilled, outside Canada, last 10 years, whole years, within the weekly
+    cap left by Canadian work held at the same time."""
+    return crs_work_years(jobs, as_of)[1]
 
 
 def skilled_work_years(jobs: Iterable[WorkExperience], as_of: date) -> int:

@@ -130,6 +130,22 @@ def test_foreign_experience_is_skilled_work_outside_canada_in_10_years() -> None
     assert skilled_work_years(jobs, AS_OF) == 4
 
 
+def test_the_cap_applies_to_canadian_and_foreign_work_together() -> None:
+    # Two years of 30 h/week in Canada while also working 30 h/week for a foreign employer: the week
+    # holds 30 counted hours in all, and they go to the Canadian job (worth more points).
+    days = (date(2023, 1, 1), date(2024, 12, 31))
+    both = [job(*days), job(*days, country="IN")]
+    assert (canadian_work_years(both, AS_OF), foreign_work_years(both, AS_OF)) == (2, 0)
+
+
+def test_foreign_work_fills_what_the_canadian_work_leaves_under_the_cap() -> None:
+    # Three years of 20 h/week in Canada plus 20 h/week abroad: 20 + 10 counted a week, i.e. 2 years
+    # Canadian and 1 year foreign (not 2 and 2).
+    days = (date(2023, 1, 1), date(2025, 12, 31))
+    both = [job(*days, hours=20), job(*days, hours=20, country="FR")]
+    assert (canadian_work_years(both, AS_OF), foreign_work_years(both, AS_OF)) == (2, 1)
+
+
 def test_future_work_is_not_counted() -> None:
     assert skilled_work_years([job(date(2026, 6, 2), None)], AS_OF) == 0
 
