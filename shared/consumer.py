@@ -17,6 +17,9 @@ What cannot be applied does not stop the consumer:
   at once (retrying cannot fix it);
 - a handler that raises → the batch rolls back, then its messages are retried one at a time, each up
   to `max_retries` times; the one that still fails goes to `<topic>.dlq` and the rest carry on;
+- a value the database rejects (SQLSTATE class 22, e.g. an integer beyond PostgreSQL's range in a
+  well-formed event: `shared.failures`) → `<topic>.dlq` at its first one-by-one attempt, with the
+  database's words as the reason: retrying cannot fix it, and the database is not down;
 - an event type this build does not know (a newer producer) → skipped and counted;
 - a known type with no handler here → ignored and counted.
 A DLQ record keeps the original key, value and headers and adds `reason`, `error`, `original_topic`,
@@ -47,6 +50,7 @@ from shared import context, kafka_admin
 from shared.envelope import Envelope, EnvelopeError, decode
 from shared.events.catalogue import Event
 from shared.events.registry import REGISTRY, EventRegistry, UnknownEventType
+from shared.failures import rejected_data
 from shared.messages import (
     HEADER_CONSUMER,
     HEADER_ERROR,
@@ -86,6 +90,14 @@ class MissingTopicError(RuntimeError):
     """A topic the consumer reads does not exist (yet)."""
 
 
+class DeadLetterReason:
+    """Why a record went to the DLQ, in a word (the metrics' `reason` label; the header says more)."""
+
+    UNREADABLE = "unreadable"  # not JSON, not a CloudEvent, or data not matching its catalogue event
+    DATA_REJECTED = "data_rejected"  # the database refused a value of a well-formed event
+    HANDLER_FAILED = "handler_failed"  # the handler kept raising after its retries
+
+
 @dataclass
 class ConsumerMetrics:
     processed: int = 0  # applied by a handler and committed
@@ -96,9 +108,10 @@ class ConsumerMetrics:
     retries: int = 0  # handler attempts that failed and were retried
     batches: int = 0  # database transactions committed for batches
     failures: int = 0  # infrastructure failures (database or Kafka) the loop recovered from
+    dead_lettered_by_reason: dict[str, int] = field(default_factory=dict)  # DeadLetterReason -> count
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
 
 
 @dataclass
@@ -111,7 +124,7 @@ class _Pending:
 @dataclass
 class _Batch:
     pending: list[_Pending] = field(default_factory=list)
-    dead: list[tuple[Record, str, str]] = field(default_factory=list)  # record, reason, error class
+    dead: list[tuple[Record, str, str]] = field(default_factory=list)  # unreadable: record, reason, error
     advance: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
 
 
@@ -425,7 +438,7 @@ class IdempotentConsumer:
         batch = self._classify(records)
         try:
             for record, reason, error in batch.dead:
-                await self._dead_letter(record, reason, error)
+                await self._dead_letter(record, reason, error, DeadLetterReason.UNREADABLE)
         except Exception as exc:
             raise _InfrastructureError("the dead-letter topic is unreachable") from exc
         try:
@@ -433,7 +446,7 @@ class IdempotentConsumer:
         except _InfrastructureError:
             raise
         except Exception as exc:
-            if await self._infrastructure_failed(exc):
+            if rejected_data(exc) is None and await self._infrastructure_failed(exc):
                 raise _InfrastructureError("the database is unreachable") from exc
             log.info("consumer %s: a handler failed in a batch of %d (%r); retrying one by one",
                      self.name, len(batch.pending), exc)
@@ -494,6 +507,7 @@ class IdempotentConsumer:
             record = pending.record
             tp = TopicPartition(record.topic, record.partition)
             error: Exception | None = None
+            kind, reason = DeadLetterReason.HANDLER_FAILED, ""
             for attempt in range(1, self.max_retries + 1):
                 self._db_idle.clear()
                 try:
@@ -508,6 +522,14 @@ class IdempotentConsumer:
                     error = None
                     break
                 except Exception as exc:
+                    rejected = rejected_data(exc)
+                    if rejected is not None:
+                        error, kind = exc, DeadLetterReason.DATA_REJECTED
+                        reason = (f"the database rejected a value of {pending.delivery.envelope.type}: "
+                                  f"{rejected}")
+                        log.warning("consumer %s: %s at %s:%d@%d", self.name, reason, record.topic,
+                                    record.partition, record.offset)
+                        break  # retrying the same value cannot succeed
                     if await self._infrastructure_failed(exc):
                         raise _InfrastructureError("the database is unreachable") from exc
                     error = exc
@@ -520,10 +542,11 @@ class IdempotentConsumer:
                 finally:
                     self._db_idle.set()
             if error is not None:
-                reason = (f"handler for {pending.delivery.envelope.type} failed {self.max_retries} times; "
-                          f"last error: {error!r}")
+                if kind == DeadLetterReason.HANDLER_FAILED:
+                    reason = (f"handler for {pending.delivery.envelope.type} failed {self.max_retries} "
+                              f"times; last error: {error!r}")
                 try:
-                    await self._dead_letter(record, reason, type(error).__name__)
+                    await self._dead_letter(record, reason, type(error).__name__, kind)
                 except Exception as exc:
                     raise _InfrastructureError("the dead-letter topic is unreachable") from exc
             self._positions[tp] = max(self._positions.get(tp, 0), record.offset + 1)
@@ -588,13 +611,15 @@ class IdempotentConsumer:
 
     # -- Kafka side -------------------------------------------------------------------------------
 
-    async def _dead_letter(self, record: Record, reason: str, error: str) -> None:
+    async def _dead_letter(self, record: Record, reason: str, error: str, kind: str) -> None:
         producer = await self._dlq_producer()
         headers = dead_letter_headers(record, reason, error, self.name)
         future = await producer.send(dlq_topic(record.topic), value=record.value, key=record.key,
                                      headers=headers)
         await future
         self.metrics.dead_lettered += 1
+        by_reason = self.metrics.dead_lettered_by_reason
+        by_reason[kind] = by_reason.get(kind, 0) + 1
         log.error("consumer %s: %s:%d@%d sent to %s: %s", self.name, record.topic, record.partition,
                   record.offset, dlq_topic(record.topic), reason)
 
@@ -695,6 +720,7 @@ def _short(exc: ValidationError) -> str:
 __all__ = [
     "ClusterMismatchError",
     "ConsumerMetrics",
+    "DeadLetterReason",
     "Delivery",
     "Handler",
     "IdempotentConsumer",

@@ -349,3 +349,49 @@ async def test_losing_the_database_mid_batch_blames_no_message_and_resumes_from_
     assert consumer.metrics.dead_lettered == 0 and consumer.metrics.retries == 0
     ids = await consumed_ids(db)
     assert [ids.count(e.id) for e in envelopes] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # The driver refuses the parameter (out of int32 range) before the server sees it.
+        "INSERT INTO consumed_numbers VALUES (:n)",
+        # The server refuses it (SQLSTATE 22003, numeric value out of range).
+        "INSERT INTO consumed_numbers SELECT CAST(CAST(:n AS bigint) AS integer)",
+    ],
+    ids=["driver", "server"],
+)
+async def test_a_value_the_database_rejects_goes_to_the_dlq_and_the_next_message_is_processed(
+    consumed_table: PlatformDatabase, settings: ServiceSettings, statement: str
+) -> None:
+    """A well-formed event whose value PostgreSQL rejects (a data error) is the message's fault, not an
+    outage: it is dead-lettered with the database's reason, and its partition carries on."""
+    db = consumed_table
+    async with db.engine.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE IF NOT EXISTS consumed_numbers (n integer NOT NULL)"))
+
+    async def store_number(work: UnitOfWork, delivery: Delivery) -> None:
+        await work.session.execute(sa.text(statement), {"n": int(delivery.event.key())})
+        await record(work, delivery)
+
+    too_big, fine = envelope("3000000000"), envelope("42")
+    topic = settings.topic(PROFILE_TOPIC)
+    await produce(settings, topic, [encode(too_big), encode(fine)], key=KEY)
+    consumer = consumer_for(db, settings, {"ProfileWithdrawn": store_number}, max_retries=2)
+    async with running(consumer):
+        await wait_until(lambda: consumer.metrics.processed >= 1, timeout=30,
+                         message=lambda: str(consumer.metrics))
+    assert consumer.metrics.dead_lettered_by_reason == {"data_rejected": 1}
+    assert consumer.metrics.failures == 0  # never taken for the database being down
+    assert consumer.metrics.retries == 0  # the same value would be rejected again: no retry
+    assert fine.id in await consumed_ids(db)
+    assert too_big.id not in await consumed_ids(db)
+
+    async with KafkaReader(settings, f"{topic}.dlq") as reader:
+        (dead,) = await reader.read(1)
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert decode(dead.value or b"").id == too_big.id
+    assert headers["reason"].startswith("the database rejected a value of ee.profile.ProfileWithdrawn")
+    reason = headers["reason"]
+    assert "out of" in reason and "range" in reason and "SQLSTATE 22" in reason
+    assert headers["original_offset"] == "0"
