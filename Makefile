@@ -11,6 +11,9 @@
 #   make bench   venv, infra, then deploy/local/bench.sh (or python -m bench) when there is one
 #   make lint    ruff and mypy over shared, services and tests
 #   make status  what is running
+#   make asyncapi      regenerate docs/asyncapi.json from the event catalogue (a test fails when it is stale)
+#   make event-schemas record the catalogue's event schemas in shared/events/schemas.json, refusing
+#                      incompatible changes (the compatibility check runs in make test)
 #
 # Remote infrastructure: set KAFKA_BOOTSTRAP_SERVERS and/or EE_<SERVICE>_DATABASE_URL to other hosts and
 # the scripts leave the local broker / cluster alone (see deploy/local/kafka.sh and postgres.sh).
@@ -27,7 +30,7 @@ LOCAL := deploy/local
 PYTEST_ARGS ?=
 LINT_DIRS := shared services bench tests
 
-.PHONY: help venv infra up down reset test bench lint status
+.PHONY: help venv infra up down reset test bench lint status asyncapi event-schemas
 
 help:
 	@sed -n 's/^#   make /  make /p' Makefile
@@ -97,3 +100,9 @@ status:
 	@$(LOCAL)/postgres.sh status || true
 	@$(LOCAL)/kafka.sh status || true
 	@$(LOCAL)/services.sh status || true
+
+asyncapi: venv
+	@$(VENV)/bin/python -m shared.asyncapi write
+
+event-schemas: venv
+	@$(VENV)/bin/python -m shared.events.compat update

@@ -45,6 +45,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import context
+from shared.asyncapi import asyncapi_router
 from shared.auth import Principal, check_auth_secret, require_roles, secret_value
 from shared.logging import configure_logging
 from shared.problem import PROBLEM_JSON, FieldError, Problem, ProblemDetails, status_title
@@ -774,6 +775,7 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware, service=service)
 
     app.include_router(ops_router(runtime, service), responses=ERROR_RESPONSES)
+    app.include_router(asyncapi_router(service), responses=ERROR_RESPONSES)
     if not settings.is_production:
         app.include_router(clock_router(runtime.clock), responses=ERROR_RESPONSES)
     for router in routers:

@@ -26,6 +26,8 @@ class Event(BaseModel):
     topic: ClassVar[str]
     version: ClassVar[int] = 1
     producer: ClassVar[str]  # "profile", "ranking", "draws", "applications"
+    key_field: ClassVar[str] = "profile_id"
+    """The field whose value is the Kafka message key (and the envelope's `subject`)."""
 
     @classmethod
     def event_name(cls) -> str:
@@ -37,7 +39,7 @@ class Event(BaseModel):
 
     def key(self) -> str:
         """The Kafka message key: the profile for candidate events (per-candidate order)."""
-        return str(getattr(self, "profile_id"))  # noqa: B009 - subclasses without profile_id override
+        return str(getattr(self, self.key_field))
 
 
 class CandidateEvent(Event):
@@ -128,6 +130,7 @@ class RemovedFromPool(RankingEvent):
 class RoundOfInvitationsHeld(Event):
     topic: ClassVar[str] = DRAWS_TOPIC
     producer: ClassVar[str] = "draws"
+    key_field: ClassVar[str] = "round_id"
 
     round_id: str
     round_number: int
@@ -138,9 +141,6 @@ class RoundOfInvitationsHeld(Event):
     cutoff_crs: int | None
     tie_break_at: datetime | None
     held_at: datetime
-
-    def key(self) -> str:
-        return self.round_id
 
 
 class Invited(CandidateEvent):
