@@ -34,6 +34,14 @@ class EventRegistry:
         family, version = self._split(event_type)
         self._upcasters[(family, version)] = upcaster
 
+    def has_upcaster(self, event_type: str) -> bool:
+        """Whether `event_type` (an old version, e.g. `ee.x.Y.v1`) is upcast to the next version."""
+        return self._split(event_type) in self._upcasters
+
+    def current(self) -> tuple[type[Event], ...]:
+        """The current version of every event type registered."""
+        return tuple(self._current.values())
+
     def model_for(self, event_type: str) -> type[Event]:
         family, _ = self._split(event_type)
         try:
