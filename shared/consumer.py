@@ -260,6 +260,11 @@ class IdempotentConsumer:
     def cluster_id(self) -> str | None:
         return self._cluster_id
 
+    @property
+    def running(self) -> bool:
+        """True between the start of `run()` and its end (connecting, consuming or backing off)."""
+        return self._running
+
     def positions(self) -> dict[TopicPartition, int]:
         """Next offset per assigned partition, as committed in the database."""
         return dict(self._positions)

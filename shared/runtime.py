@@ -31,6 +31,7 @@ from shared.clock import Clock
 from shared.consumer import ClusterMismatchError, IdempotentConsumer
 from shared.db import create_engine, session_factory
 from shared.outbox import OutboxRelay
+from shared.readiness import Check, CheckResult
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
@@ -84,6 +85,8 @@ class ServiceRuntime:
         self._stopping = asyncio.Event()
         self._kafka_probe: AIOKafkaClient | None = None
         self._probe_lock = asyncio.Lock()
+        self._readiness: dict[str, Check] = {}
+        self._started = False
         if self.relay is not None:
             self._parts.append(_Part("outbox-relay", self.relay.run, self.relay.stop))
         for spec in consumers:
@@ -119,6 +122,12 @@ class ServiceRuntime:
             raise TypeError(f"not a background job: {job!r}")
         self._parts.append(_Part(f"background:{label}", run, stop))
 
+    def add_readiness_check(self, name: str, check: Check) -> None:
+        """Make `/readyz` depend on `check` too (see `shared.readiness`), e.g. "pool" in ranking."""
+        if name in self.readiness_checks():
+            raise ValueError(f"a readiness check named {name!r} exists already")
+        self._readiness[name] = check
+
     def uow(self) -> UnitOfWork:
         """A unit of work (one transaction): `async with runtime.uow() as uow: ...`."""
         return UnitOfWork(
@@ -134,6 +143,7 @@ class ServiceRuntime:
         """Start every part as a supervised task; returns at once (they connect in the background)."""
         if self._tasks:
             return
+        self._started = True
         self._stopping.clear()
         for part in self._parts:
             self._tasks[part.name] = asyncio.create_task(self._supervise(part), name=part.name)
@@ -141,6 +151,7 @@ class ServiceRuntime:
     async def stop(self, grace_s: float = 10.0) -> None:
         """Ask every part to finish (consumers first, the relay last), cancel stragglers, close up."""
         self._stopping.set()
+        self._started = False
         ordered = sorted(self._parts, key=lambda p: p.name == "outbox-relay")
         for part in ordered:
             if part.stop is not None:
@@ -204,6 +215,34 @@ class ServiceRuntime:
         return states
 
     # -- readiness --------------------------------------------------------------------------------
+
+    def readiness_checks(self) -> dict[str, Check]:
+        """What `/readyz` asks, in order: database, Kafka, the running parts, then the service's own."""
+        return {
+            "database": self.database_ready,
+            "kafka": self.kafka_ready,
+            "consumers": self.parts_running,
+            **self._readiness,
+        }
+
+    def parts_running(self) -> CheckResult:
+        """True when no part is stopped for good and every consumer runs; else why not.
+
+        A job or the relay being restarted after a crash still counts (it recovers by itself); a
+        consumer between a crash and its restart does not, nor a part stopped by a fatal error (its
+        stored positions belong to another Kafka cluster).
+        """
+        problems = [f"{name} is stopped: {exc}" for name, exc in self.fatal_errors.items()]
+        if self._started:
+            problems += [
+                f"consumer:{c.name} is not running" for c in self.consumers
+                if not c.running and f"consumer:{c.name}" not in self.fatal_errors
+            ]
+        else:
+            problems.append("the service's consumers and jobs are not started")
+        if not problems:
+            return True
+        return "Not every part of the service runs: " + "; ".join(problems) + "."
 
     async def database_ready(self, timeout_s: float = 2.0) -> bool:
         """True when `SELECT 1` answers within `timeout_s`."""

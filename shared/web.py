@@ -9,7 +9,7 @@ What the app gets:
 - every error as RFC 9457 `application/problem+json` (`Problem` raised anywhere, validation errors
   with `errors: [{field, message}]`, 404/405 from routing, 401/403 from `shared.auth`, 503 with
   `Retry-After` when PostgreSQL or Kafka is unreachable, 500 for anything else, logged);
-- `GET /healthz` (the process serves), `GET /readyz` (database and Kafka reachable), `GET /metrics`
+- `GET /healthz` (the process serves), `GET /readyz` (`shared.readiness`), `GET /metrics`
   (Prometheus: requests and latency by route template and status, plus whatever else the process
   registers);
 - `X-Correlation-Id` read (or generated) per request, put in `shared.context` for the events and
@@ -21,10 +21,8 @@ What the app gets:
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import importlib
-import inspect
 import logging
 import re
 import uuid
@@ -44,7 +42,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import context
+from shared import context, readiness
 from shared.asyncapi import asyncapi_router
 from shared.auth import Principal, check_auth_secret, require_roles, secret_value
 from shared.logging import configure_logging
@@ -72,7 +70,6 @@ log = logging.getLogger("shared.web")
 
 CORRELATION_HEADER = "X-Correlation-Id"
 RETRY_AFTER_SECONDS = 5
-READINESS_TIMEOUT_S = 2.0
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -632,17 +629,6 @@ class Readiness(BaseModel):
     checks: dict[str, str] = Field(examples=[{"database": "up", "kafka": "up"}])
 
 
-async def _probe(name: str, check: Callable[[], Awaitable[bool] | bool]) -> bool:
-    try:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await asyncio.wait_for(result, READINESS_TIMEOUT_S)
-        return bool(result)
-    except Exception as exc:
-        log.warning("readiness check %s failed: %r", name, exc)
-        return False
-
-
 def ops_router(runtime: RuntimeLike, service: str) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
@@ -652,25 +638,14 @@ def ops_router(runtime: RuntimeLike, service: str) -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Readiness: the database and Kafka are reachable",
-        responses={503: {"model": ProblemDetails, "description": "A dependency is down."}},
+        summary="Readiness: dependencies reachable, consumers running, the service's own checks passing",
+        responses={503: {"model": ProblemDetails, "description": "Not ready: what is down, and why."}},
     )
     async def readyz() -> Readiness:
-        database, kafka = await asyncio.gather(
-            _probe("database", runtime.database_ready), _probe("kafka", runtime.kafka_ready)
-        )
-        checks = {"database": "up" if database else "down", "kafka": "up" if kafka else "down"}
-        down = [name for name, state in checks.items() if state == "down"]
-        if down:
-            names = " and ".join("the database" if d == "database" else "Kafka" for d in down)
-            raise Problem(
-                503,
-                "Not ready",
-                f"{names[:1].upper() + names[1:]} {'is' if len(down) == 1 else 'are'} unreachable; "
-                "the service will report ready once it reconnects.",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-                extensions={"checks": checks},
-            )
+        checks, down = await readiness.evaluate(runtime)  # see shared.readiness
+        if down is not None:
+            raise Problem(503, "Not ready", down, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                          extensions={"checks": checks})
         return Readiness(status="ready", checks=checks)
 
     @router.get(

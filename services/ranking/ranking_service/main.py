@@ -42,6 +42,7 @@ def build_app(settings: RankingSettings | None = None, *, clock: Clock | None = 
         ),
     )
     runtime.add_background(runner)
+    runtime.add_readiness_check("projection", runner.ready)
     runtime.add_background(Periodic("ranking-rescore", runtime.clock, settings.rescore_interval_s, jobs.tick))
     app = create_service_app(runtime, [api.router], title="Ranking service", description=DESCRIPTION)
     app.state.ranking = api.RankingContext(view, jobs, runtime.clock)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from ranking_app import token
 from ranking_factories import (
@@ -22,6 +23,7 @@ from ranking_factories import (
     pid,
 )
 from ranking_service.adapters.database import drop_database
+from ranking_service.main import build_app
 from ranking_service.rebuild import rebuild, rebuild_settings
 from ranking_world import World, database, open_world, ranking_settings
 
@@ -183,3 +185,19 @@ async def test_updates_move_a_candidate_and_repeats_or_bad_ids_change_nothing(wo
         assert service.view.pool.get(A).crs == 432  # type: ignore[union-attr]
         events = await world.ranking_events(at_least=2)
     assert [(type(e).__name__, getattr(e, "crs", None)) for e in events] == [("Ranked", 416), ("Ranked", 432)]
+
+
+async def test_readyz_waits_for_the_pool_in_memory_and_the_projection_consumer(world: World) -> None:
+    await world.publish(*four_profiles())  # type: ignore[arg-type]
+    idle = build_app(world.settings, clock=world.clock)  # built, not started: nothing loaded yet
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=idle), base_url="http://r") as http:
+        answer = await http.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["projection"] == "down"
+    assert "pool is not loaded" in answer.json()["detail"]
+    async with world.service() as service:
+        await service.wait(lambda view: len(view.pool) == 4, "four candidates in the pool")
+        answer = await service.http.get("/readyz")
+        assert answer.status_code == 200, answer.text
+        checks = answer.json()["checks"]
+        assert checks == {"database": "up", "kafka": "up", "consumers": "up", "projection": "up"}

@@ -68,6 +68,14 @@ class ProjectionRunner:
         self.consumer = self.make_consumer()
         await self.consumer.run()
 
+    def ready(self) -> bool | str:
+        """Readiness (`/readyz` check "projection"): the pool is in memory and the consumer runs."""
+        if not self.jobs.projection.view.loaded:
+            return "The ranking pool is not loaded into memory yet."
+        if self.consumer is None or not self.consumer.running:
+            return "The ranking projection's consumer is not running."
+        return True
+
     async def stop(self) -> None:
         self._stopping.set()
         if self.consumer is not None:
