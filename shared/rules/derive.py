@@ -16,6 +16,7 @@ from shared.rules.categories import eligible_categories_of
 from shared.rules.crs import CURRENT_RULES, CrsInputError, RulesVersion, calculate, rules_in_force
 from shared.rules.document import JobOffer, ProfileDocument
 from shared.rules.eligibility import ProgramAssessment, assess_facts, is_arranged_employment, programs_passed
+from shared.rules.experience import is_certificate_trade
 from shared.rules.factors import CrsFactors, Language, LanguageAbility, SpouseFactors
 from shared.rules.language import first_language_order
 
@@ -47,7 +48,11 @@ def _factors_with(
         second_language=second_language,
         canadian_work_years=facts.canadian_work_years,
         foreign_work_years=facts.foreign_work_years,
-        certificate_of_qualification=certificate is not None and certificate.issued_on <= as_of,
+        certificate_of_qualification=(
+            certificate is not None
+            and certificate.issued_on <= as_of
+            and is_certificate_trade(certificate.noc_code)
+        ),
         provincial_nomination=nominated,
         sibling_in_canada=doc.sibling_in_canada,
         spouse=_spouse_factors(facts),

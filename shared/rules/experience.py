@@ -242,6 +242,18 @@ def is_fstp_trade(noc_code: str) -> bool:
     return noc_code.startswith(_TRADE_PREFIXES) and not noc_code.startswith(_NOT_TRADE_PREFIXES)
 
 
+# crs-rules.md §1.8 C3: certificate-of-qualification points go only to a fixed list of trades, "101
+# occupations" (orion-immigration, go4visa/Desloges, askkubeir; [T]). The facts file names the trades
+# of the skilled-trades groups above and, beyond them, these five; a certificate in any other
+# occupation earns no points, whatever the issuing body calls it.
+CERTIFICATE_TRADES_BEYOND_FSTP = frozenset({"22114", "22212", "22311", "22312", "63210"})
+
+
+def is_certificate_trade(noc_code: str) -> bool:
+    """A trade in which a certificate of qualification earns skill-transferability points (§1.8 C3)."""
+    return is_fstp_trade(noc_code) or noc_code in CERTIFICATE_TRADES_BEYOND_FSTP
+
+
 def trade_hours(jobs: Iterable[WorkExperience], as_of: date) -> list[OccupationHours]:
     """FSTP: hours per skilled trade (NOC code) in the last 5 years, most first."""
     trades = [job for job in jobs if is_fstp_trade(job.noc_code)]

@@ -121,6 +121,24 @@ def test_a_certificate_counts_once_issued() -> None:
     ).certificate_of_qualification
 
 
+@pytest.mark.parametrize(
+    ("noc", "counts"),
+    [
+        ("72310", True),  # carpenters: an FSTP trade (major group 72)
+        ("62200", True),  # chefs
+        ("63210", True),  # hairstylists and barbers: listed in §1.8, not an FSTP trade
+        ("22312", True),  # industrial instrument technicians: listed in §1.8
+        ("21231", False),  # software engineers: no trade, whatever the certificate says
+        ("72600", False),  # air pilots: sub-major group 726 is not a trade
+        ("31301", False),  # registered nurses
+    ],
+)
+def test_a_certificate_counts_only_in_a_listed_trade(noc: str, counts: bool) -> None:
+    certificate = CertificateOfQualification(province="BC", noc_code=noc, issued_on=date(2025, 1, 2))
+    factors = derive_factors(doc(certificate_of_qualification=certificate), AS_OF, False)
+    assert factors.certificate_of_qualification is counts
+
+
 # --- spouse ------------------------------------------------------------------------------------------------
 
 SPOUSE_CELPIP = LanguageTest(
