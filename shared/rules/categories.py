@@ -1,22 +1,29 @@
-"""Category-based selection as versioned data (crs-rules.md §5).
+"""Category-based selection as versioned data (crs-rules.md §5, category-occupations.md).
 
 A draw names a category; whether a candidate belongs to it depends on the version in force, so each
 version carries its own dates, occupation list and experience rule. Replaying a 2025 round uses the
-2025 lists and the 6-month rule even after the 2026 versions took over.
+2025 lists and the 6-month rule even after the 2026 versions took over. The versions are data, in
+`data/category_versions.json` beside this module, each with its sources: the 2023 lists (kept through
+2024), the 2025 lists and the 2026 lists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Literal
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, Literal
 
 from shared.rules.asof import AsOf
 from shared.rules.document import ProfileDocument
+from shared.rules.education import rank
 from shared.rules.eligibility import assess_facts, programs_passed
 from shared.rules.experience import months_in_one_occupation
+from shared.rules.factors import EducationLevel
 
 CATEGORY_CODES = (
     "french",
@@ -31,7 +38,10 @@ CATEGORY_CODES = (
     "senior_managers",
     "military",
 )
-FRENCH_MINIMUM_NCLC = 7
+"""Every category code a round can name; the data file's versions use these and no other."""
+
+DATA_FILE = "data/category_versions.json"
+"""The versioned lists (dates, experience rules, NOC codes and titles) with their sources."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,92 +55,71 @@ class ExperienceRule:
 @dataclass(frozen=True, slots=True)
 class CategoryVersion:
     code: str
-    version: str
+    version: str  # the list version a round names ("2023", "2025", "2026")
     effective_from: date
     effective_until: date | None  # the first day it no longer applies; None while in force
     kind: Literal["occupation", "french", "military"] = "occupation"
-    occupations: frozenset[str] = frozenset()  # NOC 2021 codes; empty for french and military
+    occupations: frozenset[str] = frozenset()  # NOC 2021 codes; empty for french
     experience: ExperienceRule | None = None  # occupation categories only
     canadian_experience_only: bool = False
+    minimum_nclc: int | None = None  # french: in all four abilities
+    job_offer_min_months: int | None = None  # military: the Canadian Armed Forces offer's length
+    minimum_education: EducationLevel | None = None  # military
+    titles: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    provenance: str = field(default="", compare=False, repr=False)
 
     def in_force(self, on: date) -> bool:
         return self.effective_from <= on and (self.effective_until is None or on < self.effective_until)
 
 
-V2025_FROM = date(2025, 2, 27)
-V2026_FROM = date(2026, 2, 18)
-# Before 2026-02-18: 6 months continuous; from then on: 12 months, not necessarily continuous.
-SIX_MONTHS_CONTINUOUS = ExperienceRule(months=6, continuous=True)
-TWELVE_MONTHS = ExperienceRule(months=12, continuous=False)
-
-# Only an excerpt of the healthcare list is in the facts file ("… full list in the Report to
-# Parliament, Annex B"); these are the codes it gives. The 2026 version is described as continued, with
-# no list of its own, so it reuses this excerpt.
-_HEALTHCARE_EXCERPT = frozenset(
-    {
-        "31102", "31110", "31111", "31112", "31120", "31121", "31201", "31203", "31209", "31300", "31302",
-        "32101", "32102", "32104", "32109", "32111", "32120", "32121", "32122", "32123", "32129", "32201",
-        "33101", "33102",
-    }
-)  # fmt: skip
-_EDUCATION = frozenset({"41220", "41221", "42202", "42203", "43100"})
-# The facts file gives no NOC codes for the STEM and trades lists (only counts of added and removed
-# occupations), so these versions list nothing and no one qualifies until the lists are filled in.
-_STEM_NOT_GIVEN: frozenset[str] = frozenset()
-_TRADES_NOT_GIVEN: frozenset[str] = frozenset()
-
-
-def _occupational(
-    code: str,
-    version: str,
-    start: date,
-    end: date | None,
-    occupations: frozenset[str],
-    canadian_experience_only: bool = False,
-) -> CategoryVersion:
-    rule = SIX_MONTHS_CONTINUOUS if start < V2026_FROM else TWELVE_MONTHS
+def _version(entry: dict[str, Any]) -> CategoryVersion:
+    code, kind = entry["category"], entry["kind"]
+    if code not in CATEGORY_CODES:
+        raise ValueError(f"{DATA_FILE}: unknown category {code!r}")
+    occupations: dict[str, str] = entry.get("occupations", {})
+    experience = entry.get("experience")
+    until = entry["effective_until"]
+    education = entry.get("min_education")
     return CategoryVersion(
-        code, version, start, end, "occupation", occupations, rule, canadian_experience_only
+        code=code,
+        version=entry["version"],
+        effective_from=date.fromisoformat(entry["effective_from"]),
+        effective_until=date.fromisoformat(until) if until is not None else None,
+        kind=kind,
+        occupations=frozenset(occupations),
+        experience=ExperienceRule(experience["months"], experience["continuous"]) if experience else None,
+        canadian_experience_only=entry.get("canadian_experience_only", False),
+        minimum_nclc=entry.get("minimum_nclc"),
+        job_offer_min_months=entry.get("job_offer_min_months"),
+        minimum_education=EducationLevel(education) if education is not None else None,
+        titles=MappingProxyType(dict(occupations)),
+        provenance=entry["provenance"],
     )
 
 
-CATEGORY_VERSIONS: tuple[CategoryVersion, ...] = (
-    # 2025 (announced 2025-02-27): transport removed, education added.
-    CategoryVersion("french", "2025", V2025_FROM, V2026_FROM, kind="french"),
-    _occupational("healthcare", "2025", V2025_FROM, V2026_FROM, _HEALTHCARE_EXCERPT),
-    _occupational("stem", "2025", V2025_FROM, V2026_FROM, _STEM_NOT_GIVEN),
-    _occupational("trades", "2025", V2025_FROM, V2026_FROM, _TRADES_NOT_GIVEN),
-    _occupational("education", "2025", V2025_FROM, V2026_FROM, _EDUCATION),
-    # Only butchers (retail/wholesale) left, from a single source [U].
-    _occupational("agriculture", "2025", V2025_FROM, V2026_FROM, frozenset({"63201"})),
-    # 2026 (announced 2026-02-18): agriculture not continued.
-    CategoryVersion("french", "2026", V2026_FROM, None, kind="french"),
-    _occupational("healthcare", "2026", V2026_FROM, None, _HEALTHCARE_EXCERPT),
-    _occupational("stem", "2026", V2026_FROM, None, _STEM_NOT_GIVEN),
-    _occupational("trades", "2026", V2026_FROM, None, _TRADES_NOT_GIVEN),  # cooks removed
-    _occupational("education", "2026", V2026_FROM, None, _EDUCATION),
-    _occupational("transport", "2026", V2026_FROM, None, frozenset({"72600", "72404", "22313", "72410"})),
-    _occupational(
-        "physicians",
-        "2026",
-        V2026_FROM,
-        None,
-        frozenset({"31100", "31101", "31102"}),
-        canadian_experience_only=True,
-    ),
-    _occupational(
-        "researchers", "2026", V2026_FROM, None, frozenset({"41200", "41201"}), canadian_experience_only=True
-    ),
-    # redim.ca's list; vgis.ca gives a different one that includes 00011 [U].
-    _occupational(
-        "senior_managers",
-        "2026",
-        V2026_FROM,
-        None,
-        frozenset({"00012", "00013", "00014", "00015"}),
-        canadian_experience_only=True,
-    ),
-    CategoryVersion("military", "2026", V2026_FROM, None, kind="military"),
+def load_versions(text: str) -> tuple[CategoryVersion, ...]:
+    """Parse the data file; refuse overlapping versions of one category and unusable entries."""
+    versions = tuple(_version(entry) for entry in json.loads(text)["versions"])
+    for version in versions:
+        if version.kind == "occupation" and (version.experience is None or not version.occupations):
+            raise ValueError(
+                f"{DATA_FILE}: {version.code} {version.version} needs occupations and experience"
+            )
+        overlapping = [
+            other.version
+            for other in versions
+            if other is not version
+            and other.code == version.code
+            and other.effective_from < (version.effective_until or date.max)
+            and version.effective_from < (other.effective_until or date.max)
+        ]
+        if overlapping:
+            raise ValueError(f"{DATA_FILE}: {version.code} {version.version} overlaps {overlapping}")
+    return versions
+
+
+CATEGORY_VERSIONS: tuple[CategoryVersion, ...] = load_versions(
+    resources.files("shared.rules").joinpath(DATA_FILE).read_text(encoding="utf-8")
 )
 
 
@@ -144,23 +133,35 @@ def _in_force(on: date) -> tuple[CategoryVersion, ...]:
     return tuple(version for version in CATEGORY_VERSIONS if version.in_force(on))
 
 
-def meets_category(version: CategoryVersion, doc: ProfileDocument, as_of: date) -> bool:
-    """The category's own condition, without the pool-entry condition (a program)."""
-    return _meets(version, AsOf(doc, as_of))
-
-
 def _meets(version: CategoryVersion, facts: AsOf) -> bool:
     doc = facts.doc
     if version.kind == "french":
-        # The levels of the most recent valid French result.
+        # The levels of the best valid French result.
         french = facts.levels.get("fr")
-        return french is not None and french.lowest() >= FRENCH_MINIMUM_NCLC
+        return (
+            french is not None
+            and version.minimum_nclc is not None
+            and french.lowest() >= version.minimum_nclc
+        )
     if version.kind == "military":
-        return doc.job_offer is not None and doc.job_offer.canadian_armed_forces
+        return _military_recruit(version, facts)
     assert version.experience is not None, "every occupation category has an experience rule"
     if version.experience.months > 0 and version.occupations.isdisjoint(facts.job_noc_codes):
         return False  # no month at all in a listed occupation
     return _has_listed_experience(version, doc, facts.as_of)
+
+
+def _military_recruit(version: CategoryVersion, facts: AsOf) -> bool:
+    """A Canadian Armed Forces offer of the minimum length (or permanent) in a listed occupation, and
+    the minimum education."""
+    offer = facts.doc.job_offer
+    if offer is None or not offer.canadian_armed_forces or offer.noc_code not in version.occupations:
+        return False
+    minimum_months = version.job_offer_min_months or 0
+    if offer.duration_months is not None and offer.duration_months < minimum_months:
+        return False
+    minimum_education = version.minimum_education or EducationLevel.LESS_THAN_SECONDARY
+    return rank(facts.education_level) >= rank(minimum_education)
 
 
 def _has_listed_experience(version: CategoryVersion, doc: ProfileDocument, as_of: date) -> bool:

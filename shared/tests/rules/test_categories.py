@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from shared.rules.categories import (
-    SIX_MONTHS_CONTINUOUS,
-    TWELVE_MONTHS,
+    CATEGORY_CODES,
+    CATEGORY_VERSIONS,
+    ExperienceRule,
     categories_in_force,
     eligible_categories,
 )
@@ -22,6 +23,10 @@ from shared.rules.document import (
     WorkExperience,
 )
 
+SIX_MONTHS_CONTINUOUS = ExperienceRule(months=6, continuous=True)
+TWELVE_MONTHS = ExperienceRule(months=12, continuous=False)
+FIRST_DAY_2023 = date(2023, 5, 31)
+LAST_DAY_2024 = date(2025, 2, 26)
 LAST_DAY_2025 = date(2026, 2, 17)
 FIRST_DAY_2026 = date(2026, 2, 18)
 IN_POOL = ["fsw"]
@@ -56,12 +61,99 @@ def categories(candidate: ProfileDocument, as_of: date) -> list[str]:
 # --- versions in force ---------------------------------------------------------------------------------
 
 
-def test_no_category_versions_before_2025_02_27() -> None:
-    assert categories_in_force(date(2025, 2, 26)) == []
+def test_no_category_versions_before_2023_05_31() -> None:
+    assert categories_in_force(date(2023, 5, 30)) == []
 
 
-@pytest.mark.parametrize("day", [date(2025, 2, 27), LAST_DAY_2025])
-def test_the_2025_versions(day: date) -> None:
+@pytest.mark.parametrize("day", [FIRST_DAY_2023, date(2024, 6, 1), LAST_DAY_2024])
+def test_the_2023_versions_also_serve_2024(day: date) -> None:
+    versions = categories_in_force(day)
+    assert [version.code for version in versions] == [
+        "french",
+        "healthcare",
+        "stem",
+        "trades",
+        "transport",
+        "agriculture",
+    ]
+    assert {version.version for version in versions} == {"2023"}
+    assert {version.experience for version in versions if version.kind == "occupation"} == {
+        SIX_MONTHS_CONTINUOUS
+    }
+
+
+# The counts category-occupations.md gives for every list.
+LIST_SIZES = {
+    ("healthcare", "2023"): 35,
+    ("stem", "2023"): 24,
+    ("trades", "2023"): 10,
+    ("transport", "2023"): 10,
+    ("agriculture", "2023"): 3,
+    ("healthcare", "2025"): 37,
+    ("stem", "2025"): 11,
+    ("trades", "2025"): 25,
+    ("education", "2025"): 5,
+    ("agriculture", "2025"): 1,
+    ("physicians", "2025"): 3,
+    ("healthcare", "2026"): 37,
+    ("stem", "2026"): 11,
+    ("trades", "2026"): 25,
+    ("education", "2026"): 5,
+    ("transport", "2026"): 4,
+    ("physicians", "2026"): 3,
+    ("researchers", "2026"): 2,
+    ("senior_managers", "2026"): 4,
+    ("military", "2026"): 3,
+}
+
+
+def test_every_list_is_complete_with_codes_titles_and_sources() -> None:
+    sizes = {(v.code, v.version): len(v.occupations) for v in CATEGORY_VERSIONS if v.kind != "french"}
+    assert sizes == LIST_SIZES
+    for version in CATEGORY_VERSIONS:
+        assert version.code in CATEGORY_CODES
+        assert version.provenance
+        assert set(version.titles) == version.occupations
+        assert all(len(code) == 5 and code.isdigit() for code in version.occupations)
+
+
+def test_list_changes_match_what_ircc_announced() -> None:
+    lists = {(v.code, v.version): v.occupations for v in CATEGORY_VERSIONS}
+    # 2025 healthcare: 8 added, 6 removed; STEM: 6 added, 19 removed; trades: 19 added, 4 removed.
+    for code, added, removed in (("healthcare", 8, 6), ("stem", 6, 19), ("trades", 19, 4)):
+        old, new = lists[(code, "2023")], lists[(code, "2025")]
+        assert (len(new - old), len(old - new)) == (added, removed)
+    assert lists[("trades", "2026")] == lists[("trades", "2025")] - {"63200"} | {"63201"}
+    assert lists[("healthcare", "2026")] == lists[("healthcare", "2025")]
+    assert "31301" in lists[("healthcare", "2025")]  # registered nurses
+
+
+@pytest.mark.parametrize(
+    ("noc", "day", "category"),
+    [
+        ("31301", FIRST_DAY_2026, "healthcare"),  # registered nurses (missing before)
+        ("31301", LAST_DAY_2025, "healthcare"),
+        ("31301", date(2024, 6, 1), "healthcare"),
+        ("21301", FIRST_DAY_2026, "stem"),  # mechanical engineers: STEM invited nobody before
+        ("21231", date(2024, 6, 1), "stem"),  # software engineers: 2023-24 STEM only
+        ("72310", FIRST_DAY_2026, "trades"),  # carpenters: trades invited nobody before
+        ("72014", date(2024, 6, 1), "trades"),
+        ("73300", date(2024, 6, 1), "transport"),  # truck drivers: the 2023-24 transport list
+    ],
+)
+def test_listed_occupations_qualify(noc: str, day: date, category: str) -> None:
+    worker = doc(work_experience=[stretch(noc, day - timedelta(weeks=60), 56)])
+    assert categories(worker, day) == [category]
+
+
+def test_software_engineers_left_stem_in_2025() -> None:
+    engineer = doc(work_experience=[stretch("21231", date(2023, 9, 4), 56)])
+    assert categories(engineer, LAST_DAY_2024) == ["stem"]
+    assert categories(engineer, date(2025, 2, 27)) == []
+
+
+@pytest.mark.parametrize(("day", "physicians"), [(date(2025, 2, 27), []), (LAST_DAY_2025, ["physicians"])])
+def test_the_2025_versions(day: date, physicians: list[str]) -> None:
     versions = categories_in_force(day)
     assert [version.code for version in versions] == [
         "french",
@@ -70,11 +162,20 @@ def test_the_2025_versions(day: date) -> None:
         "trades",
         "education",
         "agriculture",
+        *physicians,  # announced 2025-12-08
     ]
     assert {version.version for version in versions} == {"2025"}
-    assert {version.experience for version in versions if version.kind == "occupation"} == {
-        SIX_MONTHS_CONTINUOUS
-    }
+    assert {
+        version.experience for version in versions if version.code in ("healthcare", "stem", "trades")
+    } == {SIX_MONTHS_CONTINUOUS}
+
+
+def test_the_physicians_category_of_december_2025() -> None:
+    [physicians] = [v for v in categories_in_force(LAST_DAY_2025) if v.code == "physicians"]
+    assert physicians.canadian_experience_only and physicians.experience == TWELVE_MONTHS
+    doctor = doc(work_experience=[stretch("31102", date(2024, 9, 2), 56)])
+    assert categories(doctor, date(2025, 12, 7)) == ["healthcare"]
+    assert categories(doctor, date(2025, 12, 8)) == ["healthcare", "physicians"]
 
 
 def test_the_2026_versions() -> None:
@@ -143,10 +244,10 @@ def test_transport_is_a_2026_category_only() -> None:
     assert categories(mechanic, FIRST_DAY_2026) == ["transport"]
 
 
-def test_agriculture_is_a_2025_category_only() -> None:
+def test_agriculture_ends_with_2025_and_butchers_move_to_trades() -> None:
     butcher = doc(work_experience=[stretch("63201", date(2024, 1, 1), 52)])
     assert categories(butcher, LAST_DAY_2025) == ["agriculture"]
-    assert categories(butcher, FIRST_DAY_2026) == []
+    assert categories(butcher, FIRST_DAY_2026) == ["trades"]
 
 
 # --- Canadian experience for physicians, researchers, senior managers ----------------------------------
@@ -201,8 +302,8 @@ def test_english_results_do_not_make_a_french_category_member() -> None:
 
 def test_military_needs_a_canadian_armed_forces_offer_from_2026() -> None:
     offer = JobOffer(
-        noc_code="31102",
-        teer=1,
+        noc_code="40042",
+        teer=0,
         employer="Canadian Armed Forces",
         full_time=True,
         non_seasonal=True,
@@ -217,6 +318,28 @@ def test_military_needs_a_canadian_armed_forces_offer_from_2026() -> None:
         categories(doc(job_offer=offer.model_copy(update={"canadian_armed_forces": False})), FIRST_DAY_2026)
         == []
     )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"noc_code": "31102", "teer": 1},  # a physician's offer: not one of the three listed occupations
+        {"duration_months": 24},  # shorter than 3 years
+    ],
+)
+def test_military_needs_a_listed_occupation_for_3_years(change: dict[str, Any]) -> None:
+    offer = JobOffer(
+        noc_code="40042",
+        teer=0,
+        employer="Canadian Armed Forces",
+        full_time=True,
+        non_seasonal=True,
+        duration_months=36,
+        lmia_or_exempt=True,
+        canadian_armed_forces=True,
+    )
+    assert categories(doc(job_offer=offer), FIRST_DAY_2026) == ["military"]
+    assert categories(doc(job_offer=offer.model_copy(update=change)), FIRST_DAY_2026) == []
 
 
 # --- the pool-entry condition --------------------------------------------------------------------------
