@@ -13,15 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import orjson
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import event_store
 from shared.envelope import Envelope, decode, encode
-
-_UNIQUE_STREAM_VERSION = "uq_event_store_stream_version"
 
 
 class ConcurrencyError(Exception):
@@ -38,13 +34,26 @@ class ConcurrencyError(Exception):
         )
 
 
-def _to_json(envelope: Envelope) -> object:
-    # Through the wire codec, so the stored envelope is exactly what consumers read from Kafka.
-    return orjson.loads(encode(envelope))
+# The stored envelope as JSON text, parsed once by `decode` (not into a dict by the driver's JSONB codec,
+# then dumped and parsed again).
+_ENVELOPE_TEXT = sa.cast(event_store.c.envelope, sa.Text)
 
-
-def _from_json(value: object) -> Envelope:
-    return decode(orjson.dumps(value))
+_APPEND = sa.text(
+    """
+    WITH head AS (
+        SELECT coalesce(max(version), 0) AS version FROM event_store WHERE stream_id = :stream_id
+    ), inserted AS (
+        INSERT INTO event_store (stream_id, version, event_id, type, envelope)
+        SELECT :stream_id, e.version, e.event_id, e.type, e.envelope::jsonb
+        FROM unnest(CAST(:versions AS integer[]), CAST(:event_ids AS uuid[]), CAST(:types AS text[]),
+                    CAST(:envelopes AS text[])) AS e(version, event_id, type, envelope)
+        WHERE (SELECT version FROM head) = :expected
+        ON CONFLICT ON CONSTRAINT uq_event_store_stream_version DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted)
+    """
+)
 
 
 class EventStore:
@@ -71,7 +80,7 @@ class EventStore:
         Returns the envelopes as stored (`aggregateid` = stream id, `aggregateversion` set). Raises
         `ConcurrencyError` when the stream is not at `expected_version`, or when a concurrent
         transaction wins the race for the same versions; then nothing is written and the caller's
-        transaction is still usable (the insert runs in a SAVEPOINT).
+        transaction is still usable (a lost race skips the rows instead of raising in PostgreSQL).
         """
         if expected_version < 0:
             raise ValueError(f"expected_version must be >= 0, got {expected_version}")
@@ -81,41 +90,46 @@ class EventStore:
         ]
         if not stamped:
             return []
-        # Checked first so a stale or too-new version (a client's If-Match from the future would
-        # otherwise leave a gap) fails without a write; the unique constraint below covers the race
-        # between this read and the insert.
-        actual = await self.current_version(session, stream_id)
-        if actual != expected_version:
-            raise ConcurrencyError(stream_id, expected_version, actual)
-        rows = [
+        # One statement, one round trip: the version check, the insert and the count of what went in.
+        # The check (the stream's last version, read in the statement's snapshot) refuses a stale or
+        # too-new `expected_version` (a client's If-Match from the future would otherwise leave a
+        # gap) without writing; a concurrent writer that wins between that snapshot and the insert
+        # holds the same (stream_id, version) keys, so the insert waits for it and then, once it has
+        # committed, skips those rows (ON CONFLICT DO NOTHING) instead of failing: no savepoint is
+        # needed to keep the caller's transaction usable.
+        result = await session.execute(
+            _APPEND,
             {
                 "stream_id": stream_id,
-                "version": env.aggregateversion,
-                "event_id": env.id,
-                "type": env.type,
-                "envelope": _to_json(env),
-            }
-            for env in stamped
-        ]
-        try:
-            # A failed statement aborts a PostgreSQL transaction; the savepoint confines the failure
-            # to this insert so the unit of work can still roll back cleanly or carry on.
-            async with session.begin_nested():
-                await session.execute(sa.insert(event_store), rows)
-        except IntegrityError as exc:
-            if _UNIQUE_STREAM_VERSION in str(exc.orig):
-                raise ConcurrencyError(stream_id, expected_version) from exc
-            raise
+                "expected": expected_version,
+                "versions": [env.aggregateversion for env in stamped],
+                "event_ids": [env.id for env in stamped],
+                "types": [env.type for env in stamped],
+                # Through the wire codec, so the stored envelope is exactly what consumers read.
+                "envelopes": [encode(env).decode() for env in stamped],
+            },
+        )
+        actual, inserted = result.one()
+        if actual != expected_version:
+            raise ConcurrencyError(stream_id, expected_version, int(actual))
+        if inserted != len(stamped):
+            if inserted:
+                # Lost the race for some of the versions only (the winner wrote fewer events): take
+                # back ours, which only this transaction sees, so that nothing is written.
+                await session.execute(
+                    sa.delete(event_store).where(event_store.c.event_id.in_([env.id for env in stamped]))
+                )
+            raise ConcurrencyError(stream_id, expected_version)
         return stamped
 
     async def load(self, session: AsyncSession, stream_id: str, after_version: int = 0) -> list[Envelope]:
         """The stream's events in version order (from `after_version + 1`, e.g. after a snapshot)."""
         result = await session.execute(
-            sa.select(event_store.c.envelope)
+            sa.select(_ENVELOPE_TEXT)
             .where(event_store.c.stream_id == stream_id, event_store.c.version > after_version)
             .order_by(event_store.c.version)
         )
-        return [_from_json(value) for value in result.scalars()]
+        return [decode(value) for value in result.scalars()]
 
     async def read_all(
         self, session: AsyncSession, after_position: int = 0, limit: int = 1000
@@ -127,9 +141,9 @@ class EventStore:
         read. Live consumers read Kafka (fed by the outbox) instead.
         """
         result = await session.execute(
-            sa.select(event_store.c.position, event_store.c.envelope)
+            sa.select(event_store.c.position, _ENVELOPE_TEXT)
             .where(event_store.c.position > after_position)
             .order_by(event_store.c.position)
             .limit(limit)
         )
-        return [(int(position), _from_json(value)) for position, value in result.all()]
+        return [(int(position), decode(value)) for position, value in result.all()]

@@ -92,7 +92,7 @@ async def test_losing_the_insert_race_raises_and_keeps_the_transaction_usable(
 ) -> None:
     """Both pass the version check; the loser's insert waits on the winner's row, then fails.
 
-    The unique violation is confined to a savepoint: the loser's other work still commits.
+    The loser's rows are skipped, not failed: its transaction is not aborted, its other work still commits.
     """
     sid, other = stream(), stream()
     async with platform_db.sessions() as winner, platform_db.sessions() as loser:

@@ -48,7 +48,7 @@ Ops = Annotated[Principal, Depends(require_roles("ops"))]
 Runtime = Annotated[Any, Depends(get_runtime)]
 
 
-def handlers(runtime: Runtime) -> ApplicationsHandlers:
+async def handlers(runtime: Runtime) -> ApplicationsHandlers:
     return ApplicationsHandlers(runtime.uow, runtime.clock)
 
 

@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1/draws", tags=["draws"])
 Ops = Annotated[Principal, Depends(require_roles("ops"))]
 
 
-def get_draws(request: Request) -> DrawsService:
+async def get_draws(request: Request) -> DrawsService:
     service: DrawsService = request.app.state.draws
     return service
 

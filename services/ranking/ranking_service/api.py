@@ -48,7 +48,7 @@ class RankingContext:
     clock: SupportsNow
 
 
-def context(request: Request) -> RankingContext:
+async def context(request: Request) -> RankingContext:
     ranking: RankingContext = request.app.state.ranking
     return ranking
 
