@@ -3,8 +3,10 @@
 #
 #   make venv    .venv with Python 3.11 and `pip install -e '.[dev]'` (only when pyproject.toml changed)
 #   make infra   PostgreSQL (+ role ee, databases) and Kafka (+ event topics), both left running
-#   make up      infra, then the four services (profile :8001, ranking :8002, draws :8003, applications :8004)
-#   make down    stop the services and Kafka this checkout started; PostgreSQL (a system service) keeps running
+#   make up      infra, the services of deploy/services.conf (profile :8001, ranking :8002, draws :8003,
+#                applications :8004), then the front door: HAProxy on :8000 (/docs, /openapi.json)
+#   make down    stop the front door, the services and Kafka this checkout started; PostgreSQL (a system
+#                service) keeps running
 #   make reset   down, then wipe Kafka's data and drop + recreate the databases (default and _test)
 #   make test    venv, infra, pytest with EE_DB_SUFFIX=_test and a fresh EE_TOPIC_PREFIX=test<unix time>.
 #                (extra arguments: make test PYTEST_ARGS='-k outbox -x'; EE_KEEP_TEST_TOPICS=1 keeps its topics)
@@ -28,7 +30,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.ee-installed
 LOCAL := deploy/local
 PYTEST_ARGS ?=
-LINT_DIRS := shared services bench tests
+LINT_DIRS := shared services bench deploy tests
 
 .PHONY: help venv infra up down reset test bench lint status asyncapi event-schemas
 
@@ -50,8 +52,10 @@ infra: venv
 
 up: infra
 	@$(LOCAL)/services.sh start
+	@$(LOCAL)/frontdoor.sh start
 
 down:
+	@$(LOCAL)/frontdoor.sh stop
 	@$(LOCAL)/services.sh stop
 	@$(LOCAL)/kafka.sh stop
 	@echo "PostgreSQL keeps running (a system service other checkouts may use): $(LOCAL)/postgres.sh stop stops it"
@@ -100,6 +104,7 @@ status:
 	@$(LOCAL)/postgres.sh status || true
 	@$(LOCAL)/kafka.sh status || true
 	@$(LOCAL)/services.sh status || true
+	@$(LOCAL)/frontdoor.sh status || true
 
 asyncapi: venv
 	@$(VENV)/bin/python -m shared.asyncapi write

@@ -5,7 +5,8 @@
 - Express Entry admissions by citizenship (``ee_admissions_by_citizenship_year.csv``), for the mix of
   citizenships.
 
-The files live in ``shared/data/`` beside the checkout (``../shared/data``).
+The files live in ``bench/data/`` (copies of IRCC's published figures; ``bench/data/README.md`` gives
+their source).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = [
     "ircc_distribution",
 ]
 
-DATA_DIR: Final = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 POOL_DISTRIBUTION_CSV: Final = "ee_pool_distribution_current_bins.csv"
 ADMISSIONS_CSV: Final = "ee_admissions_by_citizenship_year.csv"
 NOMINATED_BIN: Final = "601-1200"  # the provincial nominees' share (+600)

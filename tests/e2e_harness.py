@@ -132,6 +132,7 @@ class World:
     prefix: str
     env: dict[str, str]
     client: httpx.AsyncClient
+    bootstrap: str = BOOTSTRAP  # the Kafka the world's services use
     sent: dict[str, Sent] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
     _tokens: dict[tuple[str, str, str | None], str] = field(default_factory=dict)
@@ -280,7 +281,7 @@ class World:
         self.figures[name] = value
 
 
-def service_env(prefix: str) -> dict[str, str]:
+def service_env(prefix: str, bootstrap: str = BOOTSTRAP) -> dict[str, str]:
     env = dict(os.environ)
     for name in list(env):
         if name.endswith("_DATABASE_URL") and name.startswith("EE_"):
@@ -293,7 +294,7 @@ def service_env(prefix: str) -> dict[str, str]:
         EE_PORT_BASE=str(port_base()),
         EE_LOCAL_RUN=str(RUN_DIR),
         EE_DRAWS_RANKING_URL=f"http://127.0.0.1:{port_base() + 2}",
-        KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP,
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
     )
     return env
 
@@ -317,19 +318,19 @@ async def _lock(path: Path) -> int:
 
 
 @asynccontextmanager
-async def running_world(label: str) -> AsyncIterator[World]:
+async def running_world(label: str, bootstrap: str = BOOTSTRAP) -> AsyncIterator[World]:
     """Fresh databases and topics, the four services started; everything stopped on exit."""
     fd = await _lock(RUN_DIR / ".harness.lock")
     prefix = f"{run_prefix()}e2e{label}{uuid.uuid4().hex[:6]}."
-    env = service_env(prefix)
+    env = service_env(prefix, bootstrap)
     try:
         await script(SERVICES_SH, "stop", env=env)  # leftovers of a run that was killed
         await script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env=env)
         await script(POSTGRES_SH, "createdbs", DB_SUFFIX, env=env)
-        await kafka_admin.ensure_topics(BOOTSTRAP, prefix)
+        await kafka_admin.ensure_topics(bootstrap, prefix)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            world = World(label, prefix, env, client)
+            world = World(label, prefix, env, client, bootstrap)
             try:
                 started = time.monotonic()
                 await world.start()
@@ -338,10 +339,65 @@ async def running_world(label: str) -> AsyncIterator[World]:
             finally:
                 await world.stop()
         if not os.environ.get("EE_KEEP_TEST_TOPICS"):
-            await kafka_admin.delete_topics_with_prefix(BOOTSTRAP, prefix)
+            await kafka_admin.delete_topics_with_prefix(bootstrap, prefix)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+# --- a private broker (the fault tests stop Kafka: never the shared one) ----------------------------
+
+
+@dataclass(frozen=True)
+class Broker:
+    """The Kafka a fault test may stop and start: `env` is what `kafka.sh` needs to manage it."""
+
+    bootstrap: str
+    env: dict[str, str]
+    private: bool
+
+
+def private_broker_port() -> int:
+    return int(os.environ.get("EE_E2E_KAFKA_PORT") or 19092)
+
+
+def broker_this_checkout_started() -> bool:
+    """True when `kafka.sh` of this checkout started the broker at BOOTSTRAP (then stopping it is ours
+    to do: CI's fresh clone); False when it belongs to another checkout or is remote."""
+    done = subprocess.run([str(KAFKA_SH), "ours"], cwd=ROOT, capture_output=True, timeout=30, check=False)
+    return done.returncode == 0
+
+
+@asynccontextmanager
+async def fault_broker() -> AsyncIterator[Broker]:
+    """The broker this checkout started, when it started the shared one; otherwise a private
+    single-node broker of its own (port `EE_E2E_KAFKA_PORT`, 19092, controller +1, data under
+    `.local/e2e-kafka`, wiped first), started by `kafka.sh` and stopped (by its pid) on exit."""
+    if await asyncio.to_thread(broker_this_checkout_started):
+        yield Broker(BOOTSTRAP, dict(os.environ), private=False)
+        return
+    port = private_broker_port()
+    env = dict(os.environ)
+    env.update(
+        EE_KAFKA_PORT=str(port),
+        EE_KAFKA_CONTROLLER_PORT=str(port + 1),
+        EE_KAFKA_HOME=str(LOCAL / "e2e-kafka"),
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}",
+    )
+    broker = Broker(f"127.0.0.1:{port}", env, private=True)
+    await script(KAFKA_SH, "stop", env=env)  # a leftover of a killed run (ours by its pid, or nothing)
+    await script(KAFKA_SH, "wipe", env=env)
+    await script(KAFKA_SH, "start", env=env, limit_s=600)  # the first start may fetch the jars
+    ours = await asyncio.to_thread(
+        subprocess.run, [str(KAFKA_SH), "ours"], cwd=ROOT, env=env, timeout=30, check=False
+    )
+    if ours.returncode:
+        raise AssertionError(f"port {port} answers, but not with a broker this test started: "
+                             "set EE_E2E_KAFKA_PORT to a free port")
+    try:
+        yield broker
+    finally:
+        await script(KAFKA_SH, "stop", env=env, limit_s=120)
 
 
 # --- reading and checking the log -----------------------------------------------------------------
@@ -445,7 +501,7 @@ async def end_offsets(topics: Iterable[str], bootstrap: str = BOOTSTRAP) -> dict
 
 
 async def read_log(world: World) -> list[Record]:
-    return await read_topics(world.topic(t) for t in EVENT_TOPICS)
+    return await read_topics((world.topic(t) for t in EVENT_TOPICS), world.bootstrap)
 
 
 @dataclass

@@ -13,8 +13,13 @@ sends it again only if not), while:
    then not applied: never half-accepted), and everything catches up;
 3. PostgreSQL is restarted: requests fail with 503 problem+json (never a 500) and recover.
 
-These stop shared infrastructure, so this module runs last (`tests/` is last in testpaths and this is
-its last module) and always starts Kafka and PostgreSQL again in a `finally`.
+Kafka: the module runs against a broker it may stop. When this checkout started the shared broker
+(CI's fresh clone), that one; otherwise (the broker belongs to another checkout, or is remote) a private
+single-node broker of its own (`e2e_harness.fault_broker`: port 19092, data in `.local/e2e-kafka`,
+started and stopped by `deploy/local/kafka.sh` by its pid), so the outage test never skips and never
+stops anybody else's broker. PostgreSQL is the shared server: test 3 restarts it, so this module runs
+last (`tests/` is last in testpaths and this is its last module) and always starts it again in a
+`finally`.
 """
 
 from __future__ import annotations
@@ -32,16 +37,17 @@ import orjson
 import pytest
 from e2e_documents import step_of, variant, varied_documents
 from e2e_harness import (
-    BOOTSTRAP,
     DB_SUFFIX,
     KAFKA_SH,
     POSTGRES_SH,
     SECRET,
     SERVICES,
+    Broker,
     LogReport,
     World,
     check_log,
     end_offsets,
+    fault_broker,
     is_problem,
     poll,
     read_log,
@@ -177,8 +183,15 @@ class Load:
 
 
 @pytest.fixture(scope="module")
-async def world(pytestconfig: pytest.Config) -> AsyncIterator[World]:
-    async with running_world("faults") as running:
+async def broker() -> AsyncIterator[Broker]:
+    async with fault_broker() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def world(pytestconfig: pytest.Config, broker: Broker) -> AsyncIterator[World]:
+    async with running_world("faults", broker.bootstrap) as running:
+        running.record("broker", {"bootstrap": broker.bootstrap, "private": broker.private})
         try:
             yield running
         finally:
@@ -215,7 +228,7 @@ async def settled(world: World, timeout: float = 120) -> float:  # noqa: ASYNC10
     await poll(outboxes_empty, timeout, "every outbox published", interval=0.25)
 
     async def consumers_at_the_end() -> bool:
-        ends = await end_offsets(world.topic(t) for t in CONSUMED)
+        ends = await end_offsets((world.topic(t) for t in CONSUMED), world.bootstrap)
         behind = []
         for service in SERVICES:
             rows = await world.fetch(
@@ -242,7 +255,7 @@ def ranking_settings(world: World) -> RankingSettings:
     return RankingSettings(
         env="test", auth_secret=SECRET, topic_prefix=world.prefix, db_suffix=DB_SUFFIX,
         database_url=f"postgresql+asyncpg://ee:ee@127.0.0.1:5432/ranking{DB_SUFFIX}",
-        kafka_bootstrap_servers=BOOTSTRAP, replica=False,
+        kafka_bootstrap_servers=world.bootstrap, replica=False,
     )  # fmt: skip
 
 
@@ -390,7 +403,7 @@ async def stop_writers(stop: asyncio.Event, writers: asyncio.Task[None]) -> None
 
 
 async def test_kafka_down_20s_services_not_ready_writes_in_outbox_or_503_and_all_catches_up(
-    world: World, load: Load
+    world: World, load: Load, broker: Broker
 ) -> None:
     load.phase = "kafka"
     stop = asyncio.Event()
@@ -400,9 +413,10 @@ async def test_kafka_down_20s_services_not_ready_writes_in_outbox_or_503_and_all
         await more_writes(load, 50, 30, "steady load before the outage")
         began = time.monotonic()
         try:
-            await script(KAFKA_SH, "stop", limit_s=120)
-            if await kafka_ready(BOOTSTRAP, timeout=1):
-                pytest.skip("kafka.sh stop left the broker running (not started by this checkout)")
+            await script(KAFKA_SH, "stop", env=broker.env, limit_s=120)
+            assert not await kafka_ready(broker.bootstrap, timeout=1), (
+                f"kafka.sh stop left the broker at {broker.bootstrap} running"
+            )
             stopped = time.monotonic()
             figures["broker_stop_s"] = round(stopped - began, 2)
             accepted_before = load.accepted
@@ -424,7 +438,7 @@ async def test_kafka_down_20s_services_not_ready_writes_in_outbox_or_503_and_all
             figures["profile_outbox_peak"] = outbox_peak
         finally:
             restart_began = time.monotonic()
-            await script(KAFKA_SH, "start", limit_s=180)
+            await script(KAFKA_SH, "start", env=broker.env, limit_s=180)
             figures["broker_start_s"] = round(time.monotonic() - restart_began, 2)
         figures["ready_again_s"] = round(await world.wait_ready(timeout=120) + figures["broker_start_s"], 2)
         await more_writes(load, 50, 60, "writes flowing again")

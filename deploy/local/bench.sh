@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: every figure of the performance budget (shared/DESIGN.md) in one run, with a plain
+# `make bench`: every figure of the performance budget (docs/DESIGN.md) in one run, with a plain
 # PostgreSQL baseline, on the running Kafka and PostgreSQL (`make infra` runs first).
 #
 #   deploy/local/bench.sh [python -m bench.run options]

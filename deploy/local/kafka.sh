@@ -16,6 +16,13 @@
 # broker is somebody else's: start/stop/wipe do nothing and `wait` probes that address instead.
 #
 # Knobs: EE_KAFKA_VERSION (default 4.1.2), EE_KAFKA_HEAP (512m), EE_KAFKA_START_TIMEOUT (90 s).
+# A second, private broker beside the shared one (the Kafka-outage fault test starts one):
+#   EE_KAFKA_PORT (9092) and EE_KAFKA_CONTROLLER_PORT (port + 1): its listeners on 127.0.0.1;
+#   EE_KAFKA_HOME (.local/kafka): its data/, logs/, server.properties and pid (the jars stay in
+#   .local/kafka/libs, shared by every broker of the checkout; EE_KAFKA_LIBS moves them).
+# Set KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<EE_KAFKA_PORT> with them, or the broker counts as external.
+#
+#   deploy/local/kafka.sh ours     exit 0 when the broker on the port is one this script started
 set -euo pipefail
 
 EE_LOG_TAG=kafka
@@ -29,8 +36,8 @@ DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.10.0"
 HEAP="${EE_KAFKA_HEAP:-512m}"
 START_TIMEOUT="${EE_KAFKA_START_TIMEOUT:-90}"
 
-KAFKA_HOME="$EE_LOCAL/kafka"
-LIBS="$KAFKA_HOME/libs"
+KAFKA_HOME="${EE_KAFKA_HOME:-$EE_LOCAL/kafka}"
+LIBS="${EE_KAFKA_LIBS:-$EE_LOCAL/kafka/libs}"
 DATA="$KAFKA_HOME/data"
 LOGS="$KAFKA_HOME/logs"
 CONFIG="$KAFKA_HOME/server.properties"
@@ -38,8 +45,12 @@ PIDFILE="$KAFKA_HOME/kafka.pid"
 TEMPLATE="$EE_ROOT/deploy/local/server.properties.in"
 LOG4J_CONFIG="$EE_ROOT/deploy/local/log4j2.properties"
 HOST=127.0.0.1
-PORT=9092
-CONTROLLER_PORT=9093
+PORT="${EE_KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${EE_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
+for port in "$PORT" "$CONTROLLER_PORT"; do
+    [[ "$port" =~ ^[0-9]+$ ]] && ((port >= 1024 && port <= 65535)) \
+        || die "EE_KAFKA_PORT / EE_KAFKA_CONTROLLER_PORT must be ports from 1024 to 65535, got '$port'"
+done
 
 BOOTSTRAP="${KAFKA_BOOTSTRAP_SERVERS:-$HOST:$PORT}"
 
@@ -100,7 +111,7 @@ fetch() {
         return 0
     fi
     ensure_tools
-    local work="$KAFKA_HOME/fetch" tmp="$KAFKA_HOME/libs.partial" t0
+    local work="$LIBS.fetch" tmp="$LIBS.partial" t0
     t0="$(now_ms)"
     log "fetching org.apache.kafka:kafka_2.13:$KAFKA_VERSION and its runtime dependencies from Maven Central"
     rm -rf "$tmp"
@@ -141,7 +152,8 @@ EOF
 
 render_config() {
     mkdir -p "$DATA" "$LOGS"
-    sed "s|@KAFKA_DATA_DIR@|$DATA|g" "$TEMPLATE" >"$CONFIG.tmp"
+    sed -e "s|@KAFKA_DATA_DIR@|$DATA|g" -e "s|@KAFKA_PORT@|$PORT|g" \
+        -e "s|@KAFKA_CONTROLLER_PORT@|$CONTROLLER_PORT|g" "$TEMPLATE" >"$CONFIG.tmp"
     mv "$CONFIG.tmp" "$CONFIG"
 }
 
@@ -330,15 +342,21 @@ cmd_wipe() {
     log "wiped ${DATA#"$EE_ROOT"/} (topics, offsets and cluster id); the next start formats a new cluster"
 }
 
+cmd_ours() {
+    is_external && return 1
+    our_pid >/dev/null
+}
+
 case "${1:-}" in
     fetch) fetch ;;
+    ours) cmd_ours ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     wait) cmd_wait ;;
     wipe) cmd_wipe ;;
     *)
-        echo "usage: $0 {fetch|start|stop|status|wait|wipe}" >&2
+        echo "usage: $0 {fetch|start|stop|status|wait|wipe|ours}" >&2
         exit 2
         ;;
 esac

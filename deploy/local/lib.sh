@@ -70,3 +70,22 @@ is_local_host() {
         *) return 1 ;;
     esac
 }
+
+# The service table (deploy/services.conf): one "name offset route..." line per service.
+EE_SERVICES_CONF="$EE_ROOT/deploy/services.conf"
+
+# Prints the table's lines without comments and blank lines.
+service_table() {
+    sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$EE_SERVICES_CONF"
+}
+
+# Names of every service, in table order, one per line.
+service_names() {
+    service_table | awk '{print $1}'
+}
+
+# "name:port" of every service for a port base (8000 when not given).
+service_ports() {
+    local base="${1:-8000}"
+    service_table | awk -v base="$base" '{print $1 ":" base + $2}'
+}

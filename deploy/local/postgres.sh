@@ -7,7 +7,7 @@
 #                                               it changed), ensure role ee/ee (LOGIN CREATEDB)
 #   deploy/local/postgres.sh stop|restart       pg_ctlcluster stop|restart (`make down` does NOT stop it)
 #   deploy/local/postgres.sh status             cluster state, max_connections, our databases
-#   deploy/local/postgres.sh createdbs [SUFFIX] create profile, ranking, draws, applications + SUFFIX
+#   deploy/local/postgres.sh createdbs [SUFFIX] create each service's database (deploy/services.conf) + SUFFIX
 #                                               (default $EE_DB_SUFFIX) owned by ee; idempotent
 #   deploy/local/postgres.sh dropdbs [SUFFIX]   drop them (connections are terminated)
 #
@@ -28,7 +28,7 @@ EE_LOG_TAG=postgres
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SERVICES=(profile ranking draws applications)
+mapfile -t SERVICES < <(service_names)  # deploy/services.conf
 ROLE=ee
 ROLE_PASSWORD=ee
 PG_HOST=127.0.0.1
@@ -301,7 +301,7 @@ cmd_status() {
     fi
     local suffix="${EE_DB_SUFFIX:-}" dbs
     dbs="$(pg_scalar "SELECT string_agg(datname, ' ' ORDER BY datname) FROM pg_database
-                      WHERE datname ~ '^(profile|ranking|draws|applications)'")"
+                      WHERE datname ~ '^($(IFS='|'; echo "${SERVICES[*]}"))'")"
     echo "postgres: cluster $PG_VERSION/$PG_CLUSTER online on $PG_HOST:$PG_PORT," \
         "max_connections $(pg_scalar "SHOW max_connections"), databases: ${dbs:-none}" \
         "(suffix '${suffix}')"

@@ -8,7 +8,8 @@
 #   deploy/local/services.sh stop [NAME...]    stop the services this script started (by pid)
 #   deploy/local/services.sh status [NAME...]  pid and /readyz of each; exit 0 when all are ready, 3 otherwise
 #
-# Services: profile 8001, ranking 8002, draws 8003, applications 8004 (all on 127.0.0.1).
+# Services: the table deploy/services.conf (profile 8001, ranking 8002, draws 8003, applications 8004,
+# all on 127.0.0.1); a new service is one line there.
 # Logs: .local/logs/<name>.log (migrations too); pids: .local/run/<name>.pid.
 # They inherit the environment (EE_ENV, EE_DB_SUFFIX, EE_TOPIC_PREFIX, KAFKA_BOOTSTRAP_SERVERS, ...).
 # Knobs: EE_SERVICE_READY_TIMEOUT (60 s); for a second, isolated set (the end-to-end tests):
@@ -24,8 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT_BASE="${EE_PORT_BASE:-8000}"
 [[ "$PORT_BASE" =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 65000)) \
     || die "EE_PORT_BASE must be a number from 1024 to 65000, got '$PORT_BASE'"
-ALL_SERVICES=(profile:$((PORT_BASE + 1)) ranking:$((PORT_BASE + 2)) draws:$((PORT_BASE + 3))
-              applications:$((PORT_BASE + 4)))
+mapfile -t ALL_SERVICES < <(service_ports "$PORT_BASE")
 HOST=127.0.0.1
 VENV="$EE_ROOT/.venv"
 LOCAL_RUN="${EE_LOCAL_RUN:-$EE_LOCAL}"
@@ -33,7 +33,10 @@ RUN="$LOCAL_RUN/run"
 LOGS="$LOCAL_RUN/logs"
 export EE_DRAWS_RANKING_URL="${EE_DRAWS_RANKING_URL:-http://$HOST:$((PORT_BASE + 2))}"
 READY_TIMEOUT="${EE_SERVICE_READY_TIMEOUT:-60}"
-IMPORT_ROOTS=".:services/profile:services/ranking:services/draws:services/applications"
+IMPORT_ROOTS="."
+for entry in "${ALL_SERVICES[@]}"; do
+    IMPORT_ROOTS+=":services/${entry%%:*}"
+done
 
 # Selected services as name:port, from the arguments (default: all).
 select_services() {
@@ -48,7 +51,7 @@ select_services() {
         for entry in "${ALL_SERVICES[@]}"; do
             [[ "${entry%%:*}" == "$want" ]] && { SELECTED+=("$entry"); found=1; }
         done
-        [[ -n "$found" ]] || die "unknown service '$want' (profile, ranking, draws, applications)"
+        [[ -n "$found" ]] || die "unknown service '$want' (${ALL_SERVICES[*]%%:*})"
     done
 }
 
@@ -241,7 +244,7 @@ case "$command" in
     stop) cmd_stop "$@" ;;
     status) cmd_status "$@" ;;
     *)
-        echo "usage: $0 {start|stop|status} [profile|ranking|draws|applications ...]" >&2
+        echo "usage: $0 {start|stop|status} [$(service_names | paste -sd'|') ...]" >&2
         exit 2
         ;;
 esac
