@@ -265,6 +265,22 @@ class IdempotentConsumer:
         """True between the start of `run()` and its end (connecting, consuming or backing off)."""
         return self._running
 
+    async def lag(self, timeout_s: float = 1.0) -> dict[TopicPartition, int]:
+        """Records not yet applied per assigned partition: Kafka's end offset minus the stored position.
+
+        Empty when the consumer is not running or has no partition. Falls back to the high-water mark
+        of the last fetch when the end offsets do not come in `timeout_s`.
+        """
+        consumer, positions = self._consumer, dict(self._positions)
+        if consumer is None or not positions:
+            return {}
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(list(positions)), timeout_s)
+        except Exception as exc:
+            log.debug("consumer %s: end offsets unavailable (%r); using high-water marks", self.name, exc)
+            ends = {tp: hw for tp in positions if (hw := consumer.highwater(tp)) is not None}
+        return {tp: max(0, ends[tp] - position) for tp, position in positions.items() if tp in ends}
+
     def positions(self) -> dict[TopicPartition, int]:
         """Next offset per assigned partition, as committed in the database."""
         return dict(self._positions)

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.clock import Clock
 from shared.consumer import ClusterMismatchError, IdempotentConsumer
 from shared.db import create_engine, session_factory
+from shared.metrics import MetricsSource, consumer_metrics, outbox_metrics
 from shared.outbox import OutboxRelay
 from shared.readiness import Check, CheckResult
 from shared.settings import ServiceSettings
@@ -86,6 +87,8 @@ class ServiceRuntime:
         self._kafka_probe: AIOKafkaClient | None = None
         self._probe_lock = asyncio.Lock()
         self._readiness: dict[str, Check] = {}
+        self._metrics: list[MetricsSource] = []
+        self._watched: list[Callable[[], IdempotentConsumer | None]] = []
         self._started = False
         if self.relay is not None:
             self._parts.append(_Part("outbox-relay", self.relay.run, self.relay.stop))
@@ -127,6 +130,32 @@ class ServiceRuntime:
         if name in self.readiness_checks():
             raise ValueError(f"a readiness check named {name!r} exists already")
         self._readiness[name] = check
+
+    def add_metrics(self, source: MetricsSource) -> None:
+        """Serve `source`'s metric families on `/metrics` too (see `shared.metrics`)."""
+        self._metrics.append(source)
+
+    def watch_consumer(self, current: Callable[[], IdempotentConsumer | None]) -> None:
+        """Report the metrics of a consumer run by a background part (e.g. ranking's projection runner)."""
+        self._watched.append(current)
+
+    def observed_consumers(self) -> list[IdempotentConsumer]:
+        """The runtime's consumers and the watched ones that currently exist."""
+        watched = [consumer for current in self._watched if (consumer := current()) is not None]
+        return [*self.consumers, *watched]
+
+    def metrics_sources(self) -> list[MetricsSource]:
+        """What `/metrics` collects from this runtime: consumers, outbox, then the service's own."""
+        service = self.settings.service_name
+
+        async def consumers() -> list[Any]:
+            return await consumer_metrics(service, self.observed_consumers())
+
+        async def outbox() -> list[Any]:
+            published = self.relay.published if self.relay is not None else None
+            return await outbox_metrics(service, self.engine, published)
+
+        return [consumers, outbox, *self._metrics]
 
     def uow(self) -> UnitOfWork:
         """A unit of work (one transaction): `async with runtime.uow() as uow: ...`."""

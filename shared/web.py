@@ -46,6 +46,7 @@ from shared import context, readiness
 from shared.asyncapi import asyncapi_router
 from shared.auth import Principal, check_auth_secret, require_roles, secret_value
 from shared.logging import configure_logging
+from shared.metrics import render as render_metrics
 from shared.problem import PROBLEM_JSON, FieldError, Problem, ProblemDetails, status_title
 
 __all__ = [
@@ -660,7 +661,9 @@ def ops_router(runtime: RuntimeLike, service: str) -> APIRouter:
         },
     )
     async def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        sources = getattr(runtime, "metrics_sources", None)  # the runtime's own series: shared.metrics
+        own = await render_metrics(sources()) if sources is not None else b""
+        return Response(generate_latest(REGISTRY) + own, media_type=CONTENT_TYPE_LATEST)
 
     return router
 

@@ -7,10 +7,13 @@ sends reminders (every 30 s, and at once when the clock moves).
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from applications_service import api
 from applications_service.adapters.consumers import invitations_consumer, profiles_consumer
+from applications_service.adapters.metrics import applications_metrics
 from applications_service.application.handlers import ApplicationsHandlers
 from applications_service.settings import ApplicationsSettings
 from shared.clock import Clock
@@ -36,12 +39,15 @@ def build_runtime(
     clock: Clock | None = None,
     scheduler_interval_s: float = ApplicationsSettings.scheduler_interval_s,
 ) -> ServiceRuntime:
-    return ServiceRuntime(
+    runtime = ServiceRuntime(
         settings or ApplicationsSettings(),
         clock=clock,
         consumers=[invitations_consumer, profiles_consumer],
         background=[lambda runtime: clock_job(runtime, scheduler_interval_s)],
     )
+    service = runtime.settings.service_name
+    runtime.add_metrics(partial(applications_metrics, service, runtime.engine, runtime.clock))
+    return runtime
 
 
 def build_app(runtime: ServiceRuntime) -> FastAPI:

@@ -12,6 +12,7 @@ import pytest
 from applications_infra import AppsDatabase, fresh_apps_database
 from applications_service_harness import Service, application_body, running_service, types
 
+from applications_service.main import build_app, build_runtime
 from applications_service.settings import ApplicationsSettings
 from shared import testing
 from shared.clock import Clock
@@ -134,3 +135,24 @@ async def test_copr_reminders_and_expiry_once_each(
 async def _apply(service: Service, invitation_id: str, owner: str) -> httpx.Response:
     body = application_body(invitation_id, service.clock.today())
     return await service.client.post("/v1/applications", json=body, headers=service.as_(owner, "candidate"))
+
+
+async def test_metrics_count_the_reminders_due_and_not_sent(
+    database: AppsDatabase, settings: ApplicationsSettings
+) -> None:
+    async with running_service(settings, Clock.frozen(START + timedelta(days=400))) as service:
+        event = await service.invite()  # later than the other tests' invitations: they expired by then
+    # The service comes back 13 days before the deadline: until its clock job runs, one reminder is due.
+    later = build_runtime(settings, Clock.frozen(event.deadline - timedelta(days=13)))
+    app = build_app(later)  # not started: no clock job, only the routes
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client:
+            scraped = (await client.get("/metrics")).text
+    finally:
+        await later.stop()
+    due = [line for line in scraped.splitlines() if line.startswith("ee_applications_reminders_due{")]
+    assert due == ['ee_applications_reminders_due{service="applications"} 1.0']
+    async with running_service(settings, Clock.frozen(event.deadline - timedelta(days=13))) as service:
+        await service.events(event.invitation_id, 1)  # the job ran at start and sent it
+        scraped = (await service.client.get("/metrics")).text
+    assert 'ee_applications_reminders_due{service="applications"} 0.0' in scraped.splitlines()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from ranking_service import api
 from ranking_service.adapters.consumer import ProjectionRunner, ranking_consumer
+from ranking_service.adapters.metrics import ranking_metrics
 from ranking_service.adapters.repository import SqlProjectionStore
 from ranking_service.application.jobs import RankingJobs
 from ranking_service.application.projection import RankingProjection
@@ -43,6 +46,8 @@ def build_app(settings: RankingSettings | None = None, *, clock: Clock | None = 
     )
     runtime.add_background(runner)
     runtime.add_readiness_check("projection", runner.ready)
+    runtime.watch_consumer(lambda: runner.consumer)
+    runtime.add_metrics(partial(ranking_metrics, settings.service_name, projection))
     runtime.add_background(Periodic("ranking-rescore", runtime.clock, settings.rescore_interval_s, jobs.tick))
     app = create_service_app(runtime, [api.router], title="Ranking service", description=DESCRIPTION)
     app.state.ranking = api.RankingContext(view, jobs, runtime.clock)

@@ -201,3 +201,17 @@ async def test_readyz_waits_for_the_pool_in_memory_and_the_projection_consumer(w
         assert answer.status_code == 200, answer.text
         checks = answer.json()["checks"]
         assert checks == {"database": "up", "kafka": "up", "consumers": "up", "projection": "up"}
+
+
+async def test_metrics_give_the_pool_size_the_scoring_count_and_the_projection_lag(world: World) -> None:
+    await world.publish(*four_profiles())  # type: ignore[arg-type]
+    async with world.service() as service:
+        await service.wait(lambda view: len(view.pool) == 4, "four candidates in the pool")
+        lines = (await service.http.get("/metrics")).text.splitlines()
+    assert 'ee_ranking_pool_candidates{service="ranking"} 4.0' in lines
+    (scored,) = [line for line in lines if line.startswith("ee_ranking_profiles_scored_total{")]
+    assert float(scored.split()[-1]) >= 5  # the four and the ineligible one, at least once each
+    lag = [line for line in lines
+           if line.startswith("ee_consumer_lag_messages{") and 'consumer="ranking' in line]
+    assert lag and all(line.endswith(" 0.0") for line in lag)  # caught up on every partition it reads
+    assert any(line.startswith('ee_consumer_events_applied_total{consumer="ranking') for line in lines)

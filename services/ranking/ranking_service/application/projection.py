@@ -94,6 +94,7 @@ class RankingProjection:
         self.clock = clock
         self.emit = emit
         self._batches: weakref.WeakKeyDictionary[UnitOfWork, list[Item]] = weakref.WeakKeyDictionary()
+        self.scored = 0  # profiles evaluated since start (the scoring rate on /metrics)
 
     @property
     def rules(self) -> RulesVersion:
@@ -158,6 +159,7 @@ class RankingProjection:
 
     async def _evaluate(self, rows: Sequence[CandidateRow], now: datetime) -> list[_Evaluated]:
         rules = self.rules
+        self.scored += len(rows)
         if len(rows) > THREAD_THRESHOLD:
             return await asyncio.to_thread(_evaluate_all, rows, now, rules)
         return _evaluate_all(rows, now, rules)
