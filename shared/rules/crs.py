@@ -29,8 +29,10 @@ from shared.rules.factors import (
 
 __all__ = [
     "CURRENT_RULES",
+    "IN_FORCE",
     "RULES_2020_10_27",
     "RULES_2025_03_25",
+    "RULES_CHOICES",
     "RULE_VERSIONS",
     "BySpouse",
     "CrsInputError",
@@ -38,6 +40,9 @@ __all__ = [
     "RulesVersion",
     "Steps",
     "calculate",
+    "is_rules_choice",
+    "pinned_rules",
+    "rules_for_day",
     "rules_in_force",
     "validate_factors",
 ]
@@ -290,6 +295,38 @@ def rules_in_force(on: date) -> RulesVersion:
             f"no CRS rule version is modelled before {earliest.isoformat()}, got {on.isoformat()}"
         )
     return max(in_force, key=lambda v: v.effective_from)
+
+
+IN_FORCE = "in-force"
+"""Not a version name: score each day with the version in force on that day (`rules_in_force`)."""
+RULES_CHOICES: tuple[str, ...] = (*RULE_VERSIONS, IN_FORCE)
+"""What a pool can be scored with: a modelled version (pinned), or `IN_FORCE`."""
+
+
+def is_rules_choice(name: str) -> bool:
+    """A modelled version's name, or `IN_FORCE`."""
+    return name in RULES_CHOICES
+
+
+def pinned_rules(name: str) -> RulesVersion | None:
+    """The version `name` pins, or None for `IN_FORCE`; KeyError for a name that is not modelled."""
+    return None if name == IN_FORCE else RULE_VERSIONS[name]
+
+
+def rules_for_day(pinned: RulesVersion | None, day: date) -> RulesVersion:
+    """`pinned`, or else the version in force on `day`.
+
+    A day before the first modelled version (no grid of that time is modelled) gets the first one, so
+    a service asked to score such a day keeps working; `rules_in_force` itself refuses such a day.
+    """
+    if pinned is not None:
+        return pinned
+    if day < _FIRST_VERSION.effective_from:
+        return _FIRST_VERSION
+    return rules_in_force(day)
+
+
+_FIRST_VERSION = min(RULE_VERSIONS.values(), key=lambda version: version.effective_from)
 
 
 # --- result -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Literal
 
 from shared.rules.asof import AsOf
 from shared.rules.categories import eligible_categories_of
-from shared.rules.crs import CURRENT_RULES, CrsInputError, RulesVersion, calculate, rules_in_force
+from shared.rules.crs import CrsInputError, calculate, rules_for_day
 from shared.rules.document import JobOffer, ProfileDocument
 from shared.rules.eligibility import ProgramAssessment, assess_facts, is_arranged_employment, programs_passed
 from shared.rules.experience import is_certificate_trade
@@ -86,7 +86,7 @@ def _higher_crs_order(
 ) -> tuple[LanguageAbility, LanguageAbility]:
     english, french = (one, other) if one.language == "en" else (other, one)
     base = _factors_with(facts, english, french)
-    rules = _rules_on(facts.as_of)
+    rules = rules_for_day(None, facts.as_of)
     try:
         english_first = calculate(base, rules).total
         swapped = dataclasses.replace(base, first_language=french, second_language=english)
@@ -94,13 +94,6 @@ def _higher_crs_order(
     except CrsInputError:  # not scorable either way (e.g. a day before the birth): keep the points order
         return one, other
     return (french, english) if french_first > english_first else (english, french)
-
-
-def _rules_on(day: date) -> RulesVersion:
-    try:
-        return rules_in_force(day)
-    except ValueError:  # before the first modelled version: the language tables have not changed since
-        return CURRENT_RULES
 
 
 def spouse_factors(doc: ProfileDocument, as_of: date) -> SpouseFactors | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Annotated, Any, NoReturn
 
 import orjson
@@ -32,7 +33,14 @@ from ranking_service.schemas import (
 )
 from shared.auth import Principal, require_roles
 from shared.problem import Problem
-from shared.rules.crs import RULE_VERSIONS, CrsInputError, calculate
+from shared.rules.crs import (
+    RULES_CHOICES,
+    CrsInputError,
+    calculate,
+    is_rules_choice,
+    pinned_rules,
+    rules_for_day,
+)
 from shared.uow import SupportsNow
 
 router = APIRouter()
@@ -93,9 +101,10 @@ async def calculate_crs(
     ] = None,
 ) -> CalculatorResponse:
     version = rules_version or ranking.view.rules_version
-    rules = RULE_VERSIONS.get(version)
-    if rules is None:
-        _invalid("rules_version", f"unknown rules version {version!r}; use one of {', '.join(RULE_VERSIONS)}")
+    if not is_rules_choice(version):
+        known = ", ".join(RULES_CHOICES)
+        _invalid("rules_version", f"unknown rules version {version!r}; use one of {known}")
+    rules = rules_for_day(pinned_rules(version), ranking.clock.now().astimezone(UTC).date())
     try:
         result = calculate(body.to_factors(), rules)
     except CrsInputError as exc:
@@ -209,7 +218,7 @@ async def selection(body: SelectionRequest, ranking: Ctx) -> Response:
     dependencies=[Depends(require_roles("ops"))],
 )
 async def rules(ranking: Ctx) -> RulesState:
-    return RulesState(active=ranking.view.rules_version, versions=list(RULE_VERSIONS))
+    return RulesState(active=ranking.view.rules_version, versions=list(RULES_CHOICES))
 
 
 @router.post(
@@ -225,7 +234,7 @@ async def activate(version: str, ranking: Ctx) -> ActivationAnswer:
         raise Problem(
             404,
             "Unknown rules version",
-            f"No CRS rules version {version!r} is modelled; use one of {', '.join(RULE_VERSIONS)}.",
+            f"No CRS rules version {version!r} is modelled; use one of {', '.join(RULES_CHOICES)}.",
         ) from None
     return ActivationAnswer(
         rules_version=done.rules_version, previous=done.previous, rescored=done.rescored, changed=done.changed

@@ -15,7 +15,7 @@ from ranking_service.application.projection import RankingProjection
 from ranking_service.domain.view import PoolView
 from ranking_service.settings import RankingSettings
 from shared.clock import Clock
-from shared.rules.crs import CURRENT_RULES
+from shared.rules.crs import IN_FORCE
 from shared.runtime import ServiceRuntime
 from shared.scheduler import Periodic
 from shared.web import create_service_app
@@ -34,7 +34,7 @@ search, and the ordered selection the draws service invites from. The CRS calcul
 def build_app(settings: RankingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or RankingSettings()
     runtime = ServiceRuntime(settings, clock=clock, relay=not settings.replica)
-    view = PoolView(CURRENT_RULES.name)
+    view = PoolView(IN_FORCE)
     projection = RankingProjection(view, SqlProjectionStore, runtime.clock, emit=not settings.replica)
     jobs = RankingJobs(projection, SqlProjectionStore, runtime.uow, settings.consumer_name)
     wake = runtime.relay.wake if runtime.relay is not None else None

@@ -38,7 +38,7 @@ from ranking_service.settings import RankingSettings
 from shared import kafka_admin
 from shared.clock import Clock
 from shared.db import create_engine, session_factory
-from shared.rules.crs import CURRENT_RULES, RULE_VERSIONS
+from shared.rules.crs import IN_FORCE, RULES_CHOICES, is_rules_choice
 from shared.uow import UnitOfWork
 
 PositionMap = dict[str, int]
@@ -89,9 +89,9 @@ async def rebuild(
     """
     into = into or rebuild_settings(live)
     clock = clock or Clock()
-    rules = rules_version or (await _live_rules(live) if compare else None) or CURRENT_RULES.name
-    if rules not in RULE_VERSIONS:
-        raise ValueError(f"unknown rules version {rules!r}; use one of {', '.join(RULE_VERSIONS)}")
+    rules = rules_version or (await _live_rules(live) if compare else None) or IN_FORCE
+    if not is_rules_choice(rules):
+        raise ValueError(f"unknown rules version {rules!r}; use one of {', '.join(RULES_CHOICES)}")
     await recreate_database(into.database_url)
     await migrate(into.database_url)
     engine = create_engine(into)

@@ -78,7 +78,7 @@ from shared.events.catalogue import (
 )
 from shared.events.registry import REGISTRY, UnknownEventType
 from shared.messages import dlq_topic
-from shared.rules.crs import RULE_VERSIONS
+from shared.rules.crs import pinned_rules
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ class Merge:
 
     def rows(self, now: datetime, rules_name: str, ids: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """COPY records of these changed profiles, each evaluated once as of `now`."""
-        rules = RULE_VERSIONS[rules_name]
+        rules = pinned_rules(rules_name)  # None: the version in force on the day of `now`
         for profile_id in ids:
             facts = self.facts[profile_id]
             packed = self.documents.get(profile_id)

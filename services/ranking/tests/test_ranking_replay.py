@@ -3,7 +3,7 @@ reading decides, and merging everything before scoring once gives the rows the b
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -13,6 +13,7 @@ from ranking_factories import (
     DOB_432,
     DOB_INELIGIBLE,
     NOW,
+    SENIOR_MANAGER_OFFER,
     ProfileStream,
     declined,
     document,
@@ -29,7 +30,7 @@ from ranking_service.replay import DeadRecord, Item, Merge, _fast_read, read_ite
 from shared.consumer import UnreadableEvent, read_event
 from shared.envelope import encode
 from shared.events.catalogue import Event, RoundOfInvitationsHeld
-from shared.rules.crs import CURRENT_RULES
+from shared.rules.crs import CURRENT_RULES, IN_FORCE
 
 A, B, C = pid(1), pid(2), pid(3)
 
@@ -224,3 +225,32 @@ def test_partitions_are_shared_out_by_their_number_of_events() -> None:
     assert sorted(sum(end - begin for _, _, begin, end in shard) for shard in shards) == [110, 130]
     assert sorted(p for shard in shards for p in shard) == sorted(partitions)
     assert split([], 2) == [[]]
+
+
+def test_a_replay_scores_each_day_with_the_rules_in_force_across_2025_03_25() -> None:
+    # A senior manager's job offer: 200 points under the grid in force until 2025-03-24, none after.
+    before, after = datetime(2025, 3, 24, 12, tzinfo=UTC), datetime(2025, 3, 25, 12, tzinfo=UTC)
+    stream = ProfileStream(A)
+    offered = document(DOB_416, job_offer=SENIOR_MANAGER_OFFER)
+    events = [stream.created(offered, at=before), stream.submitted(offered, at=before)]
+    scores = {}
+    for now in (before, after):
+        merge = Merge()
+        for item in items(*events):
+            merge.apply(item)
+        (record,) = merge.rows(now, IN_FORCE, [A])
+        row = dict(zip(COPY_COLUMNS, record, strict=True))
+        assert row["in_pool"]
+        scores[now] = (row["crs"], row["rules_version"])
+    assert scores[before][1] == "2020-10-27" and scores[after][1] == "2025-03-25"
+    assert scores[before][0] - scores[after][0] == 200
+    # The live path decides the same, and pinning a version scores every day with it.
+    rows: dict[str, CandidateRow] = {}
+    for item in items(*events):
+        _apply_items(rows, [BatchItem(item.profile_id, item.owner, item.event, item.version, "t:0", 1)])
+    (live,) = _evaluate_all([rows[A]], before, None)
+    assert live.row.standing.scored is not None
+    assert (live.row.standing.scored.crs, live.row.standing.scored.rules_version) == scores[before]
+    (pinned,) = _evaluate_all([rows[A]], before, CURRENT_RULES)
+    assert pinned.row.standing.scored is not None
+    assert (pinned.row.standing.scored.crs, pinned.row.standing.scored.rules_version) == scores[after]

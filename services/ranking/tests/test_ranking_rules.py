@@ -49,7 +49,8 @@ async def test_activating_the_old_rules_rescores_the_pool_and_emits_what_changed
         assert service.view.pool.get(A).crs == 416  # type: ignore[union-attr]
         response = await service.post("/v1/admin/rules/2020-10-27/activate")
         assert response.status_code == 200, response.text
-        assert response.json() == {"rules_version": "2020-10-27", "previous": "2025-03-25", "rescored": 2,
+        # By default the pool is scored with the version in force on the day (2026: 2025-03-25).
+        assert response.json() == {"rules_version": "2020-10-27", "previous": "in-force", "rescored": 2,
                                    "changed": 1}  # fmt: skip
         assert service.view.pool.get(A).crs == 616  # type: ignore[union-attr]
         assert (await service.get("/v1/admin/rules"))["active"] == "2020-10-27"
@@ -67,6 +68,10 @@ async def test_activating_the_old_rules_rescores_the_pool_and_emits_what_changed
     async with world.service() as restarted:  # the active version is part of the projection
         assert restarted.view.rules_version == "2020-10-27"
         assert restarted.view.pool.get(A).crs == 616  # type: ignore[union-attr]
+        back = await restarted.post("/v1/admin/rules/in-force/activate")
+        assert back.status_code == 200, back.text
+        assert (back.json()["rules_version"], back.json()["previous"]) == ("in-force", "2020-10-27")
+        assert restarted.view.pool.get(A).crs == 416  # type: ignore[union-attr]
 
 
 async def test_moving_the_clock_past_a_birthday_rescores_and_emits(world: World) -> None:

@@ -67,3 +67,8 @@ def test_without_recent_work_only_calendar_dates_matter() -> None:
 def test_a_document_that_does_not_validate_is_unscorable() -> None:
     with pytest.raises(UnscorableProfile):
         score_profile({"date_of_birth": "1990-01-01"}, DAY, False, CURRENT_RULES)
+
+
+def test_a_rules_version_taking_effect_is_a_day_to_score_again() -> None:
+    doc = parse_document(document(DOB_416, work_experience=[]))
+    assert next_rescore_on(doc, date(2025, 3, 20)) == date(2025, 3, 25)

@@ -11,13 +11,14 @@ import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Final
 
 from ranking_service.application.ports import StoreFactory
 from ranking_service.application.projection import Outcome, RankingProjection
 from ranking_service.domain.pool import Pool, PoolRow
 from ranking_service.domain.view import CandidateInfo
-from shared.rules.crs import CURRENT_RULES, RULE_VERSIONS
+from shared.rules.crs import IN_FORCE, is_rules_choice, rules_for_day
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class RankingJobs:
         gc.unfreeze()  # a reload: let the pool being replaced be collected
         async with self.uow() as uow:
             store = self.store_for(uow.session)
-            rules = await store.active_rules() or CURRENT_RULES.name
+            rules = await store.active_rules() or IN_FORCE
             positions = await store.positions(self.consumer_name)
             async for row, info in store.pool_rows():
                 rows.append(row)
@@ -74,7 +75,7 @@ class RankingJobs:
         pool = Pool.from_rows(rows)
         del rows
         view = self.projection.view
-        view.rules_version = rules if rules in RULE_VERSIONS else CURRENT_RULES.name
+        view.rules_version = rules if is_rules_choice(rules) else IN_FORCE
         view.replace(pool, infos, positions, self.projection.clock.now())
         self._rules_swept = False
         gc.collect()
@@ -123,8 +124,11 @@ class RankingJobs:
     # --- rules -----------------------------------------------------------------------------------
 
     async def activate(self, rules_version: str) -> Activation:
-        """Make `rules_version` the pool's rules, rescore every active profile, emit what changed."""
-        if rules_version not in RULE_VERSIONS:
+        """Make `rules_version` the pool's rules, rescore every active profile, emit what changed.
+
+        `IN_FORCE` (the default) scores each day with the version in force on it; a version's name
+        pins that version whatever the day."""
+        if not is_rules_choice(rules_version):
             raise UnknownRulesVersion(rules_version)
         async with self.exclusive:
             view = self.projection.view
@@ -145,10 +149,15 @@ class RankingJobs:
         (a consumer batch in flight during the switch may still write a few with the old version)."""
         total = Outcome()
         while True:
-            outcome = await self._sweep(self.projection.view.rules_version)
+            outcome = await self._sweep(self._scoring_version())
             total += outcome
             if outcome.written == 0:
                 return total
+
+    def _scoring_version(self) -> str:
+        """The name of the version rows are scored with today (the pinned one, or the one in force)."""
+        today = self.projection.clock.now().astimezone(UTC).date()
+        return rules_for_day(self.projection.rules, today).name
 
     async def _sweep(self, rules_version: str) -> Outcome:
         total, after = Outcome(), ""

@@ -36,7 +36,7 @@ from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
 from shared import context
 from shared.consumer import Delivery
 from shared.events.catalogue import CandidateEvent, Event, Ranked, RemovedFromPool
-from shared.rules.crs import RULE_VERSIONS, RulesVersion
+from shared.rules.crs import RulesVersion, pinned_rules
 from shared.uow import SupportsNow, UnitOfWork
 
 THREAD_THRESHOLD: Final = 64
@@ -97,8 +97,9 @@ class RankingProjection:
         self.scored = 0  # profiles evaluated since start (the scoring rate on /metrics)
 
     @property
-    def rules(self) -> RulesVersion:
-        return RULE_VERSIONS[self.view.rules_version]
+    def rules(self) -> RulesVersion | None:
+        """The pinned rules version, or None: each day the version in force on it."""
+        return pinned_rules(self.view.rules_version)
 
     # --- the consumer's handler ------------------------------------------------------------------
 
@@ -208,7 +209,9 @@ def _caused_by(item: Item | None) -> Iterator[None]:
         context.correlation_id.reset(correlation)
 
 
-def _evaluate_all(rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion) -> list[_Evaluated]:
+def _evaluate_all(
+    rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion | None
+) -> list[_Evaluated]:
     evaluated = []
     for row in rows:
         before = row.standing

@@ -38,7 +38,7 @@ from shared.events.catalogue import (
     ProfileUpdated,
     ProfileWithdrawn,
 )
-from shared.rules.crs import RulesVersion
+from shared.rules.crs import RulesVersion, rules_for_day
 
 
 class Status(StrEnum):
@@ -238,8 +238,12 @@ class Standing:
 NO_STANDING: Final = Standing(False, Reason.NOT_SUBMITTED, None, None, 0, None)
 
 
-def evaluate(facts: ProfileFacts, previous: Standing, now: datetime, rules: RulesVersion) -> Standing:
-    """The standing of `facts` at `now` with `rules`, rescoring only when the score may be stale."""
+def evaluate(facts: ProfileFacts, previous: Standing, now: datetime, rules: RulesVersion | None) -> Standing:
+    """The standing of `facts` at `now` with `rules`, rescoring only when the score may be stale.
+
+    `rules=None`: the version in force on the day of `now` (`shared.rules.crs.rules_for_day`), so a
+    replay as of a day before 2025-03-25 scores with the grid of that day, job-offer points included.
+    """
     inactive = facts.inactive_reason()
     if inactive is not None:
         return replace(previous, in_pool=False, reason=inactive, rescore_at=None)
@@ -247,6 +251,7 @@ def evaluate(facts: ProfileFacts, previous: Standing, now: datetime, rules: Rule
     if facts.expires_at is not None and now >= facts.expires_at:
         return replace(previous, in_pool=False, reason=Reason.EXPIRED, rescore_at=None)
     today = now.astimezone(UTC).date()
+    rules = rules_for_day(rules, today)
     scored = previous.scored
     if _stale(previous, facts, today, rules):
         try:

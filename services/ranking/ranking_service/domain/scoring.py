@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from ranking_service.domain.pool import CATEGORIES, FEDERAL_PROGRAMS
 from shared.rules.categories import CATEGORY_VERSIONS
-from shared.rules.crs import CrsInputError, RulesVersion, calculate
+from shared.rules.crs import RULE_VERSIONS, CrsInputError, RulesVersion, calculate
 from shared.rules.derive import derive_profile
 from shared.rules.document import ProfileDocument, Spouse, WorkExperience, whole_years_between, years_after
 from shared.rules.education import ECA_VALID_YEARS
@@ -92,8 +92,8 @@ def next_rescore_on(doc: ProfileDocument, as_of: date) -> date:
     Work counted in hours moves a little every day (an ongoing job, or the 3-, 5- and 10-year windows
     sliding over past jobs), and its thresholds (1,560 hours, 130-hour months) fall on any day: a profile
     with work inside the last 10 years is looked at again the next day. Otherwise the facts move only on
-    calendar dates (a birthday, a test's 2 years, an ECA's 5 years, a category version), re-checked at
-    least every 30 days in case a rule moves on a date of its own.
+    calendar dates (a birthday, a test's 2 years, an ECA's 5 years, a category or CRS rules version),
+    re-checked at least every 30 days in case a rule moves on a date of its own.
     """
     if _work_moves(doc, as_of):
         return as_of + ONE_DAY
@@ -131,3 +131,5 @@ def _calendar_dates(doc: ProfileDocument, as_of: date) -> Iterator[date]:
         yield version.effective_from
         if version.effective_until is not None:
             yield version.effective_until
+    for rules in RULE_VERSIONS.values():  # a pool scored with the rules in force changes grid that day
+        yield rules.effective_from
