@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.clock import Clock
 from shared.consumer import ClusterMismatchError, IdempotentConsumer
 from shared.db import create_engine, session_factory
+from shared.housekeeping import Housekeeping
 from shared.metrics import MetricsSource, consumer_metrics, outbox_metrics
 from shared.outbox import OutboxRelay
 from shared.readiness import Check, CheckResult
@@ -73,6 +74,7 @@ class ServiceRuntime:
         clock: Clock | None = None,
         relay: bool = True,
         engine: AsyncEngine | None = None,
+        housekeeping: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock or Clock()
@@ -92,6 +94,9 @@ class ServiceRuntime:
         self._started = False
         if self.relay is not None:
             self._parts.append(_Part("outbox-relay", self.relay.run, self.relay.stop))
+        if housekeeping:  # purges published outbox rows, processed messages, idempotency keys
+            keeper = Housekeeping(self.engine, settings)
+            self._parts.append(_Part(keeper.name, keeper.run, keeper.stop))
         for spec in consumers:
             self.add_consumer(spec)
         for job in background:

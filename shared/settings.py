@@ -22,6 +22,10 @@ pick up names such as `DATABASE_URL` that other tools set on the same machine.
 | db_pool_size            | EE_<SERVICE>_DB_POOL_SIZE    | 10                                           |
 | db_max_overflow         | EE_<SERVICE>_DB_MAX_OVERFLOW | 2                                            |
 | relay_poll_interval_ms  | EE_RELAY_POLL_INTERVAL_MS    | 20                                           |
+| outbox_retention_days   | EE_OUTBOX_RETENTION_DAYS     | 7 (published outbox rows)                    |
+| processed_retention_days| EE_PROCESSED_RETENTION_DAYS  | 30 (consumers' processed-message records)    |
+| idempotency_retention_days | EE_IDEMPOTENCY_RETENTION_DAYS | 7 (stored Idempotency-Key answers)        |
+| housekeeping_interval_s | EE_HOUSEKEEPING_INTERVAL_S   | 3600 (how often the purge runs)              |
 
 Keyword arguments win over the environment (tests build settings that way).
 """
@@ -53,6 +57,10 @@ _COMMON_ENV = {
     "topic_prefix": "EE_TOPIC_PREFIX",
     "db_suffix": "EE_DB_SUFFIX",
     "relay_poll_interval_ms": "EE_RELAY_POLL_INTERVAL_MS",
+    "outbox_retention_days": "EE_OUTBOX_RETENTION_DAYS",
+    "processed_retention_days": "EE_PROCESSED_RETENTION_DAYS",
+    "idempotency_retention_days": "EE_IDEMPOTENCY_RETENTION_DAYS",
+    "housekeeping_interval_s": "EE_HOUSEKEEPING_INTERVAL_S",
 }
 # Variables named after the service: field -> suffix of EE_<SERVICE>_.
 _SERVICE_ENV = {
@@ -108,6 +116,11 @@ class ServiceSettings(BaseSettings):
     # the tests; a burst should queue for a pooled connection rather than open many more.
     db_max_overflow: int = Field(default=2, ge=0, le=50)
     relay_poll_interval_ms: int = Field(default=20, ge=1, le=60_000)
+    # Housekeeping (shared.housekeeping): how long rows the platform no longer needs are kept.
+    outbox_retention_days: float = Field(default=7, gt=0, le=3650)
+    processed_retention_days: float = Field(default=30, gt=0, le=3650)
+    idempotency_retention_days: float = Field(default=7, gt=0, le=3650)
+    housekeeping_interval_s: float = Field(default=3600, gt=0, le=86_400)
 
     @classmethod
     def settings_customise_sources(
