@@ -43,6 +43,20 @@ event_store = sa.Table(
     sa.CheckConstraint("version >= 1", name="ck_event_store_version_positive"),
 )
 
+# An aggregate's state as of a version of its stream, so that loading it reads the snapshot and the
+# events after it instead of the whole history. Derived data: written in the transaction that appends
+# the events it covers, never ahead of them, and ignored when its `kind` (the aggregate's shape) is not
+# the one the repository reads. The event store stays the source of truth.
+snapshots = sa.Table(
+    "snapshots",
+    platform_metadata,
+    sa.Column("stream_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("state", JSONB, nullable=False),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
 # Messages committed with the state change that caused them, waiting for the relay.
 outbox = sa.Table(
     "outbox",
@@ -92,7 +106,7 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
-PLATFORM_TABLES = (event_store, outbox, processed_messages, consumer_positions, idempotency_keys)
+PLATFORM_TABLES = (event_store, snapshots, outbox, processed_messages, consumer_positions, idempotency_keys)
 
 
 class _Operations(Protocol):
@@ -102,8 +116,9 @@ class _Operations(Protocol):
 
 
 def create_platform_tables(op: _Operations) -> None:
-    """Create the platform tables inside an Alembic migration (`upgrade`)."""
-    platform_metadata.create_all(op.get_bind(), tables=list(PLATFORM_TABLES))
+    """Create the platform tables inside an Alembic migration (`upgrade`); those already there are
+    left alone, so a later migration can call it to add a platform table that came after."""
+    platform_metadata.create_all(op.get_bind(), tables=list(PLATFORM_TABLES), checkfirst=True)
 
 
 def drop_platform_tables(op: _Operations) -> None:

@@ -20,16 +20,23 @@ projected into the service's query table::
 Events that are not published (facts received from other services, internal events) go to the
 event store only; the others to the event store and the outbox, in one transaction with the
 projection.
+
+Snapshots: a repository that sets `snapshot_kind` (a name for the aggregate's current shape, e.g.
+"profile.v1") and implements `to_snapshot` / `from_snapshot` stores the aggregate's state whenever a
+save crosses a multiple of `snapshot_every` versions, in the same transaction as the events; `get` then
+reads that snapshot and only the events after it (one query), so loading costs the same whatever the
+length of the history. A snapshot of another kind (the shape changed) is ignored and replaced.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from shared.events.catalogue import Event
 from shared.events.registry import REGISTRY, EventRegistry
+from shared.eventstore import Snapshot
 from shared.uow import UnitOfWork
 
 
@@ -46,6 +53,12 @@ class EventSourcedRepository(ABC, Generic[A]):
 
     registry: ClassVar[EventRegistry] = REGISTRY
     """Reads the stream's events (a service with internal events passes a registry that knows them)."""
+
+    snapshot_kind: ClassVar[str | None] = None
+    """The shape of `to_snapshot`'s state; None: no snapshots. Change it when the shape changes."""
+
+    snapshot_every: ClassVar[int] = 8
+    """A snapshot at every multiple of this many versions: a load replays fewer events than this."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -65,11 +78,35 @@ class EventSourcedRepository(ABC, Generic[A]):
     async def project(self, aggregate: A) -> None:
         """Write the aggregate's query-table row(s), in the same transaction (none by default)."""
 
+    def to_snapshot(self, aggregate: A) -> dict[str, Any]:
+        """The aggregate's state as JSON-ready data (with `snapshot_kind`)."""
+        raise NotImplementedError(f"{type(self).__name__} sets snapshot_kind but has no to_snapshot")
+
+    def from_snapshot(self, state: dict[str, Any], events: Iterable[Event]) -> A:
+        """The aggregate from `to_snapshot`'s state, with `events` (those after it) applied."""
+        raise NotImplementedError(f"{type(self).__name__} sets snapshot_kind but has no from_snapshot")
+
     async def get(self, aggregate_id: str) -> A | None:
-        envelopes = await self.uow.events.load(self.uow.session, self.stream_id(aggregate_id))
+        sid = self.stream_id(aggregate_id)
+        if self.snapshot_kind is None:
+            envelopes = await self.uow.events.load(self.uow.session, sid)
+            snapshot = None
+        else:
+            snapshot, envelopes = await self.uow.events.load_from_snapshot(
+                self.uow.session, sid, self.snapshot_kind
+            )
+        events = (self.registry.parse(envelope) for envelope in envelopes)
+        if snapshot is not None:
+            aggregate = self.from_snapshot(snapshot.state, events)
+            if aggregate.version != snapshot.version + len(envelopes):
+                raise RuntimeError(
+                    f"{sid}: the snapshot of version {snapshot.version} and {len(envelopes)} events after it "
+                    f"gave version {aggregate.version}"
+                )
+            return aggregate
         if not envelopes:
             return None
-        return self.replay(self.registry.parse(envelope) for envelope in envelopes)
+        return self.replay(events)
 
     async def exists(self, aggregate_id: str) -> bool:
         return await self.uow.events.current_version(self.uow.session, self.stream_id(aggregate_id)) > 0
@@ -86,6 +123,11 @@ class EventSourcedRepository(ABC, Generic[A]):
                 envelopes = [self.uow.envelope(event, aggregate_id=sid) for event in run]
                 await self.uow.events.append(self.uow.session, sid, expected, envelopes)
             expected += len(run)
+        if self.snapshot_kind is not None:
+            every = self.snapshot_every
+            if (aggregate.version - len(pending)) // every != aggregate.version // every:
+                snapshot = Snapshot(self.snapshot_kind, aggregate.version, self.to_snapshot(aggregate))
+                await self.uow.events.save_snapshot(self.uow.session, sid, snapshot)
         await self.project(aggregate)
 
 

@@ -11,12 +11,15 @@ work), so the events commit together with the outbox rows and any state the serv
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import event_store
+from shared.db import event_store, snapshots
 from shared.envelope import Envelope, decode, encode
 
 
@@ -54,6 +57,30 @@ _APPEND = sa.text(
     SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted)
     """
 )
+
+
+# A snapshot of the kind asked for (tag 0) and the stream's events after it (tag 1), in one round trip.
+_LOAD_FROM_SNAPSHOT = sa.text(
+    """
+    WITH snap AS (
+        SELECT version, state FROM snapshots WHERE stream_id = :stream_id AND kind = :kind
+    )
+    SELECT 0 AS tag, version, state::text AS body FROM snap
+    UNION ALL
+    SELECT 1, version, envelope::text FROM event_store
+    WHERE stream_id = :stream_id AND version > coalesce((SELECT version FROM snap), 0)
+    ORDER BY tag, version
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An aggregate's state (`kind`: its shape, as the repository names it) as of `version`."""
+
+    kind: str
+    version: int
+    state: dict[str, Any]
 
 
 class EventStore:
@@ -130,6 +157,39 @@ class EventStore:
             .order_by(event_store.c.version)
         )
         return [decode(value) for value in result.scalars()]
+
+    async def load_from_snapshot(
+        self, session: AsyncSession, stream_id: str, kind: str
+    ) -> tuple[Snapshot | None, list[Envelope]]:
+        """The stream's latest snapshot of `kind` (None if there is none) and its events after it."""
+        result = await session.execute(_LOAD_FROM_SNAPSHOT, {"stream_id": stream_id, "kind": kind})
+        snapshot: Snapshot | None = None
+        envelopes: list[Envelope] = []
+        for tag, version, body in result.all():
+            if tag == 0:
+                snapshot = Snapshot(kind, int(version), orjson.loads(body))
+            else:
+                envelopes.append(decode(body))
+        return snapshot, envelopes
+
+    async def save_snapshot(self, session: AsyncSession, stream_id: str, snapshot: Snapshot) -> None:
+        """Keep `snapshot` as the stream's, unless one of the same kind and a later version is there.
+
+        Call it in the transaction that appended the events up to `snapshot.version`, so that it never
+        commits ahead of them.
+        """
+        statement = insert(snapshots).values(
+            stream_id=stream_id, kind=snapshot.kind, version=snapshot.version, state=snapshot.state
+        )
+        excluded = statement.excluded
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[snapshots.c.stream_id],
+                set_={"kind": excluded.kind, "version": excluded.version, "state": excluded.state,
+                      "taken_at": sa.func.now()},
+                where=(snapshots.c.kind != excluded.kind) | (snapshots.c.version < excluded.version),
+            )
+        )
 
     async def read_all(
         self, session: AsyncSession, after_position: int = 0, limit: int = 1000

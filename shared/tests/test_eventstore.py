@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from shared.db import event_store
 from shared.envelope import Envelope, new_event_id
-from shared.eventstore import ConcurrencyError, EventStore
+from shared.eventstore import ConcurrencyError, EventStore, Snapshot
 from shared.testing import PlatformDatabase
 
 pytestmark = pytest.mark.infra
@@ -158,3 +158,54 @@ async def test_read_all_pages_through_every_stream_by_position(platform_db: Plat
     assert [e.aggregateid for _, e in first + rest] == [a, b, a]
     positions = [p for p, _ in first + rest]
     assert positions == sorted(positions)
+
+
+async def test_losing_part_of_the_versions_writes_none_of_the_batch(platform_db: PlatformDatabase) -> None:
+    """The winner appends one event, the loser two at the same expected version: the loser's second
+    version is free, yet none of its events may stay (a stream never mixes two writers' batches)."""
+    sid = stream()
+    async with platform_db.sessions() as session:
+        await STORE.append(session, sid, 0, [envelope(0)])
+        await session.commit()
+    async with platform_db.sessions() as winner, platform_db.sessions() as loser:
+        await STORE.append(winner, sid, 1, [envelope(1)])  # version 2, not committed
+        loser_pid = (await loser.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        race = asyncio.create_task(STORE.append(loser, sid, 1, [envelope(2), envelope(2)]))
+        for _ in range(500):
+            async with platform_db.sessions() as probe:
+                waiting = await probe.execute(
+                    sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": loser_pid},
+                )
+                if waiting.scalar_one_or_none() == "Lock":
+                    break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the loser never blocked on the winner's row")
+        await winner.commit()
+        with pytest.raises(ConcurrencyError) as caught:
+            await race
+        assert caught.value.actual_version is None
+        await loser.commit()
+    async with platform_db.sessions() as session:
+        loaded = await STORE.load(session, sid)
+    assert [(e.aggregateversion, e.data["n"]) for e in loaded] == [(1, 0), (2, 1)]
+
+
+async def test_a_snapshot_is_read_with_the_events_after_it_and_never_replaced_by_an_older_one(
+    platform_db: PlatformDatabase,
+) -> None:
+    sid = stream()
+    async with platform_db.sessions() as session:
+        await STORE.append(session, sid, 0, [envelope(n) for n in range(1, 6)])
+        assert await STORE.load_from_snapshot(session, sid, "k.v1") == (None, await STORE.load(session, sid))
+        await STORE.save_snapshot(session, sid, Snapshot("k.v1", 3, {"sum": 6}))
+        await STORE.save_snapshot(session, sid, Snapshot("k.v1", 2, {"sum": 3}))  # older: ignored
+        await session.commit()
+    async with platform_db.sessions() as session:
+        snapshot, after = await STORE.load_from_snapshot(session, sid, "k.v1")
+        assert snapshot == Snapshot("k.v1", 3, {"sum": 6})
+        assert [(e.aggregateversion, e.data["n"]) for e in after] == [(4, 4), (5, 5)]
+        other, everything = await STORE.load_from_snapshot(session, sid, "k.v2")  # another shape
+        assert other is None and [e.aggregateversion for e in everything] == [1, 2, 3, 4, 5]
+        assert (await STORE.load_from_snapshot(session, stream(), "k.v1")) == (None, [])

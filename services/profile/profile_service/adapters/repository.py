@@ -26,7 +26,10 @@ def stream_id(profile_id: str) -> str:
 
 
 class ProfileRepository(EventSourcedRepository[Profile]):
-    """Load and save profile aggregates inside one unit of work."""
+    """Load and save profile aggregates inside one unit of work (from a snapshot and the few events
+    after it: a profile's history grows with every edit)."""
+
+    snapshot_kind = "profile.v1"
 
     def stream_id(self, aggregate_id: str) -> str:
         return stream_id(aggregate_id)
@@ -39,6 +42,12 @@ class ProfileRepository(EventSourcedRepository[Profile]):
 
     def is_published(self, event: Event) -> bool:
         return is_published(event)
+
+    def to_snapshot(self, aggregate: Profile) -> dict[str, Any]:
+        return aggregate.snapshot()
+
+    def from_snapshot(self, state: dict[str, Any], events: Iterable[Event]) -> Profile:
+        return Profile.restore(state, events)
 
     async def reschedule(self, profile: Profile) -> None:
         """Move the profile's `due_at` (nothing happened), unless a newer version was projected."""
