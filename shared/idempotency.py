@@ -98,6 +98,24 @@ IdempotencyKey = Annotated[str | None, Depends(_idempotency_key_header)]
 """Route parameter type: the validated `Idempotency-Key` header, or None (documented in OpenAPI)."""
 
 
+async def _required_idempotency_key_header(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="Required: a unique value (e.g. a UUID) per command; resend it when retrying.",
+        ),
+    ] = None,
+) -> str:
+    parsed = parse_idempotency_key(key, required=True)
+    assert parsed is not None
+    return parsed
+
+
+RequiredIdempotencyKey = Annotated[str, Depends(_required_idempotency_key_header)]
+"""Route parameter type: the validated `Idempotency-Key` header; 428 without it."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
     status_code: int

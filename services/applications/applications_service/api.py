@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from applications_service.adapters import queries
 from applications_service.adapters.repository import projection_row
-from applications_service.application.errors import Forbidden, NotFound, StaleVersion
+from applications_service.application.errors import not_found
 from applications_service.application.handlers import ApplicationsHandlers, Kind, check_access
-from applications_service.domain.errors import (
-    ApplicationIncomplete,
-    CoprCannotBeExtended,
-    DeadlinePassed,
-    DomainError,
-    TransitionNotAllowed,
-)
-from applications_service.domain.invitation import InvalidCommand, Invitation
+from applications_service.domain.invitation import Invitation
 from applications_service.domain.standard import at_risk, service_standard_stats
 from applications_service.schemas import (
     ApplicationIn,
@@ -34,10 +23,11 @@ from applications_service.schemas import (
     StatsOut,
 )
 from shared.auth import Principal, require_roles
-from shared.idempotency import IdempotencyKey, IdempotencyKeys, request_fingerprint
-from shared.problem import PROBLEM_TYPE_BASE, Problem
+from shared.idempotency import IdempotencyKey
+from shared.problem import Problem
 from shared.uow import UnitOfWork
 from shared.web import IfMatch, etag_header, get_runtime, parse_if_match
+from shared.web.commands import IdempotentCommand
 
 router = APIRouter(prefix="/v1", tags=["applications"])
 
@@ -56,59 +46,7 @@ Handlers = Annotated[ApplicationsHandlers, Depends(handlers)]
 Row = dict[str, Any]
 
 
-# --- errors ------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def problems() -> Iterator[None]:
-    """Domain and application errors as problem+json."""
-    try:
-        yield
-    except ApplicationIncomplete as exc:
-        errors = [{"field": p.field, "message": p.message} for p in exc.problems]
-        raise Problem(
-            422,
-            exc.title,
-            exc.detail,
-            type_=PROBLEM_TYPE_BASE + "application-incomplete",
-            errors=errors,
-            extensions={"missing": exc.missing},
-        ) from None
-    except TransitionNotAllowed as exc:
-        raise Problem(
-            409,
-            exc.title,
-            exc.detail,
-            type_=PROBLEM_TYPE_BASE + _slug(exc),
-            extensions={"state": str(exc.state), "action": exc.action},
-        ) from None
-    except InvalidCommand as exc:
-        raise Problem(
-            422, exc.title, exc.detail, errors=[{"field": "reasons", "message": exc.detail}]
-        ) from None
-    except DomainError as exc:  # pragma: no cover - every domain error has a mapping above
-        raise Problem(409, exc.title, exc.detail) from None
-    except NotFound as exc:
-        raise Problem(404, "Not found", exc.detail) from None
-    except Forbidden as exc:
-        raise Problem(403, "Forbidden", exc.detail) from None
-    except StaleVersion as exc:
-        headers = {"ETag": etag_header(exc.current)} if exc.current is not None else None
-        raise Problem(
-            412,
-            "Precondition failed",
-            exc.detail,
-            headers=headers,
-            extensions={"current_version": exc.current},
-        ) from None
-
-
-def _slug(exc: TransitionNotAllowed) -> str:
-    if isinstance(exc, CoprCannotBeExtended):
-        return "copr-cannot-be-extended"
-    if isinstance(exc, DeadlinePassed):
-        return "deadline-passed"
-    return "transition-not-allowed"
+# --- reads ------------------------------------------------------------------------------------------
 
 
 async def _visible_row(
@@ -122,10 +60,9 @@ async def _visible_row(
     """The row `fetch` finds, if the caller may see it (404/403 otherwise), its ETag on `response`."""
     async with runtime.uow() as uow:
         row = await fetch(uow.session, identifier)
-    with problems():
-        if row is None:
-            raise NotFound(what, identifier)
-        check_access(principal, row["owner"])
+    if row is None:
+        raise not_found(what, identifier)
+    check_access(principal, row["owner"])
     response.headers["ETag"] = etag_header(row["version"])
     return row
 
@@ -166,10 +103,11 @@ async def decline(
     request: Request,
 ) -> Response:
     """Decline the invitation (up to its deadline): the profile returns to the pool if still eligible."""
+    command = IdempotentCommand("applications.decline", key, request, principal.sub)
     return await run_command(
-        Command(request, runtime, principal, key, "decline", InvitationOut.of),
+        command, runtime, InvitationOut.of,
         lambda handlers: handlers.decline(principal, invitation_id, expected),
-    )
+    )  # fmt: skip
 
 
 # --- applications ------------------------------------------------------------------------------------
@@ -200,12 +138,14 @@ async def apply(
     """Apply under an open invitation, at or before its deadline. `If-Match` (the invitation's ETag) is
     optional here; an incomplete application is a 422 listing what is missing."""
     expected = _optional_if_match(request)
-    command = Command(
-        request, runtime, principal, key, "apply", _application_of, 201, body.model_dump(mode="json")
-    )
+    command = IdempotentCommand(
+        "applications.apply", key, request, principal.sub, body=body.model_dump(mode="json"), status=201,
+        location=_location,
+    )  # fmt: skip
     return await run_command(
-        command, lambda handlers: handlers.apply(principal, body.invitation_id, body.documents(), expected)
-    )
+        command, runtime, ApplicationOut.of,
+        lambda handlers: handlers.apply(principal, body.invitation_id, body.documents(), expected),
+    )  # fmt: skip
 
 
 def _optional_if_match(request: Request) -> int | None:
@@ -234,13 +174,14 @@ async def decide(
     request: Request,
 ) -> Response:
     """Approve (issues the COPR and, for visa-required nationals, a PR visa) or refuse with reasons."""
-    command = Command(
-        request, runtime, principal, key, "decide", _application_of, 200, body.model_dump(mode="json")
+    command = IdempotentCommand(
+        "applications.decide", key, request, principal.sub, body=body.model_dump(mode="json")
     )
     reasons = list(body.reasons)
     return await run_command(
-        command, lambda handlers: handlers.decide(principal, application_id, body.decision, reasons, expected)
-    )
+        command, runtime, ApplicationOut.of,
+        lambda handlers: handlers.decide(principal, application_id, body.decision, reasons, expected),
+    )  # fmt: skip
 
 
 @router.post("/applications/{application_id}/landing", response_model=ApplicationOut)
@@ -253,10 +194,11 @@ async def land(
     request: Request,
 ) -> Response:
     """Record the landing, on or before the COPR's expiry date."""
+    command = IdempotentCommand("applications.land", key, request, principal.sub)
     return await run_command(
-        Command(request, runtime, principal, key, "land", _application_of),
+        command, runtime, ApplicationOut.of,
         lambda handlers: handlers.land(principal, application_id, expected),
-    )
+    )  # fmt: skip
 
 
 @router.post("/applications/{application_id}/withdraw", response_model=ApplicationOut)
@@ -269,67 +211,47 @@ async def withdraw(
     request: Request,
 ) -> Response:
     """Withdraw the application; allowed until the decision."""
+    command = IdempotentCommand("applications.withdraw", key, request, principal.sub)
     return await run_command(
-        Command(request, runtime, principal, key, "withdraw", _application_of),
+        command, runtime, ApplicationOut.of,
         lambda handlers: handlers.withdraw(principal, application_id, expected),
-    )
+    )  # fmt: skip
 
 
 @router.post("/applications/{application_id}/copr/extend", status_code=409)
 async def extend_copr(application_id: str, principal: Readers, commands: Handlers) -> None:
     """Always refused: a COPR can never be extended (problem+json 409 saying what to do instead)."""
-    with problems():
-        await commands.extend_copr(principal, application_id)
-
-
-def _application_of(row: Row) -> ApplicationOut:
-    return ApplicationOut.of(row)
+    await commands.extend_copr(principal, application_id)
 
 
 # --- commands: Idempotency-Key, ETag, and the answer built in the command's transaction --------------
 
 
-@dataclass(frozen=True)
-class Command:
-    request: Request
-    runtime: Any
-    principal: Principal
-    key: str | None
-    scope: str
-    shape: Callable[[Row], BaseModel]
-    status: int = 200
-    body: Any = None
+def _location(answer: dict[str, Any]) -> str | None:
+    return f"/v1/applications/{answer['application_id']}" if "applied_at" in answer else None
 
 
 async def run_command(
-    command: Command, run: Callable[[ApplicationsHandlers], Awaitable[Invitation]]
+    command: IdempotentCommand,
+    runtime: Any,
+    shape: Callable[[Row], Any],
+    run: Callable[[ApplicationsHandlers], Awaitable[Invitation]],
 ) -> Response:
-    """Run a command once per Idempotency-Key; answer with the saved aggregate's view and its ETag."""
-    keys = IdempotencyKeys(f"applications.{command.scope}")
-    fingerprint = request_fingerprint(command.request.method, command.request.url.path, command.body)
-    caller = command.principal.sub
-    if command.key is not None:
-        async with command.runtime.uow() as uow:
-            stored = await keys.lookup(uow.session, command.key, fingerprint, caller=caller)
-        if stored is not None:
-            return stored.to_response(headers=_answer_headers(stored.body))
+    """Run a command once per Idempotency-Key; answer with the saved aggregate's view and its ETag.
+
+    The handlers open their own transactions (and retry a lost race), so the key is recorded by their
+    `on_saved` hook, in the transaction that saves the aggregate.
+    """
+    async with runtime.uow() as uow:
+        replayed = await command.replay(uow.session)
+    if replayed is not None:
+        return replayed
     answers: list[dict[str, Any]] = []
 
     async def on_saved(uow: UnitOfWork, invitation: Invitation) -> None:
-        answer = command.shape(projection_row(invitation, command.runtime.clock.now())).model_dump(
-            mode="json"
-        )
+        answer = shape(projection_row(invitation, runtime.clock.now())).model_dump(mode="json")
         answers.append(answer)
-        if command.key is not None:
-            await keys.save(uow.session, command.key, fingerprint, command.status, answer, caller=caller)
+        await command.record(uow.session, answer)
 
-    with problems():
-        await run(ApplicationsHandlers(command.runtime.uow, command.runtime.clock, on_saved))
-    return JSONResponse(answers[-1], status_code=command.status, headers=_answer_headers(answers[-1]))
-
-
-def _answer_headers(body: dict[str, Any]) -> dict[str, str]:
-    headers = {"ETag": etag_header(int(body["version"]))}
-    if "applied_at" in body:
-        headers["Location"] = f"/v1/applications/{body['application_id']}"
-    return headers
+    await run(ApplicationsHandlers(runtime.uow, runtime.clock, on_saved))
+    return command.respond(answers[-1])

@@ -2,7 +2,7 @@
 
 Runs the API, the outbox relay, the consumers of `ee.draws.events` (Invited) and `ee.profile.events`
 (profile facts for the proof-of-funds rule), and the clock job that expires invitations and COPRs and
-sends reminders (every 30 s, and at once when the clock moves).
+sends reminders (every `scheduler_interval_s`, and at once when the clock moves).
 """
 
 from __future__ import annotations
@@ -34,25 +34,12 @@ def clock_job(runtime: ServiceRuntime, interval_s: float) -> Periodic:
     return Periodic(SCHEDULER_JOB, runtime.clock, interval_s, handlers.run_due)
 
 
-def build_runtime(
-    settings: ApplicationsSettings | None = None,
-    clock: Clock | None = None,
-    scheduler_interval_s: float = ApplicationsSettings.scheduler_interval_s,
-) -> ServiceRuntime:
-    runtime = ServiceRuntime(
-        settings or ApplicationsSettings(),
-        clock=clock,
-        consumers=[invitations_consumer, profiles_consumer],
-        background=[lambda runtime: clock_job(runtime, scheduler_interval_s)],
-    )
-    service = runtime.settings.service_name
-    runtime.add_metrics(partial(applications_metrics, service, runtime.engine, runtime.clock))
-    return runtime
-
-
-def build_app(runtime: ServiceRuntime) -> FastAPI:
+def build_app(settings: ApplicationsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or ApplicationsSettings()
+    runtime = ServiceRuntime(settings, clock=clock, consumers=[invitations_consumer, profiles_consumer])
+    runtime.add_background(clock_job(runtime, settings.scheduler_interval_s))
+    runtime.add_metrics(partial(applications_metrics, settings.service_name, runtime.engine, runtime.clock))
     return create_service_app(runtime, [api.router], title="Applications service", description=DESCRIPTION)
 
 
-runtime = build_runtime()
-app = build_app(runtime)
+app = build_app()

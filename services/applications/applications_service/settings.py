@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from shared.settings import ServiceSettings
 
 
@@ -11,5 +13,5 @@ class ApplicationsSettings(ServiceSettings):
     service_name: ClassVar[str] = "applications"
     default_port: ClassVar[int] = 8004
 
-    scheduler_interval_s: ClassVar[float] = 30.0
+    scheduler_interval_s: float = Field(default=30.0, gt=0)
     """How often the deadline/reminder/COPR job runs (it also runs at once when the clock moves)."""

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
-from applications_service.main import build_app, build_runtime
+from applications_service.main import build_app
 from applications_service.settings import ApplicationsSettings
 from shared.auth import mint_token
 from shared.clock import Clock
@@ -140,8 +140,9 @@ async def running_service(
     settings: ApplicationsSettings, clock: Clock, scheduler_interval_s: float = 3600.0
 ) -> AsyncIterator[Service]:
     """Start the runtime (relay, consumers, clock job) and serve its app in-process."""
-    runtime = build_runtime(settings, clock=clock, scheduler_interval_s=scheduler_interval_s)
-    app = build_app(runtime)
+    quick = settings.model_copy(update={"scheduler_interval_s": scheduler_interval_s})
+    app = build_app(quick, clock=clock)
+    runtime: ServiceRuntime = app.state.runtime
     await runtime.start()
     try:
         for consumer in runtime.consumers:

@@ -12,7 +12,7 @@ import pytest
 from applications_infra import AppsDatabase, fresh_apps_database
 from applications_service_harness import Service, application_body, running_service, types
 
-from applications_service.main import build_app, build_runtime
+from applications_service.main import build_app
 from applications_service.settings import ApplicationsSettings
 from shared import testing
 from shared.clock import Clock
@@ -143,8 +143,8 @@ async def test_metrics_count_the_reminders_due_and_not_sent(
     async with running_service(settings, Clock.frozen(START + timedelta(days=400))) as service:
         event = await service.invite()  # later than the other tests' invitations: they expired by then
     # The service comes back 13 days before the deadline: until its clock job runs, one reminder is due.
-    later = build_runtime(settings, Clock.frozen(event.deadline - timedelta(days=13)))
-    app = build_app(later)  # not started: no clock job, only the routes
+    app = build_app(settings, clock=Clock.frozen(event.deadline - timedelta(days=13)))
+    later = app.state.runtime  # not started: no clock job, only the routes
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client:
             scraped = (await client.get("/metrics")).text

@@ -54,11 +54,12 @@ def build_app(settings: DrawsSettings | None = None, *, clock: Clock | None = No
     client = httpx.AsyncClient(timeout=settings.ranking_timeout_s)
     runtime.add_background(HttpClientResource(client))
     ranking = HttpRanking(client, settings.ranking_url, OpsToken(settings.auth_secret))
-    app = create_service_app(runtime, [api.router], title="Draws service", description=DESCRIPTION)
-    app.state.draws = DrawsService(
+    draws = DrawsService(
         uow=draws_uow(runtime.uow), ranking=ranking, categories=RulesCategories(), clock=runtime.clock
     )
-    return app
+    return create_service_app(
+        runtime, [api.router], title="Draws service", description=DESCRIPTION, state={"draws": draws}
+    )
 
 
 app = build_app()

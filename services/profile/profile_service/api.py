@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from profile_service.adapters import queries
 from profile_service.application import handlers
-from profile_service.application.errors import InvalidDocument, ProfileNotFound, VersionMismatch
-from profile_service.domain.errors import (
-    DomainError,
-    NominationNotFound,
-    NotEligible,
-    TransitionNotAllowed,
-)
 from profile_service.schemas import (
     Eligibility,
     NominationOut,
@@ -26,11 +17,12 @@ from profile_service.schemas import (
     ProfileView,
 )
 from shared.auth import Principal, require_roles
-from shared.idempotency import IdempotencyKey, IdempotencyKeys, request_fingerprint
-from shared.problem import FieldError, Problem, ProblemDetails
+from shared.idempotency import IdempotencyKey
+from shared.problem import Problem, ProblemDetails
 from shared.rules.document import ProfileDocument
 from shared.runtime import ServiceRuntime
-from shared.web import IfMatch, check_version, etag_header, get_runtime, parse_if_match, problem_response
+from shared.web import IfMatch, etag_header, get_runtime, parse_if_match
+from shared.web.commands import IdempotentCommand
 
 router = APIRouter(prefix="/v1")
 
@@ -41,11 +33,13 @@ ProfileId = Annotated[str, Path(description="The profile's id", max_length=100)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 Offset = Annotated[int, Query(ge=0, description="How many to skip")]
 
-CREATE_KEYS = IdempotencyKeys("profile.create")
 Responses = dict[int | str, dict[str, Any]]
 _404: Responses = {404: {"model": ProblemDetails, "description": "No such profile among yours."}}
 _409: Responses = {409: {"model": ProblemDetails, "description": "Not allowed now (e.g. locked)."}}
 _422: Responses = {422: {"model": ProblemDetails, "description": "Invalid document, each bad field named."}}
+_412: Responses = {412: {"model": ProblemDetails, "description": "Stale If-Match."}}
+_NOT_ELIGIBLE: Responses = {422: {"model": ProblemDetails, "description": "Eligible for no program."}}
+_428: Responses = {428: {"model": ProblemDetails, "description": "If-Match missing."}}
 
 
 async def _optional_if_match(
@@ -63,12 +57,8 @@ def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag_header(version)
 
 
-async def _command(runtime: ServiceRuntime, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run `work(uow)` in one transaction and commit it."""
-    async with runtime.uow() as uow:
-        result = await work(uow)
-        await uow.commit()
-    return result
+def _profile_location(answer: dict[str, Any]) -> str:
+    return f"/v1/profiles/{answer['id']}"
 
 
 # --- profiles -----------------------------------------------------------------------------------------
@@ -80,28 +70,19 @@ async def _command(runtime: ServiceRuntime, work: Callable[[Any], Awaitable[Any]
     responses={**_422, 201: {"description": "Created; `Location` and `ETag` headers are set."}},
 )
 async def create_profile(
-    document: ProfileDocument, principal: Owner, runtime: Runtime, key: IdempotencyKey
+    document: ProfileDocument, principal: Owner, runtime: Runtime, key: IdempotencyKey, request: Request
 ) -> Response:
     """Store the candidate's profile document as a draft (not yet in the pool: submit it).
 
     Send an `Idempotency-Key` to retry safely: the same key and body return the first response.
     """
-    body = document.model_dump(mode="json")
-    fingerprint = request_fingerprint("POST", "/v1/profiles", body)
-    async with runtime.uow() as uow:
-        stored = key and await CREATE_KEYS.lookup(uow.session, key, fingerprint, caller=principal.sub)
-        if stored:
-            return stored.to_response(headers=_created_headers(stored.body))
-        view = ProfileView.of(await handlers.create_profile(uow, principal.sub, document))
-        created = view.model_dump(mode="json")
-        if key is not None:
-            await CREATE_KEYS.save(uow.session, key, fingerprint, 201, created, caller=principal.sub)
-        await uow.commit()
-    return JSONResponse(created, 201, _created_headers(created))
-
-
-def _created_headers(body: dict[str, Any]) -> dict[str, str]:
-    return {"ETag": etag_header(int(body["version"])), "Location": f"/v1/profiles/{body['id']}"}
+    command = IdempotentCommand(
+        "profile.create", key, request, principal.sub, body=document.model_dump(mode="json"), status=201,
+        location=_profile_location,
+    )  # fmt: skip
+    return await command.run(
+        runtime.uow, lambda uow: handlers.create_profile(uow, principal.sub, document), ProfileView.of
+    )
 
 
 @router.get("/profiles", tags=["profiles"], summary="Your profiles, oldest first")
@@ -126,23 +107,25 @@ async def get_profile(
 
 @router.put(
     "/profiles/{profile_id}", tags=["profiles"], summary="Replace the profile document",
-    responses={**_404, **_409, **_422, 412: {"model": ProblemDetails, "description": "Stale If-Match."},
-               428: {"model": ProblemDetails, "description": "If-Match missing."}},
+    response_model=ProfileView, responses={**_404, **_409, **_422, **_412, **_428},
 )
 async def update_profile(
-    profile_id: ProfileId, document: ProfileDocument, expected: IfMatch, principal: Owner,
-    runtime: Runtime, response: Response,
-) -> ProfileView:
+    profile_id: ProfileId, document: ProfileDocument, expected: IfMatch, key: IdempotencyKey,
+    principal: Owner, runtime: Runtime, request: Request,
+) -> Response:
     """Send the whole document with `If-Match` set to the ETag of your last read.
 
     An in-pool profile that the change makes eligible for no program leaves the pool (the response
     shows `removed_from_pool`). A profile with an open invitation or an application is locked (409).
     """
-    profile = await _command(
-        runtime, lambda uow: handlers.update_profile(uow, profile_id, principal.sub, expected, document)
+    command = IdempotentCommand(
+        "profile.update", key, request, principal.sub, body=document.model_dump(mode="json")
     )
-    _etag(response, profile.version)
-    return ProfileView.of(profile)
+    return await command.run(
+        runtime.uow,
+        lambda uow: handlers.update_profile(uow, profile_id, principal.sub, expected, document),
+        ProfileView.of,
+    )
 
 
 @router.get(
@@ -156,36 +139,38 @@ async def get_eligibility(profile_id: ProfileId, principal: Owner, runtime: Runt
 
 
 @router.post(
-    "/profiles/{profile_id}/submit", tags=["profiles"], summary="Enter the pool",
-    responses={**_404, **_409, 422: {"model": ProblemDetails, "description": "Eligible for no program."}},
+    "/profiles/{profile_id}/submit", tags=["profiles"], summary="Enter the pool", response_model=ProfileView,
+    responses={**_404, **_409, **_412, **_NOT_ELIGIBLE},
 )
 async def submit_profile(
-    profile_id: ProfileId, principal: Owner, runtime: Runtime, response: Response, expected: OptionalIfMatch
-) -> ProfileView:
+    profile_id: ProfileId, expected: OptionalIfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
+    request: Request,
+) -> Response:
     """Enters the pool when eligible for at least one program; otherwise 422 with every reason.
 
     `submitted_at` is set by the first submission and `expires_at` is 12 months later. A withdrawn or
     expired profile cannot be submitted again (409).
     """
-    profile = await _command(
-        runtime, lambda uow: handlers.submit_profile(uow, profile_id, principal.sub, expected)
+    command = IdempotentCommand("profile.submit", key, request, principal.sub)
+    return await command.run(
+        runtime.uow, lambda uow: handlers.submit_profile(uow, profile_id, principal.sub, expected),
+        ProfileView.of,
     )
-    _etag(response, profile.version)
-    return ProfileView.of(profile)
 
 
 @router.post(
     "/profiles/{profile_id}/withdraw", tags=["profiles"], summary="Withdraw the profile for good",
-    responses={**_404, **_409},
+    response_model=ProfileView, responses={**_404, **_409, **_412},
 )
 async def withdraw_profile(
-    profile_id: ProfileId, principal: Owner, runtime: Runtime, response: Response, expected: OptionalIfMatch
-) -> ProfileView:
-    profile = await _command(
-        runtime, lambda uow: handlers.withdraw_profile(uow, profile_id, principal.sub, expected)
+    profile_id: ProfileId, expected: OptionalIfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
+    request: Request,
+) -> Response:
+    command = IdempotentCommand("profile.withdraw", key, request, principal.sub)
+    return await command.run(
+        runtime.uow, lambda uow: handlers.withdraw_profile(uow, profile_id, principal.sub, expected),
+        ProfileView.of,
     )
-    _etag(response, profile.version)
-    return ProfileView.of(profile)
 
 
 # --- provincial nominations ------------------------------------------------------------------------------
@@ -205,18 +190,25 @@ def _own_province(code: str, principal: Principal) -> str:
 
 
 @router.post(
-    "/provinces/{code}/nominations", status_code=201, tags=["nominations"],
+    "/provinces/{code}/nominations", status_code=201, tags=["nominations"], response_model=NominationOut,
     summary="Nominate a candidate in the pool", responses={**_404, **_409},
 )
 async def nominate(
-    code: ProvinceCode, body: NominationRequest, principal: ProvinceCaller, runtime: Runtime,
-    response: Response,
-) -> NominationOut:
-    """A candidate holds at most one active nomination (409 while another province's is active)."""
+    code: ProvinceCode, body: NominationRequest, key: IdempotencyKey, principal: ProvinceCaller,
+    runtime: Runtime, request: Request,
+) -> Response:
+    """A candidate holds at most one active nomination (409 while another province's is active).
+
+    Send an `Idempotency-Key` to retry safely: the same key and body return the first answer.
+    """
     province = _own_province(code, principal)
-    profile = await _command(runtime, lambda uow: handlers.nominate(uow, province, body.profile_id))
-    response.headers["Location"] = f"/v1/provinces/{province}/nominations/{profile.profile_id}"
-    return NominationOut.of(profile)
+    command = IdempotentCommand(
+        "profile.nominate", key, request, principal.sub, body=body.model_dump(mode="json"), status=201,
+        location=lambda answer: f"/v1/provinces/{province}/nominations/{answer['profile_id']}",
+    )  # fmt: skip
+    return await command.run(
+        runtime.uow, lambda uow: handlers.nominate(uow, province, body.profile_id), NominationOut.of
+    )
 
 
 @router.delete(
@@ -224,11 +216,14 @@ async def nominate(
     summary="Withdraw the province's nomination", responses=_404,
 )
 async def withdraw_nomination(
-    code: ProvinceCode, profile_id: ProfileId, principal: ProvinceCaller, runtime: Runtime
+    code: ProvinceCode, profile_id: ProfileId, key: IdempotencyKey, principal: ProvinceCaller,
+    runtime: Runtime, request: Request,
 ) -> Response:
     province = _own_province(code, principal)
-    await _command(runtime, lambda uow: handlers.withdraw_nomination(uow, province, profile_id))
-    return Response(status_code=204)
+    command = IdempotentCommand("profile.withdraw-nomination", key, request, principal.sub, status=204)
+    return await command.run(
+        runtime.uow, lambda uow: handlers.withdraw_nomination(uow, province, profile_id), lambda _: {}
+    )
 
 
 @router.get(
@@ -242,45 +237,3 @@ async def list_nominations(
         page = await queries.nominated_by(uow.session, province, limit, offset)
     items = [NominationOut.of_row(row) for row in page.rows]
     return PageOf[NominationOut](items=items, total=page.total, limit=limit, offset=offset)
-
-
-# --- errors -----------------------------------------------------------------------------------------------
-
-
-def problem_for(exc: Exception) -> Problem:
-    """The problem+json of an application or domain error."""
-    if isinstance(exc, ProfileNotFound):
-        return Problem(404, "Profile not found", exc.detail)
-    if isinstance(exc, VersionMismatch):
-        return _stale(exc)
-    if isinstance(exc, InvalidDocument):
-        errors = [FieldError(field=e.field, message=e.message) for e in exc.errors]
-        detail = f"{len(errors)} field(s) of the document are invalid (see `errors`); correct them, resend."
-        return Problem(422, "Invalid profile document", detail, errors=errors)
-    if isinstance(exc, NotEligible):
-        return Problem(422, exc.title, exc.detail, type_="urn:ee:problem:not-eligible",
-                       extensions={"reasons": exc.reasons})
-    if isinstance(exc, NominationNotFound):
-        return Problem(404, exc.title, exc.detail)
-    if isinstance(exc, TransitionNotAllowed):
-        return Problem(409, exc.title, exc.detail)
-    assert isinstance(exc, DomainError), exc
-    return Problem(409, exc.title, exc.detail)
-
-
-def _stale(exc: VersionMismatch) -> Problem:
-    """412 with the current ETag, as `shared.web.check_version` words it."""
-    try:
-        check_version(exc.expected, exc.current, what="profile")
-    except Problem as problem:
-        return problem
-    return Problem(412, "Precondition failed", "The profile changed since you read it; read it again.")
-
-
-async def _error_handler(request: Request, exc: Exception) -> Response:
-    return problem_response(request, problem_for(exc))
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    for error in (ProfileNotFound, VersionMismatch, InvalidDocument, DomainError):
-        app.add_exception_handler(error, _error_handler)

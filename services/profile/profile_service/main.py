@@ -21,20 +21,14 @@ Candidates and partners see and change only the profiles they created. Writes ne
 ETag of your last read; errors are RFC 9457 problem+json."""
 
 
-def build_runtime(settings: ProfileSettings, clock: Clock | None = None) -> ServiceRuntime:
+def build_app(settings: ProfileSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or ProfileSettings()
     runtime = ServiceRuntime(settings, clock=clock, consumers=[invitations_consumer])
     batch = settings.review_batch_size
     review = Periodic("profile-review", runtime.clock, settings.review_interval_s,
                       lambda: review_due(runtime.uow, batch))
     runtime.add_background(review)
-    return runtime
+    return create_service_app(runtime, [api.router], title=TITLE, description=DESCRIPTION)
 
 
-def create_app(settings: ProfileSettings | None = None, clock: Clock | None = None) -> FastAPI:
-    runtime = build_runtime(settings or ProfileSettings(), clock)
-    app = create_service_app(runtime, [api.router], title=TITLE, description=DESCRIPTION)
-    api.install_error_handlers(app)
-    return app
-
-
-app = create_app()
+app = build_app()

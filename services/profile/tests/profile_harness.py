@@ -20,7 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from profile_service.main import create_app
+from profile_service.main import build_app
 from profile_service.settings import ProfileSettings
 from shared import testing
 from shared.auth import mint_token
@@ -123,7 +123,7 @@ async def running_service(settings: ProfileSettings, at: datetime = T0) -> Async
 async def _serving(settings: ProfileSettings, at: datetime) -> AsyncIterator[Service]:
     clock = Clock()
     clock.set_now(at)
-    app = create_app(settings, clock)
+    app = build_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://profile") as client:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from ranking_service.application import queries
-from ranking_service.application.jobs import RankingJobs, UnknownRulesVersion
+from ranking_service.application.jobs import RankingJobs
 from ranking_service.domain.view import PoolView
 from ranking_service.schemas import (
     ActivationAnswer,
@@ -32,7 +32,7 @@ from ranking_service.schemas import (
     TopAnswer,
 )
 from shared.auth import Principal, require_roles
-from shared.problem import Problem
+from shared.errors import Unprocessable
 from shared.rules.crs import (
     RULES_CHOICES,
     CrsInputError,
@@ -69,24 +69,8 @@ def _json(payload: Any) -> Response:
 
 
 def _answer(query: Callable[[], Any]) -> Response:
-    """Run a pool query and turn its errors into problems."""
-    try:
-        return _json(query())
-    except queries.PoolNotLoaded:
-        raise Problem(
-            503,
-            "Pool loading",
-            "The ranking pool is still being loaded into memory; retry in a few seconds.",
-            headers={"Retry-After": "5"},
-        ) from None
-    except queries.InvalidQuery as exc:
-        _invalid(exc.field, str(exc))
-
-
-def _invalid(field: str, message: str) -> NoReturn:
-    raise Problem(
-        422, "Invalid request", f"{field}: {message}.", errors=[{"field": field, "message": message}]
-    )
+    """Run a pool query (its refusals are `shared.errors`, answered by the platform)."""
+    return _json(query())
 
 
 # --- calculator -------------------------------------------------------------------------------------
@@ -103,17 +87,15 @@ async def calculate_crs(
     version = rules_version or ranking.view.rules_version
     if not is_rules_choice(version):
         known = ", ".join(RULES_CHOICES)
-        _invalid("rules_version", f"unknown rules version {version!r}; use one of {known}")
+        raise queries.InvalidQuery("rules_version", f"unknown rules version {version!r}; use one of {known}")
     rules = rules_for_day(pinned_rules(version), ranking.clock.now().astimezone(UTC).date())
     try:
         result = calculate(body.to_factors(), rules)
     except CrsInputError as exc:
-        raise Problem(
-            422,
-            "Invalid request",
+        raise Unprocessable(
             f"{len(exc.errors)} field(s) are invalid; correct them and send again.",
-            errors=exc.errors,
-        ) from None
+            errors=[(e["field"], e["message"]) for e in exc.errors],
+        ) from exc
     return CalculatorResponse(**result.to_dict())
 
 
@@ -132,15 +114,7 @@ async def candidate(
     principal: Annotated[Principal, Depends(require_roles("candidate", "partner", "officer", "ops"))],
 ) -> Response:
     owner = principal.sub if principal.role in OWN_ONLY else None
-    try:
-        return _answer(lambda: queries.candidate(ranking.view, profile_id, owner))
-    except queries.NotInPool:
-        raise Problem(
-            404,
-            "Not in the pool",
-            f"No profile {profile_id} of yours is in the pool: it was never submitted, has left the pool "
-            "(invited, withdrawn, expired, ineligible), or belongs to someone else.",
-        ) from None
+    return _answer(lambda: queries.candidate(ranking.view, profile_id, owner))
 
 
 @router.get(
@@ -228,14 +202,7 @@ async def rules(ranking: Ctx) -> RulesState:
     dependencies=[Depends(require_roles("ops"))],
 )
 async def activate(version: str, ranking: Ctx) -> ActivationAnswer:
-    try:
-        done = await ranking.jobs.activate(version)
-    except UnknownRulesVersion:
-        raise Problem(
-            404,
-            "Unknown rules version",
-            f"No CRS rules version {version!r} is modelled; use one of {', '.join(RULES_CHOICES)}.",
-        ) from None
+    done = await ranking.jobs.activate(version)
     return ActivationAnswer(
         rules_version=done.rules_version, previous=done.previous, rescored=done.rescored, changed=done.changed
     )
@@ -253,7 +220,7 @@ async def fingerprint(ranking: Ctx) -> Response:
 
     def answer() -> dict[str, Any]:
         if not view.loaded:
-            raise queries.PoolNotLoaded("loading")
+            raise queries.PoolNotLoaded()
         pool = view.pool
         return {
             "fingerprint": pool.fingerprint(),

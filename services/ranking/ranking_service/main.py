@@ -49,10 +49,10 @@ def build_app(settings: RankingSettings | None = None, *, clock: Clock | None = 
     runtime.watch_consumer(lambda: runner.consumer)
     runtime.add_metrics(partial(ranking_metrics, settings.service_name, projection))
     runtime.add_background(Periodic("ranking-rescore", runtime.clock, settings.rescore_interval_s, jobs.tick))
-    app = create_service_app(runtime, [api.router], title="Ranking service", description=DESCRIPTION)
-    app.state.ranking = api.RankingContext(view, jobs, runtime.clock)
-    app.state.ranking_runner = runner
-    return app
+    state = {"ranking": api.RankingContext(view, jobs, runtime.clock), "ranking_runner": runner}
+    return create_service_app(
+        runtime, [api.router], title="Ranking service", description=DESCRIPTION, state=state
+    )
 
 
 app = build_app()

@@ -1,28 +1,16 @@
-"""Errors of the application layer (the domain's own errors live in `domain.errors`)."""
+"""Refusals of the application layer, in the platform's hierarchy (`shared.errors`)."""
 
 from __future__ import annotations
 
+from shared.errors import DomainError, NotFound, StaleVersion
 
-class NotFound(Exception):
-    def __init__(self, what: str, identifier: str) -> None:
-        super().__init__(f"No {what} {identifier} exists; check the id.")
-        self.detail = str(self)
+__all__ = ["Forbidden", "NotFound", "StaleVersion", "not_found"]
 
 
-class Forbidden(Exception):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+def not_found(what: str, identifier: str) -> NotFound:
+    return NotFound(f"No {what} {identifier} exists; check the id.")
 
 
-class StaleVersion(Exception):
-    """The client's If-Match is not the aggregate's version (HTTP 412)."""
-
-    def __init__(self, expected: int, current: int | None) -> None:
-        now = f"it is now at version {current}" if current is not None else "it changed meanwhile"
-        super().__init__(
-            f"The resource changed since you read it (you sent version {expected}, {now}); "
-            "GET it again and retry with the new ETag."
-        )
-        self.detail = str(self)
-        self.current = current
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from applications_service.adapters import queries
 from applications_service.adapters.repository import InvitationRepository, due_invitation_ids
-from applications_service.application.errors import Forbidden, NotFound, StaleVersion
+from applications_service.application.errors import Forbidden, StaleVersion, not_found
 from applications_service.domain.calendar import utc_date
 from applications_service.domain.documents import (
     DocumentsSubmitted,
@@ -193,10 +193,10 @@ class ApplicationsHandlers:
             invitation_id = row["invitation_id"] if row is not None else None
         invitation = await InvitationRepository(uow).get(invitation_id) if invitation_id else None
         if invitation is None:
-            raise NotFound(what, identifier)
+            raise not_found(what, identifier)
         check_access(actor, invitation.owner)
         if expected_version is not None and expected_version != invitation.version:
-            raise StaleVersion(expected_version, invitation.version)
+            raise StaleVersion(expected_version, invitation.version, what=what)
         return invitation
 
     async def _save(
@@ -207,7 +207,7 @@ class ApplicationsHandlers:
             await InvitationRepository(uow).save(invitation)
         except ConcurrencyError:
             if expected_version is not None:
-                raise StaleVersion(expected_version, None) from None
+                raise StaleVersion(expected_version, None, what="invitation") from None
             if last:
                 raise
             return False

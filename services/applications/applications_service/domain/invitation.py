@@ -25,7 +25,7 @@ from applications_service.domain.errors import (
     CoprCannotBeExtended,
     CoprExpiredError,
     DeadlinePassed,
-    DomainError,
+    InvalidCommand,
     TransitionNotAllowed,
 )
 from applications_service.domain.events import ApplicationDocumentsRecorded
@@ -70,12 +70,6 @@ class State(StrEnum):
 DECIDED_STATES: Final = frozenset(
     {State.APPROVED, State.REFUSED, State.COPR_ISSUED, State.LANDED, State.COPR_EXPIRED}
 )
-
-
-class InvalidCommand(DomainError):
-    """The command itself is malformed for the rules (HTTP 422)."""
-
-    title = "Invalid command"
 
 
 def due_reminder(thresholds: Iterable[int], sent: set[int], days_left: float) -> int | None:

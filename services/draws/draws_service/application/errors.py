@@ -1,32 +1,23 @@
-"""Application errors: each names its HTTP status and says what the caller can do about it."""
+"""Refusals of the draws service, in the platform's hierarchy (`shared.errors`)."""
 
 from __future__ import annotations
 
+from shared.errors import NotFound, Unavailable, Unprocessable
 
-class DrawsError(Exception):
-    status: int = 400
-    title: str = "Bad request"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+__all__ = ["IdempotencyKeyReused", "RankingUnavailable", "RoundNotFound", "RoundRejected"]
 
 
-class RoundNotFound(DrawsError):
-    status = 404
+class RoundNotFound(NotFound):
     title = "Round not found"
 
 
-class IdempotencyKeyReused(DrawsError):
-    status = 422
+class IdempotencyKeyReused(Unprocessable):
     title = "Idempotency-Key reused"
 
 
-class RoundRejected(DrawsError):
-    status = 422
+class RoundRejected(Unprocessable):
     title = "Round cannot be held"
 
 
-class RankingUnavailable(DrawsError):
-    status = 503
+class RankingUnavailable(Unavailable):
     title = "Ranking service unavailable"

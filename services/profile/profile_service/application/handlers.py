@@ -10,7 +10,7 @@ import uuid
 from datetime import date
 
 from profile_service.adapters.repository import ProfileRepository
-from profile_service.application.errors import InvalidDocument, ProfileNotFound, VersionMismatch
+from profile_service.application.errors import InvalidDocument, ProfileNotFound, StaleVersion
 from profile_service.domain.profile import Profile, Status
 from shared.eventstore import ConcurrencyError
 from shared.rules.document import ProfileDocument, validate_document
@@ -95,7 +95,7 @@ async def withdraw_nomination(uow: UnitOfWork, province: str, profile_id: str) -
 
 def _check_version(profile: Profile, expected: int | None) -> None:
     if expected is not None and expected != profile.version:
-        raise VersionMismatch(expected, profile.version)
+        raise StaleVersion(expected, profile.version, what="profile")
 
 
 async def _save(uow: UnitOfWork, profile: Profile, expected: int | None) -> None:
@@ -106,4 +106,4 @@ async def _save(uow: UnitOfWork, profile: Profile, expected: int | None) -> None
         if expected is None:
             raise
         current = exc.actual_version or await uow.events.current_version(uow.session, exc.stream_id)
-        raise VersionMismatch(expected, current) from exc
+        raise StaleVersion(expected, current, what="profile") from exc

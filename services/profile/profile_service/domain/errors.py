@@ -1,22 +1,18 @@
-"""Domain errors. Each carries a sentence a person can act on; the API maps them to problem+json."""
+"""The profile's refusals, in the platform's one hierarchy (`shared.errors`): each carries a sentence a
+person can act on, and `shared.web` maps it to problem+json by its class."""
 
 from __future__ import annotations
 
+from shared.errors import DomainError, NotFound, TransitionNotAllowed, Unprocessable
 
-class DomainError(Exception):
-    """Base of every rule the domain refuses to break."""
-
-    title = "Request refused"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class TransitionNotAllowed(DomainError):
-    """The command is not allowed in the profile's current status (HTTP 409)."""
-
-    title = "Not allowed in the profile's current status"
+__all__ = [
+    "DomainError",
+    "NominationConflict",
+    "NominationNotFound",
+    "NotEligible",
+    "ProfileLocked",
+    "TransitionNotAllowed",
+]
 
 
 class ProfileLocked(TransitionNotAllowed):
@@ -31,17 +27,18 @@ class NominationConflict(TransitionNotAllowed):
     title = "Nomination already held"
 
 
-class NotEligible(DomainError):
+class NotEligible(Unprocessable):
     """The profile meets no program's minimum requirements (HTTP 422), with every reason."""
 
     title = "Not eligible for any program"
+    slug = "not-eligible"
 
     def __init__(self, detail: str, reasons: list[str]) -> None:
-        super().__init__(detail)
+        super().__init__(detail, extensions={"reasons": reasons})
         self.reasons = reasons
 
 
-class NominationNotFound(DomainError):
+class NominationNotFound(NotFound):
     """The province holds no active nomination of this profile (HTTP 404)."""
 
     title = "No such nomination"

@@ -18,7 +18,8 @@ from ranking_service.application.ports import StoreFactory
 from ranking_service.application.projection import Outcome, RankingProjection
 from ranking_service.domain.pool import Pool, PoolRow
 from ranking_service.domain.view import CandidateInfo
-from shared.rules.crs import IN_FORCE, is_rules_choice, rules_for_day
+from shared.errors import NotFound
+from shared.rules.crs import IN_FORCE, RULES_CHOICES, is_rules_choice, rules_for_day
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,15 @@ CHUNK: Final = 500
 UowFactory = Callable[[], UnitOfWork]
 
 
-class UnknownRulesVersion(LookupError):
+class UnknownRulesVersion(NotFound):
     """No CRS rules version of that name is modelled."""
+
+    title = "Unknown rules version"
+
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            f"No CRS rules version {version!r} is modelled; use one of {', '.join(RULES_CHOICES)}."
+        )
 
 
 @dataclass(frozen=True, slots=True)

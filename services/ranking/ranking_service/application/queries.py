@@ -22,31 +22,45 @@ from ranking_service.domain.pool import (
     sorted_codes,
 )
 from ranking_service.domain.view import CandidateInfo, PoolView
+from shared.errors import NotFound, Unavailable, Unprocessable
 
 MAX_SEARCH_PAGE: Final = 500
 NOC_INDEX_LIMIT: Final = 200_000
 """Up to this many profiles in the searched occupations, sort them instead of walking the pool."""
 
 
-class NotInPool(LookupError):
+class NotInPool(NotFound):
     """The profile is not in the pool (or not the caller's to see)."""
 
+    title = "Not in the pool"
 
-class PoolNotLoaded(RuntimeError):
+    def __init__(self, profile_id: str) -> None:
+        super().__init__(
+            f"No profile {profile_id} of yours is in the pool: it was never submitted, has left the pool "
+            "(invited, withdrawn, expired, ineligible), or belongs to someone else."
+        )
+
+
+class PoolNotLoaded(Unavailable):
     """The projection is still being read into memory."""
 
+    title = "Pool loading"
 
-class InvalidQuery(ValueError):
+    def __init__(self) -> None:
+        super().__init__("The ranking pool is still being loaded into memory; retry in a few seconds.")
+
+
+class InvalidQuery(Unprocessable):
     """A filter that cannot be applied; `field` names it."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(f"{field}: {message}.", errors=[(field, message)])
         self.field = field
 
 
 def _ready(view: PoolView) -> PoolView:
     if not view.loaded:
-        raise PoolNotLoaded("the ranking pool is still loading")
+        raise PoolNotLoaded()
     return view
 
 

@@ -1,0 +1,133 @@
+"""A state-changing command over HTTP, the one way every service runs it.
+
+The rule (the same in the four services):
+
+- a command on an existing resource takes `If-Match` with the ETag of the caller's last read
+  (`shared.web.conditional.IfMatch`: 428 without it, 412 when stale);
+- every command takes an optional `Idempotency-Key` (`shared.idempotency.IdempotencyKey`): the first
+  answer is recorded in the command's own transaction, and the same key with the same request gets
+  that answer again (`Idempotent-Replayed: true`), the same key with another request a 422;
+- the answer carries the resource's `ETag` (and `Location` when the command creates it).
+
+```python
+@router.post("/v1/things/{thing_id}/close")
+async def close(thing_id: str, expected: IfMatch, key: IdempotencyKey, principal: ..., runtime: Runtime,
+                request: Request) -> Response:
+    command = IdempotentCommand("things.close", key, request, principal.sub)
+    return await command.run(runtime.uow, lambda uow: close_thing(uow, thing_id, expected), ThingView.of)
+```
+
+A command whose handler opens its own transactions (with retries) records the key itself: check
+`await command.replay(session)` first, then `await command.record(session, answer)` inside the
+handler's transaction, before its commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.idempotency import REPLAYED_HEADER, IdempotencyKeys, request_fingerprint
+from shared.web.conditional import etag_header
+
+__all__ = ["IdempotentCommand", "answer_headers"]
+
+Answer = dict[str, Any]
+
+
+class _UnitOfWork(Protocol):
+    @property
+    def session(self) -> AsyncSession: ...
+
+    async def commit(self) -> None: ...
+
+
+def answer_headers(answer: Answer, location: str | None = None) -> dict[str, str]:
+    """`ETag` from the answer's `version` (when it has one) and `Location` when given."""
+    headers: dict[str, str] = {}
+    version = answer.get("version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        headers["ETag"] = etag_header(version)
+    if location is not None:
+        headers["Location"] = location
+    return headers
+
+
+class IdempotentCommand:
+    """One command request: its `Idempotency-Key` (or None), the caller and the request's fingerprint.
+
+    `scope` names the operation (`"profile.submit"`); keys are per caller, so two callers' keys never
+    collide. `body` is the request's JSON body (part of the fingerprint with the method and path).
+    `status` is the success status; `location(answer)` gives the `Location` of a created resource (or None).
+    """
+
+    def __init__(
+        self,
+        scope: str,
+        key: str | None,
+        request: Request,
+        caller: str,
+        *,
+        body: Any = None,
+        status: int = 200,
+        location: Callable[[Answer], str | None] | None = None,
+    ) -> None:
+        self.keys = IdempotencyKeys(scope)
+        self.key = key
+        self.caller = caller
+        self.status = status
+        self.location = location
+        self.fingerprint = request_fingerprint(request.method, request.url.path, body)
+
+    def respond(self, answer: Answer, *, replayed: bool = False) -> Response:
+        """The answer with its `ETag` (and `Location`); no body for a 204."""
+        headers = answer_headers(answer, self.location(answer) if self.location else None)
+        if replayed:
+            headers[REPLAYED_HEADER] = "true"
+        if self.status == 204:
+            return Response(status_code=204, headers=headers)
+        return JSONResponse(answer, status_code=self.status, headers=headers)
+
+    async def replay(self, session: AsyncSession) -> Response | None:
+        """The recorded answer for this key and request, None when the key is new (or absent)."""
+        if self.key is None:
+            return None
+        stored = await self.keys.lookup(session, self.key, self.fingerprint, caller=self.caller)
+        if stored is None:
+            return None
+        self.status = stored.status_code
+        return self.respond(stored.body, replayed=True)
+
+    async def record(self, session: AsyncSession, answer: Answer) -> None:
+        """Record `answer` for this key in the command's transaction (nothing without a key)."""
+        if self.key is not None:
+            await self.keys.save(session, self.key, self.fingerprint, self.status, answer, caller=self.caller)
+
+    async def run(
+        self,
+        uow_factory: Callable[[], AbstractAsyncContextManager[Any]],
+        work: Callable[[Any], Awaitable[Any]],
+        shape: Callable[[Any], Any],
+    ) -> Response:
+        """In one transaction: replay a known key, or run `work(uow)`, shape its result into the JSON
+        answer (`shape(result)`, a pydantic model or a dict), record it under the key, and commit."""
+        async with uow_factory() as uow:
+            replayed = await self.replay(uow.session)
+            if replayed is not None:
+                return replayed
+            answer = _json(shape(await work(uow)))
+            await self.record(uow.session, answer)
+            await uow.commit()
+        return self.respond(answer)
+
+
+def _json(value: Any) -> Answer:
+    dumped = value.model_dump(mode="json") if hasattr(value, "model_dump") else jsonable_encoder(value)
+    assert isinstance(dumped, dict), f"a command answers with a JSON object, not {type(dumped).__name__}"
+    return dumped
