@@ -60,6 +60,7 @@ from shared.messages import (
     HEADER_REASON,
     dlq_topic,
 )
+from shared.producer import start_producer
 from shared.settings import ServiceSettings
 from shared.uow import SupportsNow, UnitOfWork
 
@@ -646,19 +647,7 @@ class IdempotentConsumer:
 
     async def _dlq_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                client_id=f"ee-{self.settings.service_name}-{self.name}-dlq",
-                enable_idempotence=True,
-                acks="all",
-                request_timeout_ms=10_000,
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await start_producer(self.settings, f"{self.name}-dlq")
         return self._producer
 
     async def _commit_kafka(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:

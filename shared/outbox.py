@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import outbox
+from shared.producer import start_producer
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -242,25 +243,8 @@ class OutboxRelay:
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            options: dict[str, Any] = {
-                "bootstrap_servers": self._settings.kafka_bootstrap_servers,
-                "client_id": f"ee-{self._settings.service_name}-relay",
-                # Idempotence: the broker drops the duplicates of the producer's own retries and keeps
-                # per-partition order; it implies acks="all".
-                "enable_idempotence": True,
-                "acks": "all",
-                "request_timeout_ms": 10_000,
-                "max_batch_size": 1 << 20,
-                "linger_ms": 0,
-            }
-            options.update(self._producer_options)
-            producer = AIOKafkaProducer(**options)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            options: dict[str, Any] = {"max_batch_size": 1 << 20, "linger_ms": 0, **self._producer_options}
+            self._producer = await start_producer(self._settings, "relay", **options)
         return self._producer
 
     async def _close_producer(self) -> None:

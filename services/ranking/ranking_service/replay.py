@@ -78,6 +78,7 @@ from shared.events.catalogue import (
 )
 from shared.events.registry import REGISTRY, UnknownEventType
 from shared.messages import dlq_topic
+from shared.producer import start_producer
 from shared.rules.crs import pinned_rules
 
 log = logging.getLogger(__name__)
@@ -424,13 +425,7 @@ class _DeadLetters:
 
     async def send(self, record: Record, reason: str, error: str) -> None:
         if self.producer is None:
-            self.producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                client_id=f"ee-{self.settings.service_name}-{self.consumer_name}-dlq",
-                enable_idempotence=True,
-                acks="all",
-            )
-            await self.producer.start()
+            self.producer = await start_producer(self.settings, f"{self.consumer_name}-dlq")
         headers = dead_letter_headers(record, reason, error, self.consumer_name)
         await (await self.producer.send(dlq_topic(record.topic), record.value, record.key, headers=headers))
         log.error("rebuild: %s:%d@%d sent to %s: %s", record.topic, record.partition, record.offset,
