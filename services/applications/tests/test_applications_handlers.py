@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -18,12 +19,18 @@ from applications_service.adapters.repository import InvitationRepository, strea
 from applications_service.application.errors import Forbidden, NotFound, StaleVersion
 from applications_service.application.handlers import ApplicationsHandlers
 from applications_service.domain.documents import DocumentsSubmitted, PassportSubmitted
-from applications_service.domain.errors import ApplicationIncomplete, DeadlinePassed, TransitionNotAllowed
+from applications_service.domain.errors import (
+    ApplicationIncomplete,
+    DeadlinePassed,
+    EvidenceExpired,
+    TransitionNotAllowed,
+)
 from applications_service.domain.invitation import State
 from applications_service.settings import ApplicationsSettings
 from shared.clock import Clock
 from shared.db import event_store, outbox
 from shared.events.catalogue import Invited, ProfileUpdated
+from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE
 from shared.testing import SettingsFactory
 
 pytestmark = pytest.mark.infra
@@ -161,6 +168,43 @@ async def test_profile_facts_waive_the_funds_for_a_candidate_with_a_job_offer(
         await uow.commit()
     applied = await handlers.apply(OWNER, event.invitation_id, papers(funds=None))
     assert applied.minimum_funds_cad is None and applied.state is State.APPLIED
+
+
+async def test_an_application_relying_on_an_expired_language_result_is_refused(
+    db: AppsDatabase, handlers: ApplicationsHandlers, clock: Clock
+) -> None:
+    event = await receive(handlers)  # invited on 2026-03-02; the clock files on 2026-03-03
+    document = copy.deepcopy(PROFILE_DOCUMENT_EXAMPLE)
+    document["language_tests"][0]["taken_on"] = "2024-03-03"  # valid on the 2nd, expired on the 3rd
+    update = ProfileUpdated(
+        profile_id=event.profile_id,
+        owner=event.owner,
+        status="invited",
+        eligible_programs=["fsw"],
+        document=document,
+        updated_at=clock.now() - timedelta(days=1),
+    )
+    async with handlers.uow() as uow:
+        await handlers.record_profile(uow, update)
+        await uow.commit()
+    with pytest.raises(EvidenceExpired) as refused:
+        await handlers.apply(OWNER, event.invitation_id, papers())
+    [problem] = refused.value.problems
+    assert problem.field == "profile.language_tests.0"
+    assert (
+        "IELTS_GENERAL result of 2024-03-03" in problem.message and "expired on 2026-03-03" in problem.message
+    )
+    async with db.sessions() as session:
+        row = await queries.invitation_row(session, event.invitation_id)
+    assert row is not None and row["state"] == "open"
+    # The same profile with a result still valid on the filing day applies.
+    document["language_tests"][0]["taken_on"] = "2024-03-04"
+    async with handlers.uow() as uow:
+        await handlers.record_profile(
+            uow, update.model_copy(update={"document": document, "updated_at": clock.now()})
+        )
+        await uow.commit()
+    assert (await handlers.apply(OWNER, event.invitation_id, papers())).state is State.APPLIED
 
 
 async def test_incomplete_application_lists_what_is_missing_and_writes_nothing(

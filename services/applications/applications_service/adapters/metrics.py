@@ -39,7 +39,9 @@ async def reminders_due(engine: AsyncEngine, now: datetime) -> int:
 
 async def applications_metrics(service: str, engine: AsyncEngine, clock: Clock) -> list[Metric]:
     """`ee_applications_reminders_due`: stays above 0 when the clock job is not keeping up (or down)."""
-    due = gauge("ee_applications_reminders_due",
-                "Deadline and COPR reminders due by the service clock and not sent yet")
+    due = gauge(
+        "ee_applications_reminders_due",
+        "Deadline and COPR reminders due by the service clock and not sent yet",
+    )
     due.add_metric([service], await reminders_due(engine, clock.now()))
     return [due]

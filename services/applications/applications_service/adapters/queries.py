@@ -33,6 +33,7 @@ async def upsert_profile_facts(
         "authorized_to_work_in_canada": facts.authorized_to_work_in_canada,
         "has_valid_job_offer": facts.has_valid_job_offer,
         "family_size": facts.family_size,
+        "document": dict(facts.document) if facts.document is not None else None,
         "as_of": as_of,
     }
     statement = insert(profile_facts).values(**values)
@@ -58,6 +59,7 @@ async def get_profile_facts(session: AsyncSession, profile_id: str) -> ProfileFa
         authorized_to_work_in_canada=row["authorized_to_work_in_canada"],
         has_valid_job_offer=row["has_valid_job_offer"],
         family_size=row["family_size"],
+        document=row["document"],
     )
 
 

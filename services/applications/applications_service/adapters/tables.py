@@ -57,4 +57,7 @@ profile_facts = sa.Table(
     sa.Column("has_valid_job_offer", sa.Boolean, nullable=False),
     sa.Column("family_size", sa.Integer, nullable=False),
     sa.Column("as_of", TZ, nullable=False),
+    # The profile document as last received: the language results and ECAs the invitation relied on
+    # are checked against it on the filing day.
+    sa.Column("document", JSONB),
 )

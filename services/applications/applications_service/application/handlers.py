@@ -20,6 +20,7 @@ from applications_service.domain.documents import (
     DocumentsSubmitted,
     ProfileFacts,
     check_documents,
+    check_evidence,
     required_funds,
 )
 from applications_service.domain.invitation import Decision, Invitation
@@ -103,6 +104,7 @@ class ApplicationsHandlers:
                 invitation.check_can_apply(now)
                 facts = await queries.get_profile_facts(uow.session, invitation.profile_id)
                 minimum = required_funds(invitation.program, facts, utc_date(now))
+                check_evidence(facts, utc_date(invitation.invited.invited_at), utc_date(now))
                 invitation.apply(
                     application_id, check_documents(submitted, minimum, utc_date(now)), minimum, now
                 )

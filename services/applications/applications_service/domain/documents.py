@@ -6,17 +6,18 @@ Facts: crs-rules.md §3.6 (settlement funds) and §7 (COPR validity). Pure: no I
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
 from pydantic import ValidationError
 
 from applications_service.domain.calendar import add_months
-from applications_service.domain.errors import ApplicationIncomplete, FieldProblem
-from shared.rules.document import JobOffer
+from applications_service.domain.errors import ApplicationIncomplete, EvidenceExpired, FieldProblem
+from shared.rules.document import JobOffer, ProfileDocument
 from shared.rules.eligibility import is_valid_job_offer as shared_is_valid_job_offer
 from shared.rules.eligibility import settlement_funds_required
+from shared.rules.evidence import expired_evidence
 
 # --- settlement funds (crs-rules.md §3.6; the table is shared.rules.eligibility's) ----------------
 
@@ -35,12 +36,13 @@ def minimum_settlement_funds(family_size: int, as_of: date) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ProfileFacts:
-    """The few profile facts the funds rule needs (read model of ProfileUpdated/ProfileSubmitted)."""
+    """The profile facts the funds and evidence rules need (read model of ProfileUpdated/Submitted)."""
 
     eligible_programs: tuple[str, ...]
     authorized_to_work_in_canada: bool
     has_valid_job_offer: bool
     family_size: int
+    document: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], eligible_programs: Sequence[str]) -> ProfileFacts:
@@ -51,6 +53,7 @@ class ProfileFacts:
             authorized_to_work_in_canada=document.get("authorized_to_work_in_canada") is True,
             has_valid_job_offer=is_valid_job_offer(document.get("job_offer")),
             family_size=family_size if isinstance(family_size, int) and family_size >= 1 else 1,
+            document=document,
         )
 
 
@@ -78,6 +81,23 @@ def required_funds(program: str, facts: ProfileFacts | None, as_of: date) -> int
     if facts is not None and facts.authorized_to_work_in_canada and facts.has_valid_job_offer:
         return None
     return minimum_settlement_funds(facts.family_size if facts is not None else 1, as_of)
+
+
+# --- evidence the invitation relied on (crs-rules.md §2.1 and §4) ---------------------------------
+
+
+def check_evidence(facts: ProfileFacts | None, invited_on: date, filed_on: date) -> None:
+    """Raise EvidenceExpired naming every language result or ECA the invitation relied on that has
+    expired by the filing day. Without a valid profile document there is nothing to check against."""
+    if facts is None or facts.document is None:
+        return
+    try:
+        doc = ProfileDocument.model_validate(facts.document)
+    except ValidationError:
+        return
+    expired = expired_evidence(doc, invited_on, filed_on)
+    if expired:
+        raise EvidenceExpired([FieldProblem(f"profile.{error.field}", error.message) for error in expired])
 
 
 # --- the documents ---------------------------------------------------------------------------------

@@ -78,3 +78,14 @@ class ApplicationIncomplete(errors.Unprocessable):
         )
         self.missing = missing
         self.problems = problems
+
+
+class EvidenceExpired(ApplicationIncomplete):
+    """A language result or ECA the invitation relied on has expired by the filing day (HTTP 422)."""
+
+    title = "Evidence the invitation relied on has expired"
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__([], problems)
+        self.detail = " ".join(problem.message for problem in problems)
+        self.args = (self.detail,)
