@@ -25,7 +25,12 @@ from applications_service.domain.standard import (
     service_standard_stats,
     standard_due,
 )
-from applications_service.domain.visa import VISA_REQUIRED_COUNTRIES, needs_permanent_resident_visa
+from applications_service.domain.visa import (
+    VISA_REQUIRED,
+    VISA_REQUIRED_COUNTRIES,
+    load_visa_required,
+    needs_permanent_resident_visa,
+)
 
 TODAY = date(2026, 4, 1)
 JOB_OFFER = {
@@ -254,3 +259,17 @@ def test_at_risk_queue_is_oldest_first_within_thirty_days_of_the_standard() -> N
     assert [r.application.application_id for r in queue] == ["a-late", "a-soon", "a-edge"]
     assert queue[0].already_missed and queue[0].days_left == -30.0
     assert queue[2].days_left == 30.0 and not queue[2].already_missed
+
+
+def test_the_visa_required_list_is_a_data_file_with_its_source_and_date() -> None:
+    assert VISA_REQUIRED.source.startswith("IRCC, Entry requirements by country or territory: https://")
+    assert VISA_REQUIRED.as_of == date(2026, 11, 25)
+    assert VISA_REQUIRED.countries["IN"] == "India" and len(VISA_REQUIRED.countries) == 145
+    # The code names no country: replacing the data replaces the list.
+    other = load_visa_required('{"source": "s", "as_of": "2027-01-01", "countries": {"FR": "France"}}')
+    assert "FR" in other and "IN" not in other
+
+
+def test_a_bad_visa_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="ISO alpha-2"):
+        load_visa_required('{"source": "s", "as_of": "2027-01-01", "countries": {"india": "India"}}')
