@@ -26,8 +26,20 @@ from shared.settings import ServiceSettings
 
 platform_metadata = sa.MetaData()
 
+
+class Xid8(sa.types.UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id (`xid8`, never wraps around). Read it as `col::text::bigint`."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
 # Every event this service recorded, as its stream's history. `position` is a global order of
-# insertion (not of commit: a transaction that commits late holds a smaller position).
+# insertion (not of commit: a transaction that commits late holds a smaller position);
+# `transaction_id` is the writing transaction's id, which `EventStore.read_all` pages by so that it
+# never skips an event committed late (see there).
 event_store = sa.Table(
     "event_store",
     platform_metadata,
@@ -38,9 +50,11 @@ event_store = sa.Table(
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("envelope", JSONB, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("transaction_id", Xid8(), nullable=False, server_default=sa.text("pg_current_xact_id()")),
     # The optimistic-concurrency guard: two writers of the same version cannot both commit.
     sa.UniqueConstraint("stream_id", "version", name="uq_event_store_stream_version"),
     sa.CheckConstraint("version >= 1", name="ck_event_store_version_positive"),
+    sa.Index("ix_event_store_commit_order", "transaction_id", "position"),
 )
 
 # An aggregate's state as of a version of its stream, so that loading it reads the snapshot and the
@@ -119,6 +133,16 @@ def create_platform_tables(op: _Operations) -> None:
     """Create the platform tables inside an Alembic migration (`upgrade`); those already there are
     left alone, so a later migration can call it to add a platform table that came after."""
     platform_metadata.create_all(op.get_bind(), tables=list(PLATFORM_TABLES), checkfirst=True)
+
+
+def add_platform_columns(op: _Operations) -> None:
+    """Add the platform columns that came after a database's platform tables were created (idempotent,
+    for a service's later migration): `event_store.transaction_id` and its index."""
+    bind = op.get_bind()
+    bind.execute(sa.text("ALTER TABLE event_store ADD COLUMN IF NOT EXISTS transaction_id xid8 NOT NULL "
+                         "DEFAULT pg_current_xact_id()"))
+    bind.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_event_store_commit_order "
+                         "ON event_store (transaction_id, position)"))
 
 
 def drop_platform_tables(op: _Operations) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -81,6 +81,28 @@ class Snapshot:
     kind: str
     version: int
     state: dict[str, Any]
+
+
+class Cursor(NamedTuple):
+    """Where `EventStore.read_all` stands: the writing transaction's id and the event's position."""
+
+    transaction: int
+    position: int
+
+
+START: Final = Cursor(0, 0)
+"""The cursor before the first event."""
+
+_READ_ALL = sa.text(
+    """
+    SELECT transaction_id::text, position, envelope::text
+    FROM event_store
+    WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      AND (transaction_id, position) > (CAST(:transaction AS xid8), :position)
+    ORDER BY transaction_id, position
+    LIMIT :limit
+    """
+)
 
 
 class EventStore:
@@ -192,18 +214,20 @@ class EventStore:
         )
 
     async def read_all(
-        self, session: AsyncSession, after_position: int = 0, limit: int = 1000
-    ) -> list[tuple[int, Envelope]]:
-        """Every stream's events in `position` order, after `after_position`, at most `limit`.
+        self, session: AsyncSession, after: Cursor = START, limit: int = 1000
+    ) -> list[tuple[Cursor, Envelope]]:
+        """Every stream's committed events after `after`, at most `limit`, each with its cursor.
 
-        For rebuilds and audits of committed history. Not a live tail: positions are taken at insert
-        time, so a transaction still in flight can later commit a position smaller than one already
-        read. Live consumers read Kafka (fed by the outbox) instead.
+        Pass the last cursor back to read the next page. The order is the order of commit as a reader
+        can know it: transaction by transaction (in the order of their ids, each transaction's events
+        together and in the order it appended them), and only transactions older than every one still
+        running. So a page, once read, is final: no event can later commit in front of it, which
+        paging by `position` alone cannot promise (positions are taken at insert time, so a
+        transaction that commits late holds a smaller position than events already read, and a
+        position cursor would skip it forever: the sequence-gap trap). An event waits for older
+        transactions still in flight before it is read.
         """
         result = await session.execute(
-            sa.select(event_store.c.position, _ENVELOPE_TEXT)
-            .where(event_store.c.position > after_position)
-            .order_by(event_store.c.position)
-            .limit(limit)
+            _READ_ALL, {"transaction": after.transaction, "position": after.position, "limit": limit}
         )
-        return [(int(position), decode(value)) for position, value in result.all()]
+        return [(Cursor(int(tx), int(position)), decode(value)) for tx, position, value in result.all()]

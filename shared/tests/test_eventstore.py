@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import event_store
 from shared.envelope import Envelope, new_event_id
-from shared.eventstore import ConcurrencyError, EventStore, Snapshot
+from shared.eventstore import START, ConcurrencyError, Cursor, EventStore, Snapshot
 from shared.testing import PlatformDatabase
 
 pytestmark = pytest.mark.infra
@@ -143,21 +144,52 @@ async def test_stale_or_future_expected_version_is_refused_without_writing(
         assert await STORE.current_version(session, sid) == 2
 
 
-async def test_read_all_pages_through_every_stream_by_position(platform_db: PlatformDatabase) -> None:
+async def end_of_log(session: AsyncSession) -> Cursor:
+    """The cursor after every event committed so far (the module's database holds other tests' events)."""
+    cursor = START
+    while page := await STORE.read_all(session, after=cursor, limit=1000):
+        cursor = page[-1][0]
+    await session.commit()
+    return cursor
+
+
+async def test_read_all_pages_through_every_stream_in_commit_order(platform_db: PlatformDatabase) -> None:
     async with platform_db.sessions() as session:
-        start = (await session.execute(sa.select(sa.func.coalesce(sa.func.max(event_store.c.position), 0))))
-        after = int(start.scalar_one())
+        after = await end_of_log(session)
         a, b = stream(), stream()
         await STORE.append(session, a, 0, [envelope(1)])
+        await session.commit()
         await STORE.append(session, b, 0, [envelope(2)])
         await STORE.append(session, a, 1, [envelope(3)])
         await session.commit()
-        first = await STORE.read_all(session, after_position=after, limit=2)
-        rest = await STORE.read_all(session, after_position=first[-1][0], limit=10)
+        first = await STORE.read_all(session, after=after, limit=2)
+        rest = await STORE.read_all(session, after=first[-1][0], limit=10)
     assert [e.data["n"] for _, e in first + rest] == [1, 2, 3]
     assert [e.aggregateid for _, e in first + rest] == [a, b, a]
-    positions = [p for p, _ in first + rest]
-    assert positions == sorted(positions)
+    cursors = [c for c, _ in first + rest]
+    assert cursors == sorted(cursors)
+
+
+async def test_read_all_never_skips_an_event_that_commits_after_a_later_one(
+    platform_db: PlatformDatabase,
+) -> None:
+    """The sequence-gap trap: the slow transaction takes its position first and commits last. A reader
+    paging by position would read the fast one's event, move past, and never see the slow one's."""
+    async with platform_db.sessions() as reader, platform_db.sessions() as slow, \
+            platform_db.sessions() as fast:
+        after = await end_of_log(reader)
+        slow_stream, fast_stream = stream(), stream()
+        await STORE.append(slow, slow_stream, 0, [envelope(1)])  # position p, not committed yet
+        await STORE.append(fast, fast_stream, 0, [envelope(2)])  # position p + 1
+        await fast.commit()
+
+        seen = await STORE.read_all(reader, after=after)  # the slow one is still in flight
+        await reader.commit()
+        assert seen == []  # the fast one waits behind it rather than be read first and the slow one lost
+        await slow.commit()
+        cursor = seen[-1][0] if seen else after
+        seen += await STORE.read_all(reader, after=cursor)
+    assert [e.aggregateid for _, e in seen] == [slow_stream, fast_stream]
 
 
 async def test_losing_part_of_the_versions_writes_none_of_the_batch(platform_db: PlatformDatabase) -> None:
