@@ -19,6 +19,7 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -34,6 +35,10 @@ class Xid8(sa.types.UserDefinedType[int]):
 
     def get_col_spec(self, **kw: Any) -> str:
         return "xid8"
+
+
+# Reflection (Alembic's `check`) then knows the column's type instead of warning about it.
+postgresql_base.ischema_names.setdefault("xid8", Xid8)
 
 
 # Every event this service recorded, as its stream's history. `position` is a global order of
