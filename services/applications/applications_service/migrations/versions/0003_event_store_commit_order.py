@@ -1,8 +1,8 @@
 """`event_store.transaction_id` and its index, so that `EventStore.read_all` reads in commit order
 without the sequence-gap trap; for databases whose platform tables were created before the column.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-04
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from shared.db import add_platform_columns
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
