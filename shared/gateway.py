@@ -16,7 +16,8 @@ service `notifications` with `/v1/webhooks`, a `/console` page) is one line ther
   (`uvicorn shared.gateway:app`); it reads each service's `/openapi.json` (`EE_GATEWAY_UPSTREAMS`, or the
   table and `EE_PORT_BASE`) and serves the merge.
 
-`python -m shared.gateway render-haproxy --port-base 8000 --run-dir .local/run` prints the configuration
+`python -m shared.gateway render-haproxy --port-base 8000` prints the configuration (`--compose`: the
+compose file's)
 (`deploy/local/frontdoor.sh` writes it and starts HAProxy with it).
 """
 
@@ -133,45 +134,26 @@ _ERRORS: Final = {
 }
 
 
-def _errorfile(status: int) -> str:
-    title, detail = _ERRORS[status]
-    body = _problem(status, title, detail)
-    reason = {400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 500: "Internal Server Error",
-              502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}[status]  # fmt: skip
-    retry = "Retry-After: 5\r\n" if status in (503, 504) else ""
-    return (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {PROBLEM_JSON}\r\nCache-Control: no-store\r\n"
-        f"{retry}Content-Length: {len(body.encode())}\r\nConnection: close\r\n\r\n{body}"
-    )
-
-
-def write_errorfiles(directory: Path) -> None:
-    """The raw HTTP answers HAProxy sends for its own errors (problem+json), one file per status."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for status in _ERRORS:
-        target = directory / f"{status}.http"
-        text = _errorfile(status)
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-
-
 def render_haproxy(
     table: Iterable[ServiceEntry],
     *,
-    port_base: int,
-    run_dir: Path,
-    instances: Mapping[str, list[int]] | None = None,
+    port_base: int = DEFAULT_PORT_BASE,
+    bind: str | None = None,
+    servers: Mapping[str, list[str]] | None = None,
+    docs_server: str | None = None,
     host: str = "127.0.0.1",
+    log_target: str = "stdout",
+    dns: str | None = None,
 ) -> str:
-    """HAProxy's configuration: the front door on `port_base`, one backend per service of the table
-    (its instances: `instances[name]`, or the one on base + offset), the docs process on base + 90."""
+    """HAProxy's configuration: the front door on `bind` (`host:port_base`), one backend per service of
+    the table with its instances (`servers[name]`, "host:port" each; default the one on host:base +
+    offset), the documents process on `docs_server` (host:base + 90). The same function writes the local
+    configuration and the compose file's (`deploy/compose/haproxy.cfg`), so they cannot drift apart."""
     entries = list(table)
-    errors = run_dir / "frontdoor-errors"
     lines = [
-        "# Written by shared.gateway (deploy/local/frontdoor.sh) from deploy/services.conf: edit the table,",
-        "# not this file.",
+        "# Written by shared.gateway from deploy/services.conf: edit the table, not this file.",
         "global",
-        "    log stdout format raw local0 info",
+        f"    log {log_target} format raw local0 info",
         "    maxconn 4096",
         "",
         "defaults",
@@ -184,14 +166,22 @@ def render_haproxy(
         "    timeout server 60s",
         "    timeout http-request 10s",
         "    timeout queue 10s",
-        "    default-server inter 1s fall 2 rise 1",
-        "    errorfiles problem_json",
-        "",
-        "http-errors problem_json",
-        *(f"    errorfile {status} {errors / f'{status}.http'}" for status in _ERRORS),
+        "    default-server inter 1s fall 2 rise 1"
+        + (" init-addr last,libc,none resolvers dns" if dns else ""),
+        "    # HAProxy's own answers (no instance ready, timeouts, bad requests) are problem+json too.",
+    ]
+    for status, (title, detail) in _ERRORS.items():
+        extra = " hdr Retry-After 5" if status in (503, 504) else ""
+        lines.append(
+            f"    http-error status {status} content-type {PROBLEM_JSON} "
+            f"string '{_problem(status, title, detail)}' hdr Cache-Control no-store{extra}"
+        )
+    if dns:  # names resolved at run time: a service not up yet does not stop HAProxy from starting
+        lines += ["", "resolvers dns", f"    nameserver dns1 {dns}", "    hold valid 10s"]
+    lines += [
         "",
         "frontend front_door",
-        f"    bind {host}:{port_base}",
+        f"    bind {bind or f'{host}:{port_base}'}",
         "    # X-Correlation-Id: passed on as the client sent it, or a new one; returned in every answer.",
         f"    http-request set-header {CORRELATION_HEADER} %[uuid(4)] "
         f"unless {{ req.hdr({CORRELATION_HEADER}) -m found }}",
@@ -213,7 +203,7 @@ def render_haproxy(
         "",
     ]
     for entry in entries:
-        ports = list((instances or {}).get(entry.name) or [entry.port(port_base)])
+        addresses = list((servers or {}).get(entry.name) or [f"{host}:{entry.port(port_base)}"])
         lines += [
             f"backend be_{entry.name}",
             "    option httpchk",
@@ -222,7 +212,7 @@ def render_haproxy(
             "    retry-on conn-failure",
             "    retries 2",
             "    option redispatch",
-            *(f"    server {entry.name}{i} {host}:{port} check" for i, port in enumerate(ports, start=1)),
+            *(f"    server {entry.name}{i} {address} check" for i, address in enumerate(addresses, start=1)),
             "",
         ]
     lines += [
@@ -230,10 +220,22 @@ def render_haproxy(
         "    option httpchk",
         "    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost",
         "    http-check expect status 200",
-        f"    server docs1 {host}:{port_base + DOCS_OFFSET} check",
+        f"    server docs1 {docs_server or f'{host}:{port_base + DOCS_OFFSET}'} check",
         "",
     ]
     return "\n".join(lines)
+
+
+def compose_haproxy(table: Iterable[ServiceEntry]) -> str:
+    """The compose file's front door: every service by its compose name, HAProxy on *:8000."""
+    entries = list(table)
+    return render_haproxy(
+        entries,
+        bind=f"*:{DEFAULT_PORT_BASE}",
+        servers={e.name: [f"{e.name}:{e.port()}"] for e in entries},
+        docs_server=f"gateway:{DEFAULT_PORT_BASE + DOCS_OFFSET}",
+        dns="127.0.0.11:53",  # Docker's embedded DNS
+    )
 
 
 # --- the merged OpenAPI document ----------------------------------------------------------------------
@@ -418,19 +420,22 @@ cli = typer.Typer(add_completion=False, help=__doc__)
 
 @cli.command("render-haproxy")
 def render_haproxy_command(
-    run_dir: Annotated[Path, typer.Option(help="where the error files go (RUN_DIR/frontdoor-errors)")],
     port_base: Annotated[int, typer.Option(envvar="EE_PORT_BASE")] = DEFAULT_PORT_BASE,
     instances: Annotated[str, typer.Option(help="name=port+port,... (default: the table's one each)")] = "",
+    compose: Annotated[
+        bool, typer.Option(help="the compose file's (services by their compose names)")
+    ] = False,
 ) -> None:
-    """Print HAProxy's configuration (and write the error files under RUN_DIR/frontdoor-errors)."""
+    """Print HAProxy's configuration for the table."""
     table = load_table()
-    chosen: dict[str, list[int]] = {}
+    if compose:
+        typer.echo(compose_haproxy(table))
+        return
+    chosen: dict[str, list[str]] = {}
     for item in filter(None, (part.strip() for part in instances.split(","))):
         name, ports = item.split("=", 1)
-        chosen[name] = [int(p) for p in ports.split("+")]
-    run_dir = run_dir.resolve()
-    write_errorfiles(run_dir / "frontdoor-errors")
-    typer.echo(render_haproxy(table, port_base=port_base, run_dir=run_dir, instances=chosen))
+        chosen[name] = [f"127.0.0.1:{int(p)}" for p in ports.split("+")]
+    typer.echo(render_haproxy(table, port_base=port_base, servers=chosen))
 
 
 @cli.command("services")

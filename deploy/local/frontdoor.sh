@@ -103,7 +103,7 @@ spawn() {
 }
 
 render() {
-    "$VENV/bin/python" -m shared.gateway render-haproxy --port-base "$PORT_BASE" --run-dir "$RUN" \
+    "$VENV/bin/python" -m shared.gateway render-haproxy --port-base "$PORT_BASE" \
         --instances "${EE_FRONTDOOR_INSTANCES:-}" >"$CONFIG.new" 6>&- || die "rendering $CONFIG failed"
     haproxy -c -q -f "$CONFIG.new" 6>&- || die "HAProxy refuses the rendered configuration $CONFIG.new"
 }

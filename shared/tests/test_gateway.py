@@ -53,14 +53,14 @@ def test_a_fifth_service_is_one_line(tmp_path: Path) -> None:
     conf = tmp_path / "services.conf"
     conf.write_text("profile 1 /v1/profiles\nnotifications 5 /v1/webhooks /console\n")
     table = load_table(conf)
-    config = render_haproxy(table, port_base=8000, run_dir=tmp_path)
+    config = render_haproxy(table, port_base=8000)
     assert "use_backend be_notifications if { path /v1/webhooks } || { path_beg /v1/webhooks/ }" in config
     assert "use_backend be_notifications if { path /console } || { path_beg /console/ }" in config
     assert "server notifications1 127.0.0.1:8005 check" in config
 
 
 def test_several_instances_of_a_service_are_servers_of_its_backend(tmp_path: Path) -> None:
-    config = render_haproxy(TABLE, port_base=8000, run_dir=tmp_path, instances={"draws": [8103, 8203]})
+    config = render_haproxy(TABLE, servers={"draws": ["127.0.0.1:8103", "127.0.0.1:8203"]})
     assert "server draws1 127.0.0.1:8103 check" in config
     assert "server draws2 127.0.0.1:8203 check" in config
     assert "server profile1 127.0.0.1:8001 check" in config
