@@ -285,12 +285,31 @@ def test_reminders_are_not_repeated_after_a_replay_of_the_stream() -> None:
     assert again.tick(DEADLINE - timedelta(days=1)) == []
 
 
-def test_a_reminder_overtaken_by_a_later_one_is_skipped() -> None:
+def test_a_reminder_whose_time_passed_while_the_service_was_down_is_still_sent_once() -> None:
     invitation = Invitation.receive(invited())
     invitation.pending.clear()
+    # Down from before the 14-day mark until 2 days before the deadline: both are sent, in order.
     fired = invitation.tick(DEADLINE - timedelta(days=2))
-    assert [getattr(e, "days_before", None) for e in fired] == [3]
+    assert [getattr(e, "days_before", None) for e in fired] == [14, 3]
     assert invitation.tick(DEADLINE - timedelta(days=1)) == []
+    restarted = Invitation.replay([invited(), *invitation.pending])
+    assert restarted.tick(DEADLINE - timedelta(days=1)) == []  # once, also across a restart
+
+
+def test_a_copr_reminder_missed_while_down_is_sent_once_and_none_after_the_expiry() -> None:
+    invitation = approve("GB", date(2026, 3, 10), date(2031, 1, 1))  # expires 2027-03-10
+    invitation.pending.clear()
+    fired = invitation.tick(datetime(2027, 3, 1, tzinfo=UTC))  # 9 days left: both marks passed
+    assert [getattr(e, "days_before", None) for e in fired] == [60, 14]
+    late = approve("GB", date(2026, 3, 10), date(2031, 1, 1))
+    late.pending.clear()
+    assert names(late.tick(datetime(2027, 3, 11, tzinfo=UTC))) == ["CoprExpired"]  # past it: moot
+
+
+def test_a_deadline_missed_while_down_expires_the_invitation_without_reminders() -> None:
+    invitation = Invitation.receive(invited())
+    invitation.pending.clear()
+    assert names(invitation.tick(DEADLINE + timedelta(hours=1))) == ["InvitationExpired"]
 
 
 def test_no_reminder_once_the_invitation_is_answered() -> None:

@@ -72,17 +72,13 @@ DECIDED_STATES: Final = frozenset(
 )
 
 
-def due_reminder(thresholds: Iterable[int], sent: set[int], days_left: float) -> int | None:
-    """The reminder to send now: the most imminent due threshold, unless it or a later one was sent.
-
-    A reminder overtaken by a later one (the scheduler was down, the clock jumped) is skipped: nobody
-    needs "14 days left" when 3 are left.
+def due_reminders(thresholds: Iterable[int], sent: set[int], days_left: float) -> list[int]:
+    """The reminders to send now, the earliest threshold first: each one whose time has come and that
+    was not sent yet, also when its time passed while the service was down (each is sent once, late
+    rather than never). A threshold below one already sent is not sent (streams written when an
+    overtaken reminder was skipped stay as they are).
     """
-    due = [days for days in thresholds if days_left <= days]
-    if not due:
-        return None
-    nearest = min(due)
-    return None if any(s <= nearest for s in sent) else nearest
+    return sorted((d for d in _pending_thresholds(thresholds, sent) if days_left <= d), reverse=True)
 
 
 def _pending_thresholds(thresholds: Iterable[int], sent: set[int]) -> list[int]:
@@ -288,8 +284,7 @@ class Invitation:
             self._record(InvitationExpired(**self._ids(), expired_at=now))
             return
         days_left = (self.deadline - now) / timedelta(days=1)
-        days = due_reminder(DEADLINE_REMINDER_DAYS, self.deadline_reminders, days_left)
-        if days is not None:
+        for days in due_reminders(DEADLINE_REMINDER_DAYS, self.deadline_reminders, days_left):
             self._record(
                 InvitationDeadlineApproaching(**self._ids(), deadline=self.deadline, days_before=days)
             )
@@ -303,8 +298,8 @@ class Invitation:
                 CoprExpired(**self._ids(), application_id=application_id, expired_on=self.copr_expires_on)
             )
             return
-        days = due_reminder(COPR_REMINDER_DAYS, self.copr_reminders, (self.copr_expires_on - today).days)
-        if days is not None:
+        days_left = (self.copr_expires_on - today).days
+        for days in due_reminders(COPR_REMINDER_DAYS, self.copr_reminders, days_left):
             self._record(
                 CoprExpiringSoon(
                     **self._ids(),
