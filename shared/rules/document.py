@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared.bounds import MAX_AMOUNT_CAD
+
 # --- date arithmetic shared by the rules -----------------------------------------------------------
 
 
@@ -319,7 +321,7 @@ class ProfileDocument(_Contract):
     country_of_residence: CountryCode
     marital_status: MaritalStatus
     family_size: Annotated[StrictInt, Field(ge=1, le=20)]
-    settlement_funds_cad: Annotated[StrictInt, Field(ge=0)]
+    settlement_funds_cad: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_CAD)]
     authorized_to_work_in_canada: StrictBool
     intends_to_reside_in_quebec: StrictBool
     education: list[EducationCredential] = Field(default_factory=list)

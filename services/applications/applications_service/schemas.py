@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from applications_service.domain.documents import DocumentsSubmitted, PassportSubmitted
 from applications_service.domain.invitation import DECIDED_STATES, State
 from applications_service.domain.standard import AtRisk, ServiceStandardStats
+from shared.bounds import MAX_AMOUNT_CAD
 
 Row = dict[str, Any]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
@@ -51,7 +52,7 @@ class ApplicationIn(_In):
     passport: PassportIn | None = None
     medical_exam_date: date | None = None
     police_certificates: bool | None = None
-    proof_of_funds_cad: Annotated[int, Field(ge=0)] | None = Field(
+    proof_of_funds_cad: Annotated[int, Field(ge=0, le=MAX_AMOUNT_CAD)] | None = Field(
         default=None,
         description="Whole CAD; required unless CEC, or authorized to work with a valid job offer",
     )

@@ -318,6 +318,7 @@ async def test_profile_facts_from_kafka_waive_proof_of_funds(
     ("method", "path", "body", "role"),
     [
         ("POST", "/v1/applications", {"invitation_id": "x", "proof_of_funds_cad": -5}, "candidate"),
+        ("POST", "/v1/applications", {"invitation_id": "x", "proof_of_funds_cad": 10**20}, "candidate"),
         (
             "POST",
             "/v1/applications",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from draws_service.application.handlers import DrawsService
 from draws_service.schemas import (
@@ -18,6 +18,7 @@ from draws_service.schemas import (
     round_out,
 )
 from shared.auth import Principal, require_roles
+from shared.bounds import DB_INT_MAX
 from shared.idempotency import REPLAYED_HEADER, RequiredIdempotencyKey
 
 MAX_PAGE: Final = 5_000
@@ -65,25 +66,30 @@ async def hold_round(
 async def list_rounds(
     draws: Draws,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Only rounds numbered below this.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=DB_INT_MAX, description="Only rounds numbered below this.")
+    ] = None,
 ) -> RoundsOut:
     records = await draws.list_rounds(limit=limit + 1, before=before)
     items = [round_out(r) for r in records[:limit]]
     return RoundsOut(items=items, next_before=items[-1].round_number if len(records) > limit else None)
 
 
+RoundRef = Annotated[str, Path(max_length=64, description="A round's id (UUID) or its number (1, 2, ...)")]
+
+
 @router.get("/{round_ref}", summary="One round as published, by id or round number (public)")
-async def get_round(round_ref: str, draws: Draws) -> RoundOut:
+async def get_round(round_ref: RoundRef, draws: Draws) -> RoundOut:
     return round_out((await draws.get_round(round_ref)).record)
 
 
 @router.get("/{round_ref}/invitations", summary="The invitations of a round, in rank order (ops)")
 async def round_invitations(
-    round_ref: str,
+    round_ref: RoundRef,
     _: Ops,
     draws: Draws,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
-    after: Annotated[int, Query(ge=0, description="Rank after which the page starts.")] = 0,
+    after: Annotated[int, Query(ge=0, le=DB_INT_MAX, description="Rank after which the page starts.")] = 0,
 ) -> InvitationsOut:
     stored, page = await draws.invitations(round_ref, limit=limit, after=after)
     return invitations_out(stored, page)

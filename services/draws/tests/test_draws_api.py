@@ -315,3 +315,29 @@ async def _read_round(reader: testing.KafkaReader, round_id: str, expected: int)
 
 def _of_round(value: bytes, round_id: str) -> bool:
     return decode(value).data.get("round_id") == round_id
+
+
+async def test_a_round_ref_that_is_not_a_plain_number_or_id_is_a_404_not_a_500(
+    client: httpx.AsyncClient, draws_settings: DrawsSettings
+) -> None:
+    """`"²".isdigit()` is true and `int("²")` fails: such a ref is not a round number."""
+    for path in ("/v1/draws/²", "/v1/draws/99999999999", "/v1/draws/٣"):
+        response = await client.get(path)
+        assert response.status_code == 404 and response.headers["content-type"].startswith(PROBLEM), path
+    for path in ("/v1/draws/²/invitations", "/v1/draws/99999999999/invitations"):
+        response = await client.get(path, headers=auth(draws_settings))
+        assert response.status_code == 404 and response.headers["content-type"].startswith(PROBLEM), path
+
+
+async def test_integers_beyond_the_database_range_are_422_at_the_edge(
+    client: httpx.AsyncClient, pool: RankingPeer, draws_settings: DrawsSettings
+) -> None:
+    pool.load([candidate(450)])
+    held = (await hold(client, draws_settings, "bounds", type="general", size=1)).json()
+    for path, params in (
+        ("/v1/draws", {"before": 3_000_000_000}),
+        (f"/v1/draws/{held['id']}/invitations", {"after": 3_000_000_000}),
+    ):
+        response = await client.get(path, params=params, headers=auth(draws_settings))
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["errors"][0]["field"] in ("query.before", "query.after")

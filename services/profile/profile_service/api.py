@@ -17,6 +17,7 @@ from profile_service.schemas import (
     ProfileView,
 )
 from shared.auth import Principal, require_roles
+from shared.bounds import DB_INT_MAX
 from shared.idempotency import IdempotencyKey
 from shared.problem import Problem, ProblemDetails
 from shared.rules.document import ProfileDocument
@@ -31,7 +32,7 @@ Owner = Annotated[Principal, Depends(require_roles("candidate", "partner"))]
 ProvinceCaller = Annotated[Principal, Depends(require_roles("province"))]
 ProfileId = Annotated[str, Path(description="The profile's id", max_length=100)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
-Offset = Annotated[int, Query(ge=0, description="How many to skip")]
+Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX, description="How many to skip")]
 
 Responses = dict[int | str, dict[str, Any]]
 _404: Responses = {404: {"model": ProblemDetails, "description": "No such profile among yours."}}

@@ -287,6 +287,25 @@ async def test_nominations_one_active_per_candidate_and_only_in_the_pool(service
     assert profile["nomination"]["province"] == "BC"
 
 
+async def test_offsets_beyond_the_database_range_are_422_at_the_edge(service: Service) -> None:
+    """An OFFSET beyond PostgreSQL's bigint used to reach the database and come back as a 503."""
+    for path, headers in (
+        ("/v1/profiles", service.auth(sub())),
+        ("/v1/provinces/ON/nominations", service.auth("on-officer", "province", "ON")),
+    ):
+        beyond = {"offset": 99_999_999_999_999_999_999}
+        response = await service.client.get(path, params=beyond, headers=headers)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["errors"][0]["field"] == "query.offset"
+
+
+async def test_money_beyond_any_plausible_amount_is_422_not_a_server_error(service: Service) -> None:
+    document = example_document()
+    document["settlement_funds_cad"] = 10**20
+    response = await service.client.post("/v1/profiles", json=document, headers=service.auth(sub()))
+    assert response.status_code == 422, response.text
+
+
 async def test_nominating_an_unknown_profile_is_404(service: Service) -> None:
     response = await service.client.post(
         "/v1/provinces/ON/nominations", json={"profile_id": str(uuid.uuid4())},

@@ -34,6 +34,7 @@ from draws_service.domain import (
     hold,
     select,
 )
+from shared.bounds import DB_INT_MAX
 from shared.clock import Clock
 from shared.events.catalogue import Invited, RoundOfInvitationsHeld
 
@@ -166,9 +167,16 @@ def _replay(existing: StoredRound, fingerprint: str, key: str) -> StoredRound:
     return existing
 
 
+def round_number_of(round_ref: str) -> int | None:
+    """The round number a ref names (plain ASCII digits), None for an id. `"²".isdigit()` is true and
+    `int("²")` fails, so `str.isdigit` is not the test."""
+    return int(round_ref) if round_ref.isascii() and round_ref.isdigit() else None
+
+
 async def _find_round(repo: DrawsRepository, round_ref: str) -> StoredRound:
-    if round_ref.isdigit():
-        found = await repo.round_by_number(int(round_ref))
+    number = round_number_of(round_ref)
+    if number is not None:
+        found = await repo.round_by_number(number) if number <= DB_INT_MAX else None
     else:
         found = await repo.round_by_id(round_ref)
     if found is None:
