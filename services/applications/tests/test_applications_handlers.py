@@ -191,6 +191,7 @@ async def test_an_application_relying_on_an_expired_language_result_is_refused(
         await handlers.apply(OWNER, event.invitation_id, papers())
     [problem] = refused.value.problems
     assert problem.field == "profile.language_tests.0"
+    assert refused.value.status == 422 and refused.value.errors == [(problem.field, problem.message)]
     assert (
         "IELTS_GENERAL result of 2024-03-03" in problem.message and "expired on 2026-03-03" in problem.message
     )

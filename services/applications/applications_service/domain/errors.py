@@ -84,6 +84,7 @@ class EvidenceExpired(ApplicationIncomplete):
     """A language result or ECA the invitation relied on has expired by the filing day (HTTP 422)."""
 
     title = "Evidence the invitation relied on has expired"
+    slug = "evidence-expired"
 
     def __init__(self, problems: list[FieldProblem]) -> None:
         super().__init__([], problems)
