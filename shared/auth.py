@@ -70,9 +70,6 @@ class Principal:
     role: Role
     province: str | None = None
 
-    def has_role(self, *roles: Role) -> bool:
-        return self.role in roles
-
 
 # -- secrets ------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -55,10 +55,6 @@ def schema_uri(event_type: str) -> str:
 
 def new_event_id() -> str:
     return str(uuid.uuid4())
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def encode(envelope: Envelope) -> bytes:

@@ -171,10 +171,6 @@ def fsw_age_points(age: int) -> int:
     return _FSW_AGE_36_TO_46.get(age, 0)
 
 
-def fsw_adaptability_points(doc: ProfileDocument, as_of: date) -> int:
-    return _adaptability_points(AsOf(doc, as_of))
-
-
 def _adaptability_points(facts: AsOf) -> int:
     doc = facts.doc
     own = [
@@ -250,10 +246,6 @@ def _funds(doc: ProfileDocument, as_of: date, has_qualifying_offer: bool) -> lis
 # --- the programs ----------------------------------------------------------------------------------------
 
 
-def assess_fsw(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
-    return _assess_fsw(AsOf(doc, as_of))
-
-
 def _assess_fsw(facts: AsOf) -> ProgramAssessment:
     doc, as_of = facts.doc, facts.as_of
     reasons = _quebec(doc)
@@ -284,10 +276,6 @@ def _assess_fsw(facts: AsOf) -> ProgramAssessment:
     return ProgramAssessment(eligible=not reasons, reasons=reasons, points=grid.total)
 
 
-def assess_cec(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
-    return _assess_cec(AsOf(doc, as_of))
-
-
 def _assess_cec(facts: AsOf) -> ProgramAssessment:
     reasons = _quebec(facts.doc)
     experience = facts.cec_experience
@@ -305,10 +293,6 @@ def _assess_cec(facts: AsOf) -> ProgramAssessment:
         minimum, why = 7, "CLB 7 in all four abilities for TEER 0 or 1 experience"
     reasons += _language(facts, lambda clb: clb.lowest() >= minimum, why)
     return ProgramAssessment(eligible=not reasons, reasons=reasons)
-
-
-def assess_fst(doc: ProfileDocument, as_of: date) -> ProgramAssessment:
-    return _assess_fst(AsOf(doc, as_of))
 
 
 def _assess_fst(facts: AsOf) -> ProgramAssessment:

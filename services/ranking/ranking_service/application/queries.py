@@ -6,7 +6,7 @@ position it reflects are changed together after each commit, between two queries
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -278,9 +278,3 @@ def decode_cursor(cursor: str) -> SortKey:
         raise InvalidQuery(
             "cursor", "the cursor is not one this service returned; start again without it"
         ) from None
-
-
-def rank_of(view: PoolView, profile_ids: Sequence[str]) -> dict[str, int | None]:
-    """Ranks of several profiles (helper for tests and tools)."""
-    pool = _ready(view).pool
-    return {profile_id: pool.rank(profile_id) for profile_id in profile_ids}
