@@ -17,7 +17,6 @@ from shared.rules.experience import HOURS_PER_YEAR, SKILLED_TEERS, is_fstp_trade
 from shared.rules.factors import Clb, EducationLevel, Language
 from shared.rules.language import expires_on
 
-PROGRAMS = ("fsw", "cec", "fst")
 FSW_PASS_MARK = 67
 FSTP_HOURS = 2 * HOURS_PER_YEAR
 JOB_OFFER_MIN_MONTHS = 12

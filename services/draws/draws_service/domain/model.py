@@ -8,10 +8,10 @@ from enum import StrEnum
 from typing import Final
 
 from shared.rules.categories import CATEGORY_CODES
+from shared.rules.programs import PROGRAM_PRIORITY
 
-PROGRAM_PRIORITY: Final = ("pnp", "cec", "fsw", "fst")
-"""The program a candidate is invited under when eligible for several: PNP (nominated) > CEC > FSW > FST."""
 PROGRAMS: Final = frozenset(PROGRAM_PRIORITY)
+"""Program codes a round can name; PROGRAM_PRIORITY (shared.rules.programs) orders them."""
 CATEGORIES: Final = frozenset(CATEGORY_CODES)
 """The codes of category-based rounds: the categories the rules know how to match (shared.rules)."""
 GENERAL: Final = "general"

@@ -5,28 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from draws_service.domain.model import Candidate, Invitation, RoundType, check_size
-
-SCORE_BINS: Final[tuple[tuple[int, int], ...]] = (
-    (601, 1200),
-    (501, 600),
-    (491, 500),
-    (481, 490),
-    (471, 480),
-    (461, 470),
-    (451, 460),
-    (441, 450),
-    (431, 440),
-    (421, 430),
-    (411, 420),
-    (401, 410),
-    (351, 400),
-    (301, 350),
-    (0, 300),
-)
-"""IRCC's published CRS bins without its two subtotal rows, highest first; they partition 0..1200."""
+from shared.rules.distribution import MAX_CRS, SCORE_BINS
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +44,7 @@ def bin_of(crs: int) -> tuple[int, int]:
     for low, high in SCORE_BINS:
         if low <= crs <= high:
             return (low, high)
-    raise ValueError(f"CRS score {crs} is outside 0..1200")
+    raise ValueError(f"CRS score {crs} is outside 0..{MAX_CRS}")
 
 
 def select(

@@ -14,12 +14,13 @@ from shared.rules.document import ProfileDocument, Spouse, years_after
 from shared.rules.education import ECA_VALID_YEARS
 from shared.rules.eligibility import ProgramAssessment, assess, programs_passed
 from shared.rules.language import expires_on
+from shared.rules.programs import PROGRAM_ABBREVIATIONS
 
 POOL_MONTHS: Final = 12
 RECHECK_AT_LEAST_EVERY: Final = timedelta(days=7)
 """Eligibility also drifts with age and sliding experience windows: re-checked at least this often."""
 
-PROGRAM_NAMES: Final = {"fsw": "FSWP", "cec": "CEC", "fst": "FSTP"}
+PROGRAM_NAMES: Final = PROGRAM_ABBREVIATIONS
 
 
 def parse(document: dict[str, Any]) -> ProfileDocument:

@@ -28,55 +28,26 @@ from typing import Any, Final
 
 from sortedcontainers import SortedList
 
-PROGRAMS: Final = frozenset({"fsw", "cec", "fst", "pnp"})
-"""Program codes; ``pnp`` means "holds a provincial nomination"."""
-FEDERAL_PROGRAMS: Final = frozenset({"fsw", "cec", "fst"})
-"""A candidate is in the pool only while eligible for at least one of these."""
-CATEGORIES: Final = frozenset(
-    {
-        "french",
-        "healthcare",
-        "stem",
-        "trades",
-        "transport",
-        "education",
-        "agriculture",
-        "physicians",
-        "researchers",
-        "senior_managers",
-        "military",
-    }
-)
-"""Category codes of category-based rounds."""
+from shared.rules.categories import CATEGORY_CODES
+from shared.rules.distribution import MAX_CRS, PUBLISHED_BINS
+from shared.rules.programs import FEDERAL_PROGRAMS as FEDERAL_PROGRAM_CODES
+from shared.rules.programs import PROGRAMS as ALL_PROGRAMS
 
-MAX_CRS: Final = 1200
+PROGRAMS: Final = frozenset(ALL_PROGRAMS)
+"""Program codes; ``pnp`` means "holds a provincial nomination"."""
+FEDERAL_PROGRAMS: Final = frozenset(FEDERAL_PROGRAM_CODES)
+"""A candidate is in the pool only while eligible for at least one of these."""
+CATEGORIES: Final = frozenset(CATEGORY_CODES)
+"""Category codes of category-based rounds."""
 
 SortKey = tuple[int, int, str]
 """``(-crs, submitted_us, profile_id)``: ascending order is pool order."""
 PoolRow = tuple[str, int, int, tuple[str, ...], tuple[str, ...]]
 """``(profile_id, crs, submitted_us, programs, categories)`` with programs/categories sorted."""
 
-DISTRIBUTION_BINS: Final[tuple[tuple[str, int, int], ...]] = (
-    ("601-1200", 601, 1200),
-    ("501-600", 501, 600),
-    ("451-500", 451, 500),
-    ("491-500", 491, 500),
-    ("481-490", 481, 490),
-    ("471-480", 471, 480),
-    ("461-470", 461, 470),
-    ("451-460", 451, 460),
-    ("401-450", 401, 450),
-    ("441-450", 441, 450),
-    ("431-440", 431, 440),
-    ("421-430", 421, 430),
-    ("411-420", 411, 420),
-    ("401-410", 401, 410),
-    ("351-400", 351, 400),
-    ("301-350", 301, 350),
-    ("0-300", 0, 300),
-)
-"""IRCC's published CRS bins, in the published order; 451-500 and 401-450 are subtotals of the
-10-point bins that follow them. ``Pool.distribution`` adds ``"total"``."""
+DISTRIBUTION_BINS: Final = PUBLISHED_BINS
+"""IRCC's published CRS bins, in the published order (``shared.rules.distribution``);
+``Pool.distribution`` adds ``"total"``."""
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)

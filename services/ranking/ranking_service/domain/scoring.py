@@ -22,8 +22,9 @@ from shared.rules.document import ProfileDocument, Spouse, WorkExperience, whole
 from shared.rules.education import ECA_VALID_YEARS
 from shared.rules.experience import CRS_WINDOW_YEARS
 from shared.rules.language import expires_on
+from shared.rules.programs import NOMINATION
 
-NOMINATION_PROGRAM: Final = "pnp"
+NOMINATION_PROGRAM: Final = NOMINATION
 CALENDAR_RECHECK: Final = timedelta(days=30)
 """Longest wait between two scorings of a profile whose facts only move on calendar dates."""
 ONE_DAY: Final = timedelta(days=1)
