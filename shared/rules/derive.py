@@ -21,6 +21,7 @@ from shared.rules.factors import CrsFactors, Language, LanguageAbility, SpouseFa
 from shared.rules.language import first_language_order
 
 ArrangedEmployment = Literal["none", "teer_0_major_00", "other_skilled"]
+SENIOR_MANAGERS_MAJOR_GROUP = "00"  # NOC 2021 major group 00: the 200-point job offers before 2025-03-25
 
 
 def derive_factors(doc: ProfileDocument, as_of: date, nominated: bool) -> CrsFactors:
@@ -116,7 +117,7 @@ def arranged_employment(offer: JobOffer | None) -> ArrangedEmployment:
     """The job-offer factor of the rule versions before 2025-03-25 (200 or 50 points)."""
     if offer is None or not is_arranged_employment(offer):  # a valid offer in TEER 0 to 3
         return "none"
-    if offer.teer == 0 and offer.noc_code.startswith("00"):  # NOC major group 00: senior managers
+    if offer.teer == 0 and offer.noc_code.startswith(SENIOR_MANAGERS_MAJOR_GROUP):
         return "teer_0_major_00"
     return "other_skilled"
 

@@ -21,6 +21,13 @@ FSW_PASS_MARK = 67
 FSTP_HOURS = 2 * HOURS_PER_YEAR
 JOB_OFFER_MIN_MONTHS = 12
 
+# Language minimums in all four abilities of a language (crs-rules.md §3.2, §3.4, §3.5).
+FSW_MIN_CLB = 7
+CEC_MIN_CLB_TEER_0_OR_1 = 7
+CEC_MIN_CLB_TEER_2_OR_3 = 5
+FSTP_MIN_CLB_SPEAKING_LISTENING = 5
+FSTP_MIN_CLB_READING_WRITING = 4
+
 
 @dataclass(frozen=True, slots=True)
 class ProgramAssessment:
@@ -89,8 +96,27 @@ _FSW_EDUCATION = {
     EducationLevel.SECONDARY: 5,
     EducationLevel.LESS_THAN_SECONDARY: 0,
 }
+FSW_FULL_AGE_POINTS = 12  # ages 18 to 35
+FSW_FULL_AGE = range(18, 36)
 _FSW_AGE_36_TO_46 = {36: 11, 37: 10, 38: 9, 39: 8, 40: 7, 41: 6, 42: 5, 43: 4, 44: 3, 45: 2, 46: 1}
+# First official language points per ability, by CLB (below FSW_MIN_CLB: ineligible, so none).
+FSW_FIRST_LANGUAGE_POINTS = {7: 4, 8: 5, 9: 6}
+FSW_FIRST_LANGUAGE_TOP_CLB = 9  # CLB 9 or more: the top row
+FSW_SECOND_LANGUAGE_POINTS = 4  # for CLB 5+ in all four abilities of the second language
+FSW_SECOND_LANGUAGE_MIN_CLB = 5
+FSW_EXPERIENCE_POINTS = {0: 0, 1: 9, 2: 11, 3: 11, 4: 13, 5: 13}
+FSW_EXPERIENCE_TOP = (6, 15)  # 6 years or more: 15 points
+FSW_ARRANGED_EMPLOYMENT_POINTS = 10
 FSW_ADAPTABILITY_CAP = 10
+# Adaptability factors (§3.3), each counted once; the section is capped at FSW_ADAPTABILITY_CAP.
+ADAPTABILITY_OWN_STUDY = 5
+ADAPTABILITY_OWN_CANADIAN_WORK = 10  # 1 year or more of skilled work in Canada
+ADAPTABILITY_ARRANGED_EMPLOYMENT = 5
+ADAPTABILITY_RELATIVE = 5
+ADAPTABILITY_SPOUSE_LANGUAGE = 5
+ADAPTABILITY_SPOUSE_LANGUAGE_MIN_CLB = 4
+ADAPTABILITY_SPOUSE_STUDY = 5
+ADAPTABILITY_SPOUSE_CANADIAN_WORK = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +150,9 @@ def fsw_grid_of(facts: AsOf) -> FswGrid:
         education=_FSW_EDUCATION[facts.education_level],
         experience=fsw_experience_points(facts.skilled_work_years),
         age=fsw_age_points(facts.age),
-        arranged_employment=10 if is_arranged_employment(facts.doc.job_offer) else 0,
+        arranged_employment=(
+            FSW_ARRANGED_EMPLOYMENT_POINTS if is_arranged_employment(facts.doc.job_offer) else 0
+        ),
         adaptability=_adaptability_points(facts),
     )
 
@@ -136,7 +164,10 @@ def fsw_language_points(levels: dict[Language, Clb]) -> int:
     among those, scores most.
     """
     choices = [
-        (first.lowest() >= 7, _first_language_grid_points(first) + _second_language_grid_points(levels, name))
+        (
+            first.lowest() >= FSW_MIN_CLB,
+            _first_language_grid_points(first) + _second_language_grid_points(levels, name),
+        )
         for name, first in levels.items()
     ]
     return max(choices, default=(False, 0))[1]
@@ -148,43 +179,46 @@ def _first_language_grid_points(clb: Clb) -> int:
 
 def _fsw_ability_points(level: int) -> int:
     # Below CLB 7 the candidate is ineligible anyway, so such an ability earns nothing.
-    if level >= 9:
-        return 6
-    return {8: 5, 7: 4}.get(level, 0)
+    return FSW_FIRST_LANGUAGE_POINTS.get(min(level, FSW_FIRST_LANGUAGE_TOP_CLB), 0)
 
 
 def _second_language_grid_points(levels: dict[Language, Clb], first: Language) -> int:
     others = [clb for name, clb in levels.items() if name != first]
-    return 4 if others and others[0].lowest() >= 5 else 0
+    if others and others[0].lowest() >= FSW_SECOND_LANGUAGE_MIN_CLB:
+        return FSW_SECOND_LANGUAGE_POINTS
+    return 0
 
 
 def fsw_experience_points(years: int) -> int:
-    if years >= 6:
-        return 15
-    return {0: 0, 1: 9, 2: 11, 3: 11, 4: 13, 5: 13}[years]
+    top_years, top_points = FSW_EXPERIENCE_TOP
+    return top_points if years >= top_years else FSW_EXPERIENCE_POINTS[years]
 
 
 def fsw_age_points(age: int) -> int:
-    if 18 <= age <= 35:
-        return 12
+    if age in FSW_FULL_AGE:
+        return FSW_FULL_AGE_POINTS
     return _FSW_AGE_36_TO_46.get(age, 0)
 
 
 def _adaptability_points(facts: AsOf) -> int:
     doc = facts.doc
     own = [
-        (facts.studied_two_years_in_canada, 5),
-        (facts.canadian_work_years >= 1, 10),
-        (is_arranged_employment(doc.job_offer), 5),
-        (doc.relative_in_canada or doc.sibling_in_canada, 5),  # a sibling is one of the listed relatives
+        (facts.studied_two_years_in_canada, ADAPTABILITY_OWN_STUDY),
+        (facts.canadian_work_years >= 1, ADAPTABILITY_OWN_CANADIAN_WORK),
+        (is_arranged_employment(doc.job_offer), ADAPTABILITY_ARRANGED_EMPLOYMENT),
+        # A sibling is one of the listed relatives.
+        (doc.relative_in_canada or doc.sibling_in_canada, ADAPTABILITY_RELATIVE),
     ]
     spouse_factors: list[tuple[bool, int]] = []
     if facts.spouse is not None:
         spouse_clb = facts.spouse_clb
         spouse_factors = [
-            (spouse_clb is not None and spouse_clb.lowest() >= 4, 5),
-            (facts.spouse_studied_two_years_in_canada, 5),
-            (facts.spouse_canadian_work_years >= 1, 5),
+            (
+                spouse_clb is not None and spouse_clb.lowest() >= ADAPTABILITY_SPOUSE_LANGUAGE_MIN_CLB,
+                ADAPTABILITY_SPOUSE_LANGUAGE,
+            ),
+            (facts.spouse_studied_two_years_in_canada, ADAPTABILITY_SPOUSE_STUDY),
+            (facts.spouse_canadian_work_years >= 1, ADAPTABILITY_SPOUSE_CANADIAN_WORK),
         ]
     earned = sum(points for met, points in own + spouse_factors if met)
     return min(earned, FSW_ADAPTABILITY_CAP)
@@ -259,7 +293,9 @@ def _assess_fsw(facts: AsOf) -> ProgramAssessment:
             "You need 1 year (1,560 hours) of continuous full-time work, or the part-time equivalent, in "
             f"one TEER 0-3 occupation in the last 10 years; {longest}."
         )
-    reasons += _language(facts, lambda clb: clb.lowest() >= 7, "CLB 7 in all four abilities")
+    reasons += _language(
+        facts, lambda clb: clb.lowest() >= FSW_MIN_CLB, f"CLB {FSW_MIN_CLB} in all four abilities"
+    )
     if rank(facts.education_level) < rank(EducationLevel.SECONDARY):
         reasons.append(
             "Add a completed secondary or post-secondary credential: a Canadian one, or a foreign one "
@@ -284,12 +320,17 @@ def _assess_cec(facts: AsOf) -> ProgramAssessment:
             "full-time or the part-time equivalent, not self-employed and not while a full-time student; "
             f"you have {experience.hours:,.0f} hours."
         )
-        minimum, why = 5, "CLB 5 in all four abilities (CLB 7 for TEER 0 or 1 experience)"
+        minimum = CEC_MIN_CLB_TEER_2_OR_3
+        why = (
+            f"CLB {minimum} in all four abilities (CLB {CEC_MIN_CLB_TEER_0_OR_1} for TEER 0 or 1 experience)"
+        )
     elif experience.hours_teer_2_or_3 >= HOURS_PER_YEAR:
-        minimum, why = 5, "CLB 5 in all four abilities"
+        minimum = CEC_MIN_CLB_TEER_2_OR_3
+        why = f"CLB {minimum} in all four abilities"
     else:
         # Only a full year in TEER 2 or 3 alone lets CLB 5 suffice; TEER 0 or 1 work needs CLB 7.
-        minimum, why = 7, "CLB 7 in all four abilities for TEER 0 or 1 experience"
+        minimum = CEC_MIN_CLB_TEER_0_OR_1
+        why = f"CLB {minimum} in all four abilities for TEER 0 or 1 experience"
     reasons += _language(facts, lambda clb: clb.lowest() >= minimum, why)
     return ProgramAssessment(eligible=not reasons, reasons=reasons)
 
@@ -315,14 +356,20 @@ def _assess_fst(facts: AsOf) -> ProgramAssessment:
             f"qualification, in your trade (NOC {', '.join(sorted(qualified))})."
         )
     reasons += _language(
-        facts, _meets_fstp_language, "CLB 5 in speaking and listening and CLB 4 in reading and writing"
+        facts,
+        _meets_fstp_language,
+        f"CLB {FSTP_MIN_CLB_SPEAKING_LISTENING} in speaking and listening and "
+        f"CLB {FSTP_MIN_CLB_READING_WRITING} in reading and writing",
     )
     reasons += _funds(doc, as_of, _is_trade_offer(doc.job_offer))
     return ProgramAssessment(eligible=not reasons, reasons=reasons)
 
 
 def _meets_fstp_language(clb: Clb) -> bool:
-    return min(clb.speaking, clb.listening) >= 5 and min(clb.reading, clb.writing) >= 4
+    return (
+        min(clb.speaking, clb.listening) >= FSTP_MIN_CLB_SPEAKING_LISTENING
+        and min(clb.reading, clb.writing) >= FSTP_MIN_CLB_READING_WRITING
+    )
 
 
 def _is_trade_offer(offer: JobOffer | None) -> bool:
