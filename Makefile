@@ -10,6 +10,7 @@
 #   make reset   down, then wipe Kafka's data and drop + recreate the databases (default and _test)
 #   make test    venv, infra, pytest with EE_DB_SUFFIX=_test and a fresh EE_TOPIC_PREFIX=test<unix time>.
 #                (extra arguments: make test PYTEST_ARGS='-k outbox -x'; EE_KEEP_TEST_TOPICS=1 keeps its topics)
+#                (deploy/local/browser.sh first: chromium + chromedriver for the console's browser test)
 #   make bench   venv, infra, then deploy/local/bench.sh (or python -m bench) when there is one
 #   make lint    ruff and mypy over shared, services and tests
 #   make status  what is running
@@ -72,6 +73,7 @@ reset: down
 # The exit status is pytest's (make reports any failure as its own "Error").
 test: venv infra
 	@prefix="test$$(date +%s)."; \
+	$(LOCAL)/browser.sh; \
 	$(LOCAL)/postgres.sh createdbs _test; \
 	$(VENV)/bin/python -m shared.kafka_admin purge-test-topics --older-than 3600; \
 	$(VENV)/bin/python -m shared.kafka_admin ensure-topics --prefix "$$prefix"; \
