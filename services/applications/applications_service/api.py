@@ -35,6 +35,7 @@ Readers = Annotated[Principal, Depends(require_roles("candidate", "partner", "of
 Owners = Annotated[Principal, Depends(require_roles("candidate", "partner"))]
 Officer = Annotated[Principal, Depends(require_roles("officer"))]
 Ops = Annotated[Principal, Depends(require_roles("ops"))]
+OfficerOrOps = Annotated[Principal, Depends(require_roles("officer", "ops"))]
 Runtime = Annotated[Any, Depends(get_runtime)]
 
 
@@ -123,8 +124,9 @@ async def stats(principal: Ops, runtime: Runtime) -> StatsOut:
 
 
 @router.get("/applications/at-risk", response_model=list[AtRiskOut])
-async def applications_at_risk(principal: Officer, runtime: Runtime) -> list[AtRiskOut]:
-    """Open applications that miss the six-month standard unless decided within 30 days, oldest first."""
+async def applications_at_risk(principal: OfficerOrOps, runtime: Runtime) -> list[AtRiskOut]:
+    """Open applications that miss the six-month standard unless decided within 30 days, oldest first
+    (officers work the queue; operations watch it on the console)."""
     now = runtime.clock.now()
     async with runtime.uow() as uow:
         candidates = await queries.open_applications_near_standard(uow.session, now)

@@ -366,6 +366,11 @@ async def test_stats_and_at_risk_queue(service: Service) -> None:
     ).status_code == 403
     queue = await service.client.get("/v1/applications/at-risk", headers=service.as_(*OFFICER))
     assert queue.status_code == 200 and queue.json() == []
+    watched = await service.client.get("/v1/applications/at-risk", headers=service.as_(*OPS))  # the console
+    assert watched.status_code == 200 and watched.json() == []
+    assert (
+        await service.client.get("/v1/applications/at-risk", headers=service.as_("p-1", "partner"))
+    ).status_code == 403
 
 
 async def test_moving_the_clock_expires_invitations_and_flags_old_applications(service: Service) -> None:
