@@ -1,5 +1,6 @@
 """The ops console in a real browser (issue 15): headless Chromium driven by Selenium, against the four
-services as `make up` runs them, with candidates in the pool.
+services as `make up` runs them (ports 18001-18004) and the console beside them (18006), with candidates
+in the pool.
 
 A partner's token is refused at sign-in; an ops token signs in; the pool chart shows the pool's candidates
 in non-zero bars; a dry run shows the cut-off the draws service computes; the round is held through the
@@ -80,7 +81,7 @@ async def pool(world: World) -> int:
 
 @pytest.fixture(scope="module")
 async def console(world: World) -> AsyncIterator[str]:
-    """The console app under uvicorn, as a deployment runs it, reading the world's services."""
+    """The console under uvicorn as a deployment runs it (port base + 6), reading the world's services."""
     log = RUN_DIR / "logs" / "console.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**world.env, "PYTHONPATH": f"{ROOT}:{ROOT / 'services/console'}", "EE_CONSOLE_REFRESH_S": "5"}
@@ -93,12 +94,12 @@ async def console(world: World) -> AsyncIterator[str]:
     url = f"http://127.0.0.1:{console_port()}"
     try:
 
-        async def healthy() -> bool:
+        async def ready() -> bool:
             assert process.poll() is None, f"the console exited ({process.returncode}); see {log}"
             async with httpx.AsyncClient() as client:
-                return (await client.get(url + "/healthz", timeout=2)).status_code == 200
+                return (await client.get(url + "/readyz", timeout=2)).status_code == 200
 
-        await poll(healthy, 30, "the console's /healthz")
+        await poll(ready, 30, "the console's /readyz")
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -185,6 +186,9 @@ def test_ops_signs_in_and_sees_the_pool_in_non_zero_bars(
         "profile", "ranking", "draws", "applications"
     ]  # fmt: skip
     assert all("ready" in row.text and "down" not in row.text for row in health)
+    for row in health:  # consumer lag, dead-lettered, outbox backlog: figures from each service's /metrics
+        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        assert all(cell.replace(",", "").isdigit() for cell in cells[3:6]), cells
 
 
 async def test_a_candidate_lookup_shows_rank_and_breakdown(

@@ -22,8 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from console_service import api
 from console_service.settings import ConsoleSettings
 from console_service.upstream import Upstream
+from shared.logging import configure_logging
 from shared.problem import FieldError, Problem, status_title
 from shared.web import problem_response
+from shared.web.middleware import RequestContextMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -68,7 +70,10 @@ async def _invalid(request: Request, exc: Exception) -> Response:
 
 
 def build_app(
-    settings: ConsoleSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: ConsoleSettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    configure_logs: bool = True,
 ) -> FastAPI:
     settings = settings or ConsoleSettings.from_env()
 
@@ -76,6 +81,8 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if configure_logs:
+            configure_logging("console")
         try:
             yield
         finally:
@@ -92,6 +99,8 @@ def build_app(
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
+    # X-Correlation-Id in and out, a JSON access line per request, request metrics, the last-resort 500.
+    app.add_middleware(RequestContextMiddleware, service="console")
     app.include_router(api.router)
     if not settings.is_production:
         app.include_router(api.dev_router())

@@ -127,37 +127,38 @@ def rounds_view(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 # -- system health from /readyz and /metrics ------------------------------------------------------------
 
 
-def _matches(name: str, *, any_of: Sequence[str], also: Sequence[str] = ()) -> bool:
-    return any(word in name for word in any_of) and all(word in name for word in also)
+# The families of shared/metrics.py an operator alerts on (counters by their name without `_total`).
+LAG: Final = "ee_consumer_lag_messages"
+DEAD_LETTERED: Final = "ee_consumer_dead_lettered"
+OUTBOX_BACKLOG: Final = "ee_outbox_unpublished_messages"
+OUTBOX_OLDEST: Final = "ee_outbox_oldest_unpublished_age_seconds"
+HTTP_REQUESTS: Final = "ee_http_requests"
+FIGURES: Final = {
+    LAG: "consumer_lag", DEAD_LETTERED: "dead_lettered", OUTBOX_BACKLOG: "outbox_backlog",
+    OUTBOX_OLDEST: "outbox_oldest_s",
+}  # fmt: skip
 
 
 def metrics_view(text: str | None) -> dict[str, Any]:
-    """What an operator watches, from a service's Prometheus text: consumer lag, dead letters, outbox
-    backlog, 5xx answers. A figure the service does not export is None (shown as "not exported")."""
+    """What an operator watches, from a service's Prometheus text: consumer lag (all groups and
+    partitions), dead-lettered records, outbox backlog and the age of its oldest row, 5xx answers.
+    A figure the service does not export is None (shown as "not exported", never as 0)."""
+    view: dict[str, Any] = dict.fromkeys([*FIGURES.values(), "server_errors"])
     if text is None:
-        return {"consumer_lag": None, "dead_lettered": None, "outbox_backlog": None, "server_errors": None}
-    lag: float | None = None
-    dead: float | None = None
-    backlog: float | None = None
-    errors = 0.0
+        return view
     for family in text_string_to_metric_families(text):
-        name = family.name
-        values = [
-            s.value for s in family.samples
-            if not s.name.endswith(("_created", "_bucket", "_sum", "_count")) and math.isfinite(s.value)
-        ]  # fmt: skip
-        if name.startswith("ee_http_requests"):
-            errors += sum(
-                s.value for s in family.samples
+        samples = [s for s in family.samples if not s.name.endswith("_created") and math.isfinite(s.value)]
+        if family.name in FIGURES:
+            values = [s.value for s in samples]
+            key = FIGURES[family.name]
+            view[key] = max(values, default=0.0) if family.name == OUTBOX_OLDEST else sum(values)
+        elif family.name == HTTP_REQUESTS:
+            errors = sum(
+                s.value for s in samples
                 if s.name.endswith("_total") and str(s.labels.get("status", "")).startswith("5")
             )  # fmt: skip
-        elif _matches(name, any_of=("lag",), also=("consumer",)) or name.endswith("_lag"):
-            lag = (lag or 0.0) + sum(values)
-        elif _matches(name, any_of=("dead_letter", "dlq")):
-            dead = (dead or 0.0) + sum(values)
-        elif _matches(name, any_of=("backlog", "unpublished", "pending"), also=("outbox",)):
-            backlog = (backlog or 0.0) + sum(values)
-    return {"consumer_lag": lag, "dead_lettered": dead, "outbox_backlog": backlog, "server_errors": errors}
+            view["server_errors"] = (view["server_errors"] or 0.0) + errors
+    return view
 
 
 def health_row(

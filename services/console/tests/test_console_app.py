@@ -101,8 +101,9 @@ async def test_a_forged_or_expired_token_is_refused(client: httpx.AsyncClient) -
 
 
 async def test_the_api_needs_a_session(client: httpx.AsyncClient) -> None:
-    response = await client.get("/console/api/health")
+    response = await client.get("/console/api/health", headers={"X-Correlation-Id": "console-test-1"})
     assert response.status_code == 401 and response.headers["content-type"] == PROBLEM
+    assert response.headers["x-correlation-id"] == "console-test-1" == response.json()["correlation_id"]
     assert "Sign in at /console/login" in response.json()["detail"]
 
 

@@ -77,26 +77,30 @@ METRICS = """# HELP ee_http_requests_total HTTP requests served
 # TYPE ee_http_requests_total counter
 ee_http_requests_total{service="draws",method="GET",route="/v1/draws",status="200"} 7.0
 ee_http_requests_total{service="draws",method="GET",route="/v1/draws",status="503"} 2.0
-# HELP ee_consumer_lag_records Records behind the end of each partition
-# TYPE ee_consumer_lag_records gauge
-ee_consumer_lag_records{consumer="draws",topic="t",partition="0"} 3.0
-ee_consumer_lag_records{consumer="draws",topic="t",partition="1"} 4.0
+# HELP ee_consumer_lag_messages Records behind the end of each partition
+# TYPE ee_consumer_lag_messages gauge
+ee_consumer_lag_messages{consumer="draws",topic="t",partition="0"} 3.0
+ee_consumer_lag_messages{consumer="draws",topic="t",partition="1"} 4.0
 # HELP ee_consumer_dead_lettered_total Records sent to the DLQ
 # TYPE ee_consumer_dead_lettered_total counter
 ee_consumer_dead_lettered_total{consumer="draws",reason="not_json"} 1.0
-# HELP ee_outbox_unpublished_rows Outbox rows not yet on Kafka
-# TYPE ee_outbox_unpublished_rows gauge
-ee_outbox_unpublished_rows 5.0
+# HELP ee_outbox_unpublished_messages Outbox rows not yet on Kafka
+# TYPE ee_outbox_unpublished_messages gauge
+ee_outbox_unpublished_messages 5.0
+# HELP ee_outbox_oldest_unpublished_age_seconds Age of the oldest
+# TYPE ee_outbox_oldest_unpublished_age_seconds gauge
+ee_outbox_oldest_unpublished_age_seconds 12.5
 """
 
 
 def test_health_figures_from_prometheus_text() -> None:
     assert metrics_view(METRICS) == {
-        "consumer_lag": 7.0, "dead_lettered": 1.0, "outbox_backlog": 5.0, "server_errors": 2.0
+        "consumer_lag": 7.0, "dead_lettered": 1.0, "outbox_backlog": 5.0, "outbox_oldest_s": 12.5,
+        "server_errors": 2.0,
     }  # fmt: skip
 
 
 def test_a_figure_a_service_does_not_export_is_none_not_zero() -> None:
-    view = metrics_view(METRICS.split("# HELP ee_consumer_lag")[0])
+    view = metrics_view(METRICS.split("# HELP ee_consumer_lag_messages")[0])
     assert view["consumer_lag"] is None and view["dead_lettered"] is None and view["outbox_backlog"] is None
     assert metrics_view(None)["server_errors"] is None

@@ -252,6 +252,7 @@ async function loadHealth() {
       { title: "Consumer lag", num: true, value: (r) => figure(r.consumer_lag) },
       { title: "Dead-lettered", num: true, value: (r) => figure(r.dead_lettered) },
       { title: "Outbox backlog", num: true, value: (r) => figure(r.outbox_backlog) },
+      { title: "Oldest unpublished", num: true, value: (r) => (r.outbox_oldest_s === null ? figure(null) : `${Number(r.outbox_oldest_s).toFixed(1)} s`) },
       { title: "5xx answers", num: true, value: (r) => figure(r.server_errors) },
     ], health.services, "health-services"));
     document.getElementById("health-updated").textContent = `checked ${new Date(health.checked_at * 1000).toLocaleTimeString("en-CA")}`;
