@@ -8,7 +8,13 @@
 A batch of records is one database transaction. In it, each event id is claimed in
 `processed_messages` (a redelivered event is already there: a no-op), the handlers run with a unit of
 work (they may `uow.publish(...)` through the outbox and `uow.after_commit(...)`), and the next offset
-of every partition is stored in `consumer_positions` with the Kafka cluster id. Kafka's own offsets
+of every partition is stored in `consumer_positions` with the Kafka cluster id (`shared.positions`).
+
+A handler takes one event (`handlers={"ProfileWithdrawn": on_withdrawn}`), or, for a projection that
+works best on many events at once, a batch handler takes every new event of its types in the batch,
+once, after the per-event handlers (`batch_handler=projection.apply, batch_types=[...]`); when a batch
+fails and its messages are retried one at a time, it gets them one at a time too. Either way only the
+consumer commits (`shared.uow.BatchUnitOfWork`). Kafka's own offsets
 are committed after the database commit and only as a courtesy (lag monitoring): the positions in the
 database are the truth, and the consumer seeks to them on start and on every assignment.
 
@@ -34,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -60,9 +66,10 @@ from shared.messages import (
     HEADER_REASON,
     dlq_topic,
 )
+from shared.positions import ClusterMismatchError, ConsumerPositions
 from shared.producer import start_producer
 from shared.settings import ServiceSettings
-from shared.uow import SupportsNow, UnitOfWork
+from shared.uow import BatchUnitOfWork, SupportsNow, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +88,7 @@ class Delivery:
 
 
 Handler = Callable[[UnitOfWork, Delivery], Awaitable[None]]
-
-
-class ClusterMismatchError(RuntimeError):
-    """The stored positions belong to another Kafka cluster: their offsets mean nothing here."""
+BatchHandler = Callable[[UnitOfWork, Sequence[Delivery]], Awaitable[None]]
 
 
 class MissingTopicError(RuntimeError):
@@ -119,7 +123,7 @@ class ConsumerMetrics:
 class _Pending:
     record: Record
     delivery: Delivery
-    handler: Handler
+    handler: Handler | None  # None: the batch handler's
 
 
 @dataclass
@@ -182,18 +186,6 @@ _CLAIM = sa.text(
     "SELECT :consumer, unnest(CAST(:ids AS text[])) "
     "ON CONFLICT DO NOTHING RETURNING event_id"
 )
-# GREATEST: a consumer that lost its partitions in a rebalance may commit once more; it must not
-# move the new owner's position backwards.
-_SAVE_POSITIONS = sa.text(
-    "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, cluster_id, updated_at) "
-    "SELECT :consumer, u.topic, u.partition, u.next_offset, :cluster_id, now() "
-    "FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]), CAST(:offsets AS bigint[])) "
-    "AS u(topic, partition, next_offset) "
-    "ON CONFLICT (consumer, topic, partition) DO UPDATE SET "
-    "next_offset = GREATEST(consumer_positions.next_offset, EXCLUDED.next_offset), "
-    "cluster_id = EXCLUDED.cluster_id, updated_at = now()"
-)
-
 
 class IdempotentConsumer:
     """Consume `topics` (base names; the settings' prefix is added) into the service database.
@@ -211,6 +203,8 @@ class IdempotentConsumer:
         *,
         topics: Sequence[str],
         handlers: Mapping[str, Handler],
+        batch_handler: BatchHandler | None = None,
+        batch_types: Iterable[str] = (),
         group_id: str | None = None,
         batch_size: int = 500,
         max_retries: int = 3,
@@ -226,6 +220,13 @@ class IdempotentConsumer:
         self.settings = settings
         self.topics = [settings.topic(t) for t in topics]
         self.handlers = dict(handlers)
+        self.batch_handler = batch_handler
+        self.batch_types = frozenset(batch_types)
+        if self.batch_types and batch_handler is None:
+            raise ValueError("batch_types without a batch_handler")
+        if both := self.batch_types & set(self.handlers):
+            raise ValueError(f"{sorted(both)} have both a handler and the batch handler")
+        self._stored = ConsumerPositions(name)
         self.group_id = None if group_id is None else settings.consumer_group(group_id)
         self.batch_size = batch_size
         self.max_retries = max(1, max_retries)
@@ -386,23 +387,10 @@ class IdempotentConsumer:
             delay = min(delay * 2, self._max_backoff_s)
 
     async def _check_cluster(self, broker_cluster: str) -> None:
+        where = (f"of {self.settings.service_name} (database {self.settings.database_name}, broker "
+                 f"{self.settings.kafka_bootstrap_servers})")
         async with self._session_factory() as session:
-            stored = (
-                await session.execute(
-                    sa.text("SELECT DISTINCT cluster_id FROM consumer_positions WHERE consumer = :c"),
-                    {"c": self.name},
-                )
-            ).scalars().all()
-        others = [c for c in stored if c != broker_cluster]
-        if others:
-            raise ClusterMismatchError(
-                f"consumer {self.name!r} of {self.settings.service_name} stored its positions on Kafka "
-                f"cluster {others[0]!r}, but the broker at {self.settings.kafka_bootstrap_servers} is "
-                f"cluster {broker_cluster!r}: those offsets mean nothing there, so it refuses to start. "
-                "Point KAFKA_BOOTSTRAP_SERVERS at the original cluster, or, if the cluster was replaced "
-                f"on purpose, reset this consumer (DELETE FROM consumer_positions WHERE consumer = "
-                f"'{self.name}' in database {self.settings.database_name}) and rebuild what it projects."
-            )
+            await self._stored.check_cluster(session, broker_cluster, where=where)
 
     async def _seek_to_stored(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
         stored = await self._load_positions(partitions)
@@ -430,19 +418,8 @@ class IdempotentConsumer:
                 await self._sleep(self._retry_backoff_s)
 
     async def _load_positions(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        wanted = set(partitions)
         async with self._session_factory() as session:
-            rows = (
-                await session.execute(
-                    sa.text(
-                        "SELECT topic, partition, next_offset FROM consumer_positions "
-                        "WHERE consumer = :c AND topic = ANY(CAST(:topics AS text[]))"
-                    ),
-                    {"c": self.name, "topics": sorted({tp.topic for tp in partitions})},
-                )
-            ).all()
-        out = {TopicPartition(t, p): int(o) for t, p, o in rows}
-        return {tp: o for tp, o in out.items() if tp in wanted}
+            return await self._stored.load(session, partitions)
 
     async def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -492,8 +469,9 @@ class IdempotentConsumer:
                 log.info("consumer %s: skipped unknown event type %s at %s:%d@%d", self.name, exc,
                          record.topic, record.partition, record.offset)
                 continue
-            handler = self.handlers.get(event.event_name())
-            if handler is None:
+            name = event.event_name()
+            handler = self.handlers.get(name)
+            if handler is None and name not in self.batch_types:
                 self.metrics.ignored += 1
                 continue
             delivery = Delivery(envelope, event, record.topic, record.partition, record.offset)
@@ -502,25 +480,31 @@ class IdempotentConsumer:
 
     async def _apply_batch(self, batch: _Batch) -> None:
         """Every pending message and the positions in one transaction."""
-        applied = 0
+        applied = duplicates = 0
         self._db_idle.clear()
         try:
             async with self._uow() as uow:
                 ids = [p.delivery.envelope.id for p in batch.pending]
                 fresh = await self._claim(uow.session, ids) if ids else set()
+                batched: list[_Pending] = []
                 for pending in batch.pending:
                     event_id = pending.delivery.envelope.id
                     if event_id not in fresh:
-                        self.metrics.duplicates += 1
+                        duplicates += 1  # counted once the batch commits (else counted again one by one)
                         continue
                     fresh.discard(event_id)  # the same event twice in one batch: the second is a duplicate
-                    await self._call(pending, uow)
+                    if pending.handler is None:
+                        batched.append(pending)
+                    else:
+                        await self._call(pending, pending.handler, uow)
                     applied += 1
+                await self._call_batch(batched, uow)
                 await self._save_positions(uow.session, batch.advance)
-                await uow._commit()
+                await uow.commit_batch()
         finally:
             self._db_idle.set()
         self.metrics.processed += applied
+        self.metrics.duplicates += duplicates
         self.metrics.batches += 1
         self._positions.update(batch.advance)
 
@@ -534,13 +518,16 @@ class IdempotentConsumer:
                 self._db_idle.clear()
                 try:
                     async with self._uow() as uow:
-                        if await self._claim(uow.session, [pending.delivery.envelope.id]):
-                            await self._call(pending, uow)
+                        if not await self._claim(uow.session, [pending.delivery.envelope.id]):
+                            self.metrics.duplicates += 1
+                        elif pending.handler is None:
+                            await self._call_batch([pending], uow)
                             self.metrics.processed += 1
                         else:
-                            self.metrics.duplicates += 1
+                            await self._call(pending, pending.handler, uow)
+                            self.metrics.processed += 1
                         await self._save_positions(uow.session, {tp: record.offset + 1})
-                        await uow._commit()
+                        await uow.commit_batch()
                     error = None
                     break
                 except Exception as exc:
@@ -577,7 +564,7 @@ class IdempotentConsumer:
         try:
             async with self._uow() as uow:
                 await self._save_positions(uow.session, batch.advance)
-                await uow._commit()
+                await uow.commit_batch()
         except Exception as exc:
             raise _InfrastructureError("the database is unreachable") from exc
         finally:
@@ -585,18 +572,22 @@ class IdempotentConsumer:
         self.metrics.batches += 1
         self._positions.update(batch.advance)
 
-    async def _call(self, pending: _Pending, uow: UnitOfWork) -> None:
-        envelope = pending.delivery.envelope
-        with _message_context(envelope):
-            uow._commit_forbidden = True
-            try:
-                await pending.handler(uow, pending.delivery)
-            finally:
-                uow._commit_forbidden = False
+    async def _call(self, pending: _Pending, handler: Handler, uow: UnitOfWork) -> None:
+        with _message_context(pending.delivery.envelope):
+            await handler(uow, pending.delivery)
 
-    def _uow(self) -> UnitOfWork:
-        return UnitOfWork(self._session_factory, self.settings, self._clock,
-                          on_outbox_commit=self.on_outbox_commit)
+    async def _call_batch(self, batched: Sequence[_Pending], uow: UnitOfWork) -> None:
+        """The batch handler with the batch's new events of its types, in order (no call without any).
+
+        Outside any one message's context: a batch handler that emits events says which one caused
+        each (e.g. the ranking projection, per candidate).
+        """
+        if batched and self.batch_handler is not None:
+            await self.batch_handler(uow, [p.delivery for p in batched])
+
+    def _uow(self) -> BatchUnitOfWork:
+        return BatchUnitOfWork(self._session_factory, self.settings, self._clock,
+                               on_outbox_commit=self.on_outbox_commit)
 
     async def _claim(self, session: AsyncSession, ids: list[str]) -> set[str]:
         """Record the event ids as processed; return those not recorded before."""
@@ -604,19 +595,7 @@ class IdempotentConsumer:
         return set(result.scalars())
 
     async def _save_positions(self, session: AsyncSession, advance: Mapping[TopicPartition, int]) -> None:
-        if not advance:
-            return
-        tps = sorted(advance)
-        await session.execute(
-            _SAVE_POSITIONS,
-            {
-                "consumer": self.name,
-                "cluster_id": self._cluster_id,
-                "topics": [tp.topic for tp in tps],
-                "partitions": [tp.partition for tp in tps],
-                "offsets": [advance[tp] for tp in tps],
-            },
-        )
+        await self._stored.save(session, self._cluster_id, advance)
 
     async def _infrastructure_failed(self, exc: BaseException) -> bool:
         """Was `exc` the database going away rather than the handler's own fault?"""
@@ -728,6 +707,7 @@ def _short(exc: ValidationError) -> str:
 
 
 __all__ = [
+    "BatchHandler",
     "ClusterMismatchError",
     "ConsumerMetrics",
     "DeadLetterReason",

@@ -34,7 +34,6 @@ from shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[Any] | Any]
-BeforeCommit = Callable[[], Awaitable[None]]
 
 
 class SupportsNow(Protocol):
@@ -68,10 +67,7 @@ class UnitOfWork:
         self._outbox_rows: list[dict[str, Any]] = []
         self._flushed_outbox = False
         self._after_commit: list[AfterCommit] = []
-        self._before_commit: list[BeforeCommit] = []
         self._correlation_id: str | None = None
-        # Set by the consumer while handlers run: the batch commits once, after every handler.
-        self._commit_forbidden = False
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -86,7 +82,6 @@ class UnitOfWork:
     ) -> None:
         self._outbox_rows.clear()
         self._after_commit.clear()
-        self._before_commit.clear()
         if self._session is not None:
             # close() rolls back whatever was not committed and returns the connection to the pool.
             await self._session.close()
@@ -99,8 +94,6 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Write the buffered outbox rows and commit; then run the after-commit callbacks."""
-        if self._commit_forbidden:
-            raise UnitOfWorkError("a consumer handler must not commit: the consumer commits the batch")
         await self._commit()
 
     async def flush(self) -> None:
@@ -112,10 +105,6 @@ class UnitOfWork:
 
     async def _commit(self) -> None:
         session = self.session
-        # Batched writes first: they may still publish (outbox rows) and register after-commit work.
-        before, self._before_commit = self._before_commit, []
-        for prepare in before:
-            await prepare()
         had_rows = bool(self._outbox_rows) or self._flushed_outbox
         await self.flush()
         await session.commit()
@@ -137,14 +126,7 @@ class UnitOfWork:
         self._outbox_rows.clear()
         self._flushed_outbox = False
         self._after_commit.clear()
-        self._before_commit.clear()
         await self.session.rollback()
-
-    def before_commit(self, callback: BeforeCommit) -> None:
-        """Await `callback` inside this transaction just before it commits (after every handler of a
-        consumer batch), e.g. to write a batch's rows in one statement. It may still `publish`; if it
-        raises, nothing commits."""
-        self._before_commit.append(callback)
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run `callback` (sync or async) once this transaction has committed; never if it rolls back."""
@@ -206,3 +188,18 @@ class UnitOfWork:
         if self._correlation_id is None:
             self._correlation_id = str(uuid.uuid4())
         return self._correlation_id
+
+
+class BatchUnitOfWork(UnitOfWork):
+    """The unit of work a consumer opens for a batch of messages (`shared.consumer`).
+
+    Its handlers use it like any other (session, `append`, `publish`, `after_commit`), but only the
+    consumer commits it, once, after every handler and with its positions: `commit()` raises.
+    """
+
+    async def commit(self) -> None:
+        raise UnitOfWorkError("a consumer handler must not commit: the consumer commits the batch")
+
+    async def commit_batch(self) -> None:
+        """The consumer's commit: outbox rows, then the transaction, then the after-commit callbacks."""
+        await self._commit()

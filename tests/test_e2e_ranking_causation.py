@@ -84,8 +84,7 @@ async def test_each_ranked_carries_the_correlation_of_the_event_that_moved_its_c
     deliveries = [submitted(first, "request-a"), submitted(second, "request-b")]
 
     async with UnitOfWork(lambda: session, settings, clock) as uow:  # type: ignore[arg-type]
-        for delivery in deliveries:
-            await projection.handle(uow, delivery)
+        await projection.apply(uow, deliveries)
         await uow.commit()
 
     published = [orjson.loads(row["payload"]) for row in session.rows if "payload" in row]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -395,3 +395,46 @@ async def test_a_value_the_database_rejects_goes_to_the_dlq_and_the_next_message
     reason = headers["reason"]
     assert "out of" in reason and "range" in reason and "SQLSTATE 22" in reason
     assert headers["original_offset"] == "0"
+
+
+async def test_a_batch_handler_gets_the_new_events_of_a_batch_at_once_and_a_bad_one_is_isolated(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    """The platform's batch consumption: one call per batch with every new event of its types
+    (duplicates left out), in the batch's transaction; a failing batch is retried event by event, so
+    the bad event is dead-lettered and the others apply once."""
+    db = consumed_table
+    calls: list[list[str]] = []
+
+    async def apply_all(work: UnitOfWork, deliveries: Sequence[Delivery]) -> None:
+        keys = [d.event.key() for d in deliveries]
+        calls.append(keys)
+        if "poison" in keys:
+            raise RuntimeError("cannot apply poison")
+        for delivery in deliveries:
+            await record(work, delivery)
+
+    first, second, poison, third = envelope("b-1"), envelope("b-2"), envelope("poison"), envelope("b-3")
+    values = [encode(e) for e in (first, second, first, poison, third)]
+    await produce(settings, settings.topic(PROFILE_TOPIC), values, key=KEY)
+    consumer = IdempotentConsumer(
+        f"batch-{uuid.uuid4().hex[:6]}", settings, db.sessions, CLOCK, topics=[PROFILE_TOPIC], handlers={},
+        batch_handler=apply_all, batch_types=["ProfileWithdrawn"], max_retries=1, retry_backoff_s=0.01,
+    )
+    async with running(consumer):
+        await wait_until(lambda: consumer.metrics.processed >= 3 and consumer.metrics.dead_lettered >= 1,
+                         message=lambda: str(consumer.metrics))
+    # The whole batch at once (the duplicate of b-1 left out), then one event per call.
+    assert calls[0] == ["b-1", "b-2", "poison", "b-3"]
+    assert calls[1:] == [["b-1"], ["b-2"], ["poison"], ["b-3"]]
+    ids = await consumed_ids(db)
+    assert [ids.count(e.id) for e in (first, second, poison, third)] == [1, 1, 0, 1]
+    assert consumer.metrics.duplicates == 1
+    assert consumer.metrics.dead_lettered_by_reason == {"handler_failed": 1}
+
+
+def test_a_type_goes_to_one_handler_only() -> None:
+    with pytest.raises(ValueError, match="both a handler and the batch handler"):
+        IdempotentConsumer("x", ServiceSettings(), None, CLOCK, topics=[PROFILE_TOPIC],  # type: ignore[arg-type]
+                           handlers={"ProfileWithdrawn": record}, batch_handler=lambda w, d: asyncio.sleep(0),
+                           batch_types=["ProfileWithdrawn"])

@@ -265,25 +265,3 @@ async def test_relay_keeps_rows_while_kafka_is_unreachable(
     finally:
         await relay.stop()
     assert await unpublished(db) == []
-
-
-async def test_before_commit_work_joins_the_transaction_and_a_failure_commits_nothing(
-    db: PlatformDatabase,
-) -> None:
-    async def publish_late() -> None:
-        work.publish(withdrawn("late"))
-
-    async with uow(db) as work:
-        work.before_commit(publish_late)
-        await work.commit()
-    assert len(await unpublished(db)) == 1
-
-    async def fail() -> None:
-        raise RuntimeError("batch write failed")
-
-    async with uow(db) as failing:
-        failing.publish(withdrawn("never"))
-        failing.before_commit(fail)
-        with pytest.raises(RuntimeError):
-            await failing.commit()
-    assert len(await unpublished(db)) == 1

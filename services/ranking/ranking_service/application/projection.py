@@ -1,11 +1,11 @@
 """The ranking projection: profile, draws and applications events into scored rows and the pool.
 
-The consumer calls `handle` once per event inside its batch transaction; the projection only notes the
-event there and does the work once per batch, just before the commit (`uow.before_commit`): lock the
-touched rows (one SELECT), merge the events into their facts, re-evaluate the profiles whose facts
-changed, write every changed row (one INSERT ... ON CONFLICT), and publish `Ranked` / `RemovedFromPool`
-through the outbox (the scorer only; a replica or a rebuild emits nothing). The in-memory pool changes
-only after the commit (`uow.after_commit`), together with the position it now reflects.
+The consumer calls `apply` once per batch, inside the batch's transaction, with the batch's new events
+(its batch handler, `shared.consumer`): lock the touched rows (one SELECT), merge the events into their
+facts, re-evaluate the profiles whose facts changed, write every changed row (one INSERT ... ON
+CONFLICT), and publish `Ranked` / `RemovedFromPool` through the outbox (the scorer only; a replica or a
+rebuild emits nothing). The in-memory pool changes only after the commit (`uow.after_commit`),
+together with the position it now reflects.
 
 The rescoring jobs go through the same path with no event: `rescore(uow, ids)`.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -93,7 +92,6 @@ class RankingProjection:
         self.store_for = store_for
         self.clock = clock
         self.emit = emit
-        self._batches: weakref.WeakKeyDictionary[UnitOfWork, list[Item]] = weakref.WeakKeyDictionary()
         self.scored = 0  # profiles evaluated since start (the scoring rate on /metrics)
 
     @property
@@ -101,33 +99,17 @@ class RankingProjection:
         """The pinned rules version, or None: each day the version in force on it."""
         return pinned_rules(self.view.rules_version)
 
-    # --- the consumer's handler ------------------------------------------------------------------
+    # --- the consumer's batch handler ---------------------------------------------------------------
 
-    async def handle(self, uow: UnitOfWork, delivery: Delivery) -> None:
-        """Note one event of the consumer's batch; the batch is applied just before it commits."""
-        event = delivery.event
-        if not isinstance(event, CandidateEvent):
+    async def apply(self, uow: UnitOfWork, deliveries: Sequence[Delivery]) -> None:
+        """Apply a batch of the consumer's events in its transaction; the view follows after the commit."""
+        items = [item for delivery in deliveries if (item := _item(delivery)) is not None]
+        if not items:
             return
-        if not is_profile_id(event.profile_id):
-            # Raised, not skipped: after the consumer's retries it lands in the DLQ with this reason.
-            raise ValueError(f"profile_id {event.profile_id!r} is not a canonical lowercase UUID")
-        batch = self._batches.get(uow)
-        if batch is None:
-            batch = self._batches[uow] = []
-            uow.before_commit(partial(self._apply_batch, uow))
-        key = f"{delivery.topic}:{delivery.partition}"
-        version = delivery.envelope.aggregateversion
-        envelope, offset = delivery.envelope, delivery.offset + 1
-        cause = (envelope.correlationid or envelope.id, envelope.id)
-        batch.append(Item(event.profile_id, event.owner, event, version, key, offset, *cause))
-
-    async def _apply_batch(self, uow: UnitOfWork) -> None:
-        items = self._batches.pop(uow, [])
         positions: dict[str, int] = {}
         for item in items:
             positions[item.position_key] = max(positions.get(item.position_key, 0), item.next_offset)
-        ids = sorted({item.profile_id for item in items})
-        await self.process(uow, ids, items)
+        await self.process(uow, sorted({item.profile_id for item in items}), items)
         # Positions move with the pool, in the same callback: a query never sees one without the other.
         uow.after_commit(partial(self.view.apply, (), positions))
 
@@ -178,6 +160,23 @@ class RankingProjection:
             # rescoring pass has no such event and keeps its own run's ids.
             with _caused_by(causes.get(profile_id)):
                 uow.publish(event, aggregate_id=profile_id, aggregate_version=entry.row.revision)
+
+
+def _item(delivery: Delivery) -> Item | None:
+    """The projection's view of one delivered event (None for an event about no candidate)."""
+    event = delivery.event
+    if not isinstance(event, CandidateEvent):
+        return None
+    if not is_profile_id(event.profile_id):
+        # Raised, not skipped: the consumer retries the batch one by one and dead-letters this one with
+        # this reason.
+        raise ValueError(f"profile_id {event.profile_id!r} is not a canonical lowercase UUID")
+    envelope = delivery.envelope
+    return Item(
+        event.profile_id, event.owner, event, envelope.aggregateversion,
+        f"{delivery.topic}:{delivery.partition}", delivery.offset + 1,
+        envelope.correlationid or envelope.id, envelope.id,
+    )  # fmt: skip
 
 
 def _apply_items(rows: dict[str, CandidateRow], items: Sequence[Item]) -> dict[str, Item]:
