@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from applications_service.adapters import queries
 from applications_service.adapters.repository import projection_row
+from applications_service.adapters.uow import applications_uow
 from applications_service.application.errors import not_found
 from applications_service.application.handlers import ApplicationsHandlers, Kind, check_access
+from applications_service.application.ports import UnitOfWork as ApplicationsUow
 from applications_service.domain.invitation import Invitation
 from applications_service.domain.standard import at_risk, service_standard_stats
 from applications_service.schemas import (
@@ -25,7 +27,6 @@ from applications_service.schemas import (
 from shared.auth import Principal, require_roles
 from shared.idempotency import IdempotencyKey
 from shared.problem import Problem
-from shared.uow import UnitOfWork
 from shared.web import IfMatch, etag_header, get_runtime, parse_if_match
 from shared.web.commands import IdempotentCommand
 
@@ -40,7 +41,7 @@ Runtime = Annotated[Any, Depends(get_runtime)]
 
 
 async def handlers(runtime: Runtime) -> ApplicationsHandlers:
-    return ApplicationsHandlers(runtime.uow, runtime.clock)
+    return ApplicationsHandlers(applications_uow(runtime.uow), runtime.clock)
 
 
 Handlers = Annotated[ApplicationsHandlers, Depends(handlers)]
@@ -250,10 +251,10 @@ async def run_command(
         return replayed
     answers: list[dict[str, Any]] = []
 
-    async def on_saved(uow: UnitOfWork, invitation: Invitation) -> None:
+    async def on_saved(uow: ApplicationsUow, invitation: Invitation) -> None:
         answer = shape(projection_row(invitation, runtime.clock.now())).model_dump(mode="json")
         answers.append(answer)
         await command.record(uow.session, answer)
 
-    await run(ApplicationsHandlers(runtime.uow, runtime.clock, on_saved))
+    await run(ApplicationsHandlers(applications_uow(runtime.uow), runtime.clock, on_saved))
     return command.respond(answers[-1])

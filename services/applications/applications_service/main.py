@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from applications_service import api
 from applications_service.adapters.consumers import invitations_consumer, profiles_consumer
 from applications_service.adapters.metrics import applications_metrics
+from applications_service.adapters.uow import applications_uow
 from applications_service.application.handlers import ApplicationsHandlers
 from applications_service.settings import ApplicationsSettings
 from shared.clock import Clock
@@ -30,7 +31,7 @@ DESCRIPTION = (
 
 def clock_job(runtime: ServiceRuntime, interval_s: float) -> Periodic:
     """Expire invitations past their deadline and COPRs past their expiry; send due reminders."""
-    handlers = ApplicationsHandlers(runtime.uow, runtime.clock)
+    handlers = ApplicationsHandlers(applications_uow(runtime.uow), runtime.clock)
     return Periodic(SCHEDULER_JOB, runtime.clock, interval_s, handlers.run_due)
 
 

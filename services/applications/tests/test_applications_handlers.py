@@ -15,7 +15,8 @@ from applications_factories import DEADLINE, INVITED_AT, invited
 from applications_infra import AppsDatabase, fresh_apps_database
 
 from applications_service.adapters import queries
-from applications_service.adapters.repository import InvitationRepository, stream_id
+from applications_service.adapters.repository import stream_id
+from applications_service.adapters.uow import applications_uow
 from applications_service.application.errors import Forbidden, NotFound, StaleVersion
 from applications_service.application.handlers import ApplicationsHandlers
 from applications_service.domain.documents import DocumentsSubmitted, PassportSubmitted
@@ -59,7 +60,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def handlers(db: AppsDatabase, clock: Clock) -> ApplicationsHandlers:
-    return ApplicationsHandlers(db.uow_factory(clock), clock)
+    return ApplicationsHandlers(applications_uow(db.uow_factory(clock)), clock)
 
 
 def papers(funds: int | None = 20_000) -> DocumentsSubmitted:
@@ -248,11 +249,12 @@ async def test_concurrent_commands_one_wins_and_the_other_is_told(handlers: Appl
 
 
 async def test_scheduler_expires_and_reminds_once_across_restarts(db: AppsDatabase, clock: Clock) -> None:
-    first = ApplicationsHandlers(db.uow_factory(clock), clock)
+    first = ApplicationsHandlers(applications_uow(db.uow_factory(clock)), clock)
     event = await receive(first)
     clock.set_now(DEADLINE - timedelta(days=13))
     await first.run_due()
-    restarted = ApplicationsHandlers(db.uow_factory(clock), clock)  # a new process: nothing in memory
+    # A new process: nothing in memory.
+    restarted = ApplicationsHandlers(applications_uow(db.uow_factory(clock)), clock)
     await restarted.run_due()
     clock.set_now(DEADLINE - timedelta(days=2))
     await restarted.run_due()
@@ -261,7 +263,7 @@ async def test_scheduler_expires_and_reminds_once_across_restarts(db: AppsDataba
         clock.set_now(DEADLINE + timedelta(seconds=1))
         await restarted.apply(OWNER, event.invitation_id, papers())
     await restarted.run_due()
-    await ApplicationsHandlers(db.uow_factory(clock), clock).run_due()
+    await ApplicationsHandlers(applications_uow(db.uow_factory(clock)), clock).run_due()
     assert await outbox_types(db, event.invitation_id) == [
         "InvitationDeadlineApproaching",
         "InvitationDeadlineApproaching",
@@ -274,11 +276,10 @@ async def test_scheduler_expires_and_reminds_once_across_restarts(db: AppsDataba
 
 
 async def test_scheduler_pages_through_many_due_invitations(db: AppsDatabase, clock: Clock) -> None:
-    handlers = ApplicationsHandlers(db.uow_factory(clock), clock)
+    handlers = ApplicationsHandlers(applications_uow(db.uow_factory(clock)), clock)
     events = [await receive(handlers) for _ in range(7)]
     clock.set_now(DEADLINE + timedelta(days=1))
     await handlers.run_due(batch=3)
     async with handlers.uow() as uow:
-        repository = InvitationRepository(uow)
-        states = {(await repository.get(e.invitation_id)).state for e in events}  # type: ignore[union-attr]
+        states = {(await uow.invitations.get(e.invitation_id)).state for e in events}  # type: ignore[union-attr]
     assert states == {State.EXPIRED}

@@ -7,6 +7,7 @@ share a group.
 
 from __future__ import annotations
 
+from applications_service.adapters.uow import ApplicationsUnitOfWork, applications_uow
 from applications_service.application.handlers import ApplicationsHandlers
 from shared.consumer import Delivery, IdempotentConsumer
 from shared.events.catalogue import DRAWS_TOPIC, PROFILE_TOPIC, Invited, ProfileSubmitted, ProfileUpdated
@@ -18,7 +19,7 @@ PROFILES_CONSUMER = "applications.profiles"
 
 
 def _handlers(runtime: ServiceRuntime) -> ApplicationsHandlers:
-    return ApplicationsHandlers(runtime.uow, runtime.clock)
+    return ApplicationsHandlers(applications_uow(runtime.uow), runtime.clock)
 
 
 def invitations_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
@@ -26,7 +27,7 @@ def invitations_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
 
     async def on_invited(uow: UnitOfWork, delivery: Delivery) -> None:
         assert isinstance(delivery.event, Invited)
-        await handlers.receive_invitation(uow, delivery.event)
+        await handlers.receive_invitation(ApplicationsUnitOfWork(uow), delivery.event)
 
     settings = runtime.settings
     return IdempotentConsumer(
@@ -45,7 +46,7 @@ def profiles_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
 
     async def on_profile(uow: UnitOfWork, delivery: Delivery) -> None:
         assert isinstance(delivery.event, ProfileUpdated | ProfileSubmitted)
-        await handlers.record_profile(uow, delivery.event)
+        await handlers.record_profile(ApplicationsUnitOfWork(uow), delivery.event)
 
     settings = runtime.settings
     return IdempotentConsumer(

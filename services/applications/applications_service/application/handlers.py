@@ -12,9 +12,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal, Protocol
 
-from applications_service.adapters import queries
-from applications_service.adapters.repository import InvitationRepository, due_invitation_ids
 from applications_service.application.errors import Forbidden, StaleVersion, not_found
+from applications_service.application.ports import UnitOfWork, UowFactory
 from applications_service.domain.calendar import utc_date
 from applications_service.domain.documents import (
     DocumentsSubmitted,
@@ -26,7 +25,6 @@ from applications_service.domain.documents import (
 from applications_service.domain.invitation import Decision, Invitation
 from shared.events.catalogue import Invited, ProfileSubmitted, ProfileUpdated
 from shared.eventstore import ConcurrencyError
-from shared.uow import UnitOfWork
 
 OWNER_ROLES = frozenset({"candidate", "partner"})
 RETRIES = 3
@@ -60,9 +58,7 @@ def check_access(actor: Actor, owner: str) -> None:
 
 
 class ApplicationsHandlers:
-    def __init__(
-        self, uow_factory: Callable[[], UnitOfWork], clock: Clock, on_saved: OnSaved | None = None
-    ) -> None:
+    def __init__(self, uow_factory: UowFactory, clock: Clock, on_saved: OnSaved | None = None) -> None:
         self.uow = uow_factory
         self.clock = clock
         self.on_saved = on_saved
@@ -71,16 +67,15 @@ class ApplicationsHandlers:
 
     async def receive_invitation(self, uow: UnitOfWork, invited: Invited) -> bool:
         """Open the invitation's stream; a second Invited for the same invitation changes nothing."""
-        repository = InvitationRepository(uow)
-        if await repository.exists(invited.invitation_id):
+        if await uow.invitations.exists(invited.invitation_id):
             return False
-        await repository.save(Invitation.receive(invited))
+        await uow.invitations.save(Invitation.receive(invited))
         return True
 
     async def record_profile(self, uow: UnitOfWork, event: ProfileUpdated | ProfileSubmitted) -> None:
         as_of = event.updated_at if isinstance(event, ProfileUpdated) else event.submitted_at
         facts = ProfileFacts.from_document(event.document, event.eligible_programs)
-        await queries.upsert_profile_facts(uow.session, event.profile_id, event.owner, facts, as_of)
+        await uow.profile_facts.upsert(event.profile_id, event.owner, facts, as_of)
 
     # --- commands ---------------------------------------------------------------------------------
 
@@ -102,7 +97,7 @@ class ApplicationsHandlers:
                 invitation = await self._load(uow, actor, "invitation", invitation_id, expected_version)
                 now = self.clock.now()
                 invitation.check_can_apply(now)
-                facts = await queries.get_profile_facts(uow.session, invitation.profile_id)
+                facts = await uow.profile_facts.get(invitation.profile_id)
                 minimum = required_funds(invitation.program, facts, utc_date(now))
                 check_evidence(facts, utc_date(invitation.invited.invited_at), utc_date(now))
                 invitation.apply(
@@ -152,7 +147,7 @@ class ApplicationsHandlers:
         emitted, after = 0, ""
         while True:
             async with self.uow() as uow:
-                ids = await due_invitation_ids(uow, now, batch, after)
+                ids = await uow.invitations.due(now, batch, after)
                 emitted += await self._tick_all(uow, ids, now)
                 await uow.commit()
             if len(ids) < batch:
@@ -160,14 +155,14 @@ class ApplicationsHandlers:
             after = ids[-1]
 
     async def _tick_all(self, uow: UnitOfWork, ids: list[str], now: datetime) -> int:
-        repository, emitted = InvitationRepository(uow), 0
+        emitted = 0
         for invitation_id in ids:
-            invitation = await repository.get(invitation_id)
+            invitation = await uow.invitations.get(invitation_id)
             if invitation is None:
                 continue
             new = invitation.tick(now)
             try:
-                await repository.save(invitation)
+                await uow.invitations.save(invitation)
             except ConcurrencyError:
                 continue  # another instance or a command got there first; the next run re-checks
             emitted += len(new)
@@ -191,9 +186,8 @@ class ApplicationsHandlers:
     ) -> Invitation:
         invitation_id: str | None = identifier
         if what == "application":
-            row = await queries.application_row(uow.session, identifier)
-            invitation_id = row["invitation_id"] if row is not None else None
-        invitation = await InvitationRepository(uow).get(invitation_id) if invitation_id else None
+            invitation_id = await uow.invitations.invitation_of_application(identifier)
+        invitation = await uow.invitations.get(invitation_id) if invitation_id else None
         if invitation is None:
             raise not_found(what, identifier)
         check_access(actor, invitation.owner)
@@ -206,7 +200,7 @@ class ApplicationsHandlers:
     ) -> bool:
         """Save and commit; False when a concurrent writer won and the command may be retried."""
         try:
-            await InvitationRepository(uow).save(invitation)
+            await uow.invitations.save(invitation)
         except ConcurrencyError:
             if expected_version is not None:
                 raise StaleVersion(expected_version, None, what="invitation") from None
