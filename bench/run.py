@@ -5,7 +5,7 @@
 
 One run, on the running Kafka and PostgreSQL (`make infra`), everything isolated and cleaned up:
 
-1. **rebuild**: `measure_rebuild(pool_size)` (ranking_service.bench_rebuild) writes the seeded synthetic
+1. **rebuild**: `measure_rebuild(pool_size)` (bench.ranking_rebuild) writes the seeded synthetic
    pool's events to fresh topics (`benchsuite<unix time>.`) and rebuilds the projection from them into
    a fresh database, kept for step 2: events/s of the replay.
 2. **services**: profile, ranking and draws started by `deploy/local/services.sh` on their own ports
@@ -18,7 +18,7 @@ One run, on the running Kafka and PostgreSQL (`make infra`), everything isolated
    (general, one program, one category); the same questions to the baseline.
 5. **update → visible**: profiles created through the profile API, then `PUT /v1/profiles/{id}` with
    If-Match at 200/s for 30 s; latency until the `Ranked` continuing each update's correlation id is read.
-6. **round**: `draws_service.bench.run`: `POST /v1/draws` of 10,000 → all ITAs persisted (201) and all
+6. **round**: `bench.draws_round.run`: `POST /v1/draws` of 10,000 → all ITAs persisted (201) and all
    Invited events read back from Kafka.
 
 Prints one table (measured, target from DESIGN.md, ratio to target, ratio to the baseline) and writes
@@ -291,7 +291,7 @@ class Suite:
         await kafka_admin.delete_topics_with_prefix(self.bootstrap, prefix)
 
     def _rebuild(self) -> None:
-        from ranking_service.bench_rebuild import measure_rebuild
+        from bench.ranking_rebuild import measure_rebuild
 
         started = time.perf_counter()
         figures = measure_rebuild(self.config.pool_size, seed=self.config.seed, prefix=self.prefix, keep=True)
@@ -633,7 +633,7 @@ class Suite:
     # -- 6. rounds --------------------------------------------------------------------------------
 
     async def _rounds(self) -> None:
-        from draws_service import bench as draws_bench
+        from bench import draws_round as draws_bench
 
         rounds = []
         for _ in range(self.config.rounds):

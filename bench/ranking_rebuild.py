@@ -1,9 +1,9 @@
 """Benchmark of the projection rebuild: N generated profiles' events into fresh topics, then `rebuild` timed.
 
-    python -m ranking_service.bench_rebuild [--profiles 100000] [--updates 0.5] [--seed 7]
+    python -m bench.ranking_rebuild [--profiles 100000] [--updates 0.5] [--seed 7]
                                             [--prefix P] [--keep] [--workers N]
 
-    from ranking_service.bench_rebuild import measure_rebuild
+    from bench.ranking_rebuild import measure_rebuild
     figures = measure_rebuild(100_000)          # a dict; prints nothing (see the keys below)
 
 The candidates come from `bench.pool_generator` (seeded, IRCC's score distribution): each has
@@ -240,7 +240,7 @@ async def _mismatches(into: RankingSettings, expected: dict[str, int]) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ranking_service.bench_rebuild", description=__doc__.split("\n")[0]
+        prog="python -m bench.ranking_rebuild", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--profiles", type=int, default=100_000)
     parser.add_argument("--updates", type=float, default=DEFAULT_UPDATES, help="share with a ProfileUpdated")

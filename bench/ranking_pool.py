@@ -1,6 +1,6 @@
 """Micro-benchmark of the in-memory pool: memory per candidate and the cost of each operation.
 
-    python -m ranking_service.bench_pool [--size 1000000] [--seed 1] [--no-memory]
+    python -m bench.ranking_pool [--size 1000000] [--seed 1] [--no-memory]
 
 Scores follow IRCC's published distribution of 2026-08-03 (229,100 profiles), scaled to ``--size``;
 submission instants spread over 12 months at microsecond precision; programs and categories are a

@@ -1,6 +1,6 @@
 """Benchmark: hold one round against running services and time it until every Invited is on Kafka.
 
-    python -m draws_service.bench --size 10000 [--type general] [--draws-url http://127.0.0.1:8003]
+    python -m bench.draws_round --size 10000 [--type general] [--draws-url http://127.0.0.1:8003]
 
 Needs the draws service, the ranking service (with its pool loaded, e.g. 1,000,000 profiles) and
 Kafka running, with the same `EE_AUTH_SECRET` and `EE_TOPIC_PREFIX` as the services. Reports:
