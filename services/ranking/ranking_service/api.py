@@ -41,6 +41,7 @@ from shared.rules.crs import (
     pinned_rules,
     rules_for_day,
 )
+from shared.rules.distribution import MAX_CRS
 from shared.uow import SupportsNow
 
 router = APIRouter()
@@ -153,8 +154,8 @@ async def top(
 async def search(
     ranking: Ctx,
     noc_code: Annotated[list[str] | None, Query(description="any of these NOC 2021 codes")] = None,
-    min_crs: Annotated[int, Query(ge=0, le=1200)] = 0,
-    max_crs: Annotated[int, Query(ge=0, le=1200)] = 1200,
+    min_crs: Annotated[int, Query(ge=0, le=MAX_CRS)] = 0,
+    max_crs: Annotated[int, Query(ge=0, le=MAX_CRS)] = MAX_CRS,
     min_clb: Annotated[
         int | None, Query(ge=0, le=12, description="in the strongest official language")
     ] = None,
