@@ -28,7 +28,13 @@ from shared.rules.experience import (
     trade_hours,
 )
 from shared.rules.factors import CanadianEducation, Clb, EducationLevel, Language
-from shared.rules.language import best_by_language, best_valid, clb_of, spouse_language_points
+from shared.rules.language import (
+    DECLARED_LANGUAGES,
+    best_by_language,
+    best_valid,
+    clb_of,
+    spouse_language_points,
+)
 
 T = TypeVar("T")
 
@@ -76,6 +82,13 @@ class AsOf:
         """`levels_by_language(doc.language_tests, as_of)`."""
         best = best_by_language(self.doc.language_tests, self.as_of)
         return {language: clb_of(result) for language, result in best.items()}
+
+    @lazy
+    def declared_first_language(self) -> Language | None:
+        """The declared first official language when it has a valid result (None: not declared, or
+        no valid result in it, so the choice is left to the rules)."""
+        declared = DECLARED_LANGUAGES.get(self.doc.first_official_language or "")
+        return declared if declared in self.levels else None
 
     @lazy
     def education_level(self) -> EducationLevel:

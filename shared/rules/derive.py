@@ -61,9 +61,6 @@ def _factors_with(
     )
 
 
-_DECLARED: dict[str, Language] = {"english": "en", "french": "fr"}
-
-
 def _official_languages(facts: AsOf) -> tuple[LanguageAbility | None, LanguageAbility | None]:
     """(first, second) official language, each with the levels of its best valid result.
 
@@ -75,7 +72,7 @@ def _official_languages(facts: AsOf) -> tuple[LanguageAbility | None, LanguageAb
     by_points = first_language_order(facts.levels)
     if len(by_points) < 2:
         return (by_points[0] if by_points else None), None
-    declared = _DECLARED.get(facts.doc.first_official_language or "")
+    declared = facts.declared_first_language
     if declared is not None:
         first, second = sorted(by_points, key=lambda ability: ability.language != declared)
         return first, second

@@ -146,7 +146,7 @@ def fsw_grid(doc: ProfileDocument, as_of: date) -> FswGrid:
 
 def fsw_grid_of(facts: AsOf) -> FswGrid:
     return FswGrid(
-        language=fsw_language_points(facts.levels),
+        language=fsw_language_points(facts.levels, facts.declared_first_language),
         education=_FSW_EDUCATION[facts.education_level],
         experience=fsw_experience_points(facts.skilled_work_years),
         age=fsw_age_points(facts.age),
@@ -157,18 +157,19 @@ def fsw_grid_of(facts: AsOf) -> FswGrid:
     )
 
 
-def fsw_language_points(levels: dict[Language, Clb]) -> int:
+def fsw_language_points(levels: dict[Language, Clb], first: Language | None = None) -> int:
     """First official language per ability (max 24) + 4 for CLB 5+ in all of the second (max 28).
 
-    The candidate names the first language; we take the choice that meets the CLB 7 minimum and,
-    among those, scores most.
+    `first`: the candidate's declared first official language. Undeclared, we take the choice that
+    meets the CLB 7 minimum and, among those, scores most.
     """
     choices = [
         (
-            first.lowest() >= FSW_MIN_CLB,
-            _first_language_grid_points(first) + _second_language_grid_points(levels, name),
+            first_levels.lowest() >= FSW_MIN_CLB,
+            _first_language_grid_points(first_levels) + _second_language_grid_points(levels, name),
         )
-        for name, first in levels.items()
+        for name, first_levels in levels.items()
+        if first is None or name == first
     ]
     return max(choices, default=(False, 0))[1]
 
@@ -236,8 +237,21 @@ def _quebec(doc: ProfileDocument) -> list[str]:
     ]
 
 
-def _language(facts: AsOf, meets: Callable[[Clb], bool], requirement: str) -> list[str]:
+def _language(
+    facts: AsOf, meets: Callable[[Clb], bool], requirement: str, *, first_only: bool = False
+) -> list[str]:
+    """The minimum in English or French; with `first_only` (the FSWP: "first official language") in the
+    declared first official language when the candidate declared one."""
     levels = facts.levels
+    declared = facts.declared_first_language if first_only else None
+    if declared is not None:
+        if meets(levels[declared]):
+            return []
+        status = _language_status(facts.doc.language_tests, levels, facts.as_of)
+        return [
+            f"You need {requirement} in your first official language ({_LANGUAGE_NAMES[declared]}), from "
+            f"a test taken in the last 2 years; {status}"
+        ]
     if any(meets(clb) for clb in levels.values()):
         return []
     return [
@@ -294,7 +308,10 @@ def _assess_fsw(facts: AsOf) -> ProgramAssessment:
             f"one TEER 0-3 occupation in the last 10 years; {longest}."
         )
     reasons += _language(
-        facts, lambda clb: clb.lowest() >= FSW_MIN_CLB, f"CLB {FSW_MIN_CLB} in all four abilities"
+        facts,
+        lambda clb: clb.lowest() >= FSW_MIN_CLB,
+        f"CLB {FSW_MIN_CLB} in all four abilities",
+        first_only=True,
     )
     if rank(facts.education_level) < rank(EducationLevel.SECONDARY):
         reasons.append(

@@ -16,6 +16,9 @@ from shared.rules.document import (
 )
 from shared.rules.factors import Clb, Language, LanguageAbility
 
+DECLARED_LANGUAGES: dict[str, Language] = {"english": "en", "french": "fr"}
+"""The document's `first_official_language` values, as the language codes used here."""
+
 RESULTS_VALID_YEARS = 2  # crs-rules.md §2.1: results stop counting once 2 years old
 
 TEST_LANGUAGE: dict[TestName, Language] = {

@@ -256,6 +256,35 @@ def test_fsw_language_can_be_met_in_french() -> None:
     assert eligible
 
 
+@pytest.mark.parametrize(("declared", "eligible"), [(None, True), ("french", True), ("english", False)])
+def test_fsw_language_is_met_in_the_declared_first_official_language(
+    declared: str | None, eligible: bool
+) -> None:
+    # English CLB 6 in speaking, French NCLC 7 in all four: only French can be the first language.
+    tcf = LanguageTest(
+        test="TCF_CANADA", taken_on=date(2025, 6, 1), listening=460, reading=460, writing=10, speaking=10
+    )
+    candidate = doc(language_tests=[celpip(9, 9, 9, 6), tcf], first_official_language=declared)
+    met, reasons = fsw(candidate)
+    assert met is eligible
+    if not eligible:
+        assert reasons[0].startswith(
+            "You need CLB 7 in all four abilities in your first official language (English)"
+        )
+
+
+def test_a_declared_language_without_a_valid_result_leaves_the_choice_open() -> None:
+    candidate = doc(first_official_language="french")  # an English result only
+    assert fsw(candidate)[0]
+
+
+def test_the_fsw_grid_scores_the_declared_first_language() -> None:
+    english, french = Clb(10, 10, 10, 10), Clb(7, 7, 7, 7)
+    levels: dict[Language, Clb] = {"en": english, "fr": french}
+    assert fsw_language_points(levels) == 24 + 4
+    assert fsw_language_points(levels, "fr") == 16 + 4
+
+
 def test_an_expired_test_is_named_in_the_reason() -> None:
     eligible, reasons = fsw(doc(), as_of=date(2027, 2, 8))  # the example's IELTS of 2025-02-08 is 2 years old
     assert not eligible
