@@ -74,6 +74,20 @@ _LOAD_FROM_SNAPSHOT = sa.text(
 )
 
 
+def _save_snapshot() -> sa.Insert:
+    statement = insert(snapshots)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[snapshots.c.stream_id],
+        set_={"kind": excluded.kind, "version": excluded.version, "state": excluded.state,
+              "taken_at": sa.func.now()},
+        where=(snapshots.c.kind != excluded.kind) | (snapshots.c.version < excluded.version),
+    )
+
+
+_SAVE_SNAPSHOT = _save_snapshot()
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """An aggregate's state (`kind`: its shape, as the repository names it) as of `version`."""
@@ -200,17 +214,9 @@ class EventStore:
         Call it in the transaction that appended the events up to `snapshot.version`, so that it never
         commits ahead of them.
         """
-        statement = insert(snapshots).values(
-            stream_id=stream_id, kind=snapshot.kind, version=snapshot.version, state=snapshot.state
-        )
-        excluded = statement.excluded
         await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[snapshots.c.stream_id],
-                set_={"kind": excluded.kind, "version": excluded.version, "state": excluded.state,
-                      "taken_at": sa.func.now()},
-                where=(snapshots.c.kind != excluded.kind) | (snapshots.c.version < excluded.version),
-            )
+            _SAVE_SNAPSHOT,
+            {"stream_id": stream_id, "kind": snapshot.kind, "version": snapshot.version, "state": snapshot.state},
         )
 
     async def read_all(

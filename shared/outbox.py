@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -48,6 +49,19 @@ class OutboxRecord:
 # Called after Kafka acknowledged a batch and before the rows are marked published. Tests use it to
 # simulate a crash at the worst moment (raise from it); production passes nothing.
 FaultHook = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
+
+
+_UNPUBLISHED = (
+    sa.select(outbox.c.id, outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+    .where(outbox.c.published_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_MARK_PUBLISHED = (
+    sa.update(outbox)
+    .where(outbox.c.id == sa.func.any(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
+    .values(published_at=sa.func.now())
+)
 
 
 def relay_lock_key(service_name: str) -> int:
@@ -159,27 +173,17 @@ class OutboxRelay:
     # -- one pass ---------------------------------------------------------------------------------
 
     async def _pass(self, conn: AsyncConnection) -> int:
-        result = await conn.execute(
-            sa.select(outbox.c.id, outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.payload)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(self._batch_size)
-        )
+        # The connection is in autocommit: each statement is its own transaction (no BEGIN/COMMIT
+        # round trips, and no read transaction held open while publishing waits on Kafka).
+        result = await conn.execute(_UNPUBLISHED, {"limit": self._batch_size})
         records = [OutboxRecord(*row) for row in result.all()]
-        # End the read transaction now: publishing may wait on Kafka for seconds.
-        await conn.commit()
         if not records:
             return 0
         acked = await self._publish(records)
         if self._fault_hook is not None:
             await self._fault_hook(acked)
         if acked:
-            await conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.id.in_([r.id for r in acked]))
-                .values(published_at=sa.func.now())
-            )
-            await conn.commit()
+            await conn.execute(_MARK_PUBLISHED, {"ids": [r.id for r in acked]})
             self.published += len(acked)
         if len(acked) < len(records):
             raise RuntimeError(self.last_error or "Kafka did not acknowledge every message")
@@ -224,9 +228,10 @@ class OutboxRelay:
         conn = await self._engine.connect()
         held = False
         try:
+            # A session lock, so autocommit keeps it; the connection is invalidated on the way out.
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             result = await conn.execute(sa.select(sa.func.pg_try_advisory_lock(self._lock_key)))
             held = bool(result.scalar())
-            await conn.commit()
             if held:
                 self._leader_conn = conn
             yield conn if held else None

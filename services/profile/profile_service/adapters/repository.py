@@ -58,13 +58,19 @@ class ProfileRepository(EventSourcedRepository[Profile]):
         )
 
     async def project(self, aggregate: Profile) -> None:
-        row = projection_row(aggregate, self.uow.clock.now())
-        statement = insert(profiles).values(**row)
-        update = {key: statement.excluded[key] for key in row if key != "profile_id"}
-        newer = profiles.c.version < statement.excluded.version
-        await self.uow.session.execute(
-            statement.on_conflict_do_update(index_elements=["profile_id"], set_=update, where=newer)
-        )
+        await self.uow.session.execute(_UPSERT, projection_row(aggregate, self.uow.clock.now()))
+
+
+def _upsert() -> sa.Insert:
+    # Built once: building `excluded` makes a fresh alias of the table with a proxy per column, which
+    # cost more CPU per PUT than anything else the projection does.
+    statement = insert(profiles)
+    update = {column.name: statement.excluded[column.name] for column in profiles.c if column.name != "profile_id"}
+    newer = profiles.c.version < statement.excluded.version
+    return statement.on_conflict_do_update(index_elements=["profile_id"], set_=update, where=newer)
+
+
+_UPSERT = _upsert()
 
 
 def projection_row(profile: Profile, now: datetime) -> dict[str, Any]:
