@@ -42,6 +42,7 @@ __all__ = [
     "TrackedProfile",
     "UpdateRun",
     "create_profiles",
+    "measure_history_cost",
     "measure_update_visibility",
     "percentile",
     "ratio",
@@ -491,3 +492,80 @@ async def measure_update_visibility(
     run.after_put_ms = [visible[c] - put_ms[c] for c in answered_ok if c in visible]
     run.not_visible = len(answered_ok) - len(run.visible_ms)
     return run
+
+
+# ============================================================================================
+# A PUT on a long history against one on a short one (snapshots keep them alike)
+# ============================================================================================
+
+
+async def measure_history_cost(
+    client: httpx.AsyncClient,
+    profile_url: str,
+    token: str,
+    document: dict[str, Any],
+    *,
+    history: int = 1_000,
+    samples: int = 50,
+    limit_s: float = 240.0,
+    server_cpu_s: Callable[[], float | None] = lambda: None,
+) -> dict[str, Any]:
+    """Sequential PUTs: each on a fresh profile (1 prior event: its creation), then `samples` on one
+    profile after `history` PUTs on it. Returns both latency summaries and p50(long) / p50(short), and
+    with `server_cpu_s` (the profile service's CPU seconds so far) its CPU per PUT in each case."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.perf_counter() + limit_s
+
+    async def create() -> tuple[str, int]:
+        answer = await client.post(f"{profile_url}/v1/profiles", json=document, headers=headers)
+        if answer.status_code != 201:
+            raise RuntimeError(f"create {answer.status_code}: {answer.text[:200]}")
+        return answer.json()["id"], int(answer.headers["ETag"].strip('"'))
+
+    async def put(profile_id: str, version: int, flip: bool) -> tuple[int, float]:
+        body = toggled_sibling(document) if flip else document
+        started = time.perf_counter()
+        answer = await client.put(
+            f"{profile_url}/v1/profiles/{profile_id}",
+            json=body,
+            headers={**headers, "If-Match": f'"{version}"'},
+        )
+        elapsed = (time.perf_counter() - started) * 1000.0
+        if answer.status_code != 200:
+            raise RuntimeError(f"PUT {answer.status_code}: {answer.text[:200]}")
+        return int(answer.headers["ETag"].strip('"')), elapsed
+
+    fresh = [await create() for _ in range(samples)]
+    short: list[float] = []
+    cpu_before = server_cpu_s()
+    for profile_id, version in fresh:
+        short.append((await put(profile_id, version, True))[1])
+    cpu_short = _per_put(cpu_before, server_cpu_s(), samples)
+    long_id, version = await create()
+    for n in range(history):
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"building the history took over {limit_s:.0f} s ({n} of {history} PUTs)")
+        version, _ = await put(long_id, version, n % 2 == 0)
+    long: list[float] = []
+    cpu_before = server_cpu_s()
+    for n in range(samples):
+        version, elapsed = await put(long_id, version, (history + n) % 2 == 0)
+        long.append(elapsed)
+    cpu_long = _per_put(cpu_before, server_cpu_s(), samples)
+    short_summary, long_summary = summarize(short, 1.0), summarize(long, 1.0)
+    return {
+        "history": history,
+        "samples": samples,
+        "short": short_summary.as_dict(),
+        "long": long_summary.as_dict(),
+        "ratio_p50": ratio(long_summary.p50_ms, short_summary.p50_ms),
+        "server_cpu_ms_per_put_short": cpu_short,
+        "server_cpu_ms_per_put_long": cpu_long,
+        "ratio_cpu": ratio(cpu_long, cpu_short),
+    }
+
+
+def _per_put(before: float | None, after: float | None, count: int) -> float | None:
+    if before is None or after is None or count <= 0:
+        return None
+    return round((after - before) / count * 1000.0, 3)

@@ -114,6 +114,8 @@ class Config:
     update_profiles: int
     rounds: int
     round_size: int
+    history_events: int
+    append_seconds: float
     keep: bool
 
 
@@ -131,12 +133,14 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     add("--baseline-rank-samples", type=int, default=1_000)
     add("--baseline-window-samples", type=int, default=5)
     add("--update-rate", type=float, default=TARGET_UPDATE_RATE, help="profile updates per second")
-    add("--update-seconds", type=float, default=30.0)
+    add("--update-seconds", type=float, default=60.0)
     add("--update-probe-rate", type=float, default=20.0, help="a first, unsaturated run (0: none)")
     add("--update-probe-seconds", type=float, default=10.0)
     add("--update-profiles", type=int, default=1_000, help="profiles created through the API to update")
     add("--rounds", type=int, default=2, help="rounds held one after the other")
     add("--round-size", type=int, default=10_000)
+    add("--history-events", type=int, default=1_000, help="PUTs on one profile before timing PUTs on it")
+    add("--append-seconds", type=float, default=10.0, help="each contender of the appends/s comparison")
     add("--keep", action="store_true", help="leave services, topics and databases for a post-mortem")
     args = parser.parse_args(argv)
     if args.pool_size < 1_000:
@@ -326,9 +330,13 @@ class Suite:
                 await self._baseline_queries()
             with self.phase("update → visible"):
                 await self._updates()
+            with self.phase("PUT on a long history"):
+                await self._history()
             with self.phase("round"):
                 await self._rounds()
             self.figures.setdefault("services", {})["ranking_rss_mb_end"] = self._rss_mb("ranking")
+        with self.phase("appends side by side"):
+            await self._appends()
 
     def _services(self, command: str) -> str:
         done = subprocess.run(
@@ -392,6 +400,15 @@ class Suite:
         except (OSError, ValueError):
             return None
         return None
+
+    def _cpu_seconds(self, service: str) -> float | None:
+        """CPU (user + system) the service's process has used so far, from /proc."""
+        try:
+            pid = int((RUN_DIR / "run" / f"{service}.pid").read_text().strip())
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _token(self, sub: str, role: str) -> str:
         from shared.auth import mint_token
@@ -630,6 +647,34 @@ class Suite:
                 line += f"; {name} p50 {summary.p50_ms:.1f} ms p99 {summary.p99_ms:.1f} ms"
         self.console.print(line)
 
+    async def _history(self) -> None:
+        from bench.latency import measure_history_cost
+        from bench.pool_generator import generate_documents
+
+        document = next(iter(generate_documents(1, self.config.seed + 2_000, workers=1))).document
+        figures = await measure_history_cost(
+            self.client, self.base_url["profile"], self._token(PARTNER, "partner"), document,
+            history=self.config.history_events, server_cpu_s=lambda: self._cpu_seconds("profile"),
+        )
+        self.figures["put_history"] = figures
+        self.console.print(
+            f"  PUT after 1 event: p50 {figures['short']['p50_ms']:.2f} ms, "
+            f"{figures['server_cpu_ms_per_put_short']} ms server CPU; after {figures['history']:,} events: "
+            f"p50 {figures['long']['p50_ms']:.2f} ms, {figures['server_cpu_ms_per_put_long']} ms server CPU"
+        )
+
+    async def _appends(self) -> None:
+        from bench.appends import measure_appends
+
+        figures = await measure_appends(self.dsn, seconds=self.config.append_seconds, clients=8)
+        self.figures["appends"] = figures
+        self.console.print(
+            "  appends/s: event store {}, eventsourcing {}, pgbench {}".format(
+                *(figures[k].get("appends_per_s", figures[k].get("error")) for k in
+                  ("event_store", "eventsourcing", "pgbench"))
+            )
+        )
+
     # -- 6. rounds --------------------------------------------------------------------------------
 
     async def _rounds(self) -> None:
@@ -818,6 +863,54 @@ def _update_rows(label: str, update: dict[str, Any] | None, target: str, budget:
     return rows
 
 
+TARGET_HISTORY_RATIO: Final = 1.5
+
+
+def _history_rows(history: dict[str, Any] | None) -> list[Row]:
+    """A PUT on a profile with 1,000 prior events against one with 1: CPU (robust to load) and p50."""
+    label = "PUT on a profile with 1,000 prior events ÷ with 1"
+    target = f"≤ {TARGET_HISTORY_RATIO:g}×"
+    if not history:
+        return [Row(label, "not measured", target, None, None, "—")]
+    label = f"PUT on a profile with {history['history']:,} prior events ÷ with 1"
+    cpu = history.get("ratio_cpu")
+    value = cpu if cpu is not None else history.get("ratio_p50")
+    long_cpu = history.get("server_cpu_ms_per_put_long")
+    short_cpu = history.get("server_cpu_ms_per_put_short")
+    long_p50, short_p50 = _ms(history["long"]["p50_ms"]), _ms(history["short"]["p50_ms"])
+    measured = (
+        f"server CPU {long_cpu} ÷ {short_cpu} ms per PUT = {_fmt_ratio(cpu)}; "
+        f"p50 {long_p50} ÷ {short_p50} = {_fmt_ratio(history.get('ratio_p50'))} "
+        f"(n={history['samples']} each)"
+    )
+    r = ratio(value, TARGET_HISTORY_RATIO)
+    return [Row(label, measured, target, r, None if r is None else r <= 1, "—", value)]
+
+
+def _append_rows(appends: dict[str, Any] | None) -> list[Row]:
+    """Appends/s of the event store, and the same for eventsourcing's recorder and pgbench's commits."""
+    if not appends:
+        return [Row("event store appends/s (1 event per transaction)", "not measured", "—", None, None, "—")]
+    rows = []
+    ours = appends["event_store"].get("appends_per_s")
+    load = appends.get("loadavg_before")
+    for key, label in (
+        ("event_store", "event store appends/s (1 event per transaction)"),
+        ("eventsourcing", "  eventsourcing's PostgresApplicationRecorder, same payload"),
+        ("pgbench", "  pgbench commits/s, INSERT of the same size"),
+    ):
+        figure = appends.get(key) or {}
+        rate = figure.get("appends_per_s")
+        if rate is None:
+            rows.append(Row(label, f"failed: {figure.get('error', '?')}", "—", None, None, "—"))
+            continue
+        measured = f"{rate:,.1f}/s ({appends['clients']} clients, {appends['payload_bytes']:,} B"
+        measured += f", load {load})"
+        vs = "—" if key == "event_store" else f"event store ÷ this = {_fmt_ratio(ratio(ours, rate))}"
+        rows.append(Row(label, measured, "—", None, None, vs, rate))
+    return rows
+
+
 def budget_rows(figures: dict[str, Any]) -> list[Row]:
     """The table: one row per figure of the budget (and the queries around them)."""
     rows: list[Row] = []
@@ -865,6 +958,8 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
     target = f"p99 ≤ {TARGET_VISIBLE_P99_MS:g} ms at {TARGET_UPDATE_RATE:g}/s"
     rows += _update_rows("profile update → new score visible (Ranked)", figures.get("update_visible"), target,
                          budget=True)  # fmt: skip
+    rows += _history_rows(figures.get("put_history"))
+    rows += _append_rows(figures.get("appends"))
     rounds = figures.get("rounds") or []
     for index, held in enumerate(rounds, start=1):
         r = ratio(held["published_s"], TARGET_ROUND_S)

@@ -222,3 +222,30 @@ def test_selection_kinds_take_the_most_common_category_of_the_pool() -> None:
         ("category french", None, "french"),
     ]
     assert selection_kinds([]) == [("general", None, None), ("program fsw", "fsw", None)]
+
+
+# --- the rows of the history and appends comparisons --------------------------------------------------
+
+
+def test_history_row_judges_the_cpu_ratio_against_one_and_a_half() -> None:
+    history = {
+        "history": 1_000, "samples": 50, "ratio_p50": 1.2, "ratio_cpu": 1.6,
+        "server_cpu_ms_per_put_long": 4.8, "server_cpu_ms_per_put_short": 3.0,
+        "short": {"p50_ms": 5.0}, "long": {"p50_ms": 6.0},
+    }
+    [row] = [r for r in budget_rows({"put_history": history}) if r.what.startswith("PUT on a profile")]
+    assert row.value == 1.6 and row.meets is False and row.target == "≤ 1.5×"
+    within = {**history, "ratio_cpu": 1.1}
+    [row] = [r for r in budget_rows({"put_history": within}) if r.what.startswith("PUT on a profile")]
+    assert row.meets is True
+
+
+def test_append_rows_give_each_contender_and_the_event_stores_ratio_to_it() -> None:
+    appends = {
+        "clients": 8, "payload_bytes": 1350, "loadavg_before": [1.0, 1.0, 1.0],
+        "event_store": {"appends_per_s": 600.0}, "eventsourcing": {"appends_per_s": 300.0},
+        "pgbench": {"error": "RuntimeError: pgbench not found"},
+    }
+    rows = [r for r in budget_rows({"appends": appends}) if "appends/s" in r.what or r.what.startswith("  ")]
+    assert [r.value for r in rows] == [600.0, 300.0, None]
+    assert rows[1].vs_baseline == "event store ÷ this = 2×" and rows[2].measured.startswith("failed")

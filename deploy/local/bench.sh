@@ -19,6 +19,17 @@ VENV="$EE_ROOT/.venv"
 [[ -x "$VENV/bin/python" ]] || die "no $VENV/bin/python: run 'make venv' first"
 IMPORT_ROOTS=".:services/profile:services/ranking:services/draws:services/applications"
 
+# pgbench (Debian's postgresql-contrib) gives the commit rate the event store's appends are compared with.
+if ! command -v pgbench >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/pgbench" >/dev/null; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        log "installing postgresql-contrib (pgbench) from Debian's packages"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-contrib >/dev/null \
+            || log "could not install postgresql-contrib: the pgbench figure will be missing"
+    else
+        log "no pgbench and no root to install postgresql-contrib: the pgbench figure will be missing"
+    fi
+fi
+
 cd "$EE_ROOT"
 started="$(now_ms)"
 rc=0
