@@ -216,7 +216,8 @@ class EventStore:
         """
         await session.execute(
             _SAVE_SNAPSHOT,
-            {"stream_id": stream_id, "kind": snapshot.kind, "version": snapshot.version, "state": snapshot.state},
+            {"stream_id": stream_id, "kind": snapshot.kind, "version": snapshot.version,
+             "state": snapshot.state},
         )
 
     async def read_all(

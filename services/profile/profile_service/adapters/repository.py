@@ -65,7 +65,8 @@ def _upsert() -> sa.Insert:
     # Built once: building `excluded` makes a fresh alias of the table with a proxy per column, which
     # cost more CPU per PUT than anything else the projection does.
     statement = insert(profiles)
-    update = {column.name: statement.excluded[column.name] for column in profiles.c if column.name != "profile_id"}
+    columns = [column.name for column in profiles.c if column.name != "profile_id"]
+    update = {name: statement.excluded[name] for name in columns}
     newer = profiles.c.version < statement.excluded.version
     return statement.on_conflict_do_update(index_elements=["profile_id"], set_=update, where=newer)
 
