@@ -29,7 +29,9 @@ What cannot be applied does not stop the consumer:
 - an event type this build does not know (a newer producer) → skipped and counted;
 - a known type with no handler here → ignored and counted.
 A DLQ record keeps the original key, value and headers and adds `reason`, `error`, `original_topic`,
-`original_partition`, `original_offset` and `consumer` headers.
+`original_partition`, `original_offset` and `consumer` headers. These decisions (the verdict on a
+record, the retry count, the dead-letter reason and copy) are `shared.decisions`, which the ranking
+rebuild reuses.
 
 Database or Kafka unreachable is not the message's fault: nothing is dead-lettered, the consumer seeks
 back to its stored positions and tries again with backoff.
@@ -45,29 +47,29 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import context, kafka_admin
-from shared.envelope import Envelope, EnvelopeError, decode
-from shared.events.catalogue import Event
-from shared.events.registry import REGISTRY, EventRegistry, UnknownEventType
-from shared.failures import rejected_data
-from shared.messages import (
-    HEADER_CONSUMER,
-    HEADER_ERROR,
-    HEADER_ORIGINAL_OFFSET,
-    HEADER_ORIGINAL_PARTITION,
-    HEADER_ORIGINAL_TOPIC,
-    HEADER_REASON,
-    dlq_topic,
+from shared.decisions import (
+    MAX_RETRIES,
+    Action,
+    DeadLetterReason,
+    DeadLetters,
+    UnreadableEvent,
+    dead_letter_headers,
+    handler_failed,
+    judge,
+    read_event,
 )
+from shared.envelope import Envelope
+from shared.events.catalogue import Event
+from shared.events.registry import REGISTRY, EventRegistry
+from shared.failures import rejected_data
 from shared.positions import ClusterMismatchError, ConsumerPositions
-from shared.producer import start_producer
 from shared.settings import ServiceSettings
 from shared.uow import BatchUnitOfWork, SupportsNow, UnitOfWork
 
@@ -93,14 +95,6 @@ BatchHandler = Callable[[UnitOfWork, Sequence[Delivery]], Awaitable[None]]
 
 class MissingTopicError(RuntimeError):
     """A topic the consumer reads does not exist (yet)."""
-
-
-class DeadLetterReason:
-    """Why a record went to the DLQ, in a word (the metrics' `reason` label; the header says more)."""
-
-    UNREADABLE = "unreadable"  # not JSON, not a CloudEvent, or data not matching its catalogue event
-    DATA_REJECTED = "data_rejected"  # the database refused a value of a well-formed event
-    HANDLER_FAILED = "handler_failed"  # the handler kept raising after its retries
 
 
 @dataclass
@@ -133,50 +127,6 @@ class _Batch:
     advance: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
 
 
-class UnreadableEvent(ValueError):
-    """A record that is not an event of the catalogue: `reason` and `error` go to the DLQ headers."""
-
-    def __init__(self, reason: str, error: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error = error
-
-
-def read_event(value: bytes | None, registry: EventRegistry = REGISTRY) -> tuple[Envelope, Event]:
-    """Decode, upcast and validate one record's value as a catalogue event.
-
-    Raises `UnreadableEvent` (dead-letter it, with its reason) or `UnknownEventType` (skip it).
-    """
-    envelope: Envelope | None = None
-    try:
-        envelope = registry.upcast(decode(value or b""))
-        model = registry.model_for(envelope.type)
-        return envelope, model.model_validate(envelope.data)
-    except EnvelopeError as exc:
-        raise UnreadableEvent(f"not a CloudEvents envelope: {exc}", type(exc).__name__) from exc
-    except UnknownEventType:
-        raise
-    except ValidationError as exc:
-        assert envelope is not None
-        reason = f"data does not match the catalogue event {envelope.type}: {_short(exc)}"
-        raise UnreadableEvent(reason, type(exc).__name__) from exc
-    except Exception as exc:  # an upcaster that chokes on this data
-        raise UnreadableEvent(f"cannot read the event: {exc!r}", type(exc).__name__) from exc
-
-
-def dead_letter_headers(record: Record, reason: str, error: str, consumer: str) -> list[tuple[str, bytes]]:
-    """The headers of `record`'s copy on the DLQ: why, where from, who gave up, then its own."""
-    return [
-        (HEADER_REASON, reason.encode()),
-        (HEADER_ERROR, error.encode()),
-        (HEADER_ORIGINAL_TOPIC, record.topic.encode()),
-        (HEADER_ORIGINAL_PARTITION, str(record.partition).encode()),
-        (HEADER_ORIGINAL_OFFSET, str(record.offset).encode()),
-        (HEADER_CONSUMER, consumer.encode()),
-        *record.headers,
-    ]
-
-
 class _InfrastructureError(Exception):
     """Database or Kafka failed under us: retry the batch later, blame no message."""
 
@@ -207,7 +157,7 @@ class IdempotentConsumer:
         batch_types: Iterable[str] = (),
         group_id: str | None = None,
         batch_size: int = 500,
-        max_retries: int = 3,
+        max_retries: int = MAX_RETRIES,
         registry: EventRegistry = REGISTRY,
         poll_timeout_ms: int = 200,
         retry_backoff_s: float = 0.05,
@@ -227,6 +177,8 @@ class IdempotentConsumer:
         if both := self.batch_types & set(self.handlers):
             raise ValueError(f"{sorted(both)} have both a handler and the batch handler")
         self._stored = ConsumerPositions(name)
+        self._handled = frozenset(self.handlers) | self.batch_types
+        self._dead_letters = DeadLetters(settings, name)
         self.group_id = None if group_id is None else settings.consumer_group(group_id)
         self.batch_size = batch_size
         self.max_retries = max(1, max_retries)
@@ -239,7 +191,6 @@ class IdempotentConsumer:
         self._retry_backoff_s = retry_backoff_s
         self._max_backoff_s = max_backoff_s
         self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
         self._cluster_id: str | None = None
         # Next offset per assigned partition as committed in the database.
         self._positions: dict[TopicPartition, int] = {}
@@ -423,13 +374,12 @@ class IdempotentConsumer:
 
     async def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
-        producer, self._producer = self._producer, None
-        for client in (consumer, producer):
-            if client is not None:
-                try:
-                    await client.stop()
-                except Exception as exc:
-                    log.debug("consumer %s: closing a Kafka client: %r", self.name, exc)
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except Exception as exc:
+                log.debug("consumer %s: closing the Kafka consumer: %r", self.name, exc)
+        await self._dead_letters.close()
 
     # -- a batch ----------------------------------------------------------------------------------
 
@@ -459,21 +409,21 @@ class IdempotentConsumer:
                 self.metrics.duplicates += 1  # re-fetched after a seek; already committed
                 continue
             batch.advance[tp] = record.offset + 1
-            try:
-                envelope, event = read_event(record.value, self._registry)
-            except UnreadableEvent as exc:
-                batch.dead.append((record, exc.reason, exc.error))
+            verdict = judge(record.value, self._handled, self._registry)
+            if verdict.action is Action.DEAD_LETTER:
+                batch.dead.append((record, verdict.reason, verdict.error))
                 continue
-            except UnknownEventType as exc:
+            if verdict.action is Action.SKIP_UNKNOWN:
                 self.metrics.skipped_unknown += 1
-                log.info("consumer %s: skipped unknown event type %s at %s:%d@%d", self.name, exc,
+                log.info("consumer %s: skipped unknown event type %s at %s:%d@%d", self.name, verdict.reason,
                          record.topic, record.partition, record.offset)
                 continue
-            name = event.event_name()
-            handler = self.handlers.get(name)
-            if handler is None and name not in self.batch_types:
+            if verdict.action is Action.IGNORE:
                 self.metrics.ignored += 1
                 continue
+            assert verdict.envelope is not None and verdict.event is not None
+            handler = self.handlers.get(verdict.event.event_name())
+            envelope, event = verdict.envelope, verdict.event
             delivery = Delivery(envelope, event, record.topic, record.partition, record.offset)
             batch.pending.append(_Pending(record, delivery, handler))
         return batch
@@ -551,11 +501,12 @@ class IdempotentConsumer:
                 finally:
                     self._db_idle.set()
             if error is not None:
+                error_name = type(error).__name__
                 if kind == DeadLetterReason.HANDLER_FAILED:
-                    reason = (f"handler for {pending.delivery.envelope.type} failed {self.max_retries} "
-                              f"times; last error: {error!r}")
+                    event_type = pending.delivery.envelope.type
+                    reason, error_name = handler_failed(event_type, error, self.max_retries)
                 try:
-                    await self._dead_letter(record, reason, type(error).__name__, kind)
+                    await self._dead_letter(record, reason, error_name, kind)
                 except Exception as exc:
                     raise _InfrastructureError("the dead-letter topic is unreachable") from exc
             self._positions[tp] = max(self._positions.get(tp, 0), record.offset + 1)
@@ -613,21 +564,10 @@ class IdempotentConsumer:
     # -- Kafka side -------------------------------------------------------------------------------
 
     async def _dead_letter(self, record: Record, reason: str, error: str, kind: str) -> None:
-        producer = await self._dlq_producer()
-        headers = dead_letter_headers(record, reason, error, self.name)
-        future = await producer.send(dlq_topic(record.topic), value=record.value, key=record.key,
-                                     headers=headers)
-        await future
+        await self._dead_letters.send(record, reason, error)
         self.metrics.dead_lettered += 1
         by_reason = self.metrics.dead_lettered_by_reason
         by_reason[kind] = by_reason.get(kind, 0) + 1
-        log.error("consumer %s: %s:%d@%d sent to %s: %s", self.name, record.topic, record.partition,
-                  record.offset, dlq_topic(record.topic), reason)
-
-    async def _dlq_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            self._producer = await start_producer(self.settings, f"{self.name}-dlq")
-        return self._producer
 
     async def _commit_kafka(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
         """Mirror the stored positions into Kafka's group offsets (lag tools read them)."""
@@ -698,12 +638,6 @@ def _message_context(envelope: Envelope) -> Iterator[None]:
     finally:
         context.causation_id.reset(cause)
         context.correlation_id.reset(corr)
-
-
-def _short(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]]
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
 __all__ = [

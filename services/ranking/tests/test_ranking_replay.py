@@ -25,11 +25,14 @@ from ranking_service.adapters.repository import COPY_COLUMNS, _values
 from ranking_service.application.projection import Item as BatchItem
 from ranking_service.application.projection import _apply_items, _evaluate_all
 from ranking_service.domain.candidate import CandidateRow
-from ranking_service.replay import DeadRecord, Item, Merge, _fast_read, read_item, split
+from ranking_service.application.projection import rejection
+from ranking_service.domain.candidate import HANDLED_EVENTS
+from ranking_service.replay import DeadRecord, Item, Merge, read_item, split
+from ranking_service.replay.decode import _fast_read
 
-from shared.consumer import UnreadableEvent, read_event
+from shared.decisions import MAX_RETRIES, Action, UnreadableEvent, handler_failed, judge, read_event
 from shared.envelope import encode
-from shared.events.catalogue import Event, RoundOfInvitationsHeld
+from shared.events.catalogue import CandidateEvent, Event, RoundOfInvitationsHeld
 from shared.rules.crs import CURRENT_RULES, IN_FORCE
 
 A, B, C = pid(1), pid(2), pid(3)
@@ -140,14 +143,47 @@ def test_unknown_types_and_types_without_a_handler_are_skipped() -> None:
 
 
 def test_a_profile_id_the_handler_refuses_is_dead_lettered_as_after_the_retries() -> None:
-    value = raw(*ProfileStream("not-a-uuid").created(document()))
+    event, version = ProfileStream("not-a-uuid").created(document())
     with pytest.raises(DeadRecord) as dead:
-        read_item(value)
+        read_item(raw(event, version))
     assert dead.value.error == "ValueError"
     assert dead.value.reason == (
         "handler for ee.profile.ProfileCreated.v1 failed 3 times; last error: "
         "ValueError(\"profile_id 'not-a-uuid' is not a canonical lowercase UUID\")"
     )
+    # Not a copy: the consumer's own reason, retry count and the projection's own refusal.
+    assert isinstance(event, CandidateEvent)
+    refusal = rejection(event)
+    assert refusal is not None and MAX_RETRIES == 3
+    assert (dead.value.reason, dead.value.error) == handler_failed(event.event_type(), refusal)
+
+
+HELD = RoundOfInvitationsHeld(
+    round_id="r-1", round_number=1, round_type="general", size=10, invitations_count=10, cutoff_crs=500,
+    tie_break_at=NOW, held_at=NOW,
+)  # fmt: skip
+JUDGED = {
+    "garbage": b"not json",
+    "not an envelope": b'{"specversion": "1.0"}',
+    "unknown type": _mangled(lambda b: b.update(type="ee.profile.ProfileTeleported.v1")),
+    "no handler here": raw(HELD),
+    "nominated": raw(*ProfileStream(A).nominated("BC")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JUDGED))
+def test_the_replay_decides_each_record_as_the_consumer_judges_it(name: str) -> None:
+    value = JUDGED[name]
+    verdict = judge(value, {event.event_name() for event in HANDLED_EVENTS})
+    if verdict.action is Action.DEAD_LETTER:
+        with pytest.raises(DeadRecord) as dead:
+            read_item(value)
+        assert (dead.value.reason, dead.value.error) == (verdict.reason, verdict.error)
+    elif verdict.action is Action.APPLY:
+        item = read_item(value)
+        assert item is not None and item.event == verdict.event
+    else:
+        assert read_item(value) is None
 
 
 # --- merging and writing -------------------------------------------------------------------------

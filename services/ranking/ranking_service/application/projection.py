@@ -162,15 +162,22 @@ class RankingProjection:
                 uow.publish(event, aggregate_id=profile_id, aggregate_version=entry.row.revision)
 
 
+def rejection(event: CandidateEvent) -> ValueError | None:
+    """What the projection raises for an event it cannot apply (the rebuild decides the same way)."""
+    if not is_profile_id(event.profile_id):
+        return ValueError(f"profile_id {event.profile_id!r} is not a canonical lowercase UUID")
+    return None
+
+
 def _item(delivery: Delivery) -> Item | None:
     """The projection's view of one delivered event (None for an event about no candidate)."""
     event = delivery.event
     if not isinstance(event, CandidateEvent):
         return None
-    if not is_profile_id(event.profile_id):
+    if (error := rejection(event)) is not None:
         # Raised, not skipped: the consumer retries the batch one by one and dead-letters this one with
         # this reason.
-        raise ValueError(f"profile_id {event.profile_id!r} is not a canonical lowercase UUID")
+        raise error
     envelope = delivery.envelope
     return Item(
         event.profile_id, event.owner, event, envelope.aggregateversion,

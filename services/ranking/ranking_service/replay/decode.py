@@ -1,0 +1,166 @@
+"""Reading one record for the replay: fast for the common profile events, else as the consumer reads.
+
+The common profile events (created, submitted, updated: the ones carrying a document) are decoded
+with orjson and checked field by field against their catalogue shape without building a pydantic
+model. Anything that does not match that shape exactly is judged by the consumer's own decision
+(`shared.decisions.judge`): dead-lettered with the same reason, skipped as unknown, ignored, or
+applied. An event the projection's handler would refuse (`projection.rejection`) is dead-lettered
+with the reason the consumer gives after its retries (`shared.decisions.handler_failed`).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from ranking_service.application.projection import rejection
+from ranking_service.domain.candidate import HANDLED_EVENTS
+from shared.decisions import Action, handler_failed, judge
+from shared.envelope import SPEC_VERSION
+from shared.events.catalogue import CandidateEvent, Event, ProfileCreated, ProfileSubmitted, ProfileUpdated
+from shared.events.registry import REGISTRY, UnknownEventType
+
+DOCUMENT_EVENTS: Final = (ProfileCreated, ProfileSubmitted, ProfileUpdated)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One event, reduced to what the merge needs."""
+
+    profile_id: str
+    owner: str
+    event: Event
+    version: int | None
+    event_id: str
+
+
+class DeadRecord(Exception):
+    """The consumer would dead-letter this record, with this reason."""
+
+    def __init__(self, reason: str, error: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+_HANDLED: Final = frozenset(HANDLED_EVENTS)
+_HANDLED_NAMES: Final = frozenset(event.event_name() for event in HANDLED_EVENTS)
+_REQUIRED: Final = ("specversion", "id", "source", "type", "time", "data")
+_RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+# Exactly the fields of each fast-read event: (required, optional).
+_SHAPES: Final[dict[type[Event], tuple[frozenset[str], frozenset[str]]]] = {
+    ProfileCreated: (frozenset({"profile_id", "owner", "document", "created_at"}), frozenset()),
+    ProfileSubmitted: (
+        frozenset({"profile_id", "owner", "document", "eligible_programs", "submitted_at", "expires_at"}),
+        frozenset(),
+    ),
+    ProfileUpdated: (
+        frozenset({"profile_id", "owner", "document", "status", "eligible_programs", "updated_at"}),
+        frozenset({"submitted_at", "expires_at"}),
+    ),
+}
+_current_models: dict[str, type[Event] | None] = {}
+
+
+def read_item(value: bytes | None) -> Item | None:
+    """The record as an item to merge; None when the consumer would skip or ignore it.
+
+    Raises `DeadRecord` for what the consumer would dead-letter (unreadable, or refused by the
+    projection's handler after the consumer's retries).
+    """
+    fast = _fast_read(value)
+    if fast is not None:
+        envelope_id, version, event, event_type = fast
+    else:
+        verdict = judge(value, _HANDLED_NAMES)
+        if verdict.action is Action.DEAD_LETTER:
+            raise DeadRecord(verdict.reason, verdict.error)
+        if verdict.action is not Action.APPLY:
+            return None  # unknown to this build, or a known type the projection has no handler for
+        assert verdict.envelope is not None and verdict.event is not None
+        envelope, event = verdict.envelope, verdict.event
+        envelope_id, version, event_type = envelope.id, envelope.aggregateversion, envelope.type
+    if type(event) not in _HANDLED:
+        return None
+    assert isinstance(event, CandidateEvent)
+    if (error := rejection(event)) is not None:
+        raise DeadRecord(*handler_failed(event_type, error))
+    return Item(event.profile_id, sys.intern(event.owner), event, version, envelope_id)
+
+
+def _fast_read(value: bytes | None) -> tuple[str, int | None, Event, str] | None:
+    """The common profile events without pydantic (id, version, event, type); None for anything else."""
+    try:
+        body = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if type(body) is not dict or any(name not in body for name in _REQUIRED):
+        return None
+    data, version, event_type = body["data"], body.get("aggregateversion"), body["type"]
+    if body["specversion"] != SPEC_VERSION or type(data) is not dict or type(event_type) is not str:
+        return None
+    if version is not None and type(version) is not int:
+        return None
+    if _instant(str(body["time"]).replace("Z", "+00:00")) is None:
+        return None
+    model = _current_model(event_type)
+    if model is None:
+        return None
+    fields = _fast_fields(model, data)
+    if fields is None:
+        return None
+    return str(body["id"]), version, model.model_construct(**fields), event_type
+
+
+def _current_model(event_type: str) -> type[Event] | None:
+    """The catalogue model when `event_type` is its current version (nothing to upcast)."""
+    if event_type not in _current_models:
+        try:
+            model: type[Event] | None = REGISTRY.model_for(event_type)
+        except UnknownEventType:
+            model = None
+        if model is not None and (model not in _SHAPES or model.event_type() != event_type):
+            model = None
+        if len(_current_models) < 1000:
+            _current_models[event_type] = model
+        return model
+    return _current_models[event_type]
+
+
+def _fast_fields(model: type[Event], data: dict[str, Any]) -> dict[str, Any] | None:
+    """`data` as the model's fields when it has exactly the expected shape and types, else None."""
+    required, optional = _SHAPES[model]
+    keys = data.keys()
+    if not required <= keys or not keys <= required | optional:
+        return None
+    fields = dict(data)
+    for name, value in data.items():
+        if name in ("profile_id", "owner", "status"):
+            if type(value) is not str:
+                return None
+        elif name == "document":
+            if type(value) is not dict:
+                return None
+        elif name == "eligible_programs":
+            if type(value) is not list or any(type(code) is not str for code in value):
+                return None
+        elif value is None and name in optional:
+            continue
+        else:  # an instant
+            instant = _instant(value) if type(value) is str and _RFC3339.fullmatch(value) else None
+            if instant is None:
+                return None
+            fields[name] = instant
+    return fields
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
