@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from profile_service.adapters import queries
+from profile_service.adapters.uow import profile_uow
 from profile_service.application import handlers
 from profile_service.schemas import (
     Eligibility,
@@ -82,7 +83,9 @@ async def create_profile(
         location=_profile_location,
     )  # fmt: skip
     return await command.run(
-        runtime.uow, lambda uow: handlers.create_profile(uow, principal.sub, document), ProfileView.of
+        profile_uow(runtime.uow),
+        lambda uow: handlers.create_profile(uow, principal.sub, document),
+        ProfileView.of,
     )
 
 
@@ -100,7 +103,7 @@ async def list_profiles(
 async def get_profile(
     profile_id: ProfileId, principal: Owner, runtime: Runtime, response: Response
 ) -> ProfileView:
-    async with runtime.uow() as uow:
+    async with profile_uow(runtime.uow)() as uow:
         profile = await handlers.load_owned(uow, profile_id, principal.sub)
     _etag(response, profile.version)
     return ProfileView.of(profile)
@@ -123,7 +126,7 @@ async def update_profile(
         "profile.update", key, request, principal.sub, body=document.model_dump(mode="json")
     )
     return await command.run(
-        runtime.uow,
+        profile_uow(runtime.uow),
         lambda uow: handlers.update_profile(uow, profile_id, principal.sub, expected, document),
         ProfileView.of,
     )
@@ -134,7 +137,7 @@ async def update_profile(
     summary="FSWP, CEC and FSTP minimum requirements, as of today",
 )
 async def get_eligibility(profile_id: ProfileId, principal: Owner, runtime: Runtime) -> Eligibility:
-    async with runtime.uow() as uow:
+    async with profile_uow(runtime.uow)() as uow:
         profile = await handlers.load_owned(uow, profile_id, principal.sub)
     return Eligibility.of(profile.assess(runtime.clock.now()))
 
@@ -154,7 +157,8 @@ async def submit_profile(
     """
     command = IdempotentCommand("profile.submit", key, request, principal.sub)
     return await command.run(
-        runtime.uow, lambda uow: handlers.submit_profile(uow, profile_id, principal.sub, expected),
+        profile_uow(runtime.uow),
+        lambda uow: handlers.submit_profile(uow, profile_id, principal.sub, expected),
         ProfileView.of,
     )
 
@@ -169,7 +173,8 @@ async def withdraw_profile(
 ) -> Response:
     command = IdempotentCommand("profile.withdraw", key, request, principal.sub)
     return await command.run(
-        runtime.uow, lambda uow: handlers.withdraw_profile(uow, profile_id, principal.sub, expected),
+        profile_uow(runtime.uow),
+        lambda uow: handlers.withdraw_profile(uow, profile_id, principal.sub, expected),
         ProfileView.of,
     )
 
@@ -208,7 +213,9 @@ async def nominate(
         location=lambda answer: f"/v1/provinces/{province}/nominations/{answer['profile_id']}",
     )  # fmt: skip
     return await command.run(
-        runtime.uow, lambda uow: handlers.nominate(uow, province, body.profile_id), NominationOut.of
+        profile_uow(runtime.uow),
+        lambda uow: handlers.nominate(uow, province, body.profile_id),
+        NominationOut.of,
     )
 
 
@@ -223,7 +230,9 @@ async def withdraw_nomination(
     province = _own_province(code, principal)
     command = IdempotentCommand("profile.withdraw-nomination", key, request, principal.sub, status=204)
     return await command.run(
-        runtime.uow, lambda uow: handlers.withdraw_nomination(uow, province, profile_id), lambda _: {}
+        profile_uow(runtime.uow),
+        lambda uow: handlers.withdraw_nomination(uow, province, profile_id),
+        lambda _: {},
     )
 
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from profile_service import api
 from profile_service.adapters.consumer import invitations_consumer
+from profile_service.adapters.uow import profile_uow
 from profile_service.application.scheduler import review_due
 from profile_service.settings import ProfileSettings
 from shared.clock import Clock
@@ -26,7 +27,7 @@ def build_app(settings: ProfileSettings | None = None, *, clock: Clock | None = 
     runtime = ServiceRuntime(settings, clock=clock, consumers=[invitations_consumer])
     batch = settings.review_batch_size
     review = Periodic("profile-review", runtime.clock, settings.review_interval_s,
-                      lambda: review_due(runtime.uow, batch))
+                      lambda: review_due(profile_uow(runtime.uow), batch))
     runtime.add_background(review)
     return create_service_app(runtime, [api.router], title=TITLE, description=DESCRIPTION)
 

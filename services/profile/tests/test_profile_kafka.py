@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from profile_harness import T0, Service, example_document, running_service, settings_overrides
 
+from profile_service.adapters.uow import profile_uow
 from profile_service.application.scheduler import review_due
 from profile_service.settings import ProfileSettings
 from shared.envelope import Envelope, decode, encode
@@ -203,7 +204,7 @@ async def test_a_language_test_running_out_removes_the_profile_from_the_pool(ser
     await service.submit(me, profile["id"])
     try:
         await set_clock(service, "2025-06-09T12:00:00Z")
-        await review_due(service.runtime.uow)
+        await review_due(profile_uow(service.runtime.uow))
         assert (await service.get(me, profile["id"]))["status"] == "in_pool"
         await set_clock(service, "2025-06-10T00:00:01Z")
         await service.wait_for_status(me, profile["id"], "removed_from_pool")
@@ -222,7 +223,7 @@ async def test_the_profile_expires_12_months_after_submission(service: Service) 
     assert submitted["expires_at"].startswith("2026-06-01")
     try:
         await set_clock(service, "2026-06-01T09:00:00Z")
-        await review_due(service.runtime.uow)
+        await review_due(profile_uow(service.runtime.uow))
         assert (await service.get(me, profile["id"]))["status"] == "in_pool"
         await set_clock(service, "2026-06-01T10:00:00Z")
         await service.wait_for_status(me, profile["id"], "expired")

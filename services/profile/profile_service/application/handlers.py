@@ -9,12 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from profile_service.adapters.repository import ProfileRepository
 from profile_service.application.errors import InvalidDocument, ProfileNotFound, StaleVersion
+from profile_service.application.ports import UnitOfWork
 from profile_service.domain.profile import Profile, Status
 from shared.eventstore import ConcurrencyError
 from shared.rules.document import ProfileDocument, validate_document
-from shared.uow import UnitOfWork
 
 
 def check_document(document: ProfileDocument, today: date) -> None:
@@ -25,7 +24,7 @@ def check_document(document: ProfileDocument, today: date) -> None:
 
 
 async def load_owned(uow: UnitOfWork, profile_id: str, owner: str) -> Profile:
-    profile = await ProfileRepository(uow).get(profile_id)
+    profile = await uow.profiles.get(profile_id)
     if profile is None or profile.owner != owner:
         raise ProfileNotFound(profile_id)
     return profile
@@ -35,7 +34,7 @@ async def create_profile(uow: UnitOfWork, owner: str, document: ProfileDocument)
     now = uow.clock.now()
     check_document(document, now.date())
     profile = Profile.create(str(uuid.uuid4()), owner, document.model_dump(mode="json"), now)
-    await ProfileRepository(uow).save(profile)
+    await uow.profiles.save(profile)
     return profile
 
 
@@ -73,7 +72,7 @@ async def withdraw_profile(
 
 async def load_for_province(uow: UnitOfWork, profile_id: str) -> Profile:
     """A profile a province may see: one that has been submitted (drafts are nobody's business)."""
-    profile = await ProfileRepository(uow).get(profile_id)
+    profile = await uow.profiles.get(profile_id)
     if profile is None or profile.status is Status.DRAFT:
         raise ProfileNotFound(profile_id)
     return profile
@@ -82,14 +81,14 @@ async def load_for_province(uow: UnitOfWork, profile_id: str) -> Profile:
 async def nominate(uow: UnitOfWork, province: str, profile_id: str) -> Profile:
     profile = await load_for_province(uow, profile_id)
     profile.nominate(province, uow.clock.now())
-    await ProfileRepository(uow).save(profile)
+    await uow.profiles.save(profile)
     return profile
 
 
 async def withdraw_nomination(uow: UnitOfWork, province: str, profile_id: str) -> Profile:
     profile = await load_for_province(uow, profile_id)
     profile.withdraw_nomination(province, uow.clock.now())
-    await ProfileRepository(uow).save(profile)
+    await uow.profiles.save(profile)
     return profile
 
 
@@ -101,9 +100,9 @@ def _check_version(profile: Profile, expected: int | None) -> None:
 async def _save(uow: UnitOfWork, profile: Profile, expected: int | None) -> None:
     """Save; a concurrent writer that won the race makes an If-Match request stale (412)."""
     try:
-        await ProfileRepository(uow).save(profile)
+        await uow.profiles.save(profile)
     except ConcurrencyError as exc:
         if expected is None:
             raise
-        current = exc.actual_version or await uow.events.current_version(uow.session, exc.stream_id)
+        current = exc.actual_version or await uow.profiles.current_version(profile.profile_id)
         raise StaleVersion(expected, current, what="profile") from exc

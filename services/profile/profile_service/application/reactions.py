@@ -9,34 +9,36 @@ aggregate ignores a fact it already holds).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
-from profile_service.adapters.repository import ProfileRepository
+from profile_service.application.ports import UnitOfWork
 from profile_service.domain.profile import Profile
-from shared.consumer import Delivery, Handler
+from shared.consumer import Delivery
 from shared.events.catalogue import Applied, CandidateEvent, InvitationDeclined, InvitationExpired, Invited
-from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=CandidateEvent)
 
 
-def reaction(event_type: type[E], react: Callable[[Profile, E, datetime], bool]) -> Handler:
+Reaction = Callable[[UnitOfWork, Delivery], Awaitable[None]]
+"""A consumer handler over the profile unit of work (the adapter wraps the consumer's)."""
+
+
+def reaction(event_type: type[E], react: Callable[[Profile, E, datetime], bool]) -> Reaction:
     """A handler that applies `event_type` to its profile (`react` says whether it changed anything,
     then the profile is saved); an event for a profile this service does not know is logged."""
 
     async def handle(uow: UnitOfWork, delivery: Delivery) -> None:
         event = delivery.event
         assert isinstance(event, event_type)
-        repository = ProfileRepository(uow)
-        profile = await repository.get(event.profile_id)
+        profile = await uow.profiles.get(event.profile_id)
         if profile is None:
             _unknown(event, delivery)
         elif react(profile, event, uow.clock.now()):
-            await repository.save(profile)
+            await uow.profiles.save(profile)
 
     return handle
 
@@ -48,7 +50,7 @@ def _unknown(event: CandidateEvent, delivery: Delivery) -> None:
     )
 
 
-HANDLERS = {
+HANDLERS: dict[str, Reaction] = {
     "Invited": reaction(Invited, lambda profile, event, _now: profile.invited(event)),
     "InvitationDeclined": reaction(InvitationDeclined, Profile.invitation_declined),
     "InvitationExpired": reaction(

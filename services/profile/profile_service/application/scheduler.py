@@ -6,23 +6,20 @@ language test or ECA stopped counting, and so are eligible for nothing, leave th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from profile_service.adapters.queries import due_profile_ids
-from profile_service.adapters.repository import ProfileRepository
+from profile_service.application.ports import UnitOfWork, UowFactory
 from shared.eventstore import ConcurrencyError
-from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-async def review_due(uow_factory: Callable[[], UnitOfWork], batch_size: int = 200) -> int:
+async def review_due(uow_factory: UowFactory, batch_size: int = 200) -> int:
     """Review every profile due at the clock's now, one transaction per batch; returns events recorded."""
     recorded, after = 0, ""
     while True:
         async with uow_factory() as uow:
             now = uow.clock.now()
-            ids = await due_profile_ids(uow.session, now, batch_size, after)
+            ids = await uow.profiles.due(now, batch_size, after)
             if not ids:
                 return recorded
             for profile_id in ids:
@@ -32,16 +29,15 @@ async def review_due(uow_factory: Callable[[], UnitOfWork], batch_size: int = 20
 
 
 async def _review(uow: UnitOfWork, profile_id: str) -> int:
-    repository = ProfileRepository(uow)
-    profile = await repository.get(profile_id)
+    profile = await uow.profiles.get(profile_id)
     if profile is None:
         return 0
     events = profile.review(uow.clock.now())
     if not events:
-        await repository.reschedule(profile)
+        await uow.profiles.reschedule(profile)
         return 0
     try:
-        await repository.save(profile)
+        await uow.profiles.save(profile)
     except ConcurrencyError:
         # A command changed the profile meanwhile (the append ran in a savepoint: nothing written);
         # it is still due, so the next run reviews its new state.

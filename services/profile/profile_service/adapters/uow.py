@@ -1,0 +1,66 @@
+"""The profile unit of work: the platform's transaction with the profile repository."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from profile_service.adapters.queries import due_profile_ids
+from profile_service.adapters.repository import ProfileRepository, stream_id
+from profile_service.domain.profile import Profile
+from shared.uow import SupportsNow, UnitOfWork
+
+
+class SqlProfiles:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._repository = ProfileRepository(uow)
+
+    async def get(self, profile_id: str) -> Profile | None:
+        return await self._repository.get(profile_id)
+
+    async def save(self, profile: Profile) -> None:
+        await self._repository.save(profile)
+
+    async def reschedule(self, profile: Profile) -> None:
+        await self._repository.reschedule(profile)
+
+    async def current_version(self, profile_id: str) -> int | None:
+        return await self._uow.events.current_version(self._uow.session, stream_id(profile_id))
+
+    async def due(self, now: datetime, limit: int, after: str = "") -> list[str]:
+        return await due_profile_ids(self._uow.session, now, limit, after)
+
+
+class ProfileUnitOfWork:
+    """The platform unit of work (`inner`) with `profiles` over it."""
+
+    def __init__(self, inner: UnitOfWork) -> None:
+        self.inner = inner
+        self.profiles = SqlProfiles(inner)
+
+    @property
+    def clock(self) -> SupportsNow:
+        return self.inner.clock
+
+    @property
+    def session(self) -> Any:
+        return self.inner.session
+
+    async def commit(self) -> None:
+        await self.inner.commit()
+
+
+def profile_uow(
+    platform_uow: Callable[[], UnitOfWork],
+) -> Callable[[], AbstractAsyncContextManager[ProfileUnitOfWork]]:
+    """A factory of profile units of work over the runtime's `uow()`."""
+
+    @asynccontextmanager
+    async def open_uow() -> AsyncIterator[ProfileUnitOfWork]:
+        async with platform_uow() as uow:
+            yield ProfileUnitOfWork(uow)
+
+    return open_uow
