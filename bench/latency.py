@@ -323,7 +323,8 @@ async def create_profiles(
                 failures.append(f"create {answer.status_code}: {answer.text[:200]}")
                 continue
             profile_id = answer.json()["id"]
-            answer = await client.post(f"{profile_url}/v1/profiles/{profile_id}/submit", headers=headers)
+            submit = {**headers, "If-Match": answer.headers["ETag"]}
+            answer = await client.post(f"{profile_url}/v1/profiles/{profile_id}/submit", headers=submit)
             if answer.status_code != 200:
                 failures.append(f"submit {answer.status_code}: {answer.text[:200]}")
                 continue

@@ -439,9 +439,11 @@ async def test_three_decline_one_waits_the_rest_apply_and_an_officer_decides(
     async def apply(profile_id: str) -> None:
         candidate = journey.candidates[profile_id]
         body = documents_for(candidate, today, profile_id in roles["short_copr"])
+        assert candidate.invitation_id is not None
+        current = await invitation(world, candidate.invitation_id)
         response = await world.call(
-            "applications", "POST", "/v1/applications", as_=PARTNER, json_body=body, headers=idempotency(),
-            purpose="apply", subject=profile_id,
+            "applications", "POST", "/v1/applications", as_=PARTNER, json_body=body,
+            headers={**if_match(current["version"]), **idempotency()}, purpose="apply", subject=profile_id,
         )  # fmt: skip
         assert response.status_code == 201, response.text
         candidate.application_id = response.json()["application_id"]
@@ -514,6 +516,7 @@ async def test_a_profile_is_withdrawn_and_another_made_ineligible(world: World, 
         "POST",
         f"/v1/profiles/{quitter}/withdraw",
         as_=PARTNER,
+        headers=if_match((await profile_view(world, quitter))["version"]),
         purpose="withdraw",
         subject=quitter,
     )

@@ -25,9 +25,9 @@ from applications_service.schemas import (
     StatsOut,
 )
 from shared.auth import Principal, require_roles
+from shared.errors import NotFound
 from shared.idempotency import IdempotencyKey
-from shared.problem import Problem
-from shared.web import IfMatch, etag_header, get_runtime, parse_if_match
+from shared.web import IfMatch, etag_header, get_runtime
 from shared.web.commands import IdempotentCommand
 
 router = APIRouter(prefix="/v1", tags=["applications"])
@@ -59,12 +59,12 @@ async def _visible_row(
     identifier: str,
     fetch: Callable[[AsyncSession, str], Awaitable[Row | None]],
 ) -> Row:
-    """The row `fetch` finds, if the caller may see it (404/403 otherwise), its ETag on `response`."""
+    """The row `fetch` finds, if the caller may see it (404 otherwise), its ETag on `response`."""
     async with runtime.uow() as uow:
         row = await fetch(uow.session, identifier)
     if row is None:
         raise not_found(what, identifier)
-    check_access(principal, row["owner"])
+    check_access(principal, row["owner"], what, identifier)
     response.headers["ETag"] = etag_header(row["version"])
     return row
 
@@ -81,7 +81,7 @@ async def list_invitations(profile_id: str, principal: Readers, runtime: Runtime
         r for r in rows if principal.role not in ("candidate", "partner") or r["owner"] == principal.sub
     ]
     if rows and not visible:
-        raise Problem(403, "Forbidden", f"Profile {profile_id} belongs to another account.")
+        raise NotFound(f"There are no invitations of profile {profile_id} among yours; check the id.")
     return [InvitationOut.of(row) for row in visible]
 
 
@@ -136,11 +136,15 @@ async def applications_at_risk(principal: OfficerOrOps, runtime: Runtime) -> lis
 
 @router.post("/applications", response_model=ApplicationOut, status_code=201)
 async def apply(
-    body: ApplicationIn, principal: Owners, key: IdempotencyKey, runtime: Runtime, request: Request
+    body: ApplicationIn,
+    principal: Owners,
+    expected: IfMatch,
+    key: IdempotencyKey,
+    runtime: Runtime,
+    request: Request,
 ) -> Response:
-    """Apply under an open invitation, at or before its deadline. `If-Match` (the invitation's ETag) is
-    optional here; an incomplete application is a 422 listing what is missing."""
-    expected = _optional_if_match(request)
+    """Apply under an open invitation, at or before its deadline, with `If-Match` set to the
+    invitation's ETag; an incomplete application is a 422 listing what is missing."""
     command = IdempotentCommand(
         "applications.apply", key, request, principal.sub, body=body.model_dump(mode="json"), status=201,
         location=_location,
@@ -149,11 +153,6 @@ async def apply(
         command, runtime, ApplicationOut.of,
         lambda handlers: handlers.apply(principal, body.invitation_id, body.documents(), expected),
     )  # fmt: skip
-
-
-def _optional_if_match(request: Request) -> int | None:
-    value = request.headers.get("If-Match")
-    return parse_if_match(value) if value is not None else None
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationOut)

@@ -60,7 +60,7 @@ async def apply(service: Service, invitation_id: str, sub: str, **body: object) 
     answer = await service.client.post(
         "/v1/applications",
         json={**application_body(invitation_id, service.clock.today()), **body},
-        headers=owner_of(service, sub),
+        headers={**owner_of(service, sub), "If-Match": '"1"'},
     )
     assert answer.status_code == 201, answer.text
     return dict(answer.json())
@@ -96,11 +96,12 @@ async def test_a_candidate_sees_only_their_own_invitations_newest_first(service:
     officer = await service.client.get(path, headers=service.as_(*OFFICER))
     assert len(officer.json()) == 2
     stranger = await service.client.get(path, headers=owner_of(service, "someone-else"))
-    assert stranger.status_code == 403 and stranger.headers["content-type"] == "application/problem+json"
+    # Someone else's resource is not revealed: 404, as in every service.
+    assert stranger.status_code == 404 and stranger.headers["content-type"] == "application/problem+json"
     single = await service.client.get(
         f"/v1/invitations/{older.invitation_id}", headers=service.as_("someone-else", "partner")
     )
-    assert single.status_code == 403
+    assert single.status_code == 404
     missing = await service.client.get(
         f"/v1/invitations/{uuid.uuid4()}", headers=owner_of(service, older.owner)
     )
@@ -117,7 +118,7 @@ async def test_decline_needs_if_match_and_then_publishes_invitation_declined(ser
     stale = await service.client.post(path, headers={**headers, "If-Match": '"5"'})
     assert stale.status_code == 412 and stale.headers["ETag"] == '"1"'
     other = await service.client.post(path, headers={**owner_of(service, "intruder"), "If-Match": '"1"'})
-    assert other.status_code == 403
+    assert other.status_code == 404
     officer = await service.client.post(path, headers={**service.as_(*OFFICER), "If-Match": '"1"'})
     assert officer.status_code == 403
     declined = await service.client.post(
@@ -134,7 +135,9 @@ async def test_decline_needs_if_match_and_then_publishes_invitation_declined(ser
     again = await service.client.post(path, headers={**headers, "If-Match": '"2"'})
     assert again.status_code == 409 and "declined" in again.json()["detail"]
     late = await service.client.post(
-        "/v1/applications", json=application_body(event.invitation_id, service.clock.today()), headers=headers
+        "/v1/applications",
+        json=application_body(event.invitation_id, service.clock.today()),
+        headers={**headers, "If-Match": '"2"'},
     )
     assert late.status_code == 409 and late.json()["state"] == "declined"
 
@@ -142,12 +145,28 @@ async def test_decline_needs_if_match_and_then_publishes_invitation_declined(ser
 # --- applications ----------------------------------------------------------------------------------
 
 
+async def test_apply_needs_the_invitations_if_match_like_every_command(service: Service) -> None:
+    event = await service.invite()
+    body = application_body(event.invitation_id, service.clock.today())
+    headers = owner_of(service, event.owner)
+    missing = await service.client.post("/v1/applications", json=body, headers=headers)
+    assert missing.status_code == 428, missing.text
+    stale = await service.client.post("/v1/applications", json=body, headers={**headers, "If-Match": '"4"'})
+    assert stale.status_code == 412 and stale.headers["ETag"] == '"1"'
+    intruder = await service.client.post(
+        "/v1/applications", json=body, headers={**owner_of(service, "intruder"), "If-Match": '"1"'}
+    )
+    assert intruder.status_code == 404
+    applied = await service.client.post("/v1/applications", json=body, headers={**headers, "If-Match": '"1"'})
+    assert applied.status_code == 201, applied.text
+
+
 async def test_incomplete_application_is_a_422_listing_what_is_missing(service: Service) -> None:
     event = await service.invite(program="fst")
     answer = await service.client.post(
         "/v1/applications",
         json={"invitation_id": event.invitation_id, "police_certificates": False},
-        headers=owner_of(service, event.owner),
+        headers={**owner_of(service, event.owner), "If-Match": '"1"'},
     )
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
     problem = answer.json()
@@ -161,7 +180,7 @@ async def test_incomplete_application_is_a_422_listing_what_is_missing(service: 
     low = await service.client.post(
         "/v1/applications",
         json=application_body(event.invitation_id, service.clock.today(), funds=100),
-        headers=owner_of(service, event.owner),
+        headers={**owner_of(service, event.owner), "If-Match": '"1"'},
     )
     assert low.status_code == 422 and "15263 CAD" in low.json()["detail"]
 
@@ -268,7 +287,7 @@ async def test_a_copr_extension_is_always_refused(service: Service) -> None:
 
 async def test_idempotency_key_replays_the_first_answer(service: Service) -> None:
     event = await service.invite()
-    headers = {**owner_of(service, event.owner), "Idempotency-Key": str(uuid.uuid4())}
+    headers = {**owner_of(service, event.owner), "Idempotency-Key": str(uuid.uuid4()), "If-Match": '"1"'}
     body = application_body(event.invitation_id, service.clock.today())
     first = await service.client.post("/v1/applications", json=body, headers=headers)
     second = await service.client.post("/v1/applications", json=body, headers=headers)
@@ -387,7 +406,7 @@ async def test_moving_the_clock_expires_invitations_and_flags_old_applications(s
     late = await service.client.post(
         "/v1/applications",
         json=application_body(open_one.invitation_id, service.clock.today()),
-        headers=owner_of(service, open_one.owner),
+        headers={**owner_of(service, open_one.owner), "If-Match": '"2"'},
     )
     assert late.status_code == 409 and late.json()["type"] == "urn:ee:problem:transition-not-allowed"
     queue = await service.client.get("/v1/applications/at-risk", headers=service.as_(*OFFICER))

@@ -17,7 +17,7 @@ from applications_infra import AppsDatabase, fresh_apps_database
 from applications_service.adapters import queries
 from applications_service.adapters.repository import stream_id
 from applications_service.adapters.uow import applications_uow
-from applications_service.application.errors import Forbidden, NotFound, StaleVersion
+from applications_service.application.errors import NotFound, StaleVersion
 from applications_service.application.handlers import ApplicationsHandlers
 from applications_service.domain.documents import DocumentsSubmitted, PassportSubmitted
 from applications_service.domain.errors import (
@@ -225,7 +225,7 @@ async def test_incomplete_application_lists_what_is_missing_and_writes_nothing(
 
 async def test_ownership_not_found_and_stale_versions(handlers: ApplicationsHandlers) -> None:
     event = await receive(handlers)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # someone else's invitation is not revealed
         await handlers.decline(Caller("someone-else", "candidate"), event.invitation_id, 1)
     with pytest.raises(NotFound):
         await handlers.decline(OWNER, "no-such-invitation", 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from profile_service.adapters import queries
 from profile_service.adapters.uow import profile_uow
@@ -23,7 +23,7 @@ from shared.idempotency import IdempotencyKey
 from shared.problem import Problem, ProblemDetails
 from shared.rules.document import ProfileDocument
 from shared.runtime import ServiceRuntime
-from shared.web import IfMatch, etag_header, get_runtime, parse_if_match
+from shared.web import IfMatch, etag_header, get_runtime
 from shared.web.commands import IdempotentCommand
 
 router = APIRouter(prefix="/v1")
@@ -44,15 +44,6 @@ _NOT_ELIGIBLE: Responses = {422: {"model": ProblemDetails, "description": "Eligi
 _428: Responses = {428: {"model": ProblemDetails, "description": "If-Match missing."}}
 
 
-async def _optional_if_match(
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description='Optional: the ETag you last read, e.g. `"3"`.')
-    ] = None,
-) -> int | None:
-    return None if if_match is None else parse_if_match(if_match)
-
-
-OptionalIfMatch = Annotated[int | None, Depends(_optional_if_match)]
 
 
 def _etag(response: Response, version: int) -> None:
@@ -144,10 +135,10 @@ async def get_eligibility(profile_id: ProfileId, principal: Owner, runtime: Runt
 
 @router.post(
     "/profiles/{profile_id}/submit", tags=["profiles"], summary="Enter the pool", response_model=ProfileView,
-    responses={**_404, **_409, **_412, **_NOT_ELIGIBLE},
+    responses={**_404, **_409, **_412, **_428, **_NOT_ELIGIBLE},
 )
 async def submit_profile(
-    profile_id: ProfileId, expected: OptionalIfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
+    profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
     request: Request,
 ) -> Response:
     """Enters the pool when eligible for at least one program; otherwise 422 with every reason.
@@ -165,10 +156,10 @@ async def submit_profile(
 
 @router.post(
     "/profiles/{profile_id}/withdraw", tags=["profiles"], summary="Withdraw the profile for good",
-    response_model=ProfileView, responses={**_404, **_409, **_412},
+    response_model=ProfileView, responses={**_404, **_409, **_412, **_428},
 )
 async def withdraw_profile(
-    profile_id: ProfileId, expected: OptionalIfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
+    profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
     request: Request,
 ) -> Response:
     command = IdempotentCommand("profile.withdraw", key, request, principal.sub)

@@ -72,8 +72,16 @@ class Service:
         body: dict[str, Any] = response.json()
         return body
 
+    async def fresh(self, sub: str, profile_id: str, role: str = "candidate") -> dict[str, str]:
+        """The caller's headers with `If-Match` set to the profile's current ETag (a command needs it)."""
+        headers = self.auth(sub, role)
+        current = await self.client.get(f"/v1/profiles/{profile_id}", headers=headers)
+        assert current.status_code == 200, current.text
+        return {**headers, "If-Match": current.headers["ETag"]}
+
     async def submit(self, sub: str, profile_id: str, role: str = "candidate") -> dict[str, Any]:
-        response = await self.client.post(f"/v1/profiles/{profile_id}/submit", headers=self.auth(sub, role))
+        headers = await self.fresh(sub, profile_id, role)
+        response = await self.client.post(f"/v1/profiles/{profile_id}/submit", headers=headers)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body

@@ -173,8 +173,9 @@ async def test_candidate_a_cannot_read_or_change_b(service: Service) -> None:
     assert (await service.client.get(f"{url}/eligibility", headers=auth)).status_code == 404
     put = await service.client.put(url, json=example_document(), headers={**auth, "If-Match": '"1"'})
     assert put.status_code == 404
-    assert (await service.client.post(f"{url}/submit", headers=auth)).status_code == 404
-    assert (await service.client.post(f"{url}/withdraw", headers=auth)).status_code == 404
+    for action in ("submit", "withdraw"):
+        answer = await service.client.post(f"{url}/{action}", headers={**auth, "If-Match": '"1"'})
+        assert answer.status_code == 404
     assert (await service.get(bob, bobs["id"]))["status"] == "draft"
 
 
@@ -205,14 +206,18 @@ async def test_submit_enters_the_pool_once(service: Service) -> None:
     assert submitted["status"] == "in_pool" and submitted["eligible_programs"] == ["fsw"]
     assert submitted["submitted_at"].startswith("2025-06-01")
     assert submitted["expires_at"].startswith("2026-06-01")
-    again = await service.client.post(f"/v1/profiles/{created['id']}/submit", headers=service.auth(me))
+    again = await service.client.post(
+        f"/v1/profiles/{created['id']}/submit", headers=await service.fresh(me, created["id"])
+    )
     assert again.status_code == 409
 
 
 async def test_submit_when_ineligible_is_422_with_the_reasons(service: Service) -> None:
     me = sub()
     created = await service.create(me, example_document(intends_to_reside_in_quebec=True))
-    response = await service.client.post(f"/v1/profiles/{created['id']}/submit", headers=service.auth(me))
+    response = await service.client.post(
+        f"/v1/profiles/{created['id']}/submit", headers=await service.fresh(me, created["id"])
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["reasons"] and any("Quebec" in reason for reason in body["reasons"])
@@ -223,9 +228,13 @@ async def test_withdraw_then_submit_is_409(service: Service) -> None:
     me = sub()
     created = await service.create(me)
     await service.submit(me, created["id"])
-    withdrawn = await service.client.post(f"/v1/profiles/{created['id']}/withdraw", headers=service.auth(me))
+    withdrawn = await service.client.post(
+        f"/v1/profiles/{created['id']}/withdraw", headers=await service.fresh(me, created["id"])
+    )
     assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
-    response = await service.client.post(f"/v1/profiles/{created['id']}/submit", headers=service.auth(me))
+    response = await service.client.post(
+        f"/v1/profiles/{created['id']}/submit", headers=await service.fresh(me, created["id"])
+    )
     assert response.status_code == 409
     assert "Create a new profile" in response.json()["detail"]
 
@@ -304,6 +313,37 @@ async def test_money_beyond_any_plausible_amount_is_422_not_a_server_error(servi
     document["settlement_funds_cad"] = 10**20
     response = await service.client.post("/v1/profiles", json=document, headers=service.auth(sub()))
     assert response.status_code == 422, response.text
+
+
+async def test_submit_and_withdraw_need_if_match_like_every_command(service: Service) -> None:
+    me = sub()
+    created = await service.create(me)
+    for action in ("submit", "withdraw"):
+        url = f"/v1/profiles/{created['id']}/{action}"
+        response = await service.client.post(url, headers=service.auth(me))
+        assert response.status_code == 428, (action, response.text)
+    stale = await service.client.post(
+        f"/v1/profiles/{created['id']}/submit", headers={**service.auth(me), "If-Match": '"7"'}
+    )
+    assert stale.status_code == 412 and stale.headers["ETag"] == '"1"'
+    assert (await service.get(me, created["id"]))["status"] == "draft"
+
+
+async def test_a_retried_nomination_with_the_same_key_gets_the_same_answer(service: Service) -> None:
+    me = sub()
+    created = await service.create(me)
+    await service.submit(me, created["id"])
+    headers = {**service.auth("on-officer", "province", "ON"), "Idempotency-Key": str(uuid.uuid4())}
+    body = {"profile_id": created["id"]}
+    first = await service.client.post("/v1/provinces/ON/nominations", json=body, headers=headers)
+    again = await service.client.post("/v1/provinces/ON/nominations", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    without_key = await service.client.post(
+        "/v1/provinces/ON/nominations", json=body, headers=service.auth("on-officer", "province", "ON")
+    )
+    assert without_key.status_code == 409
 
 
 async def test_nominating_an_unknown_profile_is_404(service: Service) -> None:

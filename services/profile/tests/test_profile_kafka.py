@@ -93,7 +93,7 @@ async def test_events_reach_kafka_keyed_by_profile_with_owner_and_correlation(se
     pid = created["id"]
     await service.client.put(f"/v1/profiles/{pid}", json=example_document(settlement_funds_cad=25_000),
                              headers={**auth, "If-Match": '"1"', "X-Correlation-Id": "corr-update"})
-    submit = {**auth, "X-Correlation-Id": "corr-submit"}
+    submit = {**auth, "If-Match": '"2"', "X-Correlation-Id": "corr-submit"}
     await service.client.post(f"/v1/profiles/{pid}/submit", headers=submit)
     province = service.auth("on-1", "province", "ON")
     nominated = await service.client.post("/v1/provinces/ON/nominations", json={"profile_id": pid},
@@ -132,7 +132,9 @@ async def test_an_invitation_locks_the_profile_and_declining_unlocks_it(service:
     await service.wait_for_status(me, profile["id"], "invited")
     version = (await service.get(me, profile["id"]))["version"]
     assert await put(service, me, profile["id"], version) == 409
-    withdraw = await service.client.post(f"/v1/profiles/{profile['id']}/withdraw", headers=service.auth(me))
+    withdraw = await service.client.post(
+        f"/v1/profiles/{profile['id']}/withdraw", headers=await service.fresh(me, profile["id"])
+    )
     assert withdraw.status_code == 409
 
     declined = InvitationDeclined(
@@ -160,7 +162,9 @@ async def test_an_expired_invitation_leaves_the_pool_for_good(service: Service) 
     expired = InvitationExpired(profile_id=profile["id"], owner=me, invitation_id="ita-exp", expired_at=T0)
     await service.publish(expired, source="ee/applications")
     await service.wait_for_status(me, profile["id"], "invitation_expired")
-    response = await service.client.post(f"/v1/profiles/{profile['id']}/submit", headers=service.auth(me))
+    response = await service.client.post(
+        f"/v1/profiles/{profile['id']}/submit", headers=await service.fresh(me, profile["id"])
+    )
     assert response.status_code == 409
 
 
@@ -227,7 +231,9 @@ async def test_the_profile_expires_12_months_after_submission(service: Service) 
         assert (await service.get(me, profile["id"]))["status"] == "in_pool"
         await set_clock(service, "2026-06-01T10:00:00Z")
         await service.wait_for_status(me, profile["id"], "expired")
-        response = await service.client.post(f"/v1/profiles/{profile['id']}/submit", headers=service.auth(me))
+        response = await service.client.post(
+            f"/v1/profiles/{profile['id']}/submit", headers=await service.fresh(me, profile["id"])
+        )
         assert response.status_code == 409
     finally:
         await set_clock(service, T0.isoformat())

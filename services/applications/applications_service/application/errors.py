@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from shared.errors import DomainError, NotFound, StaleVersion
+from shared.errors import NotFound, StaleVersion
 
-__all__ = ["Forbidden", "NotFound", "StaleVersion", "not_found"]
+__all__ = ["NotFound", "StaleVersion", "not_found"]
 
 
 def not_found(what: str, identifier: str) -> NotFound:
-    return NotFound(f"No {what} {identifier} exists; check the id.")
-
-
-class Forbidden(DomainError):
-    status = 403
-    title = "Forbidden"
+    """No such invitation or application, or not the caller's (never told apart: ids do not leak)."""
+    return NotFound(f"There is no {what} {identifier} among yours; check the id.")

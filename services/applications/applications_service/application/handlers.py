@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal, Protocol
 
-from applications_service.application.errors import Forbidden, StaleVersion, not_found
+from applications_service.application.errors import StaleVersion, not_found
 from applications_service.application.ports import UnitOfWork, UowFactory
 from applications_service.domain.calendar import utc_date
 from applications_service.domain.documents import (
@@ -51,10 +51,11 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-def check_access(actor: Actor, owner: str) -> None:
-    """Candidates and partners see and act on their own invitations only."""
+def check_access(actor: Actor, owner: str, what: Kind, identifier: str) -> None:
+    """Candidates and partners see and act on their own invitations only: someone else's is "not
+    found" (404), as in every service, so that ids do not leak."""
     if actor.role in OWNER_ROLES and actor.sub != owner:
-        raise Forbidden("This invitation belongs to another account; you can only act on your own.")
+        raise not_found(what, identifier)
 
 
 class ApplicationsHandlers:
@@ -190,7 +191,7 @@ class ApplicationsHandlers:
         invitation = await uow.invitations.get(invitation_id) if invitation_id else None
         if invitation is None:
             raise not_found(what, identifier)
-        check_access(actor, invitation.owner)
+        check_access(actor, invitation.owner, what, identifier)
         if expected_version is not None and expected_version != invitation.version:
             raise StaleVersion(expected_version, invitation.version, what=what)
         return invitation
