@@ -43,3 +43,15 @@ def problem_json_in_openapi(schema: dict[str, Any]) -> None:
             ref_template="#/components/schemas/{model}"
         )
 
+
+
+def links(**targets: tuple[str, dict[str, str]]) -> dict[str, Any]:
+    """OpenAPI links of a response (what a client, or schemathesis's stateful phase, can call next).
+
+    `links(GetThing=("get_thing", {"thing_id": "$response.body#/id"}))`; a parameter named
+    `header.If-Match` with `$response.header.ETag` carries the ETag along.
+    """
+    return {
+        name: {"operationId": operation_id, "parameters": parameters}
+        for name, (operation_id, parameters) in targets.items()
+    }

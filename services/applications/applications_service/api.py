@@ -29,6 +29,7 @@ from shared.errors import NotFound
 from shared.idempotency import IdempotencyKey
 from shared.web import IfMatch, etag_header, get_runtime
 from shared.web.commands import IdempotentCommand
+from shared.web.openapi import links
 
 router = APIRouter(prefix="/v1", tags=["applications"])
 
@@ -46,6 +47,17 @@ async def handlers(runtime: Runtime) -> ApplicationsHandlers:
 
 Handlers = Annotated[ApplicationsHandlers, Depends(handlers)]
 Row = dict[str, Any]
+
+
+def _application_links(application_id: str) -> dict[str, Any]:
+    """What can follow an answer about an application (OpenAPI links: the ETag goes along as If-Match)."""
+    command = {"application_id": application_id, "header.If-Match": "$response.header.ETag"}
+    return links(
+        GetApplication=("get_application", {"application_id": application_id}),
+        DecideApplication=("decide_application", command),
+        Land=("land", command),
+        WithdrawApplication=("withdraw_application", command),
+    )
 
 
 # --- reads ------------------------------------------------------------------------------------------
@@ -85,7 +97,14 @@ async def list_invitations(profile_id: str, principal: Readers, runtime: Runtime
     return [InvitationOut.of(row) for row in visible]
 
 
-@router.get("/invitations/{invitation_id}", response_model=InvitationOut)
+@router.get(
+    "/invitations/{invitation_id}", response_model=InvitationOut, operation_id="get_invitation",
+    responses={200: {"description": "The invitation; its `ETag` is the version to send as If-Match.",
+                     "links": links(DeclineInvitation=("decline_invitation", {
+                         "invitation_id": "$request.path.invitation_id",
+                         "header.If-Match": "$response.header.ETag",
+                     }))}},
+)
 async def get_invitation(
     invitation_id: str, principal: Readers, runtime: Runtime, response: Response
 ) -> InvitationOut:
@@ -95,7 +114,9 @@ async def get_invitation(
     return InvitationOut.of(row)
 
 
-@router.post("/invitations/{invitation_id}/decline", response_model=InvitationOut)
+@router.post(
+    "/invitations/{invitation_id}/decline", response_model=InvitationOut, operation_id="decline_invitation"
+)
 async def decline(
     invitation_id: str,
     principal: Owners,
@@ -134,7 +155,11 @@ async def applications_at_risk(principal: OfficerOrOps, runtime: Runtime) -> lis
     return [AtRiskOut.of(item) for item in at_risk(candidates, now)]
 
 
-@router.post("/applications", response_model=ApplicationOut, status_code=201)
+@router.post(
+    "/applications", response_model=ApplicationOut, status_code=201, operation_id="apply",
+    responses={201: {"description": "Applied; `Location` and `ETag` are set.",
+                     "links": _application_links("$response.body#/application_id")}},
+)
 async def apply(
     body: ApplicationIn,
     principal: Owners,
@@ -155,7 +180,11 @@ async def apply(
     )  # fmt: skip
 
 
-@router.get("/applications/{application_id}", response_model=ApplicationOut)
+@router.get(
+    "/applications/{application_id}", response_model=ApplicationOut, operation_id="get_application",
+    responses={200: {"description": "The application; its `ETag` is the version to send as If-Match.",
+                     "links": _application_links("$request.path.application_id")}},
+)
 async def get_application(
     application_id: str, principal: Readers, runtime: Runtime, response: Response
 ) -> ApplicationOut:
@@ -165,7 +194,10 @@ async def get_application(
     return ApplicationOut.of(row)
 
 
-@router.post("/applications/{application_id}/decision", response_model=ApplicationOut)
+@router.post(
+    "/applications/{application_id}/decision", response_model=ApplicationOut,
+    operation_id="decide_application",
+)
 async def decide(
     application_id: str,
     body: DecisionIn,
@@ -186,7 +218,9 @@ async def decide(
     )  # fmt: skip
 
 
-@router.post("/applications/{application_id}/landing", response_model=ApplicationOut)
+@router.post(
+    "/applications/{application_id}/landing", response_model=ApplicationOut, operation_id="land"
+)
 async def land(
     application_id: str,
     principal: Officer,
@@ -203,7 +237,10 @@ async def land(
     )  # fmt: skip
 
 
-@router.post("/applications/{application_id}/withdraw", response_model=ApplicationOut)
+@router.post(
+    "/applications/{application_id}/withdraw", response_model=ApplicationOut,
+    operation_id="withdraw_application",
+)
 async def withdraw(
     application_id: str,
     principal: Owners,

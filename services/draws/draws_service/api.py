@@ -20,6 +20,7 @@ from draws_service.schemas import (
 from shared.auth import Principal, require_roles
 from shared.bounds import DB_INT_MAX
 from shared.idempotency import REPLAYED_HEADER, RequiredIdempotencyKey
+from shared.web.openapi import links
 
 MAX_PAGE: Final = 5_000
 
@@ -47,7 +48,14 @@ async def plan_round(body: RoundIn, _: Ops, draws: Draws) -> PlanOut:
     "",
     status_code=201,
     summary="Hold a round of invitations (ops; Idempotency-Key required)",
-    responses={201: {"description": "The round held (or, for a retried key, the round it held)."}},
+    operation_id="hold_round",
+    responses={201: {
+        "description": "The round held (or, for a retried key, the round it held).",
+        "links": links(
+            GetRound=("get_round", {"round_ref": "$response.body#/id"}),
+            RoundInvitations=("round_invitations", {"round_ref": "$response.body#/id"}),
+        ),
+    }},
 )
 async def hold_round(
     body: RoundIn, key: RequiredIdempotencyKey, response: Response, _: Ops, draws: Draws
@@ -78,12 +86,17 @@ async def list_rounds(
 RoundRef = Annotated[str, Path(max_length=64, description="A round's id (UUID) or its number (1, 2, ...)")]
 
 
-@router.get("/{round_ref}", summary="One round as published, by id or round number (public)")
+@router.get(
+    "/{round_ref}", summary="One round as published, by id or round number (public)", operation_id="get_round"
+)
 async def get_round(round_ref: RoundRef, draws: Draws) -> RoundOut:
     return round_out((await draws.get_round(round_ref)).record)
 
 
-@router.get("/{round_ref}/invitations", summary="The invitations of a round, in rank order (ops)")
+@router.get(
+    "/{round_ref}/invitations", summary="The invitations of a round, in rank order (ops)",
+    operation_id="round_invitations",
+)
 async def round_invitations(
     round_ref: RoundRef,
     _: Ops,

@@ -25,6 +25,7 @@ from shared.rules.document import ProfileDocument
 from shared.runtime import ServiceRuntime
 from shared.web import IfMatch, etag_header, get_runtime
 from shared.web.commands import IdempotentCommand
+from shared.web.openapi import links
 
 router = APIRouter(prefix="/v1")
 
@@ -50,6 +51,18 @@ def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag_header(version)
 
 
+def _profile_links(profile_id: str) -> dict[str, Any]:
+    """What can follow an answer about a profile (OpenAPI links: the ETag goes along as If-Match)."""
+    command = {"profile_id": profile_id, "header.If-Match": "$response.header.ETag"}
+    return links(
+        GetProfile=("get_profile", {"profile_id": profile_id}),
+        GetEligibility=("get_eligibility", {"profile_id": profile_id}),
+        UpdateProfile=("update_profile", command),
+        SubmitProfile=("submit_profile", command),
+        WithdrawProfile=("withdraw_profile", command),
+    )
+
+
 def _profile_location(answer: dict[str, Any]) -> str:
     return f"/v1/profiles/{answer['id']}"
 
@@ -59,8 +72,9 @@ def _profile_location(answer: dict[str, Any]) -> str:
 
 @router.post(
     "/profiles", status_code=201, tags=["profiles"], summary="Create a draft profile",
-    response_model=ProfileView,
-    responses={**_422, 201: {"description": "Created; `Location` and `ETag` headers are set."}},
+    response_model=ProfileView, operation_id="create_profile",
+    responses={**_422, 201: {"description": "Created; `Location` and `ETag` headers are set.",
+                             "links": _profile_links("$response.body#/id")}},
 )
 async def create_profile(
     document: ProfileDocument, principal: Owner, runtime: Runtime, key: IdempotencyKey, request: Request
@@ -90,7 +104,11 @@ async def list_profiles(
     return PageOf[ProfileSummary](items=items, total=page.total, limit=limit, offset=offset)
 
 
-@router.get("/profiles/{profile_id}", tags=["profiles"], summary="One of your profiles", responses=_404)
+@router.get(
+    "/profiles/{profile_id}", tags=["profiles"], summary="One of your profiles", operation_id="get_profile",
+    responses={**_404, 200: {"description": "The profile; its `ETag` is the version to send as If-Match.",
+                             "links": _profile_links("$request.path.profile_id")}},
+)
 async def get_profile(
     profile_id: ProfileId, principal: Owner, runtime: Runtime, response: Response
 ) -> ProfileView:
@@ -102,7 +120,11 @@ async def get_profile(
 
 @router.put(
     "/profiles/{profile_id}", tags=["profiles"], summary="Replace the profile document",
-    response_model=ProfileView, responses={**_404, **_409, **_422, **_412, **_428},
+    response_model=ProfileView, operation_id="update_profile",
+    responses={
+        **_404, **_409, **_422, **_412, **_428,
+        200: {"description": "The profile changed.", "links": _profile_links("$request.path.profile_id")},
+    },
 )
 async def update_profile(
     profile_id: ProfileId, document: ProfileDocument, expected: IfMatch, key: IdempotencyKey,
@@ -124,7 +146,7 @@ async def update_profile(
 
 
 @router.get(
-    "/profiles/{profile_id}/eligibility", tags=["profiles"], responses=_404,
+    "/profiles/{profile_id}/eligibility", tags=["profiles"], responses=_404, operation_id="get_eligibility",
     summary="FSWP, CEC and FSTP minimum requirements, as of today",
 )
 async def get_eligibility(profile_id: ProfileId, principal: Owner, runtime: Runtime) -> Eligibility:
@@ -135,7 +157,9 @@ async def get_eligibility(profile_id: ProfileId, principal: Owner, runtime: Runt
 
 @router.post(
     "/profiles/{profile_id}/submit", tags=["profiles"], summary="Enter the pool", response_model=ProfileView,
-    responses={**_404, **_409, **_412, **_428, **_NOT_ELIGIBLE},
+    operation_id="submit_profile",
+    responses={**_404, **_409, **_412, **_428, **_NOT_ELIGIBLE,
+               200: {"description": "In the pool.", "links": _profile_links("$request.path.profile_id")}},
 )
 async def submit_profile(
     profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
@@ -156,7 +180,7 @@ async def submit_profile(
 
 @router.post(
     "/profiles/{profile_id}/withdraw", tags=["profiles"], summary="Withdraw the profile for good",
-    response_model=ProfileView, responses={**_404, **_409, **_412, **_428},
+    response_model=ProfileView, operation_id="withdraw_profile", responses={**_404, **_409, **_412, **_428},
 )
 async def withdraw_profile(
     profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
@@ -188,7 +212,11 @@ def _own_province(code: str, principal: Principal) -> str:
 
 @router.post(
     "/provinces/{code}/nominations", status_code=201, tags=["nominations"], response_model=NominationOut,
-    summary="Nominate a candidate in the pool", responses={**_404, **_409},
+    summary="Nominate a candidate in the pool", operation_id="nominate",
+    responses={**_404, **_409, 201: {"description": "Nominated; `Location` is set.", "links": links(
+        WithdrawNomination=("withdraw_nomination",
+                            {"code": "$request.path.code", "profile_id": "$response.body#/profile_id"}),
+    )}},
 )
 async def nominate(
     code: ProvinceCode, body: NominationRequest, key: IdempotencyKey, principal: ProvinceCaller,
@@ -212,7 +240,7 @@ async def nominate(
 
 @router.delete(
     "/provinces/{code}/nominations/{profile_id}", status_code=204, tags=["nominations"],
-    summary="Withdraw the province's nomination", responses=_404,
+    summary="Withdraw the province's nomination", responses=_404, operation_id="withdraw_nomination",
 )
 async def withdraw_nomination(
     code: ProvinceCode, profile_id: ProfileId, key: IdempotencyKey, principal: ProvinceCaller,

@@ -43,6 +43,7 @@ from shared.rules.crs import (
 )
 from shared.rules.distribution import MAX_CRS
 from shared.uow import SupportsNow
+from shared.web.openapi import links
 
 router = APIRouter()
 OWN_ONLY = frozenset({"candidate", "partner"})
@@ -191,6 +192,9 @@ async def selection(body: SelectionRequest, ranking: Ctx) -> Response:
     tags=["operations"],
     summary="The active CRS rules version and the modelled ones (ops)",
     dependencies=[Depends(require_roles("ops"))],
+    responses={200: {"description": "The rules versions.", "links": links(
+        ActivateRules=("activate_rules", {"version": "$response.body#/active"}),
+    )}},
 )
 async def rules(ranking: Ctx) -> RulesState:
     return RulesState(active=ranking.view.rules_version, versions=list(RULES_CHOICES))
@@ -200,6 +204,7 @@ async def rules(ranking: Ctx) -> RulesState:
     "/v1/admin/rules/{version}/activate",
     tags=["operations"],
     summary="Score the pool with another rules version; emits Ranked for every changed candidate (ops)",
+    operation_id="activate_rules",
     dependencies=[Depends(require_roles("ops"))],
 )
 async def activate(version: str, ranking: Ctx) -> ActivationAnswer:
