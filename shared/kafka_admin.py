@@ -38,6 +38,7 @@ EVENT_TOPICS: list[str] = [
     "ee.ranking.events",
     "ee.draws.events",
     "ee.applications.events",
+    "ee.notifications.events",
 ]
 DLQ_SUFFIX = ".dlq"
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"

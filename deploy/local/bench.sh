@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VENV="$EE_ROOT/.venv"
 [[ -x "$VENV/bin/python" ]] || die "no $VENV/bin/python: run 'make venv' first"
-IMPORT_ROOTS=".:services/profile:services/ranking:services/draws:services/applications"
+IMPORT_ROOTS=".:services/profile:services/ranking:services/draws:services/applications:services/notifications"
 
 # pgbench (Debian's postgresql-contrib) gives the commit rate the event store's appends are compared with.
 if ! command -v pgbench >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/pgbench" >/dev/null; then

@@ -15,7 +15,8 @@ PROFILE_TOPIC = "ee.profile.events"
 RANKING_TOPIC = "ee.ranking.events"
 DRAWS_TOPIC = "ee.draws.events"
 APPLICATIONS_TOPIC = "ee.applications.events"
-EVENT_TOPICS = (PROFILE_TOPIC, RANKING_TOPIC, DRAWS_TOPIC, APPLICATIONS_TOPIC)
+NOTIFICATIONS_TOPIC = "ee.notifications.events"
+EVENT_TOPICS = (PROFILE_TOPIC, RANKING_TOPIC, DRAWS_TOPIC, APPLICATIONS_TOPIC, NOTIFICATIONS_TOPIC)
 
 
 class Event(BaseModel):
@@ -25,7 +26,7 @@ class Event(BaseModel):
 
     topic: ClassVar[str]
     version: ClassVar[int] = 1
-    producer: ClassVar[str]  # "profile", "ranking", "draws", "applications"
+    producer: ClassVar[str]  # "profile", "ranking", "draws", "applications", "notifications"
     key_field: ClassVar[str] = "profile_id"
     """The field whose value is the Kafka message key (and the envelope's `subject`)."""
 
@@ -232,6 +233,55 @@ class Landed(ApplicationsEvent):
     landed_at: datetime
 
 
+# --- notifications (webhook subscriptions; never a secret in an event) -----------------------------
+
+
+class SubscriptionEvent(Event):
+    topic: ClassVar[str] = NOTIFICATIONS_TOPIC
+    producer: ClassVar[str] = "notifications"
+
+    subscription_id: str
+    subscriber: str = Field(description="`sub` of the partner, province or ops account that owns it")
+    role: str
+    province: str | None = None
+
+    key_field: ClassVar[str] = "subscription_id"
+
+
+class SubscriptionCreated(SubscriptionEvent):
+    url: str
+    event_types: list[str]
+    description: str
+    candidates: list[str] = []
+    created_at: datetime
+
+
+class SubscriptionUpdated(SubscriptionEvent):
+    url: str
+    event_types: list[str]
+    description: str
+    candidates: list[str] = []
+    enabled: bool
+    updated_at: datetime
+
+
+class SubscriptionSecretRotated(SubscriptionEvent):
+    previous_valid_until: datetime | None
+    rotated_at: datetime
+
+
+class SubscriptionDisabled(SubscriptionEvent):
+    """Deliveries stopped: the endpoint answered 410 Gone, or failed for days (ops is told)."""
+
+    reason: str
+    failing_since: datetime | None = None
+    disabled_at: datetime
+
+
+class SubscriptionDeleted(SubscriptionEvent):
+    deleted_at: datetime
+
+
 CATALOGUE: tuple[type[Event], ...] = (
     ProfileCreated, ProfileUpdated, ProfileSubmitted, ProfileRemovedFromPool, ProfileWithdrawn,
     ProfileExpired, NominationIssued, NominationWithdrawn,
@@ -240,4 +290,6 @@ CATALOGUE: tuple[type[Event], ...] = (
     InvitationDeclined, InvitationExpired, InvitationDeadlineApproaching, Applied,
     ApplicationWithdrawn, Approved, Refused, CoprIssued, PermanentResidentVisaIssued,
     CoprExpiringSoon, CoprExpired, Landed,
+    SubscriptionCreated, SubscriptionUpdated, SubscriptionSecretRotated, SubscriptionDisabled,
+    SubscriptionDeleted,
 )

@@ -1,0 +1,1 @@
+"""The notifications service: signed webhooks (Standard Webhooks) for partners, provinces and ops."""

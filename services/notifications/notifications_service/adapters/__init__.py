@@ -1,0 +1,1 @@
+"""I/O: tables, the secret box, the webhook sender, the dispatcher, the Kafka consumer."""

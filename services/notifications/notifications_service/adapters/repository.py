@@ -1,0 +1,316 @@
+"""SQL of the service: subscriptions (rows <-> domain, secrets sealed), the fan-out's writes, the
+dispatcher's query for due deliveries, outcomes, the delivery log and replays."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from notifications_service.adapters.secrets import SecretBox
+from notifications_service.adapters.tables import (
+    deliveries,
+    delivery_attempts,
+    events,
+    nominations,
+    subscriptions,
+)
+from notifications_service.domain.subscription import Spec, Subscriber, Subscription
+
+WEBHOOK_NAMESPACE = uuid.UUID("6b1f3c0e-6f7e-4c55-9a55-3f0c1f2b7d10")
+Row = dict[str, Any]
+
+
+def webhook_id(subscription_id: str, event_id: str) -> str:
+    """The stable `webhook-id` of an event's delivery to a subscription (the same on every retry and
+    replay, so receivers dedupe)."""
+    return "msg_" + uuid.uuid5(WEBHOOK_NAMESPACE, f"{subscription_id}/{event_id}").hex
+
+
+# -- subscriptions --------------------------------------------------------------------------------
+
+
+class SubscriptionRepository:
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
+        self.session = session
+        self.box = box
+
+    async def get(self, subscription_id: str, *, lock: bool = False) -> Subscription | None:
+        query = sa.select(subscriptions).where(subscriptions.c.id == subscription_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).mappings().first()
+        if row is None or row["deleted"]:
+            return None
+        return self._domain(row)
+
+    async def list(self, subscriber: Subscriber | None) -> list[Subscription]:
+        query = sa.select(subscriptions).where(subscriptions.c.deleted.is_(False))
+        if subscriber is not None:
+            query = query.where(
+                subscriptions.c.subscriber == subscriber.sub, subscriptions.c.role == subscriber.role
+            )
+        rows = (await self.session.execute(query.order_by(subscriptions.c.created_at))).mappings()
+        return [self._domain(row) for row in rows]
+
+    async def add(self, subscription: Subscription) -> None:
+        await self.session.execute(sa.insert(subscriptions).values(**self._row(subscription)))
+
+    async def save(self, subscription: Subscription) -> None:
+        row = self._row(subscription)
+        await self.session.execute(
+            sa.update(subscriptions).where(subscriptions.c.id == subscription.id).values(**row)
+        )
+
+    def _row(self, s: Subscription) -> Row:
+        return {
+            "id": s.id,
+            "subscriber": s.subscriber.sub,
+            "role": s.subscriber.role,
+            "province": s.subscriber.province,
+            "url": s.spec.url,
+            "event_types": list(s.spec.event_types),
+            "description": s.spec.description,
+            "candidates": list(s.spec.candidates),
+            "secret": self.box.seal(s.secret, s.id),
+            "previous_secret": self.box.seal(s.previous_secret, s.id) if s.previous_secret else None,
+            "previous_valid_until": s.previous_valid_until,
+            "enabled": s.enabled,
+            "disabled_reason": s.disabled_reason,
+            "failing_since": s.failing_since,
+            "deleted": s.deleted,
+            "version": s.version,
+            "created_at": s.created_at,
+            "updated_at": s.updated_at,
+        }
+
+    def _domain(self, row: Any) -> Subscription:
+        previous = row["previous_secret"]
+        return Subscription(
+            id=row["id"],
+            subscriber=Subscriber(row["subscriber"], row["role"], row["province"]),
+            spec=Spec(row["url"], tuple(row["event_types"]), row["description"], tuple(row["candidates"])),
+            secret=self.box.open(row["secret"], row["id"]),
+            previous_secret=self.box.open(previous, row["id"]) if previous else None,
+            previous_valid_until=row["previous_valid_until"],
+            enabled=row["enabled"],
+            disabled_reason=row["disabled_reason"],
+            failing_since=row["failing_since"],
+            deleted=row["deleted"],
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+# -- the fan-out ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the fan-out needs of an enabled subscription."""
+
+    id: str
+    subscriber: str
+    role: str
+    province: str | None
+    event_types: tuple[str, ...]
+    candidates: frozenset[str]
+
+
+async def enabled_targets(session: AsyncSession) -> list[Target]:
+    c = subscriptions.c
+    rows = await session.execute(
+        sa.select(c.id, c.subscriber, c.role, c.province, c.event_types, c.candidates).where(
+            c.enabled.is_(True), c.deleted.is_(False)
+        )
+    )
+    return [
+        Target(r.id, r.subscriber, r.role, r.province, tuple(r.event_types), frozenset(r.candidates))
+        for r in rows
+    ]
+
+
+async def nominating_provinces(session: AsyncSession, profile_ids: Iterable[str]) -> dict[str, str | None]:
+    ids = list(set(profile_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        sa.select(nominations.c.profile_id, nominations.c.province).where(nominations.c.profile_id.in_(ids))
+    )
+    return {r.profile_id: r.province for r in rows}
+
+
+async def save_nominations(session: AsyncSession, changes: dict[str, str | None], now: datetime) -> None:
+    if not changes:
+        return
+    statement = insert(nominations).values(
+        [{"profile_id": pid, "province": province, "as_of": now} for pid, province in changes.items()]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[nominations.c.profile_id],
+            set_={"province": statement.excluded.province, "as_of": statement.excluded.as_of},
+        )
+    )
+
+
+async def record_events(session: AsyncSession, rows: Sequence[Row]) -> None:
+    if rows:
+        await session.execute(insert(events).values(list(rows)).on_conflict_do_nothing())
+
+
+async def add_deliveries(session: AsyncSession, rows: Sequence[Row]) -> int:
+    """Insert new deliveries (an existing (subscription, event) pair is left alone); how many."""
+    added = 0
+    for start in range(0, len(rows), 5000):
+        chunk = list(rows[start : start + 5000])
+        result = await session.execute(
+            insert(deliveries).values(chunk).on_conflict_do_nothing().returning(deliveries.c.id)
+        )
+        added += len(result.all())
+    return added
+
+
+# -- the dispatcher ---------------------------------------------------------------------------------
+
+_DUE_HEADS = sa.text(
+    """
+    SELECT d.id, d.seq, d.subscription_id, d.event_id, d.attempts, d.ordering_key,
+           s.url, s.role, s.secret, s.previous_secret, s.previous_valid_until, s.failing_since,
+           e.envelope
+    FROM deliveries d
+    JOIN subscriptions s ON s.id = d.subscription_id AND s.enabled AND NOT s.deleted
+    JOIN events e ON e.event_id = d.event_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= :now
+      AND NOT EXISTS (
+          SELECT 1 FROM deliveries p
+          WHERE p.status = 'pending' AND p.subscription_id = d.subscription_id
+            AND p.ordering_key = d.ordering_key AND p.seq < d.seq)
+    ORDER BY d.seq
+    LIMIT :limit
+    """
+)
+
+
+async def due_heads(conn: AsyncConnection, now: datetime, limit: int) -> list[Row]:
+    """Pending deliveries that are due and first in line for their (subscription, candidate)."""
+    result = await conn.execute(_DUE_HEADS, {"now": now, "limit": limit})
+    rows = [dict(row) for row in result.mappings()]
+    await conn.commit()
+    return rows
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    result = await conn.execute(
+        sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending")
+    )
+    value = result.scalar()
+    await conn.commit()
+    return value
+
+
+async def update_deliveries(session: AsyncSession, rows: Sequence[Row]) -> None:
+    if not rows:
+        return
+    statement = (
+        sa.update(deliveries)
+        .where(deliveries.c.id == sa.bindparam("b_id"))
+        .values(
+            status=sa.bindparam("b_status"),
+            attempts=sa.bindparam("b_attempts"),
+            next_attempt_at=sa.bindparam("b_next"),
+            last_attempt_at=sa.bindparam("b_at"),
+            delivered_at=sa.bindparam("b_delivered"),
+            last_status_code=sa.bindparam("b_code"),
+            last_error=sa.bindparam("b_error"),
+            last_latency_ms=sa.bindparam("b_latency"),
+        )
+    )
+    await session.execute(statement.execution_options(synchronize_session=False), list(rows))
+
+
+async def add_attempts(session: AsyncSession, rows: Sequence[Row]) -> None:
+    if rows:
+        await session.execute(sa.insert(delivery_attempts), list(rows))
+
+
+# -- the log, retries and replays -------------------------------------------------------------------
+
+
+async def delivery_log(
+    session: AsyncSession, subscription_id: str, status: str | None, limit: int, before: int | None
+) -> list[Row]:
+    c = deliveries.c
+    query = sa.select(deliveries, events.c.type).join(events, events.c.event_id == c.event_id)
+    query = query.where(c.subscription_id == subscription_id)
+    if status is not None:
+        query = query.where(c.status == status)
+    if before is not None:
+        query = query.where(c.seq < before)
+    rows = [dict(r) for r in (await session.execute(query.order_by(c.seq.desc()).limit(limit))).mappings()]
+    if rows:
+        attempts = await session.execute(
+            sa.select(delivery_attempts)
+            .where(delivery_attempts.c.delivery_id.in_([r["id"] for r in rows]))
+            .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
+        )
+        by_delivery: dict[str, list[Row]] = {}
+        for attempt in attempts.mappings():
+            by_delivery.setdefault(attempt["delivery_id"], []).append(dict(attempt))
+        for row in rows:
+            row["attempt_log"] = by_delivery.get(row["id"], [])
+    return rows
+
+
+async def delivery_row(session: AsyncSession, delivery_id: str) -> Row | None:
+    row = (
+        (await session.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+async def requeue(session: AsyncSession, delivery_ids: Sequence[str], now: datetime) -> None:
+    if delivery_ids:
+        await session.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id.in_(list(delivery_ids)))
+            .values(status="pending", next_attempt_at=now)
+        )
+
+
+async def events_between(
+    session: AsyncSession, since: datetime, until: datetime, after_position: int, limit: int
+) -> list[Row]:
+    c = events.c
+    rows = await session.execute(
+        sa.select(c.position, c.event_id, c.type, c.ordering_key, c.envelope)
+        .where(c.time >= since, c.time < until, c.position > after_position)
+        .order_by(c.position)
+        .limit(limit)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def upsert_pending(session: AsyncSession, rows: Sequence[Row], now: datetime) -> int:
+    """Replay: new deliveries, and existing ones of the same pairs back to pending (same ids)."""
+    count = 0
+    for start in range(0, len(rows), 5000):
+        chunk = list(rows[start : start + 5000])
+        statement = insert(deliveries).values(chunk)
+        result = await session.execute(
+            statement.on_conflict_do_update(
+                constraint="uq_deliveries_subscription_event",
+                set_={"status": "pending", "next_attempt_at": now},
+            ).returning(deliveries.c.id)
+        )
+        count += len(result.all())
+    return count

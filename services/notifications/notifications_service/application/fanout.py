@@ -1,0 +1,112 @@
+"""The fan-out: each consumed event is logged and turned into one delivery per enabled subscription
+that asked for its type and may see it, in the consumer's transaction (so an event is fanned out
+exactly once, whatever the redeliveries and crashes).
+
+The consumer calls `handle` per event; the work is done once per batch, just before the batch
+commits: one read of the subscriptions and nominations, one insert of events, one of deliveries.
+Nominations are applied in event order as the batch is walked, so a NominationIssued followed by an
+Invited in the same batch reaches the nominating province.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import orjson
+
+from notifications_service.adapters import repository
+from notifications_service.adapters.repository import Target, webhook_id
+from notifications_service.domain.scope import Audience, facts_of, matches, may_see
+from shared.envelope import Envelope, encode
+from shared.events.catalogue import NominationIssued, NominationWithdrawn
+from shared.uow import UnitOfWork
+
+NOMINATION_ISSUED = f"ee.profile.{NominationIssued.__name__}"
+NOMINATION_WITHDRAWN = f"ee.profile.{NominationWithdrawn.__name__}"
+
+
+@dataclass
+class _Batch:
+    envelopes: list[Envelope] = field(default_factory=list)
+
+
+class FanOut:
+    def __init__(self, on_new_deliveries: Callable[[], None] | None = None) -> None:
+        self.on_new_deliveries = on_new_deliveries
+        self._batches: WeakKeyDictionary[UnitOfWork, _Batch] = WeakKeyDictionary()
+        self.events = 0
+        self.deliveries = 0
+
+    async def handle(self, uow: UnitOfWork, envelope: Envelope) -> None:
+        batch = self._batches.get(uow)
+        if batch is None:
+            batch = self._batches[uow] = _Batch()
+
+            async def flush() -> None:
+                await self._flush(uow, self._batches.pop(uow, _Batch()))
+
+            uow.before_commit(flush)
+        batch.envelopes.append(envelope)
+
+    async def _flush(self, uow: UnitOfWork, batch: _Batch) -> None:
+        if not batch.envelopes:
+            return
+        session, now = uow.session, uow.clock.now()
+        event_rows = [_event_row(envelope) for envelope in batch.envelopes]
+        await repository.record_events(session, event_rows)
+        targets = await repository.enabled_targets(session)
+        facts = [facts_of(e.type, e.data) for e in batch.envelopes]
+        standing = await repository.nominating_provinces(
+            session, (f.profile_id for f in facts if f.profile_id)
+        )
+        changed: dict[str, str | None] = {}
+        rows: list[dict[str, Any]] = []
+        for envelope, fact, event_row in zip(batch.envelopes, facts, event_rows, strict=True):
+            pid = fact.profile_id
+            if fact.family == NOMINATION_ISSUED and pid is not None:
+                standing[pid] = changed[pid] = str(envelope.data.get("province"))
+            nominated_by = standing.get(pid) if pid is not None else None
+            if fact.family == NOMINATION_WITHDRAWN and pid is not None:
+                if standing.get(pid) == envelope.data.get("province"):
+                    standing[pid] = changed[pid] = None
+            for target in targets:
+                if matches(target.event_types, fact.family) and may_see(
+                    _audience(target), fact, nominated_by
+                ):
+                    rows.append(_delivery_row(target, envelope.id, event_row["ordering_key"], now))
+        await repository.save_nominations(session, changed, now)
+        added = await repository.add_deliveries(session, rows) if rows else 0
+        self.events += len(event_rows)
+        self.deliveries += added
+        if added and self.on_new_deliveries is not None:
+            uow.after_commit(self.on_new_deliveries)
+
+
+def _audience(target: Target) -> Audience:
+    return Audience(target.subscriber, target.role, target.province, target.candidates)
+
+
+def _event_row(envelope: Envelope) -> dict[str, Any]:
+    return {
+        "event_id": envelope.id,
+        "type": envelope.type,
+        "time": envelope.time,
+        "ordering_key": envelope.subject or envelope.id,
+        "envelope": orjson.loads(encode(envelope)),
+    }
+
+
+def _delivery_row(target: Target, event_id: str, ordering_key: str, now: Any) -> dict[str, Any]:
+    return {
+        "id": webhook_id(target.id, event_id),
+        "subscription_id": target.id,
+        "event_id": event_id,
+        "ordering_key": ordering_key,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }

@@ -1,0 +1,310 @@
+"""Command handlers: each runs in one unit of work (the subscription row, its event in the outbox and
+any deliveries commit together). Ownership is checked here: ops acts on every subscription, a partner
+or province only on its own."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from notifications_service.adapters import repository
+from notifications_service.adapters.repository import SubscriptionRepository, Target, webhook_id
+from notifications_service.adapters.secrets import SecretBox, new_secret
+from notifications_service.application.errors import Forbidden, NotFound, StaleVersion
+from notifications_service.domain.retry import Attempt, Verdict, due_at, next_delay_s, verdict_of
+from notifications_service.domain.scope import Audience, facts_of, matches, may_see
+from notifications_service.domain.subscription import Spec, Subscriber, Subscription, check_subscriber
+from notifications_service.settings import NotificationsSettings
+from shared.events.catalogue import Event
+from shared.uow import UnitOfWork
+
+MAX_REPLAY_WINDOW = timedelta(days=31)
+REPLAY_PAGE = 5000
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class UrlChecker(Protocol):
+    async def check(self, url: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Created:
+    subscription: Subscription
+    secret: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt at a due delivery, as the dispatcher saw it."""
+
+    delivery_id: str
+    subscription_id: str
+    attempts_before: int
+    failing_since: datetime | None
+    attempt: Attempt
+    at: datetime
+
+
+def check_access(subscriber: Subscriber, subscription: Subscription) -> None:
+    if subscriber.role == "ops":
+        return
+    owner = subscription.subscriber
+    if owner.sub != subscriber.sub or owner.role != subscriber.role:
+        raise Forbidden("This subscription belongs to another account; you can only see and change your own.")
+
+
+class NotificationsHandlers:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        settings: NotificationsSettings,
+        urls: UrlChecker,
+        on_new_deliveries: Callable[[], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.uow = uow_factory
+        self.clock = clock
+        self.settings = settings
+        self.urls = urls
+        self.box = SecretBox(settings.secret_key_bytes)
+        self.on_new_deliveries = on_new_deliveries
+        self.rng = rng or random.Random()
+
+    # -- subscriptions ------------------------------------------------------------------------------
+
+    async def create(self, subscriber: Subscriber, spec: Spec) -> Created:
+        check_subscriber(subscriber)
+        await self.urls.check(spec.url)
+        secret = new_secret()
+        async with self.uow() as uow:
+            subscription = Subscription.create(str(uuid.uuid4()), subscriber, spec, secret, self.clock.now())
+            await SubscriptionRepository(uow.session, self.box).add(subscription)
+            self._publish(uow, subscription)
+            await uow.commit()
+        return Created(subscription, secret)
+
+    async def get(self, subscriber: Subscriber, subscription_id: str) -> Subscription:
+        async with self.uow() as uow:
+            return await self._load(uow, subscriber, subscription_id, None, lock=False)
+
+    async def list_for(self, subscriber: Subscriber) -> list[Subscription]:
+        async with self.uow() as uow:
+            repo = SubscriptionRepository(uow.session, self.box)
+            return await repo.list(None if subscriber.role == "ops" else subscriber)
+
+    async def update(
+        self,
+        subscriber: Subscriber,
+        subscription_id: str,
+        expected: int,
+        changes: dict[str, Any],
+    ) -> Subscription:
+        async with self.uow() as uow:
+            subscription = await self._load(uow, subscriber, subscription_id, expected)
+            spec = None
+            fields = {
+                k: v for k, v in changes.items() if k in ("url", "event_types", "description", "candidates")
+            }
+            if fields:
+                current = subscription.spec
+                spec = Spec(
+                    url=fields.get("url", current.url),
+                    event_types=tuple(fields.get("event_types", current.event_types)),
+                    description=fields.get("description", current.description),
+                    candidates=tuple(fields.get("candidates", current.candidates)),
+                )
+                if spec.url != current.url:
+                    await self.urls.check(spec.url)
+            subscription.update(spec, changes.get("enabled"), self.clock.now())
+            await self._save(uow, subscription)
+        if changes.get("enabled") and self.on_new_deliveries is not None:
+            self.on_new_deliveries()
+        return subscription
+
+    async def rotate(
+        self, subscriber: Subscriber, subscription_id: str, expected: int, overlap: timedelta
+    ) -> Created:
+        secret = new_secret()
+        async with self.uow() as uow:
+            subscription = await self._load(uow, subscriber, subscription_id, expected)
+            subscription.rotate(secret, overlap, self.clock.now())
+            await self._save(uow, subscription)
+        return Created(subscription, secret)
+
+    async def delete(self, subscriber: Subscriber, subscription_id: str, expected: int) -> None:
+        async with self.uow() as uow:
+            subscription = await self._load(uow, subscriber, subscription_id, expected)
+            subscription.delete(self.clock.now())
+            await self._save(uow, subscription)
+
+    # -- the delivery log, retries, replays --------------------------------------------------------
+
+    async def deliveries(
+        self, subscriber: Subscriber, subscription_id: str, status: str | None, limit: int, before: int | None
+    ) -> list[dict[str, Any]]:
+        async with self.uow() as uow:
+            await self._load(uow, subscriber, subscription_id, None, lock=False)
+            return await repository.delivery_log(uow.session, subscription_id, status, limit, before)
+
+    async def retry(self, subscriber: Subscriber, subscription_id: str, delivery_id: str) -> dict[str, Any]:
+        async with self.uow() as uow:
+            await self._load(uow, subscriber, subscription_id, None, lock=False)
+            row = await repository.delivery_row(uow.session, delivery_id)
+            if row is None or row["subscription_id"] != subscription_id:
+                raise NotFound("delivery", delivery_id)
+            await repository.requeue(uow.session, [delivery_id], self.clock.now())
+            await uow.commit()
+        self._wake()
+        return {**row, "status": "pending"}
+
+    async def replay(
+        self, subscriber: Subscriber, subscription_id: str, since: datetime, until: datetime
+    ) -> int:
+        """Queue every event of [since, until) the subscription asks for and may see: new deliveries,
+        and the ones already made sent again (same webhook-id). Scope is judged with today's
+        nominations."""
+        queued, after = 0, 0
+        async with self.uow() as uow:
+            subscription = await self._load(uow, subscriber, subscription_id, None, lock=False)
+            target = _target(subscription)
+            audience = subscription.audience
+            now = self.clock.now()
+            while True:
+                page = await repository.events_between(uow.session, since, until, after, REPLAY_PAGE)
+                if not page:
+                    break
+                after = page[-1]["position"]
+                facts = [facts_of(row["type"], row["envelope"].get("data") or {}) for row in page]
+                standing = await repository.nominating_provinces(
+                    uow.session, (f.profile_id for f in facts if f.profile_id)
+                )
+                rows = [
+                    _pending_row(target.id, row["event_id"], row["ordering_key"], now)
+                    for row, fact in zip(page, facts, strict=True)
+                    if matches(target.event_types, fact.family)
+                    and may_see(audience, fact, standing.get(fact.profile_id or ""))
+                ]
+                queued += await repository.upsert_pending(uow.session, rows, now)
+            await uow.commit()
+        self._wake()
+        return queued
+
+    # -- outcomes (the dispatcher) -------------------------------------------------------------------
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Write what the attempts did: the deliveries, their log, and the subscriptions' state (a 410
+        or five days of failures disables one and publishes SubscriptionDisabled)."""
+        if not outcomes:
+            return
+        schedule, jitter = self.settings.retry_schedule_s, self.settings.retry_jitter
+        disable_after = timedelta(seconds=self.settings.disable_after_s)
+        updates, attempts = [], []
+        streaks: dict[str, list[tuple[Verdict, datetime]]] = {}
+        for o in outcomes:
+            verdict = verdict_of(o.attempt)
+            made = o.attempts_before + 1
+            status, next_at = "failed", o.at
+            if verdict is Verdict.DELIVERED:
+                status = "delivered"
+            elif verdict is Verdict.RETRY:
+                delay = next_delay_s(made, schedule, jitter, o.attempt.retry_after_s, self.rng)
+                if delay is not None:
+                    status, next_at = "pending", due_at(o.at, delay)
+            a = o.attempt
+            updates.append({
+                "b_id": o.delivery_id, "b_status": status, "b_attempts": made, "b_next": next_at,
+                "b_at": o.at, "b_delivered": o.at if status == "delivered" else None,
+                "b_code": a.status_code, "b_error": a.error, "b_latency": a.latency_ms,
+            })  # fmt: skip
+            attempts.append({
+                "delivery_id": o.delivery_id, "attempt": made, "at": o.at, "status_code": a.status_code,
+                "latency_ms": a.latency_ms, "error": a.error,
+            })  # fmt: skip
+            if verdict is not Verdict.DELIVERED or o.failing_since is not None:
+                streaks.setdefault(o.subscription_id, []).append((verdict, o.at))
+        async with self.uow() as uow:
+            await repository.update_deliveries(uow.session, updates)
+            await repository.add_attempts(uow.session, attempts)
+            repo = SubscriptionRepository(uow.session, self.box)
+            for subscription_id, seen in sorted(streaks.items()):
+                subscription = await repo.get(subscription_id, lock=True)
+                if subscription is None:
+                    continue
+                changed = False
+                for verdict, at in seen:
+                    if verdict is Verdict.DELIVERED:
+                        changed |= subscription.delivered()
+                    elif verdict is Verdict.GONE:
+                        changed |= subscription.gone(at)
+                    else:
+                        changed |= subscription.failed(at, disable_after)
+                if changed:
+                    await repo.save(subscription)
+                    self._publish(uow, subscription)
+            await uow.commit()
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    async def _load(
+        self,
+        uow: UnitOfWork,
+        subscriber: Subscriber,
+        subscription_id: str,
+        expected: int | None,
+        lock: bool = True,
+    ) -> Subscription:
+        subscription = await SubscriptionRepository(uow.session, self.box).get(subscription_id, lock=lock)
+        if subscription is None:
+            raise NotFound("subscription", subscription_id)
+        check_access(subscriber, subscription)
+        if expected is not None and expected != subscription.version:
+            raise StaleVersion(expected, subscription.version)
+        return subscription
+
+    async def _save(self, uow: UnitOfWork, subscription: Subscription) -> None:
+        await SubscriptionRepository(uow.session, self.box).save(subscription)
+        self._publish(uow, subscription)
+        await uow.commit()
+
+    @staticmethod
+    def _publish(uow: UnitOfWork, subscription: Subscription) -> None:
+        pending, subscription.pending = subscription.pending, []
+        for event in pending:
+            assert isinstance(event, Event)
+            uow.publish(event)
+
+    def _wake(self) -> None:
+        if self.on_new_deliveries is not None:
+            self.on_new_deliveries()
+
+
+def _target(subscription: Subscription) -> Target:
+    s = subscription.subscriber
+    return Target(
+        subscription.id, s.sub, s.role, s.province, subscription.spec.event_types,
+        frozenset(subscription.spec.candidates),
+    )  # fmt: skip
+
+
+def _pending_row(subscription_id: str, event_id: str, ordering_key: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": webhook_id(subscription_id, event_id),
+        "subscription_id": subscription_id,
+        "event_id": event_id,
+        "ordering_key": ordering_key,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+__all__ = ["Audience", "Created", "NotificationsHandlers", "Outcome", "check_access"]

@@ -1,0 +1,196 @@
+"""The subscriptions API against a real PostgreSQL and Kafka: create (the secret shown once, stored
+encrypted), read, change with If-Match, rotate, delete; role scoping; unsafe URLs refused with 422;
+every change an event on `ee.notifications.events`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from notifications_harness import Service
+
+from notifications_service.adapters.tables import subscriptions
+from shared.envelope import decode
+from shared.events.catalogue import NOTIFICATIONS_TOPIC
+from shared.testing import KafkaReader
+
+pytestmark = pytest.mark.infra
+
+HOOK = "http://127.0.0.1:9/hooks/ee"
+
+
+async def test_create_shows_the_secret_once_and_stores_it_encrypted(service: Service) -> None:
+    partner = service.as_("portal-1", "partner")
+    created = await service.subscribe(
+        partner, HOOK, ["ee.draws.Invited", "ee.applications.*"], description="ITAs"
+    )
+    assert created["secret"].startswith("whsec_")
+    assert created["event_types"] == ["ee.draws.Invited", "ee.applications.*"]
+    assert created["enabled"] is True and created["version"] == 1
+
+    read = await service.client.get(f"/v1/webhooks/subscriptions/{created['id']}", headers=partner)
+    assert read.status_code == 200
+    assert "secret" not in read.json()
+    assert read.headers["ETag"] == '"1"'
+
+    async with service.runtime.uow() as uow:
+        row = (
+            await uow.session.execute(sa.select(subscriptions).where(subscriptions.c.id == created["id"]))
+        ).one()
+    assert created["secret"].encode() not in row.secret
+    assert created["secret"][6:].encode() not in row.secret
+
+
+async def test_changes_need_if_match_and_are_events(service: Service) -> None:
+    ops = service.as_("ops-1", "ops")
+    created = await service.subscribe(ops, HOOK, ["*"])
+    path = f"/v1/webhooks/subscriptions/{created['id']}"
+
+    missing = await service.client.patch(path, headers=ops, json={"description": "x"})
+    assert missing.status_code == 428
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    stale = await service.client.patch(path, headers={**ops, "If-Match": '"7"'}, json={"description": "x"})
+    assert stale.status_code == 412 and stale.headers["ETag"] == '"1"'
+
+    changed = await service.client.patch(
+        path, headers={**ops, "If-Match": '"1"'}, json={"description": "all of it", "enabled": False}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["enabled"] is False and changed.headers["ETag"] == '"2"'
+
+    rotated = await service.client.post(
+        f"{path}/secret/rotate", headers={**ops, "If-Match": '"2"'}, json={"overlap_seconds": 3600}
+    )
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["secret"] != created["secret"]
+    assert rotated.json()["previous_secret_valid_until"] is not None
+
+    deleted = await service.client.delete(path, headers={**ops, "If-Match": '"3"'})
+    assert deleted.status_code == 204
+    assert (await service.client.get(path, headers=ops)).status_code == 404
+
+    wanted = [
+        "SubscriptionCreated",
+        "SubscriptionUpdated",
+        "SubscriptionSecretRotated",
+        "SubscriptionDeleted",
+    ]
+    topic = service.settings.topic(NOTIFICATIONS_TOPIC)
+
+    async def names() -> list[str]:
+        async with KafkaReader(service.settings, topic) as reader:
+            records = await reader.drain(quiet_s=0.3)
+        envelopes = [decode(r.value) for r in records if r.value]
+        return [e.name for e in envelopes if e.data["subscription_id"] == created["id"]]
+
+    for _ in range(50):
+        seen = await names()
+        if seen == wanted:
+            break
+        await asyncio.sleep(0.2)
+    assert seen == wanted
+    async with KafkaReader(service.settings, topic) as reader:
+        raw = b"".join(r.value or b"" for r in await reader.drain(quiet_s=0.3))
+    assert created["secret"][6:].encode() not in raw and b"whsec_" not in raw
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.7/hook",
+        "https://172.16.3.4/hook",
+        "https://192.168.1.10/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://[fe80::1]/hook",
+        "https://[::ffff:10.1.2.3]/hook",
+        "https://100.100.100.200/hook",
+        "https://0.0.0.0/hook",
+        "http://example.com/hook",
+        "ftp://127.0.0.1/hook",
+        "https://user:pw@127.0.0.1/hook",
+    ],
+)
+async def test_unsafe_urls_are_422(service: Service, url: str) -> None:
+    answer = await service.client.post(
+        "/v1/webhooks/subscriptions",
+        headers=service.as_("portal-1", "partner"),
+        json={"url": url, "event_types": ["ee.draws.Invited"]},
+    )
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert problem["errors"][0]["field"] == "url"
+    assert problem["detail"]
+
+
+async def test_unresolvable_host_is_422(service: Service) -> None:
+    answer = await service.client.post(
+        "/v1/webhooks/subscriptions",
+        headers=service.as_("portal-1", "partner"),
+        json={"url": "https://no-such-host.invalid/hook", "event_types": ["*"]},
+    )
+    assert answer.status_code == 422
+    assert "resolve" in answer.json()["detail"]
+
+
+async def test_event_types_are_checked_against_the_catalogue_and_the_role(service: Service) -> None:
+    partner = service.as_("portal-1", "partner")
+    cases = [
+        (["ee.draws.Invted"], "event_types.0"),
+        (["ee.notifications.*"], "event_types.0"),
+        (["ee.draws.RoundOfInvitationsHeld"], "event_types.0"),
+        ([], "event_types"),
+    ]
+    for types, field in cases:
+        answer = await service.client.post(
+            "/v1/webhooks/subscriptions", headers=partner, json={"url": HOOK, "event_types": types}
+        )
+        assert answer.status_code == 422, (types, answer.text)
+        assert answer.json()["errors"][0]["field"] == field
+    province = service.as_("ontario", "province", "ON")
+    ok = await service.subscribe(province, HOOK, ["ee.draws.RoundOfInvitationsHeld"], candidates=["p-1"])
+    assert ok["province"] == "ON"
+
+
+async def test_roles_and_ownership(service: Service) -> None:
+    officer = await service.client.get("/v1/webhooks/subscriptions", headers=service.as_("o-1", "officer"))
+    assert officer.status_code == 403
+    candidate = await service.client.get(
+        "/v1/webhooks/subscriptions", headers=service.as_("c-1", "candidate")
+    )
+    assert candidate.status_code == 403
+    assert (await service.client.get("/v1/webhooks/subscriptions")).status_code == 401
+
+    mine = await service.subscribe(service.as_("portal-a", "partner"), HOOK, ["ee.draws.Invited"])
+    other = service.as_("portal-b", "partner")
+    answer = await service.client.get(f"/v1/webhooks/subscriptions/{mine['id']}", headers=other)
+    assert answer.status_code == 403
+    listed = await service.client.get("/v1/webhooks/subscriptions", headers=other)
+    assert mine["id"] not in [s["id"] for s in listed.json()]
+    everyone = await service.client.get("/v1/webhooks/subscriptions", headers=service.as_("ops-1", "ops"))
+    assert mine["id"] in [s["id"] for s in everyone.json()]
+    log = await service.client.get(f"/v1/webhooks/subscriptions/{mine['id']}/deliveries", headers=other)
+    assert log.status_code == 403
+
+
+async def test_bad_bodies_are_422_not_500(service: Service) -> None:
+    partner = service.as_("portal-1", "partner")
+    for body in ({"url": HOOK}, {"url": HOOK, "event_types": "x"}, {"url": 3, "event_types": ["*"]},
+                 {"url": HOOK, "event_types": ["*"], "extra": 1}):  # fmt: skip
+        answer = await service.client.post("/v1/webhooks/subscriptions", headers=partner, json=body)
+        assert answer.status_code == 422, answer.text
+    raw = await service.client.post(
+        "/v1/webhooks/subscriptions",
+        headers={**partner, "Content-Type": "application/json"},
+        content=b"{nope",
+    )
+    assert raw.status_code == 400  # the platform's answer to JSON that does not parse
+    assert raw.headers["content-type"].startswith("application/problem+json")
+    replay = await service.client.post(
+        "/v1/webhooks/subscriptions/none/replay", headers=partner, json={"since": "2026-01-02T00:00:00Z",
+                                                                          "until": "2026-01-01T00:00:00Z"},
+    )  # fmt: skip
+    assert replay.status_code == 422
+    assert orjson.loads(replay.content)["status"] == 422
