@@ -11,6 +11,7 @@ Each service's first Alembic migration creates the platform tables::
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from typing import Any, Final, Protocol
@@ -195,7 +196,16 @@ async def drop_database(database_url: str) -> None:
     dsn, name = _maintenance_dsn(database_url)
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(20):
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                # An autovacuum worker (a superuser's process, which FORCE may not end) is in the
+                # database after a burst of writes; it leaves within moments.
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await conn.close()
 
