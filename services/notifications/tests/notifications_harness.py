@@ -1,6 +1,6 @@
 """The notifications service for real in a test: a fresh migrated database, its topics, the runtime
 (relay, fan-out consumer, dispatcher) started in-process and called through its ASGI app, and
-webhook receivers as real processes on loopback (`webhook_receiver.py`)."""
+webhook receivers as real processes on loopback (`notifications_service.receiver`)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ from shared.testing import create_database, drop_database, produce, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
-RECEIVER = Path(__file__).resolve().parent / "webhook_receiver.py"
 Json = dict[str, Any]
 
 
@@ -108,7 +107,7 @@ def invited(owner: str, profile_id: str | None = None, **overrides: Any) -> Invi
 
 
 class Receiver:
-    """`webhook_receiver.py` as a child process; `records()` reads what it accepted so far."""
+    """`notifications_service.receiver` as a child process; `records()` reads what it accepted so far."""
 
     def __init__(
         self, directory: Path, routes: dict[str, str], status: int = 204, delay_ms: float = 0
@@ -124,7 +123,15 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def start(self) -> None:
-        args = [sys.executable, str(RECEIVER), "--port", str(self.port), "--out", str(self.out)]
+        args = [
+            sys.executable,
+            "-m",
+            "notifications_service.receiver",
+            "--port",
+            str(self.port),
+            "--out",
+            str(self.out),
+        ]
         args += ["--status", str(self.status), "--delay-ms", str(self.delay_ms)]
         for path, secret in self.routes.items():
             args += ["--route", f"{path}={secret}"]

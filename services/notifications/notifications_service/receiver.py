@@ -1,13 +1,15 @@
-"""A webhook receiver for the tests and the benchmark: a real process on loopback that verifies every
-request with the `standardwebhooks` package and appends what it accepted to a JSON-lines file.
+"""A webhook receiver to try subscriptions locally (and the one the tests and `make bench` run): a
+process on loopback that verifies every request with the `standardwebhooks` package and appends what
+it accepted to a JSON-lines file.
 
-    python webhook_receiver.py --port 18950 --route /hooks/a=whsec_... --route /hooks/b=whsec_... \
-        --out received.jsonl [--status 204] [--delay-ms 0]
+    python -m notifications_service.receiver --port 18950 --route /hooks/a=whsec_... \
+        --route /hooks/b=whsec_... --out received.jsonl [--status 204] [--delay-ms 0] [--summary]
 
 Each accepted request is one line, written and flushed before the answer:
-`{"path", "webhook_id", "received_at" (unix s), "body" (the parsed JSON)}`; a request whose signature
-does not verify is answered 401 and logged with `"error"`. `--status 410` answers Gone (after
-verifying). HTTP/1.1 keep-alive, one minimal parser (Content-Length bodies only).
+`{"path", "webhook_id", "received_at" (unix s), "body" (the parsed JSON)}` (with `--summary`, instead
+of the body: the event's `id`, `time` and `subject`); a request whose signature does not verify is
+answered 401 and logged with `"error"`. `--status 410` answers Gone (after verifying). HTTP/1.1
+keep-alive, a minimal parser (Content-Length bodies only). Not a production server.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ MAX_BODY = 1 << 20
 
 
 class Receiver:
-    def __init__(self, routes: dict[str, Webhook], out: IO[str], status: int, delay_s: float) -> None:
+    def __init__(
+        self, routes: dict[str, Webhook], out: IO[str], status: int, delay_s: float, summary: bool = False
+    ) -> None:
+        self.summary = summary
         self.routes = routes
         self.out = out
         self.status = status
@@ -69,11 +74,15 @@ class Receiver:
             "received_at": time.time(),
         }
         try:
-            record["body"] = webhook.verify(body, headers)
+            parsed = webhook.verify(body, headers)
         except WebhookVerificationError as exc:
             record["error"] = str(exc)
             self.write(record)
             return 401
+        if self.summary:
+            record.update(id=parsed.get("id"), time=parsed.get("time"), subject=parsed.get("subject"))
+        else:
+            record["body"] = parsed
         self.write(record)
         return self.status
 
@@ -89,13 +98,14 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--status", type=int, default=204)
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--summary", action="store_true", help="log the event's id and time, not the body")
     args = parser.parse_args(argv)
     routes = {}
     for route in args.route:
         path, secret = route.split("=", 1)
         routes[path] = Webhook(secret)
     with open(args.out, "a", encoding="utf-8") as out:  # noqa: ASYNC230 - once, before serving
-        receiver = Receiver(routes, out, args.status, args.delay_ms / 1000)
+        receiver = Receiver(routes, out, args.status, args.delay_ms / 1000, args.summary)
         server = await asyncio.start_server(receiver.serve, "127.0.0.1", args.port, reuse_address=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
