@@ -3,3 +3,4 @@ CREATE DATABASE profile OWNER ee;
 CREATE DATABASE ranking OWNER ee;
 CREATE DATABASE draws OWNER ee;
 CREATE DATABASE applications OWNER ee;
+CREATE DATABASE notifications OWNER ee;
