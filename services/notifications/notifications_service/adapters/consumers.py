@@ -6,6 +6,8 @@ records it as processed, so a redelivery or a crash never fans it out twice or l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from notifications_service.application.fanout import FanOut
 from notifications_service.settings import NotificationsSettings
 from shared.consumer import Delivery, IdempotentConsumer
@@ -17,8 +19,8 @@ CONSUMER = "notifications.fanout"
 
 
 def fanout_consumer(runtime: ServiceRuntime, fanout: FanOut) -> IdempotentConsumer:
-    async def on_event(uow: UnitOfWork, delivery: Delivery) -> None:
-        await fanout.handle(uow, delivery.envelope)
+    async def on_batch(uow: UnitOfWork, deliveries: Sequence[Delivery]) -> None:
+        await fanout.handle_batch(uow, [delivery.envelope for delivery in deliveries])
 
     settings = runtime.settings
     batch = settings.consumer_batch_size if isinstance(settings, NotificationsSettings) else 500
@@ -28,7 +30,9 @@ def fanout_consumer(runtime: ServiceRuntime, fanout: FanOut) -> IdempotentConsum
         runtime.session_factory,
         runtime.clock,
         topics=list(EVENT_TOPICS),
-        handlers={event.event_name(): on_event for event in CATALOGUE},
+        handlers={},
+        batch_handler=on_batch,
+        batch_types=[event.event_name() for event in CATALOGUE],
         group_id=CONSUMER,
         batch_size=batch,
     )

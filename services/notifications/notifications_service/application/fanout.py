@@ -2,18 +2,16 @@
 that asked for its type and may see it, in the consumer's transaction (so an event is fanned out
 exactly once, whatever the redeliveries and crashes).
 
-The consumer calls `handle` per event; the work is done once per batch, just before the batch
-commits: one read of the subscriptions and nominations, one insert of events, one of deliveries.
+The consumer hands over each batch at once (`shared.consumer`'s batch handler): one read of the
+subscriptions and nominations, one insert of events, one of deliveries per batch.
 Nominations are applied in event order as the batch is walked, so a NominationIssued followed by an
 Invited in the same batch reaches the nominating province.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import orjson
 
@@ -28,43 +26,27 @@ NOMINATION_ISSUED = f"ee.profile.{NominationIssued.__name__}"
 NOMINATION_WITHDRAWN = f"ee.profile.{NominationWithdrawn.__name__}"
 
 
-@dataclass
-class _Batch:
-    envelopes: list[Envelope] = field(default_factory=list)
-
-
 class FanOut:
     def __init__(self, on_new_deliveries: Callable[[], None] | None = None) -> None:
         self.on_new_deliveries = on_new_deliveries
-        self._batches: WeakKeyDictionary[UnitOfWork, _Batch] = WeakKeyDictionary()
         self.events = 0
         self.deliveries = 0
 
-    async def handle(self, uow: UnitOfWork, envelope: Envelope) -> None:
-        batch = self._batches.get(uow)
-        if batch is None:
-            batch = self._batches[uow] = _Batch()
-
-            async def flush() -> None:
-                await self._flush(uow, self._batches.pop(uow, _Batch()))
-
-            uow.before_commit(flush)
-        batch.envelopes.append(envelope)
-
-    async def _flush(self, uow: UnitOfWork, batch: _Batch) -> None:
-        if not batch.envelopes:
+    async def handle_batch(self, uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+        """Log the batch's events and fan them out, in the consumer's transaction."""
+        if not envelopes:
             return
         session, now = uow.session, uow.clock.now()
-        event_rows = [_event_row(envelope) for envelope in batch.envelopes]
+        event_rows = [_event_row(envelope) for envelope in envelopes]
         await repository.record_events(session, event_rows)
         targets = await repository.enabled_targets(session)
-        facts = [facts_of(e.type, e.data) for e in batch.envelopes]
+        facts = [facts_of(e.type, e.data) for e in envelopes]
         standing = await repository.nominating_provinces(
             session, (f.profile_id for f in facts if f.profile_id)
         )
         changed: dict[str, str | None] = {}
         rows: list[dict[str, Any]] = []
-        for envelope, fact, event_row in zip(batch.envelopes, facts, event_rows, strict=True):
+        for envelope, fact, event_row in zip(envelopes, facts, event_rows, strict=True):
             pid = fact.profile_id
             if fact.family == NOMINATION_ISSUED and pid is not None:
                 standing[pid] = changed[pid] = str(envelope.data.get("province"))
