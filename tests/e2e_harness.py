@@ -54,7 +54,8 @@ SERVICES_SH: Final = ROOT / "deploy/local/services.sh"
 POSTGRES_SH: Final = ROOT / "deploy/local/postgres.sh"
 KAFKA_SH: Final = ROOT / "deploy/local/kafka.sh"
 SERVICES: Final = ("profile", "ranking", "draws", "applications")
-DB_SUFFIX: Final = "_e2e"
+# Another suffix (`EE_E2E_DB_SUFFIX`) lets a second checkout run the suite beside this one.
+DB_SUFFIX: Final = os.environ.get("EE_E2E_DB_SUFFIX") or "_e2e"
 SECRET: Final = "e2e-" + "s3cret-" * 6
 PROBLEM_JSON: Final = "application/problem+json"
 LOCK_WAIT_S: Final = 900.0

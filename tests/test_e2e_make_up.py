@@ -34,7 +34,7 @@ pytestmark = pytest.mark.infra
 TABLE: Final = load_table()
 RUN_DIR: Final = ROOT / ".local" / "e2e-makeup"
 FRONTDOOR_SH: Final = ROOT / "deploy/local/frontdoor.sh"
-DB_SUFFIX: Final = "_makeup"
+DB_SUFFIX: Final = os.environ.get("EE_E2E_MAKEUP_DB_SUFFIX") or "_makeup"
 SECRET: Final = "makeup-" + "s3cret-" * 6
 UUID_RE: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
