@@ -7,6 +7,9 @@
 #                applications :8004), then the front door: HAProxy on :8000 (/docs, /openapi.json)
 #   make down    stop the front door, the services and Kafka this checkout started; PostgreSQL (a system
 #                service) keeps running
+#   make cluster       a cluster on this machine: 3 Kafka nodes (KRaft, RF 3, min ISR 2) and 2 instances of
+#                      every service behind the front door on :8000 (deploy/local/cluster.sh; .local/cluster)
+#   make cluster-down  stop it (data kept; deploy/local/cluster.sh wipe deletes the brokers' data)
 #   make reset   down, then wipe Kafka's data and drop + recreate the databases (default and _test)
 #   make test    venv, infra, pytest with EE_DB_SUFFIX=_test and a fresh EE_TOPIC_PREFIX=test<unix time>.
 #                (extra arguments: make test PYTEST_ARGS='-k outbox -x'; EE_KEEP_TEST_TOPICS=1 keeps its topics)
@@ -33,7 +36,7 @@ LOCAL := deploy/local
 PYTEST_ARGS ?=
 LINT_DIRS := shared services bench deploy tests
 
-.PHONY: help venv infra up down reset test bench lint status asyncapi event-schemas
+.PHONY: help venv infra up down cluster cluster-down reset test bench lint status asyncapi event-schemas
 
 help:
 	@sed -n 's/^#   make /  make /p' Makefile
@@ -60,6 +63,12 @@ down:
 	@$(LOCAL)/services.sh stop
 	@$(LOCAL)/kafka.sh stop
 	@echo "PostgreSQL keeps running (a system service other checkouts may use): $(LOCAL)/postgres.sh stop stops it"
+
+cluster: venv
+	@$(LOCAL)/cluster.sh start
+
+cluster-down:
+	@$(LOCAL)/cluster.sh stop
 
 reset: down
 	@$(LOCAL)/kafka.sh wipe

@@ -98,12 +98,16 @@ def _raise_for(code: int, what: str, message: str | None = None) -> None:
         raise KafkaAdminError(f"{what}: {error.__name__} ({code}){': ' + message if message else ''}")
 
 
-async def _create(client: AIOKafkaAdminClient, names: Sequence[str], partitions: int) -> list[str]:
+async def _create(
+    client: AIOKafkaAdminClient, names: Sequence[str], partitions: int, replication_factor: int = 1
+) -> list[str]:
     """Create ``names``; return those that did not exist. Retries briefly on retriable errors."""
     pending = list(names)
     created: list[str] = []
     for attempt in range(10):
-        new = [NewTopic(n, partitions, 1, topic_configs=dict(TOPIC_CONFIGS)) for n in pending]
+        new = [
+            NewTopic(n, partitions, replication_factor, topic_configs=dict(TOPIC_CONFIGS)) for n in pending
+        ]
         response: dict[str, Any] = (await client.create_topics(new)).to_object()
         retry: list[str] = []
         for result in response["topic_errors"]:
@@ -147,8 +151,11 @@ async def topic_configs(
         return await _describe_configs(client, topics, keys)
 
 
-async def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = DEFAULT_PARTITIONS) -> list[str]:
-    """Create every event topic under ``prefix`` and its ``.dlq`` twin, with ``retention.ms=-1``.
+async def ensure_topics(
+    bootstrap: str, prefix: str = "", partitions: int = DEFAULT_PARTITIONS, replication_factor: int = 1
+) -> list[str]:
+    """Create every event topic under ``prefix`` and its ``.dlq`` twin, with ``retention.ms=-1``
+    (``replication_factor`` copies of each partition: 3 on the local cluster of ``make cluster``).
 
     Idempotent: topics that already exist are kept (their partition count is never changed, since
     that would move keys between partitions); one whose retention is not -1 gets it set back.
@@ -156,7 +163,7 @@ async def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = DEFA
     """
     names = all_topic_names(prefix)
     async with admin_client(bootstrap) as client:
-        created = await _create(client, names, partitions)
+        created = await _create(client, names, partitions, replication_factor)
         existing = [n for n in names if n not in created]
         if existing:
             configs = await _describe_configs(client, existing, list(TOPIC_CONFIGS))
@@ -270,6 +277,12 @@ def _parser() -> argparse.ArgumentParser:
         help="topic name prefix (default: $EE_TOPIC_PREFIX or empty)",
     )
     ensure.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
+    ensure.add_argument(
+        "--replication-factor",
+        type=int,
+        default=int(os.environ.get("EE_KAFKA_REPLICATION_FACTOR") or 1),
+        help="copies of each partition (default: $EE_KAFKA_REPLICATION_FACTOR or 1)",
+    )
 
     sub.add_parser("cluster-id", help="print the cluster id")
 
@@ -287,7 +300,7 @@ def _parser() -> argparse.ArgumentParser:
 async def _main(args: argparse.Namespace) -> int:
     bootstrap: str = args.bootstrap
     if args.command == "ensure-topics":
-        created = await ensure_topics(bootstrap, args.prefix, args.partitions)
+        created = await ensure_topics(bootstrap, args.prefix, args.partitions, args.replication_factor)
         names = all_topic_names(args.prefix)
         print(
             f"{len(names)} topics present ({len(created)} created) with prefix {args.prefix!r} on {bootstrap}"

@@ -21,6 +21,10 @@
 #   EE_KAFKA_HOME (.local/kafka): its data/, logs/, server.properties and pid (the jars stay in
 #   .local/kafka/libs, shared by every broker of the checkout; EE_KAFKA_LIBS moves them).
 # Set KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<EE_KAFKA_PORT> with them, or the broker counts as external.
+# One node of a several-node KRaft cluster (deploy/local/cluster.sh): EE_KAFKA_NODE_ID (1),
+#   EE_KAFKA_VOTERS (id@host:controller-port,...; default this node alone), EE_KAFKA_CLUSTER_ID (the
+#   same for every node; default a new one at the first format), EE_KAFKA_REPLICATION_FACTOR (1) and
+#   EE_KAFKA_MIN_ISR (1) for the broker defaults and the internal topics.
 #
 #   deploy/local/kafka.sh ours     exit 0 when the broker on the port is one this script started
 set -euo pipefail
@@ -47,6 +51,14 @@ LOG4J_CONFIG="$EE_ROOT/deploy/local/log4j2.properties"
 HOST=127.0.0.1
 PORT="${EE_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${EE_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
+NODE_ID="${EE_KAFKA_NODE_ID:-1}"
+VOTERS="${EE_KAFKA_VOTERS:-$NODE_ID@127.0.0.1:$CONTROLLER_PORT}"
+REPLICATION="${EE_KAFKA_REPLICATION_FACTOR:-1}"
+MIN_ISR="${EE_KAFKA_MIN_ISR:-1}"
+for number in "$NODE_ID" "$REPLICATION" "$MIN_ISR"; do
+    [[ "$number" =~ ^[0-9]+$ ]] || die "EE_KAFKA_NODE_ID, EE_KAFKA_REPLICATION_FACTOR and EE_KAFKA_MIN_ISR are numbers"
+done
+[[ "$VOTERS" =~ ^[0-9]+@[^,@]+:[0-9]+(,[0-9]+@[^,@]+:[0-9]+)*$ ]] || die "EE_KAFKA_VOTERS: id@host:port,... (got '$VOTERS')"
 for port in "$PORT" "$CONTROLLER_PORT"; do
     [[ "$port" =~ ^[0-9]+$ ]] && ((port >= 1024 && port <= 65535)) \
         || die "EE_KAFKA_PORT / EE_KAFKA_CONTROLLER_PORT must be ports from 1024 to 65535, got '$port'"
@@ -153,7 +165,9 @@ EOF
 render_config() {
     mkdir -p "$DATA" "$LOGS"
     sed -e "s|@KAFKA_DATA_DIR@|$DATA|g" -e "s|@KAFKA_PORT@|$PORT|g" \
-        -e "s|@KAFKA_CONTROLLER_PORT@|$CONTROLLER_PORT|g" "$TEMPLATE" >"$CONFIG.tmp"
+        -e "s|@KAFKA_CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@KAFKA_NODE_ID@|$NODE_ID|g" \
+        -e "s|@KAFKA_VOTERS@|$VOTERS|g" -e "s|@KAFKA_REPLICATION@|$REPLICATION|g" \
+        -e "s|@KAFKA_MIN_ISR@|$MIN_ISR|g" "$TEMPLATE" >"$CONFIG.tmp"
     mv "$CONFIG.tmp" "$CONFIG"
 }
 
@@ -180,7 +194,7 @@ format_storage() {
         return 0
     fi
     local cid
-    cid="$(new_cluster_id)"
+    cid="${EE_KAFKA_CLUSTER_ID:-$(new_cluster_id)}"
     log "formatting storage in ${DATA#"$EE_ROOT"/} (cluster id $cid)"
     local -a opts
     mapfile -t opts < <(java_common_opts)
