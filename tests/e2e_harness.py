@@ -54,8 +54,6 @@ SERVICES_SH: Final = ROOT / "deploy/local/services.sh"
 POSTGRES_SH: Final = ROOT / "deploy/local/postgres.sh"
 KAFKA_SH: Final = ROOT / "deploy/local/kafka.sh"
 SERVICES: Final = ("profile", "ranking", "draws", "applications")
-# Another suffix (`EE_E2E_DB_SUFFIX`) lets a second checkout run the suite beside this one.
-DB_SUFFIX: Final = os.environ.get("EE_E2E_DB_SUFFIX") or "_e2e"
 SECRET: Final = "e2e-" + "s3cret-" * 6
 PROBLEM_JSON: Final = "application/problem+json"
 LOCK_WAIT_S: Final = 900.0
@@ -67,6 +65,14 @@ Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 def port_base() -> int:
     return int(os.environ.get("EE_E2E_PORT_BASE") or 18000)
+
+
+# Databases are machine-wide, like ports: a run on another port base (another checkout's CI, say) gets
+# its own (`_e2e28000`), so two end-to-end runs never drop each other's databases.
+# `EE_E2E_DB_SUFFIX` names them outright.
+DB_SUFFIX: Final = os.environ.get("EE_E2E_DB_SUFFIX") or (
+    "_e2e" if port_base() == 18000 else f"_e2e{port_base()}"
+)
 
 
 def new_correlation(purpose: str) -> str:
@@ -359,7 +365,8 @@ class Broker:
 
 
 def private_broker_port() -> int:
-    return int(os.environ.get("EE_E2E_KAFKA_PORT") or 19092)
+    """`EE_E2E_KAFKA_PORT`, else the port base + 1092 (19092 for 18000): per port base, like the rest."""
+    return int(os.environ.get("EE_E2E_KAFKA_PORT") or port_base() + 1092)
 
 
 def broker_this_checkout_started() -> bool:
@@ -372,7 +379,7 @@ def broker_this_checkout_started() -> bool:
 @asynccontextmanager
 async def fault_broker() -> AsyncIterator[Broker]:
     """The broker this checkout started, when it started the shared one; otherwise a private
-    single-node broker of its own (port `EE_E2E_KAFKA_PORT`, 19092, controller +1, data under
+    single-node broker of its own (port `private_broker_port()`, controller +1, data under
     `.local/e2e-kafka`, wiped first), started by `kafka.sh` and stopped (by its pid) on exit."""
     if await asyncio.to_thread(broker_this_checkout_started):
         yield Broker(BOOTSTRAP, dict(os.environ), private=False)
@@ -393,8 +400,10 @@ async def fault_broker() -> AsyncIterator[Broker]:
         subprocess.run, [str(KAFKA_SH), "ours"], cwd=ROOT, env=env, timeout=30, check=False
     )
     if ours.returncode:
-        raise AssertionError(f"port {port} answers, but not with a broker this test started: "
-                             "set EE_E2E_KAFKA_PORT to a free port")
+        raise AssertionError(
+            f"port {port} answers, but not with a broker this test started: "
+            "set EE_E2E_KAFKA_PORT to a free port"
+        )
     try:
         yield broker
     finally:

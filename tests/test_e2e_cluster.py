@@ -4,9 +4,10 @@ every service, all behind the front door (real HAProxy), which spreads requests 
 profile written through the front door is scored, and both ranking instances answer for it (each holds
 the whole pool); a second `make cluster` changes nothing; `make cluster-down` stops it all.
 
-Isolation: `EE_PORT_BASE` 18700 (front door 18700, instances 18801.. and 18901..), Kafka on 29092/29094/
-29096 (controllers one above each; `EE_E2E_CLUSTER_KAFKA_PORT` moves them), `EE_LOCAL_RUN` =
-`.local/e2e-cluster` (brokers' data wiped first), databases `<service>_e2ecluster`, a fresh topic prefix.
+Isolation (`EE_E2E_CLUSTER_PORT_BASE`, 18700): front door 18700, instances 18801.. and 18901.., Kafka on
+base + 1392, + 1394, + 1396 (20092/20094/20096; controllers one above each; `EE_E2E_CLUSTER_KAFKA_PORT`
+moves them), `EE_LOCAL_RUN` = `.local/e2e-cluster` (brokers' data wiped first), databases
+`<service>_cluster<base>`, a fresh topic prefix.
 The faults in the cluster (issue 11 part 3) are not tested here.
 """
 
@@ -38,7 +39,6 @@ pytestmark = pytest.mark.infra
 TABLE: Final = load_table()
 RUN_DIR: Final = ROOT / ".local" / "e2e-cluster"
 CLUSTER_SH: Final = ROOT / "deploy/local/cluster.sh"
-DB_SUFFIX: Final = "_e2ecluster"
 SECRET: Final = "cluster-" + "s3cret-" * 6
 
 
@@ -47,7 +47,11 @@ def port_base() -> int:
 
 
 def kafka_port() -> int:
-    return int(os.environ.get("EE_E2E_CLUSTER_KAFKA_PORT") or 29092)
+    """`EE_E2E_CLUSTER_KAFKA_PORT`, else the port base + 1392 (20092 for 18700): per port base."""
+    return int(os.environ.get("EE_E2E_CLUSTER_KAFKA_PORT") or port_base() + 1392)
+
+
+DB_SUFFIX: Final = f"_cluster{port_base()}"  # databases are machine-wide: one set per port base
 
 
 @dataclass

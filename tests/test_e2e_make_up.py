@@ -34,13 +34,16 @@ pytestmark = pytest.mark.infra
 TABLE: Final = load_table()
 RUN_DIR: Final = ROOT / ".local" / "e2e-makeup"
 FRONTDOOR_SH: Final = ROOT / "deploy/local/frontdoor.sh"
-DB_SUFFIX: Final = os.environ.get("EE_E2E_MAKEUP_DB_SUFFIX") or "_makeup"
 SECRET: Final = "makeup-" + "s3cret-" * 6
 UUID_RE: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def port_base() -> int:
     return int(os.environ.get("EE_E2E_MAKEUP_PORT_BASE") or 18300)
+
+
+# Databases are machine-wide: one set per port base, unless EE_E2E_MAKEUP_DB_SUFFIX names it.
+DB_SUFFIX: Final = os.environ.get("EE_E2E_MAKEUP_DB_SUFFIX") or f"_makeup{port_base()}"
 
 
 @dataclass

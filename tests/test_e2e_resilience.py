@@ -15,11 +15,11 @@ sends it again only if not), while:
 
 Kafka: the module runs against a broker it may stop. When this checkout started the shared broker
 (CI's fresh clone), that one; otherwise (the broker belongs to another checkout, or is remote) a private
-single-node broker of its own (`e2e_harness.fault_broker`: port 19092, data in `.local/e2e-kafka`,
-started and stopped by `deploy/local/kafka.sh` by its pid), so the outage test never skips and never
-stops anybody else's broker. PostgreSQL is the shared server: test 3 restarts it, so this module runs
-last (`tests/` is last in testpaths and this is its last module) and always starts it again in a
-`finally`.
+single-node broker of its own (`e2e_harness.fault_broker`: port base + 1092, 19092 by default, data in
+`.local/e2e-kafka`, started and stopped by `deploy/local/kafka.sh` by its pid), so the outage test never
+skips and never stops anybody else's broker. PostgreSQL is the shared server: test 3 restarts it, so
+this module runs last (`tests/` is last in testpaths and this is its last module) and always starts it
+again in a `finally`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@
 # Layout under EE_LOCAL_RUN (.local/cluster): kafka-1..3/ (data, logs, config, pid), a/ and b/ (each
 # instance set's run/ and logs/), run/ and logs/ of the front door. Ports (EE_PORT_BASE, 8000): front door
 # on the base, instance a on base + 100 + offset (8101..), instance b on base + 200 + offset (8201..), the
-# API document on base + 90; Kafka on EE_CLUSTER_KAFKA_PORT (29092) + 0, 2, 4 (controllers one above each).
+# API document on base + 90; Kafka on EE_CLUSTER_KAFKA_PORT (29192) + 0, 2, 4 (controllers one above each).
 # Databases: <service>_cluster (EE_DB_SUFFIX), shared by both instances; topics under EE_TOPIC_PREFIX.
 #
 # Ranking: instance a scores (the consumer group) and emits Ranked; instance b is a read replica
@@ -29,7 +29,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT_BASE="${EE_PORT_BASE:-8000}"
 [[ "$PORT_BASE" =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 65000)) \
     || die "EE_PORT_BASE must be a number from 1024 to 65000, got '$PORT_BASE'"
-KAFKA_PORT="${EE_CLUSTER_KAFKA_PORT:-29092}"
+KAFKA_PORT="${EE_CLUSTER_KAFKA_PORT:-29192}"
 CLUSTER_RUN="${EE_LOCAL_RUN:-$EE_LOCAL/cluster}"
 SUFFIX="${EE_DB_SUFFIX:-_cluster}"
 PREFIX="${EE_TOPIC_PREFIX:-}"
