@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg.exceptions
+import sqlalchemy.exc
 from fastapi import APIRouter
 
 from shared.errors import NotFound, StaleVersion, TransitionNotAllowed, Unavailable, Unprocessable
@@ -43,6 +45,24 @@ async def later() -> None:
     raise Unavailable("The peer is not answering; retry in 7 seconds.", retry_after=7)
 
 
+def _data_error(cause: Exception) -> sqlalchemy.exc.DBAPIError:
+    """How SQLAlchemy's asyncpg dialect reports a value PostgreSQL refuses (SQLSTATE class 22)."""
+    driver = Exception(f"{type(cause).__name__}: {cause}")
+    driver.sqlstate = getattr(cause, "sqlstate", None)  # type: ignore[attr-defined]
+    driver.__cause__ = cause
+    return sqlalchemy.exc.DBAPIError("SELECT ...", {}, driver)
+
+
+@router.get("/nul")
+async def nul() -> None:
+    raise _data_error(asyncpg.exceptions.CharacterNotInRepertoireError("invalid byte sequence for encoding"))
+
+
+@router.get("/range")
+async def out_of_range() -> None:
+    raise _data_error(asyncpg.exceptions.NumericValueOutOfRangeError("integer out of range"))
+
+
 async def get(path: str) -> Any:
     app, _ = make_app(router)
     async with client(app) as http:
@@ -77,3 +97,13 @@ async def test_field_errors_and_retry_after() -> None:
     assert invalid["errors"] == [{"field": "size", "message": "Must be 1 or more."}]
     later = await get("/v1/later")
     assert later.status_code == 503 and later.headers["Retry-After"] == "7"
+
+
+async def test_a_value_the_database_refuses_is_a_422_not_a_500_nor_an_outage() -> None:
+    """A NUL byte in a string or an integer out of range is the request's fault (SQLSTATE class 22):
+    before, the first was a 500 and the second a 503 "database unavailable"."""
+    for path in ("/v1/nul", "/v1/range"):
+        response = await get(path)
+        assert response.status_code == 422, (path, response.text)
+        body = response.json()
+        assert body["title"] == "Value not accepted" and "Retry-After" not in response.headers

@@ -9,6 +9,7 @@
 - validation errors with `errors: [{field, message}]`, 404/405 from routing, 401/403 from
   `shared.auth`;
 - `shared.eventstore.ConcurrencyError` escaping a route as 409 (a concurrent write won);
+- 422 when PostgreSQL refuses a value of the request (SQLSTATE class 22), never taken for an outage;
 - 503 with `Retry-After` when PostgreSQL or Kafka is unreachable;
 - 500 for anything else, logged.
 """
@@ -29,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared import context
 from shared.errors import DomainError
 from shared.eventstore import ConcurrencyError
+from shared.failures import rejected_data
 from shared.problem import PROBLEM_JSON, PROBLEM_TYPE_BASE, FieldError, Problem, status_title
 from shared.web.conditional import etag_header
 
@@ -288,6 +290,20 @@ def internal_error(request: Request | None, exc: BaseException) -> JSONResponse:
 
 
 async def _outage_handler(request: Request, exc: Exception) -> Response:
+    refused = rejected_data(exc)
+    if refused is not None:
+        # A value the database cannot take (SQLSTATE class 22: a NUL byte, a number out of range) came
+        # with the request: its fault, not an outage. The edge bounds what it can; this is the net.
+        log.warning("database refused a value of %s %s: %s", request.method, request.url.path, refused)
+        return problem_response(
+            request,
+            Problem(
+                422,
+                "Value not accepted",
+                f"A value in the request cannot be stored or searched for ({refused}); correct it "
+                "(no NUL characters, numbers within range) and send the request again.",
+            ),
+        )
     dependency = _outage_of(exc)
     if dependency is None:
         return internal_error(request, exc)
