@@ -17,6 +17,7 @@
 #   make bench   venv, infra, then deploy/local/bench.sh (or python -m bench) when there is one
 #   make lint    ruff and mypy over shared, services and tests
 #   make status  what is running
+#   make console the ops console on :8006 (EE_PORT_BASE + 6) in the foreground, reading the services of make up
 #   make asyncapi      regenerate docs/asyncapi.json from the event catalogue (a test fails when it is stale)
 #   make event-schemas record the catalogue's event schemas in shared/events/schemas.json, refusing
 #                      incompatible changes (the compatibility check runs in make test)
@@ -36,7 +37,7 @@ LOCAL := deploy/local
 PYTEST_ARGS ?=
 LINT_DIRS := shared services bench deploy tests
 
-.PHONY: help venv infra up down cluster cluster-down reset test bench lint status asyncapi event-schemas
+.PHONY: help venv infra up down cluster cluster-down reset test bench lint status asyncapi event-schemas console
 
 help:
 	@sed -n 's/^#   make /  make /p' Makefile
@@ -122,3 +123,7 @@ asyncapi: venv
 
 event-schemas: venv
 	@$(VENV)/bin/python -m shared.events.compat update
+
+console: venv
+	@PYTHONPATH=.:services/console exec $(VENV)/bin/uvicorn console_service.main:app --host 127.0.0.1 \
+		--port $$(( $${EE_PORT_BASE:-8000} + 6 ))

@@ -31,6 +31,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from console_service.settings import SERVICES
+
 pytestmark = pytest.mark.infra
 
 T = TypeVar("T")
@@ -182,9 +184,7 @@ def test_ops_signs_in_and_sees_the_pool_in_non_zero_bars(
     assert browser.find_element(By.ID, "pool-total").text == str(pool)
     health = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#health-services tbody tr"),
                       "the health panel")  # fmt: skip
-    assert [row.find_element(By.TAG_NAME, "td").text for row in health] == [
-        "profile", "ranking", "draws", "applications"
-    ]  # fmt: skip
+    assert [row.find_element(By.TAG_NAME, "td").text for row in health] == list(SERVICES)
     assert all("ready" in row.text and "down" not in row.text for row in health)
     for row in health:  # consumer lag, dead-lettered, outbox backlog: figures from each service's /metrics
         cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]

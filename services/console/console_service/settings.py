@@ -4,7 +4,7 @@
 |---|---|---|
 | `EE_ENV` | `development` | `production` refuses the development secret and has no development sign-in |
 | `EE_AUTH_SECRET` | the development secret | verifies the ops tokens people sign in with |
-| `EE_PORT_BASE` | 8000 | the services are at base+1 .. base+4 (profile, ranking, draws, applications) |
+| `EE_PORT_BASE` | 8000 | each service of `deploy/services.conf` is at base + its offset |
 | `EE_CONSOLE_<SERVICE>_URL` | `http://127.0.0.1:<base+n>` | a service's address (`EE_CONSOLE_DRAWS_URL`) |
 | `EE_CONSOLE_IRCC_DATA` | `bench/data` of the checkout | where IRCC's published pool distribution CSV is |
 | `EE_CONSOLE_REFRESH_S` | 10 | how often the health panel refreshes itself |
@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import ClassVar, Final
 
 from shared.auth import check_auth_secret
+from shared.gateway import load_table
 
 ROOT: Final = Path(__file__).resolve().parents[3]
-SERVICES: Final = ("profile", "ranking", "draws", "applications")
-"""The services the console reads, in port order (EE_PORT_BASE + 1, + 2, ...)."""
+OFFSETS: Final = {entry.name: entry.offset for entry in load_table() if entry.name != "console"}
+SERVICES: Final = tuple(OFFSETS)
+"""The services the console reads: those of deploy/services.conf, in the table's order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,4 +69,4 @@ class ConsoleSettings:
 
 
 def default_url(service: str, base: int = 8000) -> str:
-    return f"http://127.0.0.1:{base + 1 + SERVICES.index(service)}"
+    return f"http://127.0.0.1:{base + OFFSETS[service]}"

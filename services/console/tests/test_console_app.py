@@ -123,6 +123,23 @@ async def test_production_has_no_development_sign_in() -> None:
         assert response.status_code in (404, 405) and response.headers["content-type"] == PROBLEM
 
 
+def test_the_console_reads_every_service_of_the_table_at_its_port() -> None:
+    from shared.gateway import load_table
+
+    table = {e.name: e for e in load_table()}
+    assert set(SERVICES) == set(table) - {"console"} and {
+        "profile",
+        "ranking",
+        "draws",
+        "applications",
+    } <= set(SERVICES)
+    urls = ConsoleSettings.from_env(
+        {"EE_PORT_BASE": "18000", "EE_CONSOLE_DRAWS_URL": "http://draws:8003/"}
+    ).service_urls
+    assert urls["ranking"] == f"http://127.0.0.1:{table['ranking'].port(18000)}"
+    assert urls["draws"] == "http://draws:8003"
+
+
 async def test_production_refuses_the_development_secret() -> None:
     with pytest.raises(Exception, match="EE_AUTH_SECRET"):
         ConsoleSettings(env="production", auth_secret="")
