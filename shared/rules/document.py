@@ -7,9 +7,10 @@ stored document can be re-checked against any day without re-parsing it.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Annotated, Any, Literal, cast
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
@@ -42,6 +43,17 @@ def whole_years_between(earlier: date, later: date) -> int:
     if (later.month, later.day) < (earlier.month, earlier.day):
         years -= 1
     return years
+
+
+MONTHS_PER_YEAR = 12
+Dated = TypeVar("Dated", date, datetime)
+
+
+def add_months(day: Dated, months: int) -> Dated:
+    """The same day (and time) `months` later; a day the target month lacks becomes its last day."""
+    index = day.month - 1 + months
+    year, month = day.year + index // MONTHS_PER_YEAR, index % MONTHS_PER_YEAR + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def years_before(day: date, years: int) -> date:

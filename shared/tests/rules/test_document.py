@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from shared.rules.document import (
     PROFILE_DOCUMENT_EXAMPLE,
     FieldError,
     ProfileDocument,
+    add_months,
     field_errors,
     last_years,
     validate_document,
@@ -331,3 +332,11 @@ def test_years_after_is_the_day_the_count_is_reached() -> None:
 def test_last_years_covers_exactly_that_many_years_of_days() -> None:
     assert last_years(date(2026, 3, 1), 3) == (date(2023, 3, 2), date(2026, 3, 1))
     assert years_before(date(2028, 2, 29), 2) == date(2026, 2, 28)
+
+
+def test_add_months_keeps_the_day_or_falls_back_to_the_last_day() -> None:
+    assert add_months(date(2025, 1, 31), 1) == date(2025, 2, 28)
+    assert add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)
+    assert add_months(date(2025, 11, 15), 3) == date(2026, 2, 15)
+    noon = datetime(2025, 12, 31, 12, tzinfo=UTC)
+    assert add_months(noon, 2) == datetime(2026, 2, 28, 12, tzinfo=UTC)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import calendar
 from datetime import UTC, date, datetime, time
 
+from shared.rules.document import add_months
 
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later; a day the target month lacks falls back to its last day."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+__all__ = ["add_months", "start_of_day", "utc_date"]
 
 
 def utc_date(instant: datetime) -> date:

@@ -5,12 +5,11 @@ The document travels as JSON (a dict) in the events; `parse` turns it into the p
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from shared.rules.document import ProfileDocument, Spouse, years_after
+from shared.rules.document import ProfileDocument, Spouse, add_months, years_after
 from shared.rules.education import ECA_VALID_YEARS
 from shared.rules.eligibility import ProgramAssessment, assess, programs_passed
 from shared.rules.language import expires_on
@@ -47,14 +46,6 @@ def reasons(assessed: dict[str, ProgramAssessment]) -> list[str]:
         for program, assessment in assessed.items()
         for reason in assessment.reasons
     ]
-
-
-def add_months(instant: datetime, months: int) -> datetime:
-    """The same day and time `months` later; a day the month lacks becomes its last day."""
-    month_index = instant.month - 1 + months
-    year, month = instant.year + month_index // 12, month_index % 12 + 1
-    day = min(instant.day, calendar.monthrange(year, month)[1])
-    return instant.replace(year=year, month=month, day=day)
 
 
 def pool_expiry(submitted_at: datetime) -> datetime:
