@@ -31,6 +31,7 @@ from shared.clock import Clock
 from shared.consumer import ClusterMismatchError, IdempotentConsumer
 from shared.db import create_engine, session_factory
 from shared.housekeeping import Housekeeping
+from shared.loopmonitor import LoopMonitor
 from shared.metrics import MetricsSource, consumer_metrics, outbox_metrics
 from shared.outbox import OutboxRelay
 from shared.readiness import Check, CheckResult
@@ -94,6 +95,9 @@ class ServiceRuntime:
         self._started = False
         if self.relay is not None:
             self._parts.append(_Part("outbox-relay", self.relay.run, self.relay.stop))
+        # How long the event loop is blocked at a time (what every request waits behind): /metrics.
+        self.loop_monitor = LoopMonitor()
+        self._parts.append(_Part(LoopMonitor.name, self.loop_monitor.run, self.loop_monitor.stop))
         if housekeeping:  # purges published outbox rows, processed messages, idempotency keys
             keeper = Housekeeping(self.engine, settings)
             self._parts.append(_Part(keeper.name, keeper.run, keeper.stop))
@@ -160,7 +164,10 @@ class ServiceRuntime:
             published = self.relay.published if self.relay is not None else None
             return await outbox_metrics(service, self.engine, published)
 
-        return [consumers, outbox, *self._metrics]
+        async def loop() -> list[Any]:
+            return await self.loop_monitor.metrics(service)
+
+        return [consumers, outbox, loop, *self._metrics]
 
     def uow(self) -> UnitOfWork:
         """A unit of work (one transaction): `async with runtime.uow() as uow: ...`."""

@@ -61,8 +61,8 @@ async def test_a_runtime_relays_consumes_restarts_crashed_jobs_and_stops_cleanly
         await wait_until(lambda: "rt-1" in seen, message=lambda: str(runtime.task_states()))
         await wait_until(lambda: crashes >= 2, timeout=5)
         assert runtime.task_states() == {
-            "outbox-relay": "running", "housekeeping": "running", "consumer:runtime-test": "running",
-            "background:flaky_job": "running",
+            "outbox-relay": "running", "event-loop-monitor": "running", "housekeeping": "running",
+            "consumer:runtime-test": "running", "background:flaky_job": "running",
         }
     finally:
         await runtime.stop()
