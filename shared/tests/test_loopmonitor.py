@@ -27,16 +27,21 @@ def _samples(metrics: list[Metric]) -> dict[tuple[str, str], float]:
             for m in metrics for s in m.samples}
 
 
+async def _ticks(monitor: LoopMonitor, at_least: int) -> None:
+    for _ in range(2_000):  # bounded: the monitor ticks every few milliseconds
+        if monitor.ticks >= at_least:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"the monitor never reached {at_least} ticks ({monitor.ticks})")
+
+
 async def test_a_synchronous_block_of_the_loop_is_seen_and_served_as_metrics() -> None:
     monitor = LoopMonitor(interval_s=0.005)
     task = asyncio.create_task(monitor.run())
     try:
-        while monitor.ticks < 3:
-            await asyncio.sleep(0.005)
+        await _ticks(monitor, 3)
         time.sleep(0.2)  # what a handler doing CPU work without yielding does to everyone else
-        ticks = monitor.ticks
-        while monitor.ticks == ticks:
-            await asyncio.sleep(0.005)
+        await _ticks(monitor, monitor.ticks + 1)
     finally:
         await monitor.stop()
         await task
