@@ -86,6 +86,7 @@ TARGET_QUERY_P99_MS: Final = 5.0
 TARGET_VISIBLE_P99_MS: Final = 250.0
 TARGET_UPDATE_RATE: Final = 200.0
 TARGET_ROUND_S: Final = 5.0
+TARGET_LOADED_CONCURRENT_P99_MS: Final = 10.0  # GET candidate, 8 in flight, while 200 updates/s apply
 # issue 4: "a pool of 1M and a size of 10,000 must answer well within a second"
 TARGET_SELECTION_MS: Final = 1000.0
 
@@ -615,16 +616,23 @@ class Suite:
                     config.update_probe_rate, config.update_probe_seconds
                 )
                 self._say_updates(probe)
-            run = await measure_update_visibility(
-                self.client,
-                url,
-                token,
-                profiles,
-                tail,
-                rate=config.update_rate,
-                duration_s=config.update_seconds,
-                settle_s=30,
+            run, _ = await asyncio.gather(
+                measure_update_visibility(
+                    self.client,
+                    url,
+                    token,
+                    profiles,
+                    tail,
+                    rate=config.update_rate,
+                    duration_s=config.update_seconds,
+                    settle_s=30,
+                ),
+                self._reads_under_load(config.update_seconds),
             )
+            self.figures["loop_stalls"] = {
+                name: await self._loop_stalls(name) for name in ("ranking", "profile")
+            }
+            self.console.print(f"  longest event-loop stall in the last 60 s: {self.figures['loop_stalls']}")
         finally:
             await tail.stop()
         self.figures["update_visible"] = {
@@ -632,6 +640,45 @@ class Suite:
             **run.as_dict(config.update_rate, config.update_seconds),
         }
         self._say_updates(run)
+
+    async def _reads_under_load(self, duration_s: float) -> None:
+        """GET candidate while the updates are applied: sequential for the first half, then 8 in flight."""
+        ranking = self.base_url["ranking"]
+        headers = {"Authorization": f"Bearer {self._token('bench-ops', 'ops')}"}
+        ids = self.sample_ids
+        if not ids:
+            return
+
+        async def get_candidate(index: int) -> bool:
+            answer = await self.client.get(
+                f"{ranking}/v1/pool/candidates/{ids[index % len(ids)]}", headers=headers
+            )
+            return answer.status_code == 200
+
+        await asyncio.sleep(min(5.0, duration_s / 6))  # the update run under way first
+        half = max(1.0, (duration_s - min(5.0, duration_s / 6)) / 2)
+        count = self.config.http_requests
+        sequential = await run_sequential(get_candidate, count, limit_s=half)
+        concurrent = await run_concurrent(get_candidate, count, self.config.concurrency, limit_s=half)
+        self.figures["candidate_under_load"] = {
+            "sequential": sequential.as_dict(),
+            "concurrent": {**concurrent.as_dict(), "concurrency": self.config.concurrency},
+        }
+        self._say("GET candidate during the updates, sequential", sequential)
+        self._say(f"GET candidate during the updates, {self.config.concurrency} in flight", concurrent)
+
+    async def _loop_stalls(self, service: str) -> dict[str, float] | None:
+        """The service's longest event-loop stalls (seconds): in the last 60 s, and since it started."""
+        answer = await self.client.get(f"{self.base_url[service]}/metrics")
+        if answer.status_code != 200:
+            return None
+        found: dict[str, float] = {}
+        for line in answer.text.splitlines():
+            if line.startswith("ee_event_loop_longest_stall_seconds{"):
+                window = re.search(r'window="([^"]+)"', line)
+                if window:
+                    found[window.group(1)] = float(line.rsplit(" ", 1)[1])
+        return found or None
 
     def _say_updates(self, run: UpdateRun) -> None:
         rate = run.sent / run.send_seconds if run.send_seconds else 0.0
@@ -958,6 +1005,20 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
     target = f"p99 ≤ {TARGET_VISIBLE_P99_MS:g} ms at {TARGET_UPDATE_RATE:g}/s"
     rows += _update_rows("profile update → new score visible (Ranked)", figures.get("update_visible"), target,
                          budget=True)  # fmt: skip
+    under_load = figures.get("candidate_under_load") or {}
+    rate = figures.get("update_visible", {}).get("achieved_rate_per_s")
+    during = f"while {rate or '?'} updates/s are applied"
+    rows.append(_latency_row(f"GET /v1/pool/candidates/{{id}}, sequential, {during}",
+                             under_load.get("sequential"), TARGET_QUERY_P99_MS, None))  # fmt: skip
+    concurrent_target = TARGET_LOADED_CONCURRENT_P99_MS
+    rows.append(_latency_row(f"GET /v1/pool/candidates/{{id}}, 8 in flight, {during}",
+                             under_load.get("concurrent"), concurrent_target, None))  # fmt: skip
+    for service, stalls in (figures.get("loop_stalls") or {}).items():
+        if stalls and "60s" in stalls:
+            worst = stalls["60s"] * 1000.0
+            rows.append(Row(f"longest event-loop stall of {service} in the update run's last 60 s",
+                            f"{worst:,.1f} ms (since start {stalls.get('process', 0) * 1000.0:,.1f} ms)",
+                            "—", None, None, "—", worst))  # fmt: skip
     rows += _history_rows(figures.get("put_history"))
     rows += _append_rows(figures.get("appends"))
     rounds = figures.get("rounds") or []
