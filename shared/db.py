@@ -271,6 +271,25 @@ def _connection_open(dialect: Any, dbapi_connection: Any) -> bool:
     return True
 
 
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under `session`, inside the session's transaction (begun if need be).
+
+    For the few statements every command runs (the event store's load and append): asyncpg's own
+    prepared-statement cache and no SQLAlchemy statement compilation, result machinery or greenlet
+    switch, which together cost more CPU per command than the rest of it. Statements sent here are
+    in the session's transaction and commit or roll back with it.
+    """
+    connection = await session.connection()
+    adapted: Any = (await connection.get_raw_connection()).dbapi_connection
+    if adapted._transaction is None and adapted.isolation_level != "autocommit":
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                # What SQLAlchemy's asyncpg adapter does before its first statement of a transaction.
+                await adapted._start_transaction()
+    driver: asyncpg.Connection = adapted._connection
+    return driver
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects stay readable after commit (the response is built after it).
     return async_sessionmaker(engine, expire_on_commit=False)

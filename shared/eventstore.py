@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import event_store, snapshots
+from shared.db import driver_connection, event_store, snapshots
 from shared.envelope import Envelope, decode, encode
 
 
@@ -41,37 +41,32 @@ class ConcurrencyError(Exception):
 # then dumped and parsed again).
 _ENVELOPE_TEXT = sa.cast(event_store.c.envelope, sa.Text)
 
-_APPEND = sa.text(
-    """
+_APPEND_SQL = """
     WITH head AS (
-        SELECT coalesce(max(version), 0) AS version FROM event_store WHERE stream_id = :stream_id
+        SELECT coalesce(max(version), 0) AS version FROM event_store WHERE stream_id = $1
     ), inserted AS (
         INSERT INTO event_store (stream_id, version, event_id, type, envelope)
-        SELECT :stream_id, e.version, e.event_id, e.type, e.envelope::jsonb
-        FROM unnest(CAST(:versions AS integer[]), CAST(:event_ids AS uuid[]), CAST(:types AS text[]),
-                    CAST(:envelopes AS text[])) AS e(version, event_id, type, envelope)
-        WHERE (SELECT version FROM head) = :expected
+        SELECT $1, e.version, e.event_id, e.type, e.envelope::jsonb
+        FROM unnest($3::integer[], $4::uuid[], $5::text[], $6::text[]) AS e(version, event_id, type, envelope)
+        WHERE (SELECT version FROM head) = $2
         ON CONFLICT ON CONSTRAINT uq_event_store_stream_version DO NOTHING
         RETURNING 1
     )
     SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted)
-    """
-)
+"""
 
 
 # A snapshot of the kind asked for (tag 0) and the stream's events after it (tag 1), in one round trip.
-_LOAD_FROM_SNAPSHOT = sa.text(
-    """
+_LOAD_FROM_SNAPSHOT_SQL = """
     WITH snap AS (
-        SELECT version, state FROM snapshots WHERE stream_id = :stream_id AND kind = :kind
+        SELECT version, state FROM snapshots WHERE stream_id = $1 AND kind = $2
     )
     SELECT 0 AS tag, version, state::text AS body FROM snap
     UNION ALL
     SELECT 1, version, envelope::text FROM event_store
-    WHERE stream_id = :stream_id AND version > coalesce((SELECT version FROM snap), 0)
+    WHERE stream_id = $1 AND version > coalesce((SELECT version FROM snap), 0)
     ORDER BY tag, version
-    """
-)
+"""
 
 
 def _save_snapshot() -> sa.Insert:
@@ -160,19 +155,17 @@ class EventStore:
         # holds the same (stream_id, version) keys, so the insert waits for it and then, once it has
         # committed, skips those rows (ON CONFLICT DO NOTHING) instead of failing: no savepoint is
         # needed to keep the caller's transaction usable.
-        result = await session.execute(
-            _APPEND,
-            {
-                "stream_id": stream_id,
-                "expected": expected_version,
-                "versions": [env.aggregateversion for env in stamped],
-                "event_ids": [env.id for env in stamped],
-                "types": [env.type for env in stamped],
-                # Through the wire codec, so the stored envelope is exactly what consumers read.
-                "envelopes": [encode(env).decode() for env in stamped],
-            },
+        connection = await driver_connection(session)
+        actual, inserted = await connection.fetchrow(
+            _APPEND_SQL,
+            stream_id,
+            expected_version,
+            [env.aggregateversion for env in stamped],
+            [env.id for env in stamped],
+            [env.type for env in stamped],
+            # Through the wire codec, so the stored envelope is exactly what consumers read.
+            [encode(env).decode() for env in stamped],
         )
-        actual, inserted = result.one()
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, int(actual))
         if inserted != len(stamped):
@@ -198,10 +191,10 @@ class EventStore:
         self, session: AsyncSession, stream_id: str, kind: str
     ) -> tuple[Snapshot | None, list[Envelope]]:
         """The stream's latest snapshot of `kind` (None if there is none) and its events after it."""
-        result = await session.execute(_LOAD_FROM_SNAPSHOT, {"stream_id": stream_id, "kind": kind})
+        connection = await driver_connection(session)
         snapshot: Snapshot | None = None
         envelopes: list[Envelope] = []
-        for tag, version, body in result.all():
+        for tag, version, body in await connection.fetch(_LOAD_FROM_SNAPSHOT_SQL, stream_id, kind):
             if tag == 0:
                 snapshot = Snapshot(kind, int(version), orjson.loads(body))
             else:

@@ -20,11 +20,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import context
-from shared.db import outbox
+from shared.db import driver_connection
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import Event
 from shared.eventstore import EventStore
@@ -34,6 +33,15 @@ from shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[Any] | Any]
+
+
+# Rows keep the order of the arrays (ids, hence relay order, follow the order events were produced in).
+_INSERT_OUTBOX = """
+    INSERT INTO outbox (event_id, topic, key, payload)
+    SELECT e, t, k, p FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
+        WITH ORDINALITY AS r(e, t, k, p, n)
+    ORDER BY n
+"""
 
 
 class SupportsNow(Protocol):
@@ -100,7 +108,15 @@ class UnitOfWork:
         """Write the buffered outbox rows now (still uncommitted); `commit()` does it anyway."""
         rows, self._outbox_rows = self._outbox_rows, []
         if rows:
-            await self.session.execute(sa.insert(outbox), rows)
+            # One statement for any number of rows, on the driver's connection (in this transaction).
+            connection = await driver_connection(self.session)
+            await connection.execute(
+                _INSERT_OUTBOX,
+                [row["event_id"] for row in rows],
+                [row["topic"] for row in rows],
+                [row["key"] for row in rows],
+                [row["payload"] for row in rows],
+            )
             self._flushed_outbox = True
 
     async def _commit(self) -> None:
