@@ -120,11 +120,10 @@ class Dispatcher:
             free = self.max_in_flight - len(self._inflight)
             if free > 0:
                 started = self._generation
-                heads = await repository.due_heads(conn, self.clock.now(), free + len(self._inflight))
+                heads = await repository.due_heads(conn, self.clock.now(), free, list(self._inflight))
+                # Outcomes written while the query ran: it may have read those deliveries as pending.
                 self._written_at = {k: g for k, g in self._written_at.items() if g > started}
                 for head in heads:
-                    if free == 0:
-                        break
                     if head["id"] in self._inflight or head["id"] in self._written_at:
                         continue
                     self._inflight.add(head["id"])

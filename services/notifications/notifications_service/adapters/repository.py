@@ -189,6 +189,7 @@ _DUE_HEADS = sa.text(
     JOIN subscriptions s ON s.id = d.subscription_id AND s.enabled AND NOT s.deleted
     JOIN events e ON e.event_id = d.event_id
     WHERE d.status = 'pending' AND d.next_attempt_at <= :now
+      AND NOT (d.id = ANY(CAST(:skip AS text[])))
       AND NOT EXISTS (
           SELECT 1 FROM deliveries p
           WHERE p.status = 'pending' AND p.subscription_id = d.subscription_id
@@ -199,9 +200,10 @@ _DUE_HEADS = sa.text(
 )
 
 
-async def due_heads(conn: AsyncConnection, now: datetime, limit: int) -> list[Row]:
-    """Pending deliveries that are due and first in line for their (subscription, candidate)."""
-    result = await conn.execute(_DUE_HEADS, {"now": now, "limit": limit})
+async def due_heads(conn: AsyncConnection, now: datetime, limit: int, skip: Sequence[str] = ()) -> list[Row]:
+    """Pending deliveries that are due and first in line for their (subscription, candidate), but
+    for those in `skip` (in flight)."""
+    result = await conn.execute(_DUE_HEADS, {"now": now, "limit": limit, "skip": list(skip)})
     rows = [dict(row) for row in result.mappings()]
     await conn.commit()
     return rows
@@ -216,24 +218,31 @@ async def next_due_at(conn: AsyncConnection) -> datetime | None:
     return value
 
 
+_UPDATE_DELIVERIES = sa.text(
+    """
+    UPDATE deliveries AS d
+    SET status = u.status, attempts = u.attempts, next_attempt_at = u.next_at, last_attempt_at = u.at,
+        delivered_at = u.delivered_at, last_status_code = u.code, last_error = u.error,
+        last_latency_ms = u.latency
+    FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:attempts AS int[]),
+                CAST(:next_ats AS timestamptz[]), CAST(:ats AS timestamptz[]),
+                CAST(:delivered_ats AS timestamptz[]), CAST(:codes AS int[]), CAST(:errors AS text[]),
+                CAST(:latencies AS float8[]))
+         AS u(id, status, attempts, next_at, at, delivered_at, code, error, latency)
+    WHERE d.id = u.id
+    """
+)
+_OUTCOME_COLUMNS = {
+    "ids": "b_id", "statuses": "b_status", "attempts": "b_attempts", "next_ats": "b_next", "ats": "b_at",
+    "delivered_ats": "b_delivered", "codes": "b_code", "errors": "b_error", "latencies": "b_latency",
+}  # fmt: skip
+
+
 async def update_deliveries(session: AsyncSession, rows: Sequence[Row]) -> None:
-    if not rows:
-        return
-    statement = (
-        sa.update(deliveries)
-        .where(deliveries.c.id == sa.bindparam("b_id"))
-        .values(
-            status=sa.bindparam("b_status"),
-            attempts=sa.bindparam("b_attempts"),
-            next_attempt_at=sa.bindparam("b_next"),
-            last_attempt_at=sa.bindparam("b_at"),
-            delivered_at=sa.bindparam("b_delivered"),
-            last_status_code=sa.bindparam("b_code"),
-            last_error=sa.bindparam("b_error"),
-            last_latency_ms=sa.bindparam("b_latency"),
-        )
-    )
-    await session.execute(statement.execution_options(synchronize_session=False), list(rows))
+    """Write many outcomes in one statement (arrays unnested)."""
+    if rows:
+        params = {name: [row[key] for row in rows] for name, key in _OUTCOME_COLUMNS.items()}
+        await session.execute(_UPDATE_DELIVERIES, params)
 
 
 async def add_attempts(session: AsyncSession, rows: Sequence[Row]) -> None:
