@@ -20,6 +20,9 @@ One run, on the running Kafka and PostgreSQL (`make infra`), everything isolated
    If-Match at 200/s for 30 s; latency until the `Ranked` continuing each update's correlation id is read.
 6. **round**: `bench.draws_round.run`: `POST /v1/draws` of 10,000 → all ITAs persisted (201) and all
    Invited events read back from Kafka.
+7. **webhooks** (`bench.notifications`, its own notifications service process, database and topics):
+   lone ITAs, then 10,000 at once, fanned out to 10 webhook subscribers on a loopback receiver
+   verifying every signature: ITA → delivered percentiles, deliveries/s, service CPU per delivery.
 
 Prints one table (measured, target from DESIGN.md, ratio to target, ratio to the baseline) and writes
 every figure to `.local/bench/results.json`. The exit status is 1 when a step failed (not when a
@@ -117,6 +120,8 @@ class Config:
     round_size: int
     history_events: int
     append_seconds: float
+    webhook_invitations: int
+    webhook_subscribers: int
     keep: bool
 
 
@@ -142,6 +147,8 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     add("--round-size", type=int, default=10_000)
     add("--history-events", type=int, default=1_000, help="PUTs on one profile before timing PUTs on it")
     add("--append-seconds", type=float, default=10.0, help="each contender of the appends/s comparison")
+    add("--webhook-invitations", type=int, default=10_000, help="ITAs fanned out as webhooks (0: skip)")
+    add("--webhook-subscribers", type=int, default=10, help="webhook subscriptions each ITA goes to")
     add("--keep", action="store_true", help="leave services, topics and databases for a post-mortem")
     args = parser.parse_args(argv)
     if args.pool_size < 1_000:
@@ -219,6 +226,18 @@ class Suite:
         finally:
             self.phase_seconds[name] = round(time.perf_counter() - started, 1)
 
+    # -- webhooks (issue 14): self-contained, its own service process, database and topics ----------
+
+    def _webhooks(self) -> None:
+        from bench.notifications import NotifyConfig, measure
+
+        config = NotifyConfig(
+            invitations=self.config.webhook_invitations,
+            subscribers=self.config.webhook_subscribers,
+            keep=self.config.keep,
+        )
+        self.figures["webhooks"] = asyncio.run(measure(config, say=self.console.print))
+
     # -- 1. rebuild (synchronous: it runs its own event loop and worker processes) ----------------
 
     def run(self) -> int:
@@ -231,6 +250,9 @@ class Suite:
                 self._rebuild_with_retry()
             if not self.errors:
                 asyncio.run(self._live())
+            if self.config.webhook_invitations > 0:
+                with self.phase("webhooks"):
+                    self._webhooks()
         except KeyboardInterrupt:
             self.errors["interrupted"] = "KeyboardInterrupt"
             self.console.print("[yellow]interrupted: cleaning up[/yellow]")
@@ -1033,6 +1055,40 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
     if not rounds:
         target = f"≤ {TARGET_ROUND_S:g} s"
         rows.append(Row("round of 10,000 invitations", "not measured", target, None, None, "—"))
+    rows += _webhook_rows(figures.get("webhooks"))
+    return rows
+
+
+TARGET_ITA_TO_PARTNER_MS: Final = 1000.0  # issue 14: "an ITA reaches the partner within 1 s"
+
+
+def _webhook_rows(webhooks: dict[str, Any] | None) -> list[Row]:
+    """A lone ITA → its partner's receiver (the 1 s of issue 14), then a round's burst fanned out."""
+    target = f"p99 ≤ {TARGET_ITA_TO_PARTNER_MS:g} ms"
+    if not webhooks:
+        return [
+            Row("webhook: lone ITA → delivered to each subscriber", "not measured", target, None, None, "—"),
+            Row("webhooks: 10,000 ITAs × 10 subscribers", "not measured", "—", None, None, "—"),
+        ]
+    rows = []
+    fan = webhooks.get("subscribers", 10)
+    probe = webhooks.get("probe")
+    if probe:
+        r = ratio(probe["p99_ms"], TARGET_ITA_TO_PARTNER_MS)
+        measured = f"p50 {_ms(probe['p50_ms'])} · p99 {_ms(probe['p99_ms'])} (n={probe['count']:,})"
+        label = f"webhook: lone ITA → delivered to each of {fan} subscribers"
+        rows.append(Row(label, measured, target, r, r is not None and r <= 1, "—", probe["p99_ms"]))
+    burst = webhooks.get("burst")
+    if burst:
+        measured = (
+            f"{burst['deliveries_per_s']:,.0f} deliveries/s ({burst['deliveries']:,} in "
+            f"{burst['seconds']:,.1f} s, {burst['duplicates']} duplicates); ITA → delivered "
+            f"p50 {_ms(burst['p50_ms'])} · p99 {_ms(burst['p99_ms'])}; "
+            f"service CPU {burst['service_cpu_ms_per_delivery']} ms/delivery; "
+            f"load {burst['loadavg_1m_before']} → {burst['loadavg_1m_after']}"
+        )
+        label = f"webhooks: {burst['invitations']:,} ITAs × {fan} subscribers (one burst)"
+        rows.append(Row(label, measured, "—", None, None, "—", burst["deliveries_per_s"]))
     return rows
 
 

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from notifications_harness import Service
 
-from notifications_service.adapters.tables import subscriptions
+from notifications_service.adapters import repository
+from notifications_service.adapters.tables import deliveries, subscriptions
 from shared.envelope import decode
 from shared.events.catalogue import NOTIFICATIONS_TOPIC
 from shared.testing import KafkaReader
@@ -194,3 +195,19 @@ async def test_bad_bodies_are_422_not_500(service: Service) -> None:
     )  # fmt: skip
     assert replay.status_code == 422
     assert orjson.loads(replay.content)["status"] == 422
+
+
+async def test_a_batch_fanned_out_to_more_rows_than_one_statement_takes(service: Service) -> None:
+    """500 events × 10 subscriptions is 5,000 deliveries: more bind parameters than PostgreSQL takes in
+    one statement (32,767), so the insert is split; all land, none twice."""
+    now = service.runtime.clock.now()
+    rows = [
+        {"id": f"msg_bulk{i}", "subscription_id": f"bulk-{i % 10}", "event_id": f"e-{i}", "ordering_key": "k",
+         "status": "delivered", "attempts": 1, "next_attempt_at": now, "created_at": now}
+        for i in range(5_000)
+    ]  # fmt: skip
+    async with service.runtime.uow() as uow:
+        assert await repository.add_deliveries(uow.session, rows) == 5_000
+        assert await repository.add_deliveries(uow.session, rows) == 0
+        await uow.session.execute(sa.delete(deliveries).where(deliveries.c.id.like("msg_bulk%")))
+        await uow.commit()

@@ -24,6 +24,8 @@ from notifications_service.adapters.tables import (
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription
 
 WEBHOOK_NAMESPACE = uuid.UUID("6b1f3c0e-6f7e-4c55-9a55-3f0c1f2b7d10")
+MAX_PARAMETERS = 32_767  # one statement's bind parameters (PostgreSQL's wire protocol)
+ROWS_PER_INSERT = MAX_PARAMETERS // len(deliveries.c) // 1000 * 1000  # a delivery row has fewer columns
 Row = dict[str, Any]
 
 
@@ -162,15 +164,16 @@ async def save_nominations(session: AsyncSession, changes: dict[str, str | None]
 
 
 async def record_events(session: AsyncSession, rows: Sequence[Row]) -> None:
-    if rows:
-        await session.execute(insert(events).values(list(rows)).on_conflict_do_nothing())
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = list(rows[start : start + ROWS_PER_INSERT])
+        await session.execute(insert(events).values(chunk).on_conflict_do_nothing())
 
 
 async def add_deliveries(session: AsyncSession, rows: Sequence[Row]) -> int:
     """Insert new deliveries (an existing (subscription, event) pair is left alone); how many."""
     added = 0
-    for start in range(0, len(rows), 5000):
-        chunk = list(rows[start : start + 5000])
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = list(rows[start : start + ROWS_PER_INSERT])
         result = await session.execute(
             insert(deliveries).values(chunk).on_conflict_do_nothing().returning(deliveries.c.id)
         )
@@ -312,8 +315,8 @@ async def events_between(
 async def upsert_pending(session: AsyncSession, rows: Sequence[Row], now: datetime) -> int:
     """Replay: new deliveries, and existing ones of the same pairs back to pending (same ids)."""
     count = 0
-    for start in range(0, len(rows), 5000):
-        chunk = list(rows[start : start + 5000])
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = list(rows[start : start + ROWS_PER_INSERT])
         statement = insert(deliveries).values(chunk)
         result = await session.execute(
             statement.on_conflict_do_update(
