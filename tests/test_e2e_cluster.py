@@ -171,7 +171,10 @@ async def test_a_profile_written_through_the_front_door_is_in_the_pool_of_both_r
     created = await client.post(cluster.front + "/v1/profiles", json=document, headers=partner)
     assert created.status_code == 201, created.text
     profile_id = created.json()["id"]
-    submitted = await client.post(cluster.front + f"/v1/profiles/{profile_id}/submit", headers=partner)
+    submitted = await client.post(
+        cluster.front + f"/v1/profiles/{profile_id}/submit",
+        headers={**partner, "If-Match": created.headers["ETag"]},
+    )
     assert submitted.status_code == 200, submitted.text
 
     async def standing(instance: str) -> int | None:

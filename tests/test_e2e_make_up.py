@@ -254,3 +254,21 @@ def test_haproxy_checks_readyz_of_every_instance(stack: Stack) -> None:
         backend = config.split(f"backend be_{entry.name}\n", 1)[1].split("\n\n", 1)[0]
         assert "uri /readyz" in backend and "expect status 200" in backend, backend
         assert f"127.0.0.1:{entry.port(port_base())} check" in backend, backend
+
+
+async def test_make_down_stops_the_front_door_and_the_services(
+    stack: Stack, client: httpx.AsyncClient
+) -> None:
+    # A bootstrap list that is not literally the local broker: kafka.sh then stops no broker at all
+    # (in CI this checkout started the shared one, which the later modules still need).
+    env = {**stack.env, "KAFKA_BOOTSTRAP_SERVERS": f"{BOOTSTRAP},{BOOTSTRAP}"}
+    done = await asyncio.to_thread(
+        subprocess.run, ["make", "down"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "HAProxy stopped" in output and "front door documents stopped" in output, output
+    assert not stack.pids(), stack.pids()
+    for url in [stack.front, *(stack.url(entry.name) for entry in TABLE)]:
+        with pytest.raises(httpx.TransportError):
+            await client.get(url + "/healthz", timeout=3)
