@@ -248,7 +248,13 @@ async function loadHealth() {
     target.replaceChildren(table([
       { key: "service", title: "Service" },
       { title: "Ready", value: (r) => el("span", { class: r.ready ? "ok" : "down" }, r.ready ? "ready" : `down (${r.status ?? "no answer"})`) },
-      { title: "Database / Kafka", value: (r) => Object.entries(r.checks).map(([k, v]) => `${k} ${v}`).join(", ") || (r.detail ?? "—") },
+      { title: "Checks", value: (r) => {
+        const checks = Object.entries(r.checks);
+        const down = checks.filter(([, v]) => v !== "up").map(([k, v]) => `${k} ${v}`);
+        if (!checks.length) return r.detail ?? "—";
+        return down.length ? el("span", { class: "down" }, down.join(", "))
+          : el("span", { title: checks.map(([k]) => k).join(", ") }, `all ${checks.length} up (${checks.map(([k]) => k).join(", ")})`);
+      } },
       { title: "Consumer lag", num: true, value: (r) => figure(r.consumer_lag) },
       { title: "Dead-lettered", num: true, value: (r) => figure(r.dead_lettered) },
       { title: "Outbox backlog", num: true, value: (r) => figure(r.outbox_backlog) },
