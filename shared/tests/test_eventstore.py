@@ -241,3 +241,18 @@ async def test_a_snapshot_is_read_with_the_events_after_it_and_never_replaced_by
         other, everything = await STORE.load_from_snapshot(session, sid, "k.v2")  # another shape
         assert other is None and [e.aggregateversion for e in everything] == [1, 2, 3, 4, 5]
         assert (await STORE.load_from_snapshot(session, stream(), "k.v1")) == (None, [])
+
+
+async def test_an_append_that_is_the_first_statement_of_a_transaction_rolls_back_with_it(
+    platform_db: PlatformDatabase,
+) -> None:
+    """The append goes to asyncpg directly (`driver_connection`): it must still be inside the session's
+    transaction when nothing went through SQLAlchemy before it, and vanish with a rollback."""
+    sid = stream()
+    async with platform_db.sessions() as session:
+        await STORE.append(session, sid, 0, [envelope(1)])  # the first statement: it begins the transaction
+        assert await STORE.current_version(session, sid) == 1  # SQLAlchemy sees it: the same transaction
+        await session.rollback()
+    async with platform_db.sessions() as session:
+        assert await STORE.current_version(session, sid) == 0
+        assert await STORE.load_from_snapshot(session, sid, "k.v1") == (None, [])
