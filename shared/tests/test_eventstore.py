@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import event_store
 from shared.envelope import Envelope, new_event_id
 from shared.eventstore import START, ConcurrencyError, Cursor, EventStore, Snapshot
-from shared.testing import PlatformDatabase
+from shared.testing import PlatformDatabase, wait_until
 
 pytestmark = pytest.mark.infra
 
@@ -162,8 +162,19 @@ async def test_read_all_pages_through_every_stream_in_commit_order(platform_db: 
         await STORE.append(session, b, 0, [envelope(2)])
         await STORE.append(session, a, 1, [envelope(3)])
         await session.commit()
-        first = await STORE.read_all(session, after=after, limit=2)
-        rest = await STORE.read_all(session, after=first[-1][0], limit=10)
+        # Events wait behind any older transaction still running on the server (other databases'
+        # too: transaction ids are cluster-wide), so a reader polls, as the relay and consumers do.
+        pages: list[list[tuple[Cursor, Envelope]]] = []
+
+        async def read_both_pages() -> bool:
+            await session.commit()
+            first = await STORE.read_all(session, after=after, limit=2)
+            rest = await STORE.read_all(session, after=first[-1][0], limit=10) if first else []
+            pages[:] = [first, rest]
+            return len(first) == 2 and len(rest) == 1
+
+        await wait_until(read_both_pages, timeout=30, message=lambda: f"read {pages!r}")
+        first, rest = pages
     assert [e.data["n"] for _, e in first + rest] == [1, 2, 3]
     assert [e.aggregateid for _, e in first + rest] == [a, b, a]
     cursors = [c for c, _ in first + rest]
@@ -187,8 +198,13 @@ async def test_read_all_never_skips_an_event_that_commits_after_a_later_one(
         await reader.commit()
         assert seen == []  # the fast one waits behind it rather than be read first and the slow one lost
         await slow.commit()
-        cursor = seen[-1][0] if seen else after
-        seen += await STORE.read_all(reader, after=cursor)
+
+        async def read_on() -> bool:  # polls: other transactions on the server may still be running
+            await reader.commit()
+            seen.extend(await STORE.read_all(reader, after=seen[-1][0] if seen else after))
+            return len(seen) >= 2
+
+        await wait_until(read_on, timeout=30, message=lambda: f"read {seen!r}")
     assert [e.aggregateid for _, e in seen] == [slow_stream, fast_stream]
 
 
