@@ -275,3 +275,48 @@ async def test_410_disables_the_subscription_and_ops_is_told(service: Service, t
     finally:
         await gone.stop()
         await ops_rcv.stop()
+
+
+async def test_five_days_of_failures_disable_and_ops_is_told(service: Service, tmp_dir: Path) -> None:
+    failing = Receiver(tmp_dir, {}, status=503)
+    ops_rcv = Receiver(tmp_dir, {})
+    partner = service.as_("portal-503", "partner")
+    created = await _subscribe_receiver(service, failing, "/down", partner, ["ee.draws.Invited"])
+    await _subscribe_receiver(service, ops_rcv, "/ops", service.as_("ops-503", "ops"), ["ee.notifications.*"])
+    path = f"/v1/webhooks/subscriptions/{created['id']}"
+    await failing.start()
+    await ops_rcv.start()
+    try:
+        await publish(service.settings, [invited("portal-503")], "ee/draws")
+
+        async def failing_since() -> bool:
+            return (await service.client.get(path, headers=partner)).json()["failing_since"] is not None
+
+        await wait_until(failing_since, timeout=30, message="the 503s never started a failure streak")
+        assert (await service.client.get(path, headers=partner)).json()["enabled"] is True
+        service.runtime.clock.set_offset(timedelta(days=5, hours=1))  # the retries go on meanwhile
+        try:
+
+            async def disabled() -> bool:
+                return (await service.client.get(path, headers=partner)).json()["enabled"] is False
+
+            await wait_until(disabled, timeout=30, message="five days of failures did not disable it")
+            await wait_until(
+                lambda: any(
+                    r["body"]["data"]["subscription_id"] == created["id"]
+                    and r["body"]["type"].endswith("SubscriptionDisabled.v1")
+                    for r in ops_rcv.accepted("/ops")
+                ),
+                timeout=30,
+                message="ops never heard of it",
+            )
+        finally:
+            service.runtime.clock.set_offset(timedelta(0))
+        answer = (await service.client.get(path, headers=partner)).json()
+        assert "5 days" in answer["disabled_reason"]
+        log = await service.client.get(f"{path}/deliveries", headers=partner)
+        (delivery,) = log.json()["items"]
+        assert delivery["last_status_code"] == 503 and len(delivery["attempt_log"]) >= 2
+    finally:
+        await failing.stop()
+        await ops_rcv.stop()
