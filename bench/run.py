@@ -1087,6 +1087,8 @@ def _webhook_rows(webhooks: dict[str, Any] | None) -> list[Row]:
             f"service CPU {burst['service_cpu_ms_per_delivery']} ms/delivery; "
             f"load {burst['loadavg_1m_before']} → {burst['loadavg_1m_after']}"
         )
+        if not burst.get("complete", True):
+            measured = f"incomplete at the time limit: {measured}"
         label = f"webhooks: {burst['invitations']:,} ITAs × {fan} subscribers (one burst)"
         rows.append(Row(label, measured, "—", None, None, "—", burst["deliveries_per_s"]))
     return rows
