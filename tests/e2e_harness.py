@@ -58,6 +58,7 @@ SECRET: Final = "e2e-" + "s3cret-" * 6
 PROBLEM_JSON: Final = "application/problem+json"
 LOCK_WAIT_S: Final = 900.0
 BOOTSTRAP: Final = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:9092"
+PG_PORT: Final = 5432
 
 T = TypeVar("T")
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -140,6 +141,7 @@ class World:
     env: dict[str, str]
     client: httpx.AsyncClient
     bootstrap: str = BOOTSTRAP  # the Kafka the world's services use
+    pg_port: int = PG_PORT  # the PostgreSQL server of the world's databases
     sent: dict[str, Sent] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
     _tokens: dict[tuple[str, str, str | None], str] = field(default_factory=dict)
@@ -258,7 +260,7 @@ class World:
     # -- databases ---------------------------------------------------------------------------------
 
     def dsn(self, service: str) -> str:
-        return f"postgresql://ee:ee@127.0.0.1:5432/{service}{DB_SUFFIX}"
+        return f"postgresql://ee:ee@127.0.0.1:{self.pg_port}/{service}{DB_SUFFIX}"
 
     async def fetch(self, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
         """Rows from a service's database (to look at outboxes, positions, projections)."""
@@ -288,7 +290,9 @@ class World:
         self.figures[name] = value
 
 
-def service_env(prefix: str, bootstrap: str = BOOTSTRAP) -> dict[str, str]:
+def service_env(
+    prefix: str, bootstrap: str = BOOTSTRAP, pg_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
     for name in list(env):
         if name.endswith("_DATABASE_URL") and name.startswith("EE_"):
@@ -303,6 +307,13 @@ def service_env(prefix: str, bootstrap: str = BOOTSTRAP) -> dict[str, str]:
         EE_DRAWS_RANKING_URL=f"http://127.0.0.1:{port_base() + 2}",
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
     )
+    if pg_env:  # a private PostgreSQL server: every service's database on it (postgres.sh manages it)
+        env.update(pg_env)
+        port = pg_env["EE_PG_PORT"]
+        for name in service_names():
+            env[f"EE_{name.upper()}_DATABASE_URL"] = (
+                f"postgresql+asyncpg://ee:ee@127.0.0.1:{port}/{name}{DB_SUFFIX}"
+            )
     return env
 
 
@@ -325,11 +336,13 @@ async def _lock(path: Path) -> int:
 
 
 @asynccontextmanager
-async def running_world(label: str, bootstrap: str = BOOTSTRAP) -> AsyncIterator[World]:
+async def running_world(
+    label: str, bootstrap: str = BOOTSTRAP, pg_env: Mapping[str, str] | None = None
+) -> AsyncIterator[World]:
     """Fresh databases and topics, the four services started; everything stopped on exit."""
     fd = await _lock(RUN_DIR / ".harness.lock")
     prefix = f"{run_prefix()}e2e{label}{uuid.uuid4().hex[:6]}."
-    env = service_env(prefix, bootstrap)
+    env = service_env(prefix, bootstrap, pg_env)
     try:
         await script(SERVICES_SH, "stop", env=env)  # leftovers of a run that was killed
         await script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env=env)
@@ -337,7 +350,8 @@ async def running_world(label: str, bootstrap: str = BOOTSTRAP) -> AsyncIterator
         await kafka_admin.ensure_topics(bootstrap, prefix)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            world = World(label, prefix, env, client, bootstrap)
+            pg_port = int(pg_env["EE_PG_PORT"]) if pg_env else PG_PORT
+            world = World(label, prefix, env, client, bootstrap, pg_port)
             try:
                 started = time.monotonic()
                 await world.start()
@@ -408,6 +422,32 @@ async def fault_broker() -> AsyncIterator[Broker]:
         yield broker
     finally:
         await script(KAFKA_SH, "stop", env=env, limit_s=120)
+
+
+def service_names() -> list[str]:
+    """Every service of deploy/services.conf (services.sh starts them all)."""
+    from shared.gateway import load_table
+
+    return [entry.name for entry in load_table()]
+
+
+def private_postgres_port() -> int:
+    """`EE_E2E_PG_PORT`, else the port base + 1432 (19432 for 18000)."""
+    return int(os.environ.get("EE_E2E_PG_PORT") or port_base() + 1432)
+
+
+@asynccontextmanager
+async def private_postgres() -> AsyncIterator[dict[str, str]]:
+    """A PostgreSQL cluster of the test's own (Debian's pg_createcluster through postgres.sh: cluster
+    `e2e<port>` on `private_postgres_port()`), so a fault test may restart it without touching the shared
+    server on 5432; stopped on exit (its data is kept for the next run). Yields postgres.sh's variables."""
+    port = private_postgres_port()
+    env = {"EE_PG_PORT": str(port), "EE_PG_CLUSTER": f"e2e{port}"}
+    await script(POSTGRES_SH, "start", env={**os.environ, **env}, limit_s=180)
+    try:
+        yield env
+    finally:
+        await script(POSTGRES_SH, "stop", env={**os.environ, **env}, limit_s=120)
 
 
 # --- reading and checking the log -----------------------------------------------------------------

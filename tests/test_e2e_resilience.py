@@ -17,9 +17,10 @@ Kafka: the module runs against a broker it may stop. When this checkout started 
 (CI's fresh clone), that one; otherwise (the broker belongs to another checkout, or is remote) a private
 single-node broker of its own (`e2e_harness.fault_broker`: port base + 1092, 19092 by default, data in
 `.local/e2e-kafka`, started and stopped by `deploy/local/kafka.sh` by its pid), so the outage test never
-skips and never stops anybody else's broker. PostgreSQL is the shared server: test 3 restarts it, so
-this module runs last (`tests/` is last in testpaths and this is its last module) and always starts it
-again in a `finally`.
+skips and never stops anybody else's broker. PostgreSQL: a cluster of the module's own as well
+(`e2e_harness.private_postgres`: Debian's `e2e<port>` cluster on port base + 1432, 19432 by default,
+created by `deploy/local/postgres.sh` and stopped at the end), so test 3 restarts only that server, never
+the shared one on 5432. The module still runs last, and always starts its server again in a `finally`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from e2e_harness import (
     fault_broker,
     is_problem,
     poll,
+    private_postgres,
     read_log,
     report_figures,
     running_world,
@@ -189,9 +191,18 @@ async def broker() -> AsyncIterator[Broker]:
 
 
 @pytest.fixture(scope="module")
-async def world(pytestconfig: pytest.Config, broker: Broker) -> AsyncIterator[World]:
-    async with running_world("faults", broker.bootstrap) as running:
+async def postgres() -> AsyncIterator[dict[str, str]]:
+    async with private_postgres() as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+async def world(
+    pytestconfig: pytest.Config, broker: Broker, postgres: dict[str, str]
+) -> AsyncIterator[World]:
+    async with running_world("faults", broker.bootstrap, postgres) as running:
         running.record("broker", {"bootstrap": broker.bootstrap, "private": broker.private})
+        running.record("postgres", {"port": running.pg_port, "cluster": postgres["EE_PG_CLUSTER"]})
         try:
             yield running
         finally:
@@ -206,7 +217,10 @@ async def load(world: World) -> Load:
         created = await world.call("profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document)
         assert created.status_code == 201, created.text
         submitted = await world.call(
-            "profile", "POST", f"/v1/profiles/{created.json()['id']}/submit", as_=PARTNER,
+            "profile",
+            "POST",
+            f"/v1/profiles/{created.json()['id']}/submit",
+            as_=PARTNER,
             headers={"If-Match": created.headers["ETag"]},
         )
         assert submitted.status_code == 200, submitted.text
@@ -255,7 +269,7 @@ async def settled(world: World, timeout: float = 120) -> float:  # noqa: ASYNC10
 def ranking_settings(world: World) -> RankingSettings:
     return RankingSettings(
         env="test", auth_secret=SECRET, topic_prefix=world.prefix, db_suffix=DB_SUFFIX,
-        database_url=f"postgresql+asyncpg://ee:ee@127.0.0.1:5432/ranking{DB_SUFFIX}",
+        database_url=f"postgresql+asyncpg://ee:ee@127.0.0.1:{world.pg_port}/ranking{DB_SUFFIX}",
         kafka_bootstrap_servers=world.bootstrap, replica=False,
     )  # fmt: skip
 
@@ -479,9 +493,9 @@ async def test_postgres_restart_during_load_fails_cleanly_with_503_and_recovers(
         await more_writes(load, 50, 30, "steady load before the restart")
         began = time.monotonic()
         try:
-            await script(POSTGRES_SH, "restart", limit_s=120)
+            await script(POSTGRES_SH, "restart", env=world.env, limit_s=120)
         finally:
-            await script(POSTGRES_SH, "start", limit_s=120)
+            await script(POSTGRES_SH, "start", env=world.env, limit_s=120)
         figures["restart_s"] = round(time.monotonic() - began, 2)
         figures["ready_again_s"] = round(await world.wait_ready(timeout=120) + figures["restart_s"], 2)
         await more_writes(load, 50, 60, "writes flowing again")

@@ -20,7 +20,10 @@
 # when all four do, this script does nothing at all (no install, no start). A URL on the local host
 # keeps its database name (the path of the URL) instead of <service><suffix>.
 #
-# Knobs: EE_PG_VERSION (default: the cluster on port 5432, else 15), EE_PG_CLUSTER (main),
+# A second, private cluster (the PostgreSQL-restart fault test runs one): EE_PG_PORT (5432) with
+# EE_PG_CLUSTER naming it; `start` creates it (pg_createcluster) when no cluster has that port or name.
+#
+# Knobs: EE_PG_VERSION (default: the cluster on port EE_PG_PORT, else 15), EE_PG_CLUSTER (main),
 #        EE_PG_MAX_CONNECTIONS (300: four services x (pool + relay + consumers) + tests).
 set -euo pipefail
 
@@ -32,7 +35,8 @@ mapfile -t SERVICES < <(service_names)  # deploy/services.conf
 ROLE=ee
 ROLE_PASSWORD=ee
 PG_HOST=127.0.0.1
-PG_PORT=5432
+PG_PORT="${EE_PG_PORT:-5432}"
+[[ "$PG_PORT" =~ ^[0-9]+$ ]] || die "EE_PG_PORT must be a port number, got '$PG_PORT'"
 PG_CLUSTER="${EE_PG_CLUSTER:-main}"
 MAX_CONNECTIONS="${EE_PG_MAX_CONNECTIONS:-300}"
 READY_TIMEOUT=60
@@ -52,7 +56,7 @@ as_root() {
 # psql as the postgres superuser over the Unix socket (peer auth). cd / avoids "could not change
 # directory" noise when the checkout is not readable by postgres.
 pg_psql() {
-    (cd / && as_root runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@")
+    (cd / && as_root runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres "$@")
 }
 
 pg_scalar() {
