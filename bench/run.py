@@ -671,17 +671,21 @@ class Suite:
         if not ids:
             return
 
-        async def get_candidate(index: int) -> bool:
-            answer = await self.client.get(
-                f"{ranking}/v1/pool/candidates/{ids[index % len(ids)]}", headers=headers
-            )
-            return answer.status_code == 200
+        # A client of its own: in the update run's client, these would queue behind the updates
+        # waiting for one of its connections, and the figure would be the client's queue.
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+        async with httpx.AsyncClient(limits=limits, timeout=60, trust_env=False) as client:
 
-        await asyncio.sleep(min(5.0, duration_s / 6))  # the update run under way first
-        half = max(1.0, (duration_s - min(5.0, duration_s / 6)) / 2)
-        count = self.config.http_requests
-        sequential = await run_sequential(get_candidate, count, limit_s=half)
-        concurrent = await run_concurrent(get_candidate, count, self.config.concurrency, limit_s=half)
+            async def get_candidate(index: int) -> bool:
+                url = f"{ranking}/v1/pool/candidates/{ids[index % len(ids)]}"
+                answer = await client.get(url, headers=headers)
+                return answer.status_code == 200
+
+            await asyncio.sleep(min(5.0, duration_s / 6))  # the update run under way first
+            half = max(1.0, (duration_s - min(5.0, duration_s / 6)) / 2)
+            count = self.config.http_requests
+            sequential = await run_sequential(get_candidate, count, limit_s=half)
+            concurrent = await run_concurrent(get_candidate, count, self.config.concurrency, limit_s=half)
         self.figures["candidate_under_load"] = {
             "sequential": sequential.as_dict(),
             "concurrent": {**concurrent.as_dict(), "concurrency": self.config.concurrency},
