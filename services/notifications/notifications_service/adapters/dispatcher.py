@@ -3,10 +3,11 @@
 Each pass asks for the pending deliveries that are due and first in line for their (subscription,
 candidate), and sends up to `max_in_flight` at once; a delivery stays `pending` in the database until
 its outcome is written, so a crash (even kill -9) only means it is sent again (same `webhook-id`,
-receivers dedupe). Outcomes are written in batches by one writer task; a written outcome frees the
-next delivery of the same candidate, and wakes the loop. New deliveries (fan-out commit, retry,
-replay), a written outcome and a moved clock wake it too; otherwise it polls every
-`poll_interval_s`.
+receivers dedupe). A finished request frees its slot at once (the next sends do not wait for the
+database); its outcome is written in a batch by one writer task, and until then the delivery is left
+out of the queries. A written outcome frees the next delivery of the same candidate and wakes the
+loop. New deliveries (fan-out commit, retry, replay) and a moved clock wake it too; otherwise it polls
+every `poll_interval_s`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shared.leadership import advisory_leadership
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "notifications.dispatcher"
+MAX_UNWRITTEN_FACTOR = 8
 WRITE_LINGER_S = 0.01
 """How long the writer lets outcomes gather before one transaction writes them (unless half the
 requests in flight have already finished): fewer, larger transactions for a small delay."""
@@ -68,7 +70,8 @@ class Dispatcher:
         self.lock_retry_s = lock_retry_s
         self.is_leader = False
         self.sent = 0
-        self._inflight: set[str] = set()
+        self._inflight: set[str] = set()  # HTTP requests under way (what max_in_flight bounds)
+        self._unwritten: set[str] = set()  # attempted, outcome not yet committed (still pending in SQL)
         # Outcomes committed while a heads query may already have been running: that query can still
         # see those deliveries as pending, so they are skipped when it started before the commit.
         self._written_at: dict[str, int] = {}
@@ -121,13 +124,17 @@ class Dispatcher:
         while not self._stopping.is_set():
             self._wake.clear()
             free = self.max_in_flight - len(self._inflight)
+            if len(self._unwritten) > MAX_UNWRITTEN_FACTOR * self.max_in_flight:
+                free = 0  # the database is not keeping up (or down): no more sends until it does
             if free > 0:
                 started = self._generation
-                heads = await repository.due_heads(conn, self.clock.now(), free, list(self._inflight))
+                skip = [*self._inflight, *self._unwritten]
+                heads = await repository.due_heads(conn, self.clock.now(), free, skip)
                 # Outcomes written while the query ran: it may have read those deliveries as pending.
                 self._written_at = {k: g for k, g in self._written_at.items() if g > started}
                 for head in heads:
-                    if head["id"] in self._inflight or head["id"] in self._written_at:
+                    busy = self._inflight | self._unwritten
+                    if head["id"] in busy or head["id"] in self._written_at:
                         continue
                     self._inflight.add(head["id"])
                     free -= 1
@@ -144,6 +151,11 @@ class Dispatcher:
             log.exception("building webhook %s failed", head["id"])
             attempt = Attempt(None, f"internal error: {exc!r}"[:500], 0.0)
         self.sent += 1
+        # The request slot is free now; the delivery stays out of the queries until its outcome is
+        # committed (until then it is still pending in the database).
+        self._unwritten.add(head["id"])
+        self._inflight.discard(head["id"])
+        self._wake.set()
         ATTEMPTS.labels(verdict_of(attempt).value).inc()
         LATENCY.observe(attempt.latency_ms / 1000)
         self._outcomes.append(
@@ -197,7 +209,7 @@ class Dispatcher:
         self._generation += 1
         for outcome in batch:
             self._written_at[outcome.delivery_id] = self._generation
-            self._inflight.discard(outcome.delivery_id)
+            self._unwritten.discard(outcome.delivery_id)
         self._wake.set()
 
     async def _watch_clock(self) -> None:
