@@ -29,9 +29,18 @@ MAX_BODY = 1 << 20
 
 class Receiver:
     def __init__(
-        self, routes: dict[str, Webhook], out: IO[str], status: int, delay_s: float, summary: bool = False
+        self,
+        routes: dict[str, Webhook],
+        out: IO[str],
+        status: int,
+        delay_s: float,
+        summary: bool = False,
+        extra_headers: str = "",
+        body_bytes: int = 0,
     ) -> None:
         self.summary = summary
+        self.extra_headers = extra_headers
+        self.body = b"x" * body_bytes
         self.routes = routes
         self.out = out
         self.status = status
@@ -55,7 +64,10 @@ class Receiver:
                 status = self.handle(method, path, headers, body)
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
-                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())
+                head_out = (
+                    f"HTTP/1.1 {status} X\r\n{self.extra_headers}Content-Length: {len(self.body)}\r\n\r\n"
+                )
+                writer.write(head_out.encode() + self.body)
                 await writer.drain()
                 if headers.get("connection", "").lower() == "close":
                     break
@@ -99,13 +111,18 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--status", type=int, default=204)
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--summary", action="store_true", help="log the event's id and time, not the body")
+    parser.add_argument("--header", action="append", default=[], help="'Name: value' added to each answer")
+    parser.add_argument("--body-bytes", type=int, default=0, help="answer with a body of this many bytes")
     args = parser.parse_args(argv)
     routes = {}
     for route in args.route:
         path, secret = route.split("=", 1)
         routes[path] = Webhook(secret)
     with open(args.out, "a", encoding="utf-8") as out:  # noqa: ASYNC230 - once, before serving
-        receiver = Receiver(routes, out, args.status, args.delay_ms / 1000, args.summary)
+        extra = "".join(f"{header}\r\n" for header in args.header)
+        receiver = Receiver(
+            routes, out, args.status, args.delay_ms / 1000, args.summary, extra, args.body_bytes
+        )
         server = await asyncio.start_server(receiver.serve, "127.0.0.1", args.port, reuse_address=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

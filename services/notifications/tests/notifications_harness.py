@@ -110,8 +110,14 @@ class Receiver:
     """`notifications_service.receiver` as a child process; `records()` reads what it accepted so far."""
 
     def __init__(
-        self, directory: Path, routes: dict[str, str], status: int = 204, delay_ms: float = 0
+        self,
+        directory: Path,
+        routes: dict[str, str],
+        status: int = 204,
+        delay_ms: float = 0,
+        extra: list[str] | None = None,
     ) -> None:
+        self.extra = extra or []
         self.port = free_port()
         self.out = directory / f"received-{self.port}.jsonl"
         self.routes = routes
@@ -132,7 +138,7 @@ class Receiver:
             "--out",
             str(self.out),
         ]
-        args += ["--status", str(self.status), "--delay-ms", str(self.delay_ms)]
+        args += ["--status", str(self.status), "--delay-ms", str(self.delay_ms), *self.extra]
         for path, secret in self.routes.items():
             args += ["--route", f"{path}={secret}"]
         self.process = _spawn(args)
