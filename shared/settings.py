@@ -75,6 +75,7 @@ def env_var_names(settings_cls: type[ServiceSettings]) -> dict[str, str]:
     service = settings_cls.service_name.upper().replace("-", "_")
     names = dict(_COMMON_ENV)
     names.update({field: f"EE_{service}_{suffix}" for field, suffix in _SERVICE_ENV.items()})
+    names.update(settings_cls.own_env_vars)
     return names
 
 
@@ -104,6 +105,8 @@ class ServiceSettings(BaseSettings):
 
     service_name: ClassVar[str] = "service"
     default_port: ClassVar[int] = 8000
+    own_env_vars: ClassVar[dict[str, str]] = {}
+    """A subclass's own fields: field -> the one variable it is read from."""
 
     env: Environment = "development"
     auth_secret: str = Field(default=DEV_AUTH_SECRET, repr=False)

@@ -59,6 +59,11 @@ class ProfileEvent(CandidateEvent):
 class ProfileCreated(ProfileEvent):
     document: dict[str, Any] = Field(description="profile document v1 (shared.rules.document)")
     created_at: datetime
+    sealed: str | None = Field(
+        default=None,
+        description="the document's personal fields (shared.personal), AES-256-GCM under the candidate's "
+        "data key; `document` holds them redacted",
+    )
 
 
 class ProfileUpdated(ProfileEvent):
@@ -70,6 +75,11 @@ class ProfileUpdated(ProfileEvent):
     submitted_at: datetime | None = None
     expires_at: datetime | None = None
     updated_at: datetime
+    sealed: str | None = Field(
+        default=None,
+        description="the document's personal fields (shared.personal), AES-256-GCM under the candidate's "
+        "data key; `document` holds them redacted",
+    )
 
 
 class ProfileSubmitted(ProfileEvent):
@@ -77,6 +87,11 @@ class ProfileSubmitted(ProfileEvent):
     eligible_programs: list[str]
     submitted_at: datetime
     expires_at: datetime
+    sealed: str | None = Field(
+        default=None,
+        description="the document's personal fields (shared.personal), AES-256-GCM under the candidate's "
+        "data key; `document` holds them redacted",
+    )
 
 
 class ProfileRemovedFromPool(ProfileEvent):
@@ -90,6 +105,15 @@ class ProfileWithdrawn(ProfileEvent):
 
 class ProfileExpired(ProfileEvent):
     expired_at: datetime
+
+
+class PersonalDataErased(ProfileEvent):
+    """The candidate's data key is destroyed: every service drops what it holds of this person.
+
+    Scores, rounds and decisions already taken stay (they are not personal once the person is gone)."""
+
+    reason: str = Field(description="withdrawn, expired, invitation_expired (retention passed) or ops")
+    erased_at: datetime
 
 
 class NominationIssued(ProfileEvent):
@@ -284,7 +308,7 @@ class SubscriptionDeleted(SubscriptionEvent):
 
 CATALOGUE: tuple[type[Event], ...] = (
     ProfileCreated, ProfileUpdated, ProfileSubmitted, ProfileRemovedFromPool, ProfileWithdrawn,
-    ProfileExpired, NominationIssued, NominationWithdrawn,
+    ProfileExpired, NominationIssued, NominationWithdrawn, PersonalDataErased,
     Ranked, RemovedFromPool,
     RoundOfInvitationsHeld, Invited,
     InvitationDeclined, InvitationExpired, InvitationDeadlineApproaching, Applied,

@@ -271,6 +271,25 @@ class JobOffer(_Contract):
     canadian_armed_forces: StrictBool
 
 
+# --- identity (personal data: docs/PRIVACY.md) ---------------------------------------------------------
+
+
+class Identity(_Contract):
+    """Who the candidate is. Personal data: sealed in events, shown only to the owner, officers and ops,
+    never used by ranking or draws, destroyed with the candidate's data key on erasure."""
+
+    family_name: Text
+    given_names: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
+                                            pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    uci: Annotated[str, StringConstraints(pattern=r"^[0-9]{8}([0-9]{2})?$")] | None = Field(
+        default=None, description="Unique client identifier (8 or 10 digits), when IRCC issued one"
+    )
+    passport_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{5,20}$")
+    ] | None = None
+
+
 # --- OpenAPI example -------------------------------------------------------------------------------
 
 # A single software engineer abroad, eligible for the FSWP (67-point grid: 72) and no other program.
@@ -347,6 +366,8 @@ class ProfileDocument(_Contract):
     # The language the candidate names as their first official language (crs-rules.md §1.4). When it
     # is absent and results in both languages count, the order that gives the higher CRS is used.
     first_official_language: OfficialLanguage | None = None
+    # Personal data (docs/PRIVACY.md): never read by the rules.
+    identity: Identity | None = None
 
 
 def accompanying_spouse(doc: ProfileDocument) -> Spouse | None:

@@ -53,14 +53,14 @@ _REQUIRED: Final = ("specversion", "id", "source", "type", "time", "data")
 _RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 # Exactly the fields of each fast-read event: (required, optional).
 _SHAPES: Final[dict[type[Event], tuple[frozenset[str], frozenset[str]]]] = {
-    ProfileCreated: (frozenset({"profile_id", "owner", "document", "created_at"}), frozenset()),
+    ProfileCreated: (frozenset({"profile_id", "owner", "document", "created_at"}), frozenset({"sealed"})),
     ProfileSubmitted: (
         frozenset({"profile_id", "owner", "document", "eligible_programs", "submitted_at", "expires_at"}),
-        frozenset(),
+        frozenset({"sealed"}),
     ),
     ProfileUpdated: (
         frozenset({"profile_id", "owner", "document", "status", "eligible_programs", "updated_at"}),
-        frozenset({"submitted_at", "expires_at"}),
+        frozenset({"submitted_at", "expires_at", "sealed"}),
     ),
 }
 _current_models: dict[str, type[Event] | None] = {}
@@ -150,6 +150,9 @@ def _fast_fields(model: type[Event], data: dict[str, Any]) -> dict[str, Any] | N
                 return None
         elif value is None and name in optional:
             continue
+        elif name == "sealed":  # personal fields, sealed (docs/PRIVACY.md): ranking never opens them
+            if type(value) is not str:
+                return None
         else:  # an instant
             instant = _instant(value) if type(value) is str and _RFC3339.fullmatch(value) else None
             if instant is None:
