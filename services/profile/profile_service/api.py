@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -11,12 +12,14 @@ from profile_service.adapters.uow import profile_uow
 from profile_service.application import handlers
 from profile_service.schemas import (
     Eligibility,
+    ErasureOut,
     NominationOut,
     NominationRequest,
     PageOf,
     ProfileSummary,
     ProfileView,
 )
+from profile_service.settings import ProfileSettings
 from shared.auth import Principal, require_roles
 from shared.bounds import DB_INT_MAX
 from shared.idempotency import IdempotencyKey
@@ -32,6 +35,8 @@ router = APIRouter(prefix="/v1")
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 Owner = Annotated[Principal, Depends(require_roles("candidate", "partner"))]
 ProvinceCaller = Annotated[Principal, Depends(require_roles("province"))]
+Staff = Annotated[Principal, Depends(require_roles("officer", "ops"))]
+OpsCaller = Annotated[Principal, Depends(require_roles("ops"))]
 ProfileId = Annotated[str, Path(description="The profile's id", max_length=100)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX, description="How many to skip")]
@@ -143,6 +148,53 @@ async def update_profile(
         lambda uow: handlers.update_profile(uow, profile_id, principal.sub, expected, document),
         ProfileView.of,
     )
+
+
+@router.get(
+    "/profiles/{profile_id}/export", tags=["personal data"], responses=_404, operation_id="export_profile",
+    summary="Everything held about you, decrypted, as one JSON document",
+)
+async def export_profile(profile_id: ProfileId, principal: Owner, runtime: Runtime) -> dict[str, Any]:
+    """The profile's document (identity included) and its whole history, each event with its personal
+    fields opened (docs/PRIVACY.md). Only the profile's owner may export it; once erased, 404."""
+    async with profile_uow(runtime.uow)() as uow:
+        return await handlers.export_profile(uow, profile_id, principal.sub)
+
+
+@router.get(
+    "/admin/profiles/{profile_id}", tags=["personal data"], responses=_404,
+    operation_id="get_profile_for_staff", summary="A profile with its identity, for officers and ops",
+)
+async def get_profile_for_staff(
+    profile_id: ProfileId, principal: Staff, runtime: Runtime, response: Response
+) -> ProfileView:
+    """Officers and ops see the identity block too (ranking and draws never do); 404 once erased."""
+    async with profile_uow(runtime.uow)() as uow:
+        profile = await handlers.load_for_staff(uow, profile_id)
+    _etag(response, profile.version)
+    return ProfileView.of(profile)
+
+
+@router.post(
+    "/admin/profiles/{profile_id}/erase", tags=["personal data"], responses={**_404, **_409},
+    operation_id="erase_profile", summary="Erase a never-invited profile's personal data now (ops)",
+)
+async def erase_profile(profile_id: ProfileId, principal: OpsCaller, runtime: Runtime) -> ErasureOut:
+    """Destroys the candidate's data key and publishes PersonalDataErased; a profile still open is
+    withdrawn first. Refused (409) for a profile that was ever invited: that one is erased on its own
+    once the retention after it left has passed. Repeating it is harmless."""
+    retention = timedelta(days=_settings(runtime).erasure_retention_days)
+    async with profile_uow(runtime.uow)() as uow:
+        profile = await handlers.erase_profile(uow, profile_id, retention, ordered=True)
+        await uow.commit()
+    assert profile.erased_at is not None
+    return ErasureOut(profile_id=profile.profile_id, erased_at=profile.erased_at)
+
+
+def _settings(runtime: ServiceRuntime) -> ProfileSettings:
+    settings = runtime.settings
+    assert isinstance(settings, ProfileSettings)
+    return settings
 
 
 @router.get(

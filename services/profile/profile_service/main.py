@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from profile_service import api
 from profile_service.adapters.consumer import invitations_consumer
 from profile_service.adapters.uow import profile_uow
-from profile_service.application.scheduler import review_due
+from profile_service.application.scheduler import erase_due, review_due
 from profile_service.settings import ProfileSettings
 from shared.clock import Clock
 from shared.runtime import ServiceRuntime
@@ -29,6 +31,10 @@ def build_app(settings: ProfileSettings | None = None, *, clock: Clock | None = 
     review = Periodic("profile-review", runtime.clock, settings.review_interval_s,
                       lambda: review_due(profile_uow(runtime.uow), batch))
     runtime.add_background(review)
+    retention = timedelta(days=settings.erasure_retention_days)
+    erasure = Periodic("profile-erasure", runtime.clock, settings.review_interval_s,
+                       lambda: erase_due(profile_uow(runtime.uow), retention, batch))
+    runtime.add_background(erasure)
     return create_service_app(runtime, [api.router], title=TITLE, description=DESCRIPTION)
 
 

@@ -161,3 +161,10 @@ class NominationOut(BaseModel):
             nominated_at=profile.nomination.nominated_at, status=profile.status.value,
             eligible_programs=profile.eligible_programs,
         )
+
+
+class ErasureOut(BaseModel):
+    """A profile whose personal data is erased for good (docs/PRIVACY.md)."""
+
+    profile_id: str
+    erased_at: datetime

@@ -62,7 +62,7 @@ async def test_a_long_history_loads_from_its_snapshot_as_the_replay_of_every_eve
         row = (await conn.execute(
             sa.select(snapshots.c.kind, snapshots.c.version).where(snapshots.c.stream_id == profile_id)
         )).one()
-    assert (row.kind, row.version) == ("profile.v1", 16)  # every 8 versions: 8, 16
+    assert (row.kind, row.version) == (ProfileRepository.snapshot_kind, 16)  # every 8 versions: 8, 16
     body = await service.get(me, profile_id)
     assert body["version"] == 23 and body["nomination"]["province"] == "ON"
     assert body["document"]["sibling_in_canada"] is False and body["status"] == "in_pool"

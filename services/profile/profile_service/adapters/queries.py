@@ -67,3 +67,14 @@ async def due_profile_ids(session: AsyncSession, now: datetime, limit: int, afte
         .limit(limit)
     )
     return list(result.scalars())
+
+
+async def erasable_profile_ids(session: AsyncSession, closed_before: datetime, limit: int) -> list[str]:
+    """Profiles that left for good before `closed_before` (their rows go when they are erased)."""
+    rows = await session.execute(
+        sa.select(profiles.c.profile_id)
+        .where(profiles.c.closed_at.is_not(None), profiles.c.closed_at <= closed_before)
+        .order_by(profiles.c.closed_at, profiles.c.profile_id)
+        .limit(limit)
+    )
+    return list(rows.scalars())

@@ -27,10 +27,29 @@ profiles = sa.Table(
     sa.Column("nominated_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # When it left for good (withdrawn, expired, invitation expired): its erasure is due a retention
+    # period later (docs/PRIVACY.md); the row itself goes at erasure.
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_profiles_closed", "closed_at", postgresql_where=sa.text("closed_at IS NOT NULL")),
     sa.Index("ix_profiles_owner_created", "owner", "created_at", "profile_id"),
     sa.Index("ix_profiles_due", "due_at", postgresql_where=sa.text("due_at IS NOT NULL")),
     sa.Index(
         "ix_profiles_nomination", "nomination_province", "nominated_at",
         postgresql_where=sa.text("nomination_province IS NOT NULL"),
     ),
+)
+
+# Each candidate's data key (docs/PRIVACY.md), wrapped by a key-encryption key of EE_KEK (named by
+# `kek_id`). Never on Kafka, never in an event. Erasure destroys the key and leaves a tombstone
+# (`wrapped` NULL, `erased_at` set), so no new key is ever made for an erased profile.
+data_keys = sa.Table(
+    "data_keys",
+    metadata,
+    sa.Column("profile_id", sa.Text, primary_key=True),
+    sa.Column("kek_id", sa.Text, nullable=True),
+    sa.Column("wrapped", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("(wrapped IS NULL) = (erased_at IS NOT NULL)", name="ck_data_keys_erased_or_held"),
+    sa.Index("ix_data_keys_kek", "kek_id", postgresql_where=sa.text("wrapped IS NOT NULL")),
 )

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from profile_service.adapters.queries import due_profile_ids
+from profile_service.adapters.queries import due_profile_ids, erasable_profile_ids
 from profile_service.adapters.repository import ProfileRepository, stream_id
 from profile_service.domain.profile import Profile
 from shared.uow import SupportsNow, UnitOfWork
@@ -32,6 +32,18 @@ class SqlProfiles:
 
     async def due(self, now: datetime, limit: int, after: str = "") -> list[str]:
         return await due_profile_ids(self._uow.session, now, limit, after)
+
+    async def erasable(self, closed_before: datetime, limit: int) -> list[str]:
+        return await erasable_profile_ids(self._uow.session, closed_before, limit)
+
+    async def forget(self, profile: Profile) -> None:
+        await self._repository.forget(profile)
+
+    async def history(self, profile_id: str) -> list[dict[str, Any]]:
+        return await self._repository.history(profile_id)
+
+    async def data_key_created_at(self, profile_id: str) -> datetime | None:
+        return await self._repository.keys.created_at(profile_id)
 
 
 class ProfileUnitOfWork:

@@ -7,7 +7,8 @@ Candidates and partners act on the profiles they own (`owner` is the token's `su
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 from profile_service.application.errors import InvalidDocument, ProfileNotFound, StaleVersion
 from profile_service.application.ports import UnitOfWork
@@ -25,7 +26,7 @@ def check_document(document: ProfileDocument, today: date) -> None:
 
 async def load_owned(uow: UnitOfWork, profile_id: str, owner: str) -> Profile:
     profile = await uow.profiles.get(profile_id)
-    if profile is None or profile.owner != owner:
+    if profile is None or profile.owner != owner or profile.erased_at is not None:
         raise ProfileNotFound(profile_id)
     return profile
 
@@ -70,10 +71,50 @@ async def withdraw_profile(
     return profile
 
 
+async def load_for_staff(uow: UnitOfWork, profile_id: str) -> Profile:
+    """Any profile not erased, for officers and ops."""
+    profile = await uow.profiles.get(profile_id)
+    if profile is None or profile.erased_at is not None:
+        raise ProfileNotFound(profile_id)
+    return profile
+
+
+async def erase_profile(
+    uow: UnitOfWork, profile_id: str, retention: timedelta, *, ordered: bool
+) -> Profile:
+    """Erase the person's data (docs/PRIVACY.md): PersonalDataErased recorded and published, the data
+    key destroyed, the query row, snapshots and stored responses dropped. Idempotent."""
+    profile = await uow.profiles.get(profile_id)
+    if profile is None:
+        raise ProfileNotFound(profile_id)
+    if profile.erase(uow.clock.now(), retention=retention, ordered=ordered):
+        await uow.profiles.save(profile)
+        await uow.profiles.forget(profile)
+    return profile
+
+
+async def export_profile(uow: UnitOfWork, profile_id: str, owner: str) -> dict[str, Any]:
+    """Everything the service holds about the person, decrypted, as one JSON-ready document."""
+    profile = await load_owned(uow, profile_id, owner)
+    key_created = await uow.profiles.data_key_created_at(profile_id)
+    return {
+        "profile_id": profile.profile_id,
+        "owner": profile.owner,
+        "exported_at": uow.clock.now().isoformat(),
+        "status": profile.status.value,
+        "document": profile.document,
+        "history": await uow.profiles.history(profile_id),
+        "encryption": {
+            "personal_fields_sealed": key_created is not None,
+            "data_key_created_at": None if key_created is None else key_created.isoformat(),
+        },
+    }
+
+
 async def load_for_province(uow: UnitOfWork, profile_id: str) -> Profile:
     """A profile a province may see: one that has been submitted (drafts are nobody's business)."""
     profile = await uow.profiles.get(profile_id)
-    if profile is None or profile.status is Status.DRAFT:
+    if profile is None or profile.status is Status.DRAFT or profile.erased_at is not None:
         raise ProfileNotFound(profile_id)
     return profile
 

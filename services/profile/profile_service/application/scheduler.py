@@ -1,12 +1,16 @@
 """The scheduled review: profiles whose 12 months ran out expire (ProfileExpired); in-pool profiles whose
 language test or ECA stopped counting, and so are eligible for nothing, leave the pool
-(ProfileRemovedFromPool). Runs every interval and at once when the clock moves (`shared.scheduler`).
+(ProfileRemovedFromPool); profiles that left for good more than the retention ago are erased
+(PersonalDataErased, docs/PRIVACY.md). Runs every interval and at once when the clock moves
+(`shared.scheduler`).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from profile_service.application.handlers import erase_profile
 from profile_service.application.ports import UnitOfWork, UowFactory
 from shared.eventstore import ConcurrencyError
 
@@ -44,3 +48,18 @@ async def _review(uow: UnitOfWork, profile_id: str) -> int:
         log.info("profile %s changed during its review; reviewing it next run", profile_id)
         return 0
     return len(events)
+
+
+async def erase_due(uow_factory: UowFactory, retention: timedelta, batch_size: int = 200) -> int:
+    """Erase the personal data of every profile that left for good more than `retention` ago
+    (docs/PRIVACY.md), one transaction per batch; returns how many were erased."""
+    erased = 0
+    while True:
+        async with uow_factory() as uow:
+            ids = await uow.profiles.erasable(uow.clock.now() - retention, batch_size)
+            if not ids:
+                return erased
+            for profile_id in ids:
+                await erase_profile(uow, profile_id, retention, ordered=False)
+            await uow.commit()
+        erased += len(ids)

@@ -17,6 +17,7 @@ from shared.events.catalogue import (
     Invited,
     NominationIssued,
     NominationWithdrawn,
+    PersonalDataErased,
     ProfileCreated,
     ProfileExpired,
     ProfileRemovedFromPool,
@@ -35,6 +36,7 @@ STREAM_EVENTS: Final[tuple[type[Event], ...]] = (
     ProfileExpired,
     NominationIssued,
     NominationWithdrawn,
+    PersonalDataErased,
     *RECEIVED_EVENTS,
 )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -37,6 +37,7 @@ from shared.events.catalogue import (
     Invited,
     NominationIssued,
     NominationWithdrawn,
+    PersonalDataErased,
     ProfileCreated,
     ProfileExpired,
     ProfileRemovedFromPool,
@@ -44,6 +45,7 @@ from shared.events.catalogue import (
     ProfileUpdated,
     ProfileWithdrawn,
 )
+from shared.personal import redact
 from shared.rules.eligibility import ProgramAssessment
 
 
@@ -88,6 +90,11 @@ class Profile:
     invitation_id: str | None = None
     nomination: Nomination | None = None
     removal_reasons: list[str] = field(default_factory=list)
+    closed_at: datetime | None = None
+    """When it left for good (withdrawn, expired, invitation expired): erasure counts from here."""
+    ever_invited: bool = False
+    erased_at: datetime | None = None
+    """Personal data erased (docs/PRIVACY.md): the document is redacted and nothing can change it."""
     pending: list[Event] = field(default_factory=list)
 
     # --- construction -----------------------------------------------------------------------------
@@ -133,6 +140,9 @@ class Profile:
                 "province": nomination.province, "nominated_at": nomination.nominated_at.isoformat(),
             },
             "removal_reasons": list(self.removal_reasons),
+            "closed_at": _iso(self.closed_at),
+            "ever_invited": self.ever_invited,
+            "erased_at": _iso(self.erased_at),
         }
 
     @classmethod
@@ -155,6 +165,9 @@ class Profile:
                 nomination["province"], datetime.fromisoformat(nomination["nominated_at"])
             ),
             removal_reasons=list(state["removal_reasons"]),
+            closed_at=_from_iso(state["closed_at"]),
+            ever_invited=bool(state["ever_invited"]),
+            erased_at=_from_iso(state["erased_at"]),
         )
         for event in events:
             profile._apply(event)
@@ -244,6 +257,50 @@ class Profile:
             raise NominationNotFound(f"{province} holds no active nomination of profile {self.profile_id}.")
         self._record(NominationWithdrawn(**self._ids(), province=province, withdrawn_at=now))
 
+    # --- personal data ------------------------------------------------------------------------------
+
+    def erasable_at(self, retention: timedelta) -> datetime | None:
+        """When the retention after leaving for good runs out; None while it has not left, or erased."""
+        if self.erased_at is not None or self.closed_at is None:
+            return None
+        return self.closed_at + retention
+
+    def erase(self, now: datetime, *, retention: timedelta, ordered: bool) -> bool:
+        """Erase the personal data (the caller destroys the data key); False when already erased.
+
+        Without `ordered`: only once the profile left for good and `retention` has passed since.
+        `ordered` (ops): at once, for a profile never invited; one still open is withdrawn first.
+        Scores, rounds and decisions stay; only the person goes."""
+        if self.erased_at is not None:
+            return False
+        if self.status in LOCKED:
+            raise ProfileLocked(
+                f"Profile {self.profile_id} is under an invitation or an application ({self.status}); its "
+                "data is kept while the decision is open."
+            )
+        if ordered:
+            if self.ever_invited:
+                raise TransitionNotAllowed(
+                    f"Profile {self.profile_id} was invited to apply, so its record is kept for the "
+                    f"retention period after it left; erased on its own on {self._erasable_day(retention)}."
+                )
+            if self.status not in CLOSED:
+                self._record(ProfileWithdrawn(**self._ids(), withdrawn_at=now))
+        else:
+            due = self.erasable_at(retention)
+            if due is None or now < due:
+                raise TransitionNotAllowed(
+                    f"Profile {self.profile_id} is not due for erasure (status {self.status}); a profile is "
+                    "erased once withdrawn or expired and the retention period has passed."
+                )
+        reason = "ops" if ordered else self.status.value
+        self._record(PersonalDataErased(**self._ids(), reason=reason, erased_at=now))
+        return True
+
+    def _erasable_day(self, retention: timedelta) -> str:
+        due = self.erasable_at(retention)
+        return "the end of its retention period" if due is None else f"{due:%Y-%m-%d}"
+
     # --- the clock ----------------------------------------------------------------------------------
 
     def review(self, now: datetime) -> list[Event]:
@@ -325,9 +382,11 @@ class Profile:
                 self.status, self.removal_reasons = Status.REMOVED_FROM_POOL, list(event.reasons)
                 self.eligible_programs = []
             case ProfileWithdrawn():
-                self.status = Status.WITHDRAWN
+                self.status, self.closed_at = Status.WITHDRAWN, event.withdrawn_at
             case ProfileExpired():
-                self.status = Status.EXPIRED
+                self.status, self.closed_at = Status.EXPIRED, event.expired_at
+            case PersonalDataErased():
+                self.document, self.erased_at = redact(self.document), event.erased_at
             case NominationIssued():
                 self.nomination = Nomination(event.province, event.nominated_at)
             case NominationWithdrawn():
@@ -339,10 +398,11 @@ class Profile:
         match event:
             case Invited():
                 self.status, self.invitation_id = Status.INVITED, event.invitation_id
+                self.ever_invited = True
             case InvitationDeclined():
                 self.status, self.invitation_id = Status.IN_POOL, None
             case InvitationExpired():
-                self.status = Status.INVITATION_EXPIRED
+                self.status, self.closed_at = Status.INVITATION_EXPIRED, event.expired_at
             case Applied():
                 self.status = Status.APPLIED
             case _:
@@ -373,6 +433,11 @@ class Profile:
         return self.status is status and self.invitation_id == invitation_id
 
     def _require_editable(self, action: str) -> None:
+        if self.erased_at is not None:
+            raise TransitionNotAllowed(
+                f"Profile {self.profile_id}'s personal data was erased, so you cannot {action} it. "
+                "Create a new profile instead."
+            )
         if self.status is Status.INVITED:
             raise ProfileLocked(
                 f"Profile {self.profile_id} holds an open invitation to apply ({self.invitation_id}), so it "
