@@ -16,7 +16,7 @@ from applications_service.adapters import queries
 from applications_service.settings import ApplicationsSettings
 from shared import testing
 from shared.clock import Clock
-from shared.events.catalogue import ProfileUpdated
+from shared.events.catalogue import PersonalDataErased, ProfileUpdated
 from shared.testing import SettingsFactory, wait_until
 
 pytestmark = pytest.mark.infra
@@ -331,6 +331,19 @@ async def test_profile_facts_from_kafka_waive_proof_of_funds(
     await wait_until(consumed, timeout=30)
     applied = await apply(service, event.invitation_id, event.owner, proof_of_funds_cad=None)
     assert applied["minimum_funds_cad"] is None
+
+    # docs/PRIVACY.md: on PersonalDataErased the person's facts go; the invitation (a decision) stays.
+    erased = PersonalDataErased(profile_id=event.profile_id, owner=event.owner, reason="ops", erased_at=START)
+    await publish(service.settings, erased, "ee/profile")
+
+    async def forgotten() -> bool:
+        async with database.sessions() as session:
+            return await queries.get_profile_facts(session, event.profile_id) is None
+
+    await wait_until(forgotten, timeout=30)
+    kept = await service.client.get(f"/v1/invitations/{event.invitation_id}",
+                                    headers=owner_of(service, event.owner))
+    assert kept.status_code == 200, kept.text
 
 
 @pytest.mark.parametrize(

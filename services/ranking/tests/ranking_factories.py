@@ -17,6 +17,7 @@ from shared.events.catalogue import (
     Invited,
     NominationIssued,
     NominationWithdrawn,
+    PersonalDataErased,
     ProfileCreated,
     ProfileExpired,
     ProfileRemovedFromPool,
@@ -108,6 +109,9 @@ class ProfileStream:
 
     def withdrawn(self, at: datetime = NOW) -> tuple[Event, int]:
         return self._add(ProfileWithdrawn(**self._ids(), withdrawn_at=at))
+
+    def erased(self, at: datetime = NOW) -> tuple[Event, int]:
+        return self._add(PersonalDataErased(**self._ids(), reason="withdrawn", erased_at=at))
 
     def expired(self, at: datetime = NOW) -> tuple[Event, int]:
         return self._add(ProfileExpired(**self._ids(), expired_at=at))

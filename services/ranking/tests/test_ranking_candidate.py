@@ -131,6 +131,16 @@ def test_withdrawn_and_expired_profiles_never_come_back() -> None:
     assert facts_of(stream.events).status is Status.WITHDRAWN
 
 
+def test_personal_data_erased_drops_the_document_and_keeps_the_profile_out_for_good() -> None:
+    stream = submitted_stream()
+    stream.withdrawn()
+    stream.erased()
+    facts = facts_of(stream.events)
+    assert facts.status is Status.WITHDRAWN and facts.document is None
+    standing = standing_of(stream.events)
+    assert not standing.in_pool and standing.reason is Reason.WITHDRAWN
+
+
 def test_a_removed_profile_may_be_submitted_again() -> None:
     stream = submitted_stream()
     stream.removed()

@@ -10,7 +10,14 @@ from __future__ import annotations
 from applications_service.adapters.uow import ApplicationsUnitOfWork, applications_uow
 from applications_service.application.handlers import ApplicationsHandlers
 from shared.consumer import Delivery, IdempotentConsumer
-from shared.events.catalogue import DRAWS_TOPIC, PROFILE_TOPIC, Invited, ProfileSubmitted, ProfileUpdated
+from shared.events.catalogue import (
+    DRAWS_TOPIC,
+    PROFILE_TOPIC,
+    Invited,
+    PersonalDataErased,
+    ProfileSubmitted,
+    ProfileUpdated,
+)
 from shared.runtime import ServiceRuntime
 from shared.uow import UnitOfWork
 
@@ -48,6 +55,10 @@ def profiles_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
         assert isinstance(delivery.event, ProfileUpdated | ProfileSubmitted)
         await handlers.record_profile(ApplicationsUnitOfWork(uow), delivery.event)
 
+    async def on_erased(uow: UnitOfWork, delivery: Delivery) -> None:
+        assert isinstance(delivery.event, PersonalDataErased)
+        await handlers.forget_person(ApplicationsUnitOfWork(uow), delivery.event)
+
     settings = runtime.settings
     return IdempotentConsumer(
         PROFILES_CONSUMER,
@@ -55,6 +66,8 @@ def profiles_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
         runtime.session_factory,
         runtime.clock,
         topics=[PROFILE_TOPIC],
-        handlers={"ProfileUpdated": on_profile, "ProfileSubmitted": on_profile},
+        handlers={
+            "ProfileUpdated": on_profile, "ProfileSubmitted": on_profile, "PersonalDataErased": on_erased,
+        },
         group_id=PROFILES_CONSUMER,
     )

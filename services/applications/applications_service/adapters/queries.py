@@ -46,6 +46,10 @@ async def upsert_profile_facts(
     )
 
 
+async def delete_profile_facts(session: AsyncSession, profile_id: str) -> None:
+    await session.execute(sa.delete(profile_facts).where(profile_facts.c.profile_id == profile_id))
+
+
 async def get_profile_facts(session: AsyncSession, profile_id: str) -> ProfileFacts | None:
     row = (
         (await session.execute(sa.select(profile_facts).where(profile_facts.c.profile_id == profile_id)))

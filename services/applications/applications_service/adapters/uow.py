@@ -46,6 +46,9 @@ class SqlProfileFacts:
     async def upsert(self, profile_id: str, owner: str, facts: ProfileFacts, as_of: datetime) -> None:
         await queries.upsert_profile_facts(self._uow.session, profile_id, owner, facts, as_of)
 
+    async def forget(self, profile_id: str) -> None:
+        await queries.delete_profile_facts(self._uow.session, profile_id)
+
 
 class ApplicationsUnitOfWork:
     """The platform unit of work (`inner`) with `invitations` and `profile_facts` over it."""

@@ -23,7 +23,7 @@ from applications_service.domain.documents import (
     required_funds,
 )
 from applications_service.domain.invitation import Decision, Invitation
-from shared.events.catalogue import Invited, ProfileSubmitted, ProfileUpdated
+from shared.events.catalogue import Invited, PersonalDataErased, ProfileSubmitted, ProfileUpdated
 from shared.eventstore import ConcurrencyError
 
 OWNER_ROLES = frozenset({"candidate", "partner"})
@@ -77,6 +77,10 @@ class ApplicationsHandlers:
         as_of = event.updated_at if isinstance(event, ProfileUpdated) else event.submitted_at
         facts = ProfileFacts.from_document(event.document, event.eligible_programs)
         await uow.profile_facts.upsert(event.profile_id, event.owner, facts, as_of)
+
+    async def forget_person(self, uow: UnitOfWork, event: PersonalDataErased) -> None:
+        """docs/PRIVACY.md: the person's profile facts go; invitations and decisions stay (audited)."""
+        await uow.profile_facts.forget(event.profile_id)
 
     # --- commands ---------------------------------------------------------------------------------
 

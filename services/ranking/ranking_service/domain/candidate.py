@@ -30,6 +30,7 @@ from shared.events.catalogue import (
     Invited,
     NominationIssued,
     NominationWithdrawn,
+    PersonalDataErased,
     ProfileCreated,
     ProfileEvent,
     ProfileExpired,
@@ -89,7 +90,7 @@ _INVITATION_EVENTS: Final[dict[type[Event], InvitationState]] = {
 }
 HANDLED_EVENTS: Final[tuple[type[Event], ...]] = (
     ProfileCreated, ProfileUpdated, ProfileSubmitted, ProfileRemovedFromPool, ProfileWithdrawn,
-    ProfileExpired, NominationIssued, NominationWithdrawn, *_INVITATION_EVENTS,
+    ProfileExpired, NominationIssued, NominationWithdrawn, PersonalDataErased, *_INVITATION_EVENTS,
 )  # fmt: skip
 
 
@@ -208,6 +209,11 @@ def _apply_profile_fact(facts: ProfileFacts, event: ProfileEvent) -> None:
             facts.nominated, facts.province = True, event.province
         case NominationWithdrawn():
             facts.nominated, facts.province = False, None
+        case PersonalDataErased():
+            # docs/PRIVACY.md: the document goes (its score stays: rounds already held are audited
+            # against it) and the profile never comes back to the pool.
+            facts.document = None
+            _set_status(facts, Status.WITHDRAWN)
 
 
 def _set_status(facts: ProfileFacts, status: Status) -> None:
