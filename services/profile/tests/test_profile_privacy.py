@@ -187,8 +187,12 @@ async def test_withdrawn_profile_is_erased_once_the_retention_has_passed(service
     tag = new_tag()
     document, markers = personal_document(tag)
     me = f"cand-{tag.lower()}"
-    profile_id = (await service.create(me, document))["id"]
-    withdrawn = await service.client.post(f"/v1/profiles/{profile_id}/withdraw", headers=service.auth(me))
+    created = await service.create(me, document)
+    profile_id = created["id"]
+    withdrawn = await service.client.post(
+        f"/v1/profiles/{profile_id}/withdraw",
+        headers={**service.auth(me), "If-Match": f'"{created["version"]}"'},
+    )
     assert withdrawn.status_code == 200
     retention = timedelta(days=service.settings.erasure_retention_days)
     assert await erase_due(profile_uow(service.runtime.uow), retention) == 0
