@@ -27,12 +27,13 @@ from typing import Any, TypeVar
 
 import pytest
 from e2e_documents import implied_calculator_body, ineligible, varied_documents
-from e2e_harness import World, check_log, poll, read_log, report_figures, running_world
+from e2e_harness import SERVICES, World, check_log, poll, read_log, report_figures, running_world
 
 from applications_service.domain.visa import VISA_REQUIRED_COUNTRIES
 from shared.events.catalogue import CATALOGUE
 from shared.rules.derive import derive_profile
 from shared.rules.document import ProfileDocument
+from shared.testing_privacy import kafka_segment_files, markers_in, pg_dump_text
 
 pytestmark = pytest.mark.infra
 
@@ -538,6 +539,84 @@ async def test_a_profile_is_withdrawn_and_another_made_ineligible(world: World, 
     for gone in (quitter, changed):
         await poll(partial(_not_in_pool, world, gone), 30, f"{gone} to leave ranking's pool")
     journey.roles["left"] = [quitter, changed]
+
+
+async def test_ops_erase_a_never_invited_profile_and_no_trace_of_the_person_is_left(
+    world: World, journey: Journey
+) -> None:
+    """Issue 16 (docs/PRIVACY.md): markers written into a profile's identity, passport number and
+    employer are, once ops erased it, in no database dump, no Kafka log segment (DLQs included) and no
+    service's log; the other services dropped what they held of the person."""
+    assert journey.today is not None
+    tag = "MK" + uuid.uuid4().hex[:12].upper()
+    markers = [f"Family{tag}", f"Given{tag}", f"mail{tag}", f"PP{tag}"[:20], f"Employer{tag}"]
+    document = varied_documents(1, journey.today, seed=16)[0]
+    document["identity"] = {
+        "family_name": markers[0], "given_names": markers[1], "email": f"{markers[2]}@example.org",
+        "uci": "1234567890", "passport_number": markers[3],
+    }
+    offer = document.get("job_offer") or {
+        "noc_code": "21231", "teer": 1, "full_time": True, "non_seasonal": True, "duration_months": None,
+        "lmia_or_exempt": True, "canadian_armed_forces": False,
+    }
+    document["job_offer"] = {**offer, "employer": markers[4]}
+    created = await world.call(
+        "profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document, headers=idempotency(),
+        purpose="create",
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    profile_id = created.json()["id"]
+    journey.expect(correlation_of(created), profile_id, "ProfileCreated")
+    submitted = await world.call(
+        "profile", "POST", f"/v1/profiles/{profile_id}/submit", as_=PARTNER, headers=if_match(1),
+        purpose="submit", subject=profile_id,
+    )  # fmt: skip
+    assert submitted.status_code == 200, submitted.text
+    journey.expect(correlation_of(submitted), profile_id, "ProfileSubmitted", "Ranked")
+
+    facts_query = "SELECT 1 FROM profile_facts WHERE profile_id = $1"
+
+    async def ranked_and_known() -> bool:
+        facts = await world.fetch("applications", facts_query, profile_id)
+        return await standing(world, profile_id) is not None and bool(facts)
+
+    await poll(ranked_and_known, 30, "the marked profile to be ranked and known to applications")
+    # Positive control: the stored response of the idempotent create holds the markers in plain text.
+    assert markers_in(await pg_dump_text(world.dsn("profile")), markers)
+
+    erased = await world.call(
+        "profile", "POST", f"/v1/admin/profiles/{profile_id}/erase", as_=OPS, purpose="erase",
+        subject=profile_id,
+    )  # fmt: skip
+    assert erased.status_code == 200, erased.text
+    journey.expect(
+        correlation_of(erased), profile_id, "ProfileWithdrawn", "PersonalDataErased", "RemovedFromPool"
+    )
+    gone = await world.call("profile", "GET", f"/v1/profiles/{profile_id}", as_=PARTNER, purpose="read")
+    assert gone.status_code == 404
+
+    async def forgotten() -> bool:
+        facts = await world.fetch("applications", facts_query, profile_id)
+        document = await world.fetch(
+            "ranking", "SELECT document FROM ranking_profiles WHERE profile_id = $1", profile_id
+        )
+        unpublished = sum((await world.unpublished()).values())
+        return not facts and bool(document) and document[0]["document"] is None and unpublished == 0
+
+    await poll(forgotten, 30, "ranking and applications to drop what they held of the erased person")
+    await poll(partial(_not_in_pool, world, profile_id), 30, "the erased profile to leave the pool")
+
+    for service in SERVICES:
+        dump = await pg_dump_text(world.dsn(service))
+        assert markers_in(dump, markers) == [], f"{service}'s database still holds the person"
+    segments = kafka_segment_files(world.prefix)
+    assert any(".dlq-" in path.parent.name for path in segments), "the DLQs' segments are searched too"
+    on_disk = b"".join(path.read_bytes() for path in segments)
+    assert profile_id.encode() in on_disk  # the segments are read, uncompressed: the id is there
+    assert markers_in(on_disk, markers) == [], "a Kafka log segment still holds the person"
+    for service in SERVICES:
+        log = world.log_path(service)
+        assert markers_in(log.read_bytes() if log.exists() else b"", markers) == [], f"{service}'s log"
 
 
 async def _not_in_pool(world: World, profile_id: str) -> bool:
