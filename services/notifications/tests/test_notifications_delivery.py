@@ -320,3 +320,45 @@ async def test_five_days_of_failures_disable_and_ops_is_told(service: Service, t
     finally:
         await failing.stop()
         await ops_rcv.stop()
+
+
+async def test_personal_data_erased_drops_the_persons_events_and_webhook_payloads(
+    service: Service, tmp_dir: Path
+) -> None:
+    """docs/PRIVACY.md: on PersonalDataErased the candidate's earlier events and their deliveries go;
+    the erasure itself reaches the subscriber, so that it drops its own copies."""
+    from notifications_service.adapters.tables import deliveries, events
+    from shared.events.catalogue import PersonalDataErased
+
+    rcv = Receiver(tmp_dir, {})
+    partner = service.as_("portal-erase", "partner")
+    await _subscribe_receiver(service, rcv, "/portal", partner, ["ee.draws.Invited", "ee.profile.*"])
+    gone, kept = invited("portal-erase"), invited("portal-erase")
+    await rcv.start()
+    try:
+        await publish(service.settings, [gone, kept], "ee/draws")
+        await wait_until(lambda: len(rcv.accepted("/portal")) >= 2, timeout=30, message="no ITAs delivered")
+        erased = PersonalDataErased(
+            profile_id=gone.profile_id, owner=gone.owner, reason="ops", erased_at=_now()
+        )
+        await publish(service.settings, [erased], "ee/profile")
+        await wait_until(
+            lambda: len(rcv.accepted("/portal")) >= 3, timeout=30, message="erasure not delivered"
+        )
+    finally:
+        await rcv.stop()
+    assert rcv.accepted("/portal")[-1]["body"]["type"] == "ee.profile.PersonalDataErased.v1"
+    async with service.runtime.uow() as uow:
+        rows = (await uow.session.execute(
+            sa.select(events.c.type, events.c.ordering_key)
+            .where(events.c.ordering_key.in_([gone.profile_id, kept.profile_id]))
+        )).all()
+        left = (await uow.session.execute(
+            sa.select(events.c.type).select_from(deliveries)
+            .join(events, events.c.event_id == deliveries.c.event_id)
+            .where(events.c.ordering_key == gone.profile_id)
+        )).scalars().all()
+    assert sorted(rows) == sorted([
+        ("ee.profile.PersonalDataErased.v1", gone.profile_id), ("ee.draws.Invited.v1", kept.profile_id)
+    ])
+    assert left and set(left) == {"ee.profile.PersonalDataErased.v1"}  # only the erasure's own deliveries

@@ -163,6 +163,21 @@ async def save_nominations(session: AsyncSession, changes: dict[str, str | None]
     )
 
 
+async def forget_person(session: AsyncSession, profile_id: str, keep_event_id: str) -> None:
+    """Drop a person's events, their deliveries (webhook payloads) and attempts, and the nomination
+    standing, except the PersonalDataErased event `keep_event_id` and its deliveries."""
+    gone = sa.select(events.c.event_id).where(
+        events.c.ordering_key == profile_id, events.c.event_id != keep_event_id
+    )
+    gone_deliveries = sa.select(deliveries.c.id).where(deliveries.c.event_id.in_(gone))
+    await session.execute(
+        sa.delete(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(gone_deliveries))
+    )
+    await session.execute(sa.delete(deliveries).where(deliveries.c.event_id.in_(gone)))
+    await session.execute(sa.delete(events).where(events.c.event_id.in_(gone)))
+    await session.execute(sa.delete(nominations).where(nominations.c.profile_id == profile_id))
+
+
 async def record_events(session: AsyncSession, rows: Sequence[Row]) -> None:
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = list(rows[start : start + ROWS_PER_INSERT])

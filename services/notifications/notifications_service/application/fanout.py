@@ -19,11 +19,12 @@ from notifications_service.adapters import repository
 from notifications_service.adapters.repository import Target, webhook_id
 from notifications_service.domain.scope import Audience, facts_of, matches, may_see
 from shared.envelope import Envelope, encode
-from shared.events.catalogue import NominationIssued, NominationWithdrawn
+from shared.events.catalogue import NominationIssued, NominationWithdrawn, PersonalDataErased
 from shared.uow import UnitOfWork
 
 NOMINATION_ISSUED = f"ee.profile.{NominationIssued.__name__}"
 NOMINATION_WITHDRAWN = f"ee.profile.{NominationWithdrawn.__name__}"
+PERSONAL_DATA_ERASED = f"ee.profile.{PersonalDataErased.__name__}"
 
 
 class FanOut:
@@ -61,6 +62,11 @@ class FanOut:
                     rows.append(_delivery_row(target, envelope.id, event_row["ordering_key"], now))
         await repository.save_nominations(session, changed, now)
         added = await repository.add_deliveries(session, rows) if rows else 0
+        for envelope, fact in zip(envelopes, facts, strict=True):
+            if fact.family == PERSONAL_DATA_ERASED and fact.profile_id is not None:
+                # docs/PRIVACY.md: the person's earlier events and their webhook payloads go (sent or
+                # not); the erasure itself is still delivered, so that subscribers drop their copies.
+                await repository.forget_person(session, fact.profile_id, keep_event_id=envelope.id)
         self.events += len(event_rows)
         self.deliveries += added
         if added and self.on_new_deliveries is not None:

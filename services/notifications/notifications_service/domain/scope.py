@@ -26,7 +26,7 @@ CANDIDATE_FAMILIES = frozenset(
 )
 ROUND_FAMILIES = frozenset({f"ee.draws.{RoundOfInvitationsHeld.__name__}"})
 # Fields a province never receives: the whole profile document and the account behind the profile.
-PROVINCE_HIDDEN_FIELDS = frozenset({"document", "owner"})
+PROVINCE_HIDDEN_FIELDS = frozenset({"document", "owner", "sealed"})
 
 
 def family_of(event_type: str) -> str:
