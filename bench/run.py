@@ -23,6 +23,9 @@ One run, on the running Kafka and PostgreSQL (`make infra`), everything isolated
 7. **webhooks** (`bench.notifications`, its own notifications service process, database and topics):
    lone ITAs, then 10,000 at once, fanned out to 10 webhook subscribers on a loopback receiver
    verifying every signature: ITA → delivered percentiles, deliveries/s, service CPU per delivery.
+8. **personal data encryption** (`bench.privacy`, issue 16): a PUT with sealed personal fields
+   against one without, interleaved; ranking's decode of sealed vs plain events (the rebuild) and the
+   profile replay opening them.
 
 Prints one table (measured, target from DESIGN.md, ratio to target, ratio to the baseline) and writes
 every figure to `.local/bench/results.json`. The exit status is 1 when a step failed (not when a
@@ -360,6 +363,8 @@ class Suite:
             self.figures.setdefault("services", {})["ranking_rss_mb_end"] = self._rss_mb("ranking")
         with self.phase("appends side by side"):
             await self._appends()
+        with self.phase("personal data encryption"):
+            await self._privacy()
 
     def _services(self, command: str) -> str:
         done = subprocess.run(
@@ -747,6 +752,14 @@ class Suite:
                   ("event_store", "eventsourcing", "pgbench"))
             )
         )
+
+    async def _privacy(self) -> None:
+        from bench.privacy import describe, measure
+
+        figures = await measure(self.server_url, puts=300, events=20_000)
+        self.figures["privacy"] = figures
+        for line in describe(figures):
+            self.console.print(line)
 
     # -- 6. rounds --------------------------------------------------------------------------------
 

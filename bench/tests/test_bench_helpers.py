@@ -249,3 +249,14 @@ def test_append_rows_give_each_contender_and_the_event_stores_ratio_to_it() -> N
     rows = [r for r in budget_rows({"appends": appends}) if "appends/s" in r.what or r.what.startswith("  ")]
     assert [r.value for r in rows] == [600.0, 300.0, None]
     assert rows[1].vs_baseline == "event store ÷ this = 2×" and rows[2].measured.startswith("failed")
+
+
+def test_privacy_rebuild_figures_compare_sealed_with_plain_events() -> None:
+    from bench.privacy import describe, measure_rebuild
+
+    figures = measure_rebuild(50)
+    assert figures["bytes_per_event_sealed"] > figures["bytes_per_event_plain"]
+    assert figures["ranking_decode_plain_per_s"] > 0 and figures["profile_replay_sealed_per_s"] > 0
+    put = {"without_personal_fields": {"p50_ms": 1.0}, "with_personal_fields": {"p50_ms": 1.5},
+           "p50_overhead_ms": 0.5, "p50_ratio": 1.5}
+    assert "sealed" in describe({"put": put, "rebuild": figures})[0]
