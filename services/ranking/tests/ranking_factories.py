@@ -83,16 +83,20 @@ class ProfileStream:
     def _ids(self) -> dict[str, str]:
         return {"profile_id": self.profile_id, "owner": self.owner}
 
-    def created(self, doc: dict[str, Any], at: datetime = NOW) -> tuple[Event, int]:
-        return self._add(ProfileCreated(**self._ids(), document=doc, created_at=at))
+    def created(
+        self, doc: dict[str, Any], at: datetime = NOW, sealed: str | None = None
+    ) -> tuple[Event, int]:
+        return self._add(ProfileCreated(**self._ids(), document=doc, created_at=at, sealed=sealed))
 
-    def submitted(self, doc: dict[str, Any], at: datetime = NOW) -> tuple[Event, int]:
+    def submitted(
+        self, doc: dict[str, Any], at: datetime = NOW, sealed: str | None = None
+    ) -> tuple[Event, int]:
         self.submitted_at = self.submitted_at or at
         self.expires_at = self.submitted_at + timedelta(days=365)
         return self._add(
             ProfileSubmitted(
                 **self._ids(), document=doc, eligible_programs=["fsw"], submitted_at=self.submitted_at,
-                expires_at=self.expires_at,
+                expires_at=self.expires_at, sealed=sealed,
             )
         )  # fmt: skip
 

@@ -14,6 +14,7 @@ from ranking_factories import (
     DOB_432,
     DOB_INELIGIBLE,
     NOW,
+    SENIOR_MANAGER_OFFER,
     ProfileStream,
     declined,
     document,
@@ -93,3 +94,60 @@ async def test_a_rebuild_in_one_or_two_processes_ends_where_the_live_projection_
     reasons = {dict(record.headers)["reason"] for record in dead}
     assert len(dead) == 3 and len(reasons) == 1
     assert next(iter(reasons)).startswith(b"not a CloudEvents envelope")
+
+
+async def test_a_rebuild_after_an_erasure_matches_the_live_pool_and_holds_nothing_of_the_person(
+    world: World,
+) -> None:
+    """docs/PRIVACY.md: sealed personal fields are never opened by ranking; after PersonalDataErased the
+    live projection and a full rebuild agree on the pool (the erased candidate left it) and neither
+    keeps the erased candidate's document."""
+    from shared.crypto import new_data_key
+    from shared.personal import seal_document
+
+    key = new_data_key()
+
+    def sealed_submission(
+        profile_id: str, dob: str, minutes: int, marker: str
+    ) -> tuple[ProfileStream, list[tuple[object, int]]]:
+        identity = {"family_name": marker, "email": f"{marker}@example.org", "passport_number": marker}
+        personal = document(dob, identity=identity, job_offer={**SENIOR_MANAGER_OFFER, "employer": marker})
+        readable, sealed = seal_document(personal, key, profile_id)
+        stream = ProfileStream(profile_id)
+        at = NOW - timedelta(days=2) + timedelta(minutes=minutes)
+        return stream, [
+            stream.created(readable, at=at, sealed=sealed), stream.submitted(readable, at=at, sealed=sealed)
+        ]
+
+    _, kept = sealed_submission(A, DOB_416, 0, "MarkerKeptQ7")
+    gone_stream, gone = sealed_submission(B, DOB_394, 10, "MarkerGoneQ7")
+    events = [*kept, *gone, gone_stream.withdrawn(), gone_stream.erased()]
+    await world.publish(*events)  # type: ignore[arg-type]
+    async with world.service() as service:
+        await service.wait(lambda view: sum(view.positions.values()) == len(events), "every record applied")
+        await service.wait(lambda view: len(view.pool) == 1, "only A in the pool")
+        live = await service.get("/v1/admin/pool/fingerprint")
+    live_documents = await documents(world.settings.database_url)
+    into = rebuild_settings(world.settings)
+    try:
+        report = await rebuild(world.settings, into=into, clock=world.clock, workers=1)
+        assert (report.pool_size, report.fingerprint) == (1, live["fingerprint"]) and report.matches
+        rebuilt = await rows(into.database_url)
+        assert rebuilt[B][:2] == (False, "withdrawn")
+        rebuilt_documents = await documents(into.database_url)
+    finally:
+        await drop_database(into.database_url)
+    for found in (live_documents, rebuilt_documents):
+        assert found[B] is None  # the erased candidate's document is gone
+        assert "identity" in (found[A] or "")  # present, redacted (null)
+        assert "Marker" not in "".join(text or "" for text in found.values())
+
+
+async def documents(database_url: str) -> dict[str, str | None]:
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await conn.fetch("SELECT profile_id, document::text AS document FROM ranking_profiles")
+    finally:
+        await conn.close()
+    return {row["profile_id"]: row["document"] for row in found}

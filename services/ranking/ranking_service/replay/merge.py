@@ -18,6 +18,7 @@ import orjson
 from ranking_service.adapters.repository import copy_record
 from ranking_service.domain.candidate import NO_STANDING, CandidateRow, ProfileFacts, apply_event, evaluate
 from ranking_service.replay.decode import DOCUMENT_EVENTS, Item
+from shared.events.catalogue import PersonalDataErased
 from shared.rules.crs import pinned_rules
 
 
@@ -64,6 +65,8 @@ class Merge:
             # As text, not orjson's bytes: those keep the encoder's whole buffer (~8 KB), text is exact.
             self.documents[item.profile_id] = orjson.dumps(facts.document).decode()
             facts.document = None
+        elif isinstance(item.event, PersonalDataErased):  # docs/PRIVACY.md: the document goes
+            self.documents.pop(item.profile_id, None)
 
     def rows(self, now: datetime, rules_name: str, ids: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """COPY records of these changed profiles, each evaluated once as of `now`."""
