@@ -63,7 +63,7 @@ def _summary(samples_ms: list[float]) -> dict[str, float]:
 async def measure_puts(server_url: str, puts: int) -> dict[str, Any]:
     """PUTs through the application layer, with and without personal fields."""
     from profile_service.adapters.uow import profile_uow
-    from profile_service.application import handlers
+    from profile_service.application.handlers import create_profile, update_profile
     from profile_service.settings import ProfileSettings
     from shared.clock import Clock
     from shared.db import create_engine, session_factory
@@ -94,7 +94,7 @@ async def measure_puts(server_url: str, puts: int) -> dict[str, Any]:
                 variants[label] = [ProfileDocument.model_validate({**raw, "sibling_in_canada": flag})
                                    for flag in (False, True)]
                 async with factory() as uow:
-                    profile = await handlers.create_profile(uow, "bench", variants[label][0])
+                    profile = await create_profile(uow, "bench", variants[label][0])
                     await uow.commit()
                 state[label] = (profile.profile_id, profile.version)
             # Interleaved, one PUT of each in turn, so that the machine's load weighs on both alike.
@@ -103,7 +103,7 @@ async def measure_puts(server_url: str, puts: int) -> dict[str, Any]:
                     profile_id, version = state[label]
                     started = time.perf_counter()
                     async with factory() as uow:
-                        updated = await handlers.update_profile(
+                        updated = await update_profile(
                             uow, profile_id, "bench", version, variants[label][(i + 1) % 2]
                         )
                         await uow.commit()
