@@ -24,6 +24,7 @@ from profile_service.adapters.repository import ProfileRepository
 from profile_service.adapters.tables import data_keys
 from profile_service.adapters.uow import profile_uow
 from profile_service.application.scheduler import erase_due
+from profile_service.keys import key_status, rewrap_all
 from profile_service.settings import ProfileSettings
 from shared.crypto import CryptoError, generate_kek
 from shared.db import event_store, snapshots
@@ -231,13 +232,15 @@ async def test_an_event_sealed_under_a_rotated_kek_still_reads(service: Service)
     document, markers = personal_document(tag)
     me = f"cand-{tag.lower()}"
     profile_id = (await service.create(me, document))["id"]
+    events_before = await stream_rows(service, profile_id)
     kek_new = generate_kek()
+    rotated = service.settings.model_copy(update={"kek": f"{kek_new},{KEK_OLD}"})
     async with service.runtime.uow() as uow:
-        rotated = KeyStore(uow.session, keyring(f"{kek_new},{KEK_OLD}"))
-        key_before = await rotated.get(profile_id)  # the old KEK still unwraps
-        while await rotated.rewrap(batch_size=50):
-            pass
-        await uow.commit()
+        key_before = await KeyStore(uow.session, keyring(rotated.kek)).get(profile_id)  # old KEK unwraps
+    assert key_before is not None
+    assert await rewrap_all(rotated, batch_size=2) >= 1
+    status = await key_status(rotated)
+    assert set(status) - {"erased"} == {rotated.keyring().current_id}  # every data key under the new KEK
     async with service.runtime.uow() as uow:
         only_new = KeyStore(uow.session, keyring(kek_new))
         assert await only_new.get(profile_id) == key_before
@@ -246,9 +249,7 @@ async def test_an_event_sealed_under_a_rotated_kek_still_reads(service: Service)
         repository = ProfileRepository(uow)
         repository.keys = only_new
         profile = await repository.get(profile_id)
-        # Rotate back, so that the running service (KEK_OLD only) reads every profile again.
-        back = KeyStore(uow.session, keyring(f"{KEK_OLD},{kek_new}"))
-        while await back.rewrap(batch_size=50):
-            pass
-        await uow.commit()
+    # Rotate back, so that the running service (KEK_OLD only) reads every profile again.
+    assert await rewrap_all(service.settings.model_copy(update={"kek": f"{KEK_OLD},{kek_new}"})) >= 1
     assert profile is not None and profile.document["identity"]["family_name"] == markers[0]
+    assert await stream_rows(service, profile_id) == events_before  # the events were not touched
