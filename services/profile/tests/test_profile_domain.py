@@ -427,3 +427,65 @@ def test_expired_event_type_is_the_catalogue_one() -> None:
     profile = in_pool()
     profile.review(rules.pool_expiry(T0))
     assert profile.pending[-1].event_type() == ProfileExpired.event_type() == "ee.profile.ProfileExpired.v1"
+
+
+# --- erasure of personal data (docs/PRIVACY.md) -------------------------------------------------------
+
+RETENTION = timedelta(days=30)
+
+
+def with_identity() -> dict[str, Any]:
+    doc = eligible_doc()
+    doc["identity"] = {"family_name": "Doe", "given_names": "Jane", "email": "jane@example.org",
+                       "uci": None, "passport_number": "X1234567"}
+    return doc
+
+
+def test_ops_erase_a_never_invited_profile_in_the_pool_withdraws_it_first() -> None:
+    profile = Profile.create("p-1", OWNER, with_identity(), T0)
+    profile.submit(T0)
+    profile.pending.clear()
+    assert profile.erase(T0 + timedelta(hours=1), retention=RETENTION, ordered=True)
+    assert [type(e).__name__ for e in profile.pending] == ["ProfileWithdrawn", "PersonalDataErased"]
+    assert all(is_published(e) for e in profile.pending)
+    assert profile.status is Status.WITHDRAWN and profile.erased_at == T0 + timedelta(hours=1)
+    assert profile.document["identity"] is None and profile.document["date_of_birth"] == "1994-03-14"
+    assert not profile.erase(T0 + timedelta(hours=2), retention=RETENTION, ordered=True)  # once
+    with pytest.raises(TransitionNotAllowed):
+        profile.update(with_identity(), T0 + timedelta(hours=3))
+    replayed = Profile.replay(e for e in [*_created_and_submitted(), *profile.pending])
+    assert replayed.erased_at == profile.erased_at and replayed.document["identity"] is None
+
+
+def _created_and_submitted() -> list[Event]:
+    profile = Profile.create("p-1", OWNER, with_identity(), T0)
+    profile.submit(T0)
+    return list(profile.pending)
+
+
+def test_an_invited_profile_cannot_be_ordered_erased_and_a_locked_one_not_at_all() -> None:
+    profile = invited()
+    with pytest.raises(ProfileLocked):
+        profile.erase(T0, retention=RETENTION, ordered=True)
+    expired_at = T0 + timedelta(days=60)
+    assert profile.invitation_expired(
+        InvitationExpired(profile_id="p-1", owner=OWNER, invitation_id="ita-1", expired_at=expired_at)
+    )
+    with pytest.raises(TransitionNotAllowed, match="2025-08-30"):  # 60 days + 30 days of retention
+        profile.erase(T0 + timedelta(days=61), retention=RETENTION, ordered=True)
+    with pytest.raises(TransitionNotAllowed):
+        profile.erase(T0 + timedelta(days=89), retention=RETENTION, ordered=False)
+    assert profile.erase(T0 + timedelta(days=90), retention=RETENTION, ordered=False)
+    assert profile.pending[-1].reason == "invitation_expired"  # type: ignore[attr-defined]
+
+
+def test_a_withdrawn_profile_is_due_for_erasure_after_the_retention_only() -> None:
+    profile = in_pool()
+    profile.withdraw(T0)
+    assert profile.erasable_at(RETENTION) == T0 + RETENTION
+    with pytest.raises(TransitionNotAllowed):
+        profile.erase(T0 + RETENTION - timedelta(seconds=1), retention=RETENTION, ordered=False)
+    assert profile.erase(T0 + RETENTION, retention=RETENTION, ordered=False)
+    assert profile.erasable_at(RETENTION) is None
+    restored = Profile.restore(profile.snapshot())
+    assert restored.erased_at == profile.erased_at and restored.closed_at == T0
