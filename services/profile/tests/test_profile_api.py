@@ -346,6 +346,20 @@ async def test_a_retried_nomination_with_the_same_key_gets_the_same_answer(servi
     assert without_key.status_code == 409
 
 
+async def test_a_retried_nomination_withdrawal_with_the_same_key_is_204_again(service: Service) -> None:
+    me = sub()
+    created = await service.create(me)
+    await service.submit(me, created["id"])
+    on = service.auth("on-officer", "province", "ON")
+    body = {"profile_id": created["id"]}
+    issued = await service.client.post("/v1/provinces/ON/nominations", json=body, headers=on)
+    assert issued.status_code == 201
+    url, keyed = f"/v1/provinces/ON/nominations/{created['id']}", {**on, "Idempotency-Key": str(uuid.uuid4())}
+    first, again = [await service.client.delete(url, headers=keyed) for _ in range(2)]
+    assert first.status_code == again.status_code == 204 and again.headers["Idempotent-Replayed"] == "true"
+    assert (await service.client.delete(url, headers=on)).status_code == 404  # without the key: gone
+
+
 async def test_nominating_an_unknown_profile_is_404(service: Service) -> None:
     response = await service.client.post(
         "/v1/provinces/ON/nominations", json={"profile_id": str(uuid.uuid4())},
