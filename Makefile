@@ -17,7 +17,7 @@
 #   make bench   venv, infra, then deploy/local/bench.sh (or python -m bench) when there is one
 #   make lint    ruff and mypy over shared, services and tests
 #   make status  what is running
-#   make console the ops console on :8006 (EE_PORT_BASE + 6) in the foreground, reading the services of make up
+#   make console the ops console alone on :8006 (EE_PORT_BASE + 6) in the foreground (make up starts it too)
 #   make asyncapi      regenerate docs/asyncapi.json from the event catalogue (a test fails when it is stale)
 #   make event-schemas record the catalogue's event schemas in shared/events/schemas.json, refusing
 #                      incompatible changes (the compatibility check runs in make test)

@@ -2,7 +2,7 @@
 # Entry point of the image (deploy/Dockerfile): one image, the service chosen by argument.
 #
 #   ee serve NAME           uvicorn NAME_service.main:app on 0.0.0.0:(8000 + NAME's offset in services.conf)
-#   ee migrate [NAME...]    alembic upgrade head for each service (default: every service of the table)
+#   ee migrate [NAME...]    alembic upgrade head for each service with migrations (default: the table's)
 #   ee topics               the event topics and their .dlq twins (python -m shared.kafka_admin ensure-topics)
 #   ee gateway              the front door's merged /openapi.json and /docs on 0.0.0.0:8090
 #   ee probe NAME PATH      exit 0 when GET PATH on NAME's port answers 200 (container health checks)
@@ -38,6 +38,7 @@ case "$command" in
         [ $# -gt 0 ] || set -- $(names)
         for name in "$@"; do
             port_of "$name" >/dev/null
+            [ -f "services/$name/alembic.ini" ] || { echo "ee: $name: no database, nothing to migrate"; continue; }
             echo "ee: $name: alembic upgrade head"
             alembic -c "services/$name/alembic.ini" upgrade head
         done

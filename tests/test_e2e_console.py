@@ -1,19 +1,15 @@
 """The ops console in a real browser (issue 15): headless Chromium driven by Selenium, against the four
-services as `make up` runs them (ports 18001-18004) and the console beside them (18006), with candidates
-in the pool.
+services and the console as `make up` runs them (the e2e world: ports 18001-18006), with candidates in the
+pool.
 
 A partner's token is refused at sign-in; an ops token signs in; the pool chart shows the pool's candidates
 in non-zero bars; a dry run shows the cut-off the draws service computes; the round is held through the
-confirmation dialog with its idempotency key; the health panel shows four ready services. Screenshots go
+confirmation dialog with its idempotency key; the health panel shows every service ready. Screenshots go
 to `.local/console/` for people to look at.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from e2e_documents import varied_documents
-from e2e_harness import LOCAL, ROOT, RUN_DIR, World, poll, port_base, running_world
+from e2e_harness import LOCAL, RUN_DIR, World, poll, port_base, running_world
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -32,6 +28,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from console_service.settings import SERVICES
+from shared.gateway import load_table
 
 pytestmark = pytest.mark.infra
 
@@ -44,7 +41,7 @@ WAIT_S = 30.0
 
 
 def console_port() -> int:
-    return port_base() + 6
+    return next(e for e in load_table() if e.name == "console").port(port_base())
 
 
 @pytest.fixture(scope="module")
@@ -82,33 +79,16 @@ async def pool(world: World) -> int:
 
 
 @pytest.fixture(scope="module")
-async def console(world: World) -> AsyncIterator[str]:
-    """The console under uvicorn as a deployment runs it (port base + 6), reading the world's services."""
-    log = RUN_DIR / "logs" / "console.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**world.env, "PYTHONPATH": f"{ROOT}:{ROOT / 'services/console'}", "EE_CONSOLE_REFRESH_S": "5"}
-    with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: ASYNC220 - starting a server, not waiting for it
-            [str(ROOT / ".venv/bin/uvicorn"), "console_service.main:app", "--host", "127.0.0.1",
-             "--port", str(console_port())],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+async def console(world: World) -> str:
+    """The console as `make up` runs it (its line of deploy/services.conf), beside the world's services."""
     url = f"http://127.0.0.1:{console_port()}"
-    try:
 
-        async def ready() -> bool:
-            assert process.poll() is None, f"the console exited ({process.returncode}); see {log}"
-            async with httpx.AsyncClient() as client:
-                return (await client.get(url + "/readyz", timeout=2)).status_code == 200
+    async def ready() -> bool:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(url + "/readyz", timeout=2)).status_code == 200
 
-        await poll(ready, 30, "the console's /readyz")
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, 15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    await poll(ready, 30, f"the console's /readyz (log: {RUN_DIR / 'logs' / 'console.log'})")
+    return url
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,9 @@ EE_LOG_TAG=postgres
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-mapfile -t SERVICES < <(service_names)  # deploy/services.conf
+# deploy/services.conf's services that own a database: those with migrations (the console has none).
+mapfile -t SERVICES < <(service_names | while read -r name; do
+    [[ -f "$EE_ROOT/services/$name/alembic.ini" ]] && printf '%s\n' "$name"; done)
 ROLE=ee
 ROLE_PASSWORD=ee
 PG_HOST=127.0.0.1

@@ -5,7 +5,7 @@
 | `EE_ENV` | `development` | `production` refuses the development secret and has no development sign-in |
 | `EE_AUTH_SECRET` | the development secret | verifies the ops tokens people sign in with |
 | `EE_PORT_BASE` | 8000 | each service of `deploy/services.conf` is at base + its offset |
-| `EE_CONSOLE_<SERVICE>_URL` | `http://127.0.0.1:<base+n>` | a service's address (`EE_CONSOLE_DRAWS_URL`) |
+| `EE_CONSOLE_UPSTREAMS` | 127.0.0.1:base+offset | `name=url,...`, e.g. `draws=http://draws:8003` |
 | `EE_CONSOLE_IRCC_DATA` | `bench/data` of the checkout | where IRCC's published pool distribution CSV is |
 | `EE_CONSOLE_REFRESH_S` | 10 | how often the health panel refreshes itself |
 """
@@ -54,10 +54,16 @@ class ConsoleSettings:
         environ = os.environ if environ is None else environ
         base = int(environ.get("EE_PORT_BASE") or 8000)
         urls = {name: default_url(name, base) for name in SERVICES}
-        for name in SERVICES:
-            override = environ.get(f"EE_CONSOLE_{name.upper()}_URL")
-            if override:
-                urls[name] = override.rstrip("/")
+        for pair in (environ.get("EE_CONSOLE_UPSTREAMS") or "").split(","):
+            name, _, url = pair.strip().partition("=")
+            if not pair.strip():
+                continue
+            if name not in OFFSETS or not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"EE_CONSOLE_UPSTREAMS: {pair.strip()!r} must be <service>=<http(s) URL>, with a service "
+                    f"of deploy/services.conf ({', '.join(SERVICES)})"
+                )
+            urls[name] = url.rstrip("/")
         data = environ.get("EE_CONSOLE_IRCC_DATA")
         return cls(
             env=environ.get("EE_ENV") or "development",

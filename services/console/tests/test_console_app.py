@@ -134,10 +134,12 @@ def test_the_console_reads_every_service_of_the_table_at_its_port() -> None:
         "applications",
     } <= set(SERVICES)
     urls = ConsoleSettings.from_env(
-        {"EE_PORT_BASE": "18000", "EE_CONSOLE_DRAWS_URL": "http://draws:8003/"}
+        {"EE_PORT_BASE": "18000", "EE_CONSOLE_UPSTREAMS": "draws=http://draws:8003/, profile=http://p:1"}
     ).service_urls
     assert urls["ranking"] == f"http://127.0.0.1:{table['ranking'].port(18000)}"
-    assert urls["draws"] == "http://draws:8003"
+    assert urls["draws"] == "http://draws:8003" and urls["profile"] == "http://p:1"
+    with pytest.raises(ValueError, match="EE_CONSOLE_UPSTREAMS: 'nobody=http://x' must be"):
+        ConsoleSettings.from_env({"EE_CONSOLE_UPSTREAMS": "nobody=http://x"})
 
 
 async def test_production_refuses_the_development_secret() -> None:
