@@ -2,7 +2,7 @@
 
     python -m bench.notifications [--invitations 10000] [--subscribers 10] [--probe 50]
 
-Self-contained and loopback only: a fresh database (`notifications_benchnotify`) migrated with the
+Self-contained and loopback only: a fresh database (`notifications_benchnotify<unix time>`) migrated with the
 service's Alembic migrations, fresh topics (`benchnotify<unix time>.`), the notifications service as
 a real uvicorn process on a free port, and one receiver process (`notifications_service.receiver`,
 verifying every signature with `standardwebhooks`) serving the subscribers' URLs. Ten partner
@@ -44,7 +44,7 @@ from bench.latency import summarize
 ROOT: Final = Path(__file__).resolve().parents[1]
 RUN_DIR: Final = ROOT / ".local" / "bench"
 ALEMBIC_INI: Final = ROOT / "services" / "notifications" / "alembic.ini"
-DB_SUFFIX: Final = "_benchnotify"
+DB_SUFFIX: Final = "_benchnotify"  # + the run's unix time: two runs (two checkouts) never share one
 PORTAL: Final = "bench-portal"
 IMPORT_ROOTS: Final = (".", "services/notifications")
 
@@ -148,8 +148,10 @@ class NotificationsBench:
 
         self.config = config
         self.say = say
-        self.prefix = f"benchnotify{int(time.time())}."
-        self.settings = NotificationsSettings(topic_prefix=self.prefix, db_suffix=DB_SUFFIX)
+        started = int(time.time())
+        self.prefix = f"benchnotify{started}."
+        self.db_suffix = f"{DB_SUFFIX}{started}"
+        self.settings = NotificationsSettings(topic_prefix=self.prefix, db_suffix=self.db_suffix)
         self.service_port = free_port()
         self.receiver_port = free_port()
         self.out = RUN_DIR / "notifications-received.jsonl"
@@ -184,7 +186,7 @@ class NotificationsBench:
         env = {
             **_env(),
             "EE_TOPIC_PREFIX": self.prefix,
-            "EE_DB_SUFFIX": DB_SUFFIX,
+            "EE_DB_SUFFIX": self.db_suffix,
             "EE_NOTIFICATIONS_MAX_IN_FLIGHT": str(self.config.max_in_flight),
         }
         env.pop("EE_NOTIFICATIONS_DATABASE_URL", None)
