@@ -164,6 +164,10 @@ def parse_args(argv: Sequence[str] | None) -> Config:
 # ============================================================================================
 
 
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
 class Suite:
     def __init__(self, config: Config, console: Console) -> None:
         self.config = config
@@ -643,6 +647,8 @@ class Suite:
                     config.update_probe_rate, config.update_probe_seconds
                 )
                 self._say_updates(probe)
+            cpu_before = {name: self._cpu_seconds(name) for name in ("profile", "ranking")}
+            client_before, wall_before = time.process_time(), time.perf_counter()
             run, _ = await asyncio.gather(
                 measure_update_visibility(
                     self.client,
@@ -656,6 +662,18 @@ class Suite:
                 ),
                 self._reads_under_load(config.update_seconds),
             )
+            wall = time.perf_counter() - wall_before
+            cpu = {name: _spent(before, self._cpu_seconds(name)) for name, before in cpu_before.items()}
+            cpu["bench client"] = time.process_time() - client_before
+            # CPU per accepted update, and the share of one core each process had over the run: a
+            # service far below one core while updates queue was starved by the rest of the machine.
+            self.figures["update_cpu"] = {
+                name: {"ms_per_update": round(spent * 1000 / max(1, run.accepted), 2),
+                       "cores": round(spent / wall, 2)}
+                for name, spent in cpu.items() if spent is not None
+            }
+            load = [round(x, 2) for x in os.getloadavg()]
+            self.console.print(f"  CPU over the update run: {self.figures['update_cpu']} (load {load})")
             self.figures["loop_stalls"] = {
                 name: await self._loop_stalls(name) for name in ("ranking", "profile")
             }
@@ -1052,6 +1070,13 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
     concurrent_target = TARGET_LOADED_CONCURRENT_P99_MS
     rows.append(_latency_row(f"GET /v1/pool/candidates/{{id}}, 8 in flight, {during}",
                              under_load.get("concurrent"), concurrent_target, None))  # fmt: skip
+    cpu = figures.get("update_cpu") or {}
+    if cpu:
+        measured = "; ".join(
+            f"{name} {c['ms_per_update']} ms ({c['cores']} of a core)" for name, c in cpu.items()
+        )
+        value = cpu.get("profile", {}).get("ms_per_update")
+        rows.append(Row("CPU per accepted update in the update run", measured, "—", None, None, "—", value))
     for service, stalls in (figures.get("loop_stalls") or {}).items():
         if stalls and "60s" in stalls:
             worst = stalls["60s"] * 1000.0
