@@ -15,7 +15,7 @@
 #                (extra arguments: make test PYTEST_ARGS='-k outbox -x'; EE_KEEP_TEST_TOPICS=1 keeps its topics)
 #                (deploy/local/browser.sh first: chromium + chromedriver for the console's browser test)
 #   make bench   venv, infra, then deploy/local/bench.sh (or python -m bench) when there is one
-#   make lint    ruff and mypy over shared, services and tests
+#   make lint    ruff and mypy over shared, services and tests; lint-imports (layer contracts in pyproject)
 #   make status  what is running
 #   make console the ops console alone on :8006 (EE_PORT_BASE + 6) in the foreground (make up starts it too)
 #   make asyncapi      regenerate docs/asyncapi.json from the event catalogue (a test fails when it is stale)
@@ -110,6 +110,7 @@ lint: venv
 		[[ -n "$$(find "$$d" -name '*.py' -print -quit 2>/dev/null)" ]] && dirs+=("$$d"); \
 	done; \
 	$(VENV)/bin/mypy "$${dirs[@]}" || rc=1; \
+	$(VENV)/bin/lint-imports --no-logo --no-cache || rc=1; \
 	exit $$rc
 
 status:

@@ -35,13 +35,15 @@ import typer
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+# The secret's production rule lives in shared.auth_secret (no FastAPI) and is re-exported here.
+from shared.auth_secret import DEV_SECRET as DEV_SECRET
+from shared.auth_secret import MIN_PRODUCTION_SECRET_LENGTH as MIN_PRODUCTION_SECRET_LENGTH
+from shared.auth_secret import InsecureSecretError as InsecureSecretError
+from shared.auth_secret import check_auth_secret as check_auth_secret
+from shared.auth_secret import is_production as is_production
 from shared.problem import Problem
 
-DEV_SECRET: Final = "dev-secret-change-me"
-"""The development default for `EE_AUTH_SECRET`; refused when `EE_ENV=production`."""
-
 ALGORITHM: Final = "HS256"
-MIN_PRODUCTION_SECRET_LENGTH: Final = 32
 LEEWAY_SECONDS: Final = 5
 
 Role = Literal["candidate", "partner", "province", "officer", "ops"]
@@ -51,11 +53,6 @@ PROVINCES: Final = frozenset(
     {"AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"}
 )
 """Two-letter codes of Canada's provinces and territories (the `province` claim)."""
-
-
-
-class InsecureSecretError(RuntimeError):
-    """The configured auth secret must not be used in this environment."""
 
 
 class InvalidToken(Exception):
@@ -69,39 +66,6 @@ class Principal:
     sub: str
     role: Role
     province: str | None = None
-
-
-# -- secrets ------------------------------------------------------------------------------------
-
-
-def is_production(env: str | None) -> bool:
-    return (env or "").strip().lower() == "production"
-
-
-def check_auth_secret(secret: str | None, env: str | None) -> str:
-    """The secret to sign and verify with, refusing insecure ones in production.
-
-    Outside production an unset secret means `DEV_SECRET`. In production the secret must be set,
-    must not be the development default and must be at least 32 characters long.
-    """
-    how = (
-        "set EE_AUTH_SECRET to a random value of at least "
-        f"{MIN_PRODUCTION_SECRET_LENGTH} characters, e.g. the output of "
-        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
-    )
-    if not is_production(env):
-        return secret or DEV_SECRET
-    if not secret:
-        raise InsecureSecretError(f"EE_AUTH_SECRET is not set and EE_ENV=production: {how}.")
-    if secret == DEV_SECRET:
-        raise InsecureSecretError(
-            f"EE_AUTH_SECRET is the development default {DEV_SECRET!r} and EE_ENV=production: {how}."
-        )
-    if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
-        raise InsecureSecretError(
-            f"EE_AUTH_SECRET is only {len(secret)} characters long and EE_ENV=production: {how}."
-        )
-    return secret
 
 
 def auth_secret_from_env(environ: Mapping[str, str] | None = None) -> str:

@@ -39,10 +39,11 @@ from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from shared.auth import DEV_SECRET, InsecureSecretError, check_auth_secret
+from shared.auth_secret import DEV_SECRET, InsecureSecretError, check_auth_secret
 from shared.kafka_admin import dlq_topic
 
-# The secret and its production rule belong to shared.auth, which signs with it: one rule, one place.
+# The secret and its production rule belong to shared.auth_secret (re-exported by shared.auth, which
+# signs with it; kept apart so that settings import no web framework): one rule, one place.
 DEV_AUTH_SECRET = DEV_SECRET
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DB_HOST = "ee:ee@127.0.0.1:5432"
