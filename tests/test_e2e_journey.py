@@ -68,6 +68,7 @@ class Journey:
     invited: list[str] = field(default_factory=list)  # profile ids, general round first, in rank order
     roles: dict[str, list[str]] = field(default_factory=dict)  # what each invited candidate does
     expected: list[tuple[str, str, str]] = field(default_factory=list)  # (correlation, event, subject)
+    personal_markers: list[str] = field(default_factory=list)  # in every profile's identity (issue 16)
     timings: dict[str, float] = field(default_factory=dict)
 
     def expect(self, correlation: str | None, subject: str, *events: str) -> None:
@@ -165,6 +166,9 @@ async def test_a_partner_creates_and_submits_200_profiles_and_provinces_nominate
     documents = varied_documents(PROFILES, journey.today)
 
     async def create_and_submit(document: dict[str, Any]) -> Candidate:
+        marker = "Who" + uuid.uuid4().hex[:12]  # personal data: must never reach a log (issue 16)
+        journey.personal_markers.append(marker)
+        document = {**document, "identity": {"family_name": marker, "email": f"{marker}@example.org"}}
         created = await world.call(
             "profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document, headers=idempotency(),
             purpose="create",
@@ -689,6 +693,19 @@ async def test_the_clock_moves_reminders_fire_once_the_deadline_passes_and_coprs
 
     await poll(pool_expired, 60, "the pool to expire after 12 months")
     world.record("clock_steps_s", round(time.monotonic() - started, 2))
+
+
+async def test_no_service_log_carries_the_identity_of_any_candidate(world: World, journey: Journey) -> None:
+    """Issue 16: every profile of the journey carries an identity with a unique marker; no service's
+    log holds one of them (logs never carry personal data)."""
+    assert len(journey.personal_markers) == PROFILES
+    logs = {service: world.log_path(service) for service in SERVICES}
+    assert all(path.exists() and path.stat().st_size > 0 for path in logs.values()), logs
+    logs.update({path.stem: path for path in world.log_path("profile").parent.glob("*.log")})
+    for service, path in logs.items():
+        text = path.read_bytes()
+        found = [m for m in journey.personal_markers if m.encode() in text]
+        assert found == [], f"{service}'s log carries personal data: {found[:3]}"
 
 
 async def _profile_status_is(world: World, profile_id: str, status: str) -> bool:
