@@ -100,8 +100,6 @@ def cluster() -> Iterator[Cluster]:
     )
     run_script(CLUSTER_SH, "wipe", env=env, timeout=300)  # stops a killed run's leftovers (by pid) first
     run_script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env=env)
-    replica_db = f"postgresql+asyncpg://ee:ee@127.0.0.1:5432/ranking{DB_SUFFIX}_replica"
-    run_script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env={**env, "EE_RANKING_DATABASE_URL": replica_db})
     bootstrap = run_script(CLUSTER_SH, "bootstrap", env=env).strip()
     try:
         yield Cluster(env, prefix, bootstrap, make("cluster", env))
@@ -183,8 +181,8 @@ async def test_a_profile_written_through_the_front_door_is_in_the_pool_of_both_r
         return int(response.json()["crs"]) if response.status_code == 200 else None
 
     scores = await asyncio.gather(
-        poll(lambda: standing("a"), 60, "the scorer (ranking a) to hold the profile"),
-        poll(lambda: standing("b"), 60, "the replica (ranking b) to hold the profile"),
+        poll(lambda: standing("a"), 60, "ranking a to hold the profile"),
+        poll(lambda: standing("b"), 60, "ranking b to hold the profile"),
     )
     assert scores[0] == scores[1], scores
 

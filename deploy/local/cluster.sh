@@ -17,9 +17,10 @@
 # API document on base + 90; Kafka on EE_CLUSTER_KAFKA_PORT (29192) + 0, 2, 4 (controllers one above each).
 # Databases: <service>_cluster (EE_DB_SUFFIX), shared by both instances; topics under EE_TOPIC_PREFIX.
 #
-# Ranking: instance a scores (the consumer group) and emits Ranked; instance b is a read replica
-# (EE_RANKING_REPLICA=true, its own database ranking_cluster_replica) holding the whole pool from every
-# partition, so both answer pool queries over the whole pool. Draws ask ranking through the front door.
+# Ranking: both instances score (one consumer group: each its share of the partitions, in the shared
+# database ranking_cluster, emitting Ranked through the outbox) and each follows the scored stream, so
+# both answer pool queries over the whole pool (services/ranking/README.md, "Scaling out"). Draws ask
+# ranking through the front door.
 set -euo pipefail
 
 EE_LOG_TAG=cluster
@@ -88,10 +89,6 @@ instance_env() {
     printf '%s\n' "EE_PORT_BASE=$base" "EE_LOCAL_RUN=$CLUSTER_RUN/$instance" "EE_DB_SUFFIX=$SUFFIX" \
         "EE_TOPIC_PREFIX=$PREFIX" "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP" \
         "EE_DRAWS_RANKING_URL=http://$HOST:$PORT_BASE"
-    if [[ "$instance" == b ]]; then
-        printf '%s\n' "EE_RANKING_REPLICA=true" \
-            "EE_RANKING_DATABASE_URL=postgresql+asyncpg://ee:ee@127.0.0.1:5432/ranking${SUFFIX}_replica"
-    fi
 }
 
 services() {
@@ -134,8 +131,6 @@ cmd_start() {
         --prefix "$PREFIX" --replication-factor 3
     "$LOCAL_DIR/postgres.sh" start
     "$LOCAL_DIR/postgres.sh" createdbs "$SUFFIX"
-    EE_RANKING_DATABASE_URL="postgresql+asyncpg://ee:ee@127.0.0.1:5432/ranking${SUFFIX}_replica" \
-        "$LOCAL_DIR/postgres.sh" createdbs "$SUFFIX"
     services a start
     services b start
     frontdoor start

@@ -149,6 +149,29 @@ class RemovedFromPool(RankingEvent):
     removed_at: datetime
 
 
+class PoolDetailsChanged(RankingEvent):
+    """A candidate stays in the pool with the same score, programs and categories, but what queries
+    show of them changed (breakdown, NOC codes, language levels, citizenship, rules version): every
+    ranking instance reads the candidate again (each holds the whole pool)."""
+
+    changed_at: datetime
+
+
+class RulesActivated(Event):
+    """Ops made `rules_version` the pool's CRS rules (`in-force`: each day the version in force on it).
+    One key for every activation, so all travel on one partition in order; every ranking instance
+    applies it, and each rescores the profiles of the partitions it owns."""
+
+    topic: ClassVar[str] = RANKING_TOPIC
+    producer: ClassVar[str] = "ranking"
+    key_field: ClassVar[str] = "scope"
+
+    scope: str = Field(default="ranking-rules", description="the Kafka key: one for every activation")
+    rules_version: str
+    previous: str
+    activated_at: datetime
+
+
 # --- draws ----------------------------------------------------------------------------------------
 
 
@@ -309,7 +332,7 @@ class SubscriptionDeleted(SubscriptionEvent):
 CATALOGUE: tuple[type[Event], ...] = (
     ProfileCreated, ProfileUpdated, ProfileSubmitted, ProfileRemovedFromPool, ProfileWithdrawn,
     ProfileExpired, NominationIssued, NominationWithdrawn, PersonalDataErased,
-    Ranked, RemovedFromPool,
+    Ranked, RemovedFromPool, PoolDetailsChanged, RulesActivated,
     RoundOfInvitationsHeld, Invited,
     InvitationDeclined, InvitationExpired, InvitationDeadlineApproaching, Applied,
     ApplicationWithdrawn, Approved, Refused, CoprIssued, PermanentResidentVisaIssued,

@@ -6,8 +6,8 @@ a pool of a million is a walk of one ordering plus one dict per candidate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Annotated, Any
 
@@ -49,6 +49,10 @@ router = APIRouter()
 OWN_ONLY = frozenset({"candidate", "partner"})
 
 
+async def _no_sync() -> dict[str, int]:
+    return {}
+
+
 @dataclass
 class RankingContext:
     """What the routes need: the view, the jobs and the clock (set on `app.state.ranking`)."""
@@ -56,6 +60,9 @@ class RankingContext:
     view: PoolView
     jobs: RankingJobs
     clock: SupportsNow
+    # Read-your-writes before a selection: every scoring committed before the call is in the view
+    # (returns the scored stream's offsets it waited for; 503 when it cannot catch up in time).
+    sync: Callable[[], Awaitable[dict[str, int]]] = field(default=_no_sync)
 
 
 async def context(request: Request) -> RankingContext:
@@ -179,9 +186,18 @@ async def search(
     dependencies=[Depends(require_roles("ops"))],
 )
 async def selection(body: SelectionRequest, ranking: Ctx) -> Response:
-    return _answer(
-        lambda: queries.selection(ranking.view, body.program, body.category, body.size, body.exclude)
-    )
+    """Consistent: waits until this instance's view holds every scoring committed before the request
+    (the outbox published up to then, the scored stream read up to its end after that), then answers
+    from the view at one moment. `position` adds the scored stream's offsets it waited for."""
+    queries.check_codes(body.program, body.category)
+    synced = await ranking.sync()
+
+    def answer() -> dict[str, Any]:
+        found = queries.selection(ranking.view, body.program, body.category, body.size, body.exclude)
+        found["position"] = {**found["position"], **synced}
+        return found
+
+    return _answer(answer)
 
 
 # --- operations -------------------------------------------------------------------------------------

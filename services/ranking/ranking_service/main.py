@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from ranking_service import api
 from ranking_service.adapters.consumer import ProjectionRunner, ranking_consumer
+from ranking_service.adapters.follower import ScoredStreamFollower
 from ranking_service.adapters.metrics import ranking_metrics
 from ranking_service.adapters.repository import SqlProjectionStore
 from ranking_service.application.jobs import RankingJobs
@@ -36,20 +37,30 @@ def build_app(settings: RankingSettings | None = None, *, clock: Clock | None = 
     runtime = ServiceRuntime(settings, clock=clock, relay=not settings.replica)
     view = PoolView(IN_FORCE)
     projection = RankingProjection(view, SqlProjectionStore, runtime.clock, emit=not settings.replica)
-    jobs = RankingJobs(projection, SqlProjectionStore, runtime.uow, settings.consumer_name)
+    jobs = RankingJobs(
+        projection, SqlProjectionStore, runtime.uow, settings.consumer_name, slots=lambda: runner.slots()
+    )
     wake = runtime.relay.wake if runtime.relay is not None else None
+    # Scorers share one database and split the partitions (the consumer group); each follows the
+    # scored stream for the whole pool. A replica scores everything into its own database instead.
+    follower = (
+        None
+        if settings.replica
+        else ScoredStreamFollower(settings, runtime.session_factory, view, jobs, SqlProjectionStore)
+    )
     runner = ProjectionRunner(
         jobs,
         lambda: ranking_consumer(
             settings, runtime.session_factory, runtime.clock, projection, on_outbox_commit=wake
         ),
+        follower,
     )
     runtime.add_background(runner)
     runtime.add_readiness_check("projection", runner.ready)
     runtime.watch_consumer(lambda: runner.consumer)
     runtime.add_metrics(partial(ranking_metrics, settings.service_name, projection))
     runtime.add_background(Periodic("ranking-rescore", runtime.clock, settings.rescore_interval_s, jobs.tick))
-    state = {"ranking": api.RankingContext(view, jobs, runtime.clock), "ranking_runner": runner}
+    state = {"ranking": api.RankingContext(view, jobs, runtime.clock, runner.sync), "ranking_runner": runner}
     return create_service_app(
         runtime, [api.router], title="Ranking service", description=DESCRIPTION, state=state
     )

@@ -51,6 +51,15 @@ class Service:
             message=lambda: f"{what}; pool: {[(e.profile_id[-4:], e.crs) for e in self.view.pool]}",
         )
 
+    async def wait_assigned(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Until this instance's scorer holds partitions (its share of rescoring)."""
+        runner = self.app.state.ranking_runner
+        await testing.wait_until(
+            lambda: runner.consumer is not None and bool(runner.consumer.positions()),
+            timeout=timeout,
+            message="the scorer was assigned no partition",
+        )
+
     async def get(self, url: str, role: str = "ops", sub: str = "ops-1", **params: Any) -> Any:
         response = await self.http.get(url, params=params, headers=token(role, sub))
         assert response.status_code == 200, response.text

@@ -68,6 +68,7 @@ async def test_activating_the_old_rules_rescores_the_pool_and_emits_what_changed
     async with world.service() as restarted:  # the active version is part of the projection
         assert restarted.view.rules_version == "2020-10-27"
         assert restarted.view.pool.get(A).crs == 616  # type: ignore[union-attr]
+        await restarted.wait_assigned()  # the activating instance rescores its own partitions' share
         back = await restarted.post("/v1/admin/rules/in-force/activate")
         assert back.status_code == 200, back.text
         assert (back.json()["rules_version"], back.json()["previous"]) == ("in-force", "2020-10-27")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ranking_service.adapters.tables import ranking_profiles, ranking_rules
+from ranking_service.application.ports import Slots, StoredStanding
 from ranking_service.domain.candidate import (
     CandidateRow,
     InvitationState,
@@ -23,6 +24,7 @@ from ranking_service.domain.pool import PoolRow
 from ranking_service.domain.scoring import Scored
 from ranking_service.domain.view import CandidateInfo
 from shared.db import consumer_positions
+from shared.leadership import advisory_key
 
 # (column, PostgreSQL array type of the unnest parameter, cast of the element on insert)
 _COLUMNS: Final = (
@@ -70,6 +72,25 @@ def _upsert_sql() -> sa.TextClause:
 _UPSERT: Final = _upsert_sql()
 POOL_READ_CHUNK: Final = 20_000
 
+RULES_LOCK: Final = advisory_key("ranking-rules")
+"""Scoring passes hold it shared for their transaction; an activation takes it exclusively, so a pass
+scores with the rules committed before it began, and nothing scored with the old rules commits after
+the activation (whose sweeps then find every row they must rescore)."""
+
+_SCORING_RULES: Final = sa.text(
+    "SELECT pg_advisory_xact_lock_shared(:key), (SELECT version FROM ranking_rules WHERE id = 1)"
+)
+_SLOT: Final = "((hashtext(profile_id) & 2147483647) % :slots_of)"
+"""A profile's rescoring slot (PostgreSQL's own hash of its id modulo the profile topic's partition
+count): the instance owning that partition of the profile topic rescores it."""
+
+
+def _in_slots(slots: Slots | None) -> tuple[str, dict[str, Any]]:
+    if slots is None:
+        return "TRUE", {}
+    owned, count = slots
+    return f"{_SLOT} = ANY(:owned_slots)", {"slots_of": count, "owned_slots": sorted(owned)}
+
 
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
@@ -102,34 +123,37 @@ class SqlProjectionStore:
                 columns[name].append(value)
         await self.session.execute(_UPSERT, {**columns, "now": now})
 
-    async def due(self, now: datetime, limit: int) -> list[str]:
-        query = (
-            sa.select(ranking_profiles.c.profile_id)
-            .where(ranking_profiles.c.rescore_at <= now)
-            .order_by(ranking_profiles.c.rescore_at)
-            .limit(limit)
-        )
-        return list((await self.session.execute(query)).scalars())
+    async def scoring_rules(self) -> str | None:
+        result = await self.session.execute(_SCORING_RULES, {"key": RULES_LOCK})
+        version: str | None = result.one()[1]
+        return version
 
-    async def scored_with_other_rules(self, rules_version: str, after: str, limit: int) -> list[str]:
-        table = ranking_profiles.c
-        query = (
-            sa.select(table.profile_id)
-            .where(
-                table.rescore_at.is_not(None),
-                table.rules_version.is_distinct_from(rules_version),
-                table.profile_id > after,
-            )
-            .order_by(table.profile_id)
-            .limit(limit)
+    async def due(self, now: datetime, limit: int, slots: Slots | None = None) -> list[str]:
+        where, params = _in_slots(slots)
+        query = sa.text(
+            f"SELECT profile_id FROM ranking_profiles WHERE rescore_at <= :now AND {where} "
+            "ORDER BY rescore_at LIMIT :limit"
         )
-        return list((await self.session.execute(query)).scalars())
+        return list((await self.session.execute(query, {"now": now, "limit": limit, **params})).scalars())
+
+    async def scored_with_other_rules(
+        self, rules_version: str, after: str, limit: int, slots: Slots | None = None
+    ) -> list[str]:
+        where, params = _in_slots(slots)
+        query = sa.text(
+            "SELECT profile_id FROM ranking_profiles WHERE rescore_at IS NOT NULL "
+            f"AND rules_version IS DISTINCT FROM :rules AND profile_id > :after AND {where} "
+            "ORDER BY profile_id LIMIT :limit"
+        )
+        values = {"rules": rules_version, "after": after, "limit": limit, **params}
+        return list((await self.session.execute(query, values)).scalars())
 
     async def active_rules(self) -> str | None:
         query = sa.select(ranking_rules.c.version).where(ranking_rules.c.id == 1)
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def set_active_rules(self, rules_version: str, now: datetime) -> None:
+        await self.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RULES_LOCK})
         stmt = sa.dialects.postgresql.insert(ranking_rules).values(
             id=1, version=rules_version, activated_at=now
         )
@@ -151,6 +175,26 @@ class SqlProjectionStore:
         async for partition in result.partitions():
             for row in partition:
                 yield _pool_row(row)
+
+    async def standings(self, profile_ids: Sequence[str]) -> list[StoredStanding]:
+        if not profile_ids:
+            return []
+        query = sa.text(
+            "SELECT profile_id, in_pool, revision, crs, "
+            "(extract(epoch FROM submitted_at) * 1000000)::bigint AS submitted_us, owner, citizenship, "
+            "json_build_array(programs, categories, breakdown, noc_codes, lowest_clb)::text AS details "
+            "FROM ranking_profiles WHERE profile_id = ANY(:ids)"
+        )
+        found = []
+        for profile_id, in_pool, revision, crs, submitted_us, owner, citizenship, details in (
+            await self.session.execute(query, {"ids": list(profile_ids)})
+        ):
+            if in_pool:
+                row, info = _pool_row((profile_id, crs, submitted_us, owner, citizenship, revision, details))
+                found.append(StoredStanding(profile_id, revision, row, info))
+            else:
+                found.append(StoredStanding(profile_id, revision, None, None))
+        return found
 
     async def positions(self, consumer: str) -> dict[str, int]:
         table = consumer_positions.c

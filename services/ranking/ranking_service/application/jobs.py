@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Final
 
-from ranking_service.application.ports import StoreFactory
+from ranking_service.application.ports import Slots, StoreFactory
 from ranking_service.application.projection import Outcome, RankingProjection
 from ranking_service.domain.pool import Pool, PoolRow
 from ranking_service.domain.view import CandidateInfo
 from shared.errors import NotFound
+from shared.events.catalogue import RulesActivated
 from shared.rules.crs import IN_FORCE, RULES_CHOICES, is_rules_choice, rules_for_day
 from shared.uow import UnitOfWork
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 CHUNK: Final = 500
 UowFactory = Callable[[], UnitOfWork]
+SlotsSource = Callable[[], Slots | None]
+_UNSWEPT: Final = object()
 
 
 class UnknownRulesVersion(NotFound):
@@ -51,16 +54,26 @@ class RankingJobs:
     """Start-up load, the time-based rescoring pass and rules activation."""
 
     def __init__(
-        self, projection: RankingProjection, store_for: StoreFactory, uow: UowFactory, consumer_name: str
+        self,
+        projection: RankingProjection,
+        store_for: StoreFactory,
+        uow: UowFactory,
+        consumer_name: str,
+        slots: SlotsSource = lambda: None,
     ) -> None:
         self.projection = projection
         self.store_for = store_for
         self.uow = uow
         self.consumer_name = consumer_name
+        # This instance's rescoring share (None: every profile); it follows the consumer's assignment.
+        self.slots = slots
         # Loading swaps the whole view: no rescoring pass may commit into the old one meanwhile.
         self.exclusive = asyncio.Lock()
-        # After a load, rows an interrupted activation left with the old rules are rescored once.
-        self._rules_swept = False
+        # The share last swept for rows scored with other rules than the active ones (after a load, a
+        # new assignment or an activation: an activation interrupted by a crash, or another
+        # instance's activation, leaves such rows to their owner).
+        self._swept: object = _UNSWEPT
+        self._sweeps: set[asyncio.Task[None]] = set()
 
     # --- start-up --------------------------------------------------------------------------------
 
@@ -85,7 +98,7 @@ class RankingJobs:
         view = self.projection.view
         view.rules_version = rules if is_rules_choice(rules) else IN_FORCE
         view.replace(pool, infos, positions, self.projection.clock.now())
-        self._rules_swept = False
+        self._swept = _UNSWEPT
         gc.collect()
         gc.freeze()  # a million long-lived objects: keep the collector from walking them again and again
         log.info("ranking pool loaded: %d candidates, rules %s", len(pool), view.rules_version)
@@ -93,12 +106,12 @@ class RankingJobs:
 
     # --- time ------------------------------------------------------------------------------------
 
-    async def rescore_due(self, limit: int | None = None) -> Outcome:
-        """Evaluate again every profile whose `rescore_at` has come (chunk by chunk, until none)."""
+    async def rescore_due(self, limit: int | None = None, slots: Slots | None = None) -> Outcome:
+        """Evaluate again every profile (of `slots`) whose `rescore_at` has come (chunk by chunk)."""
         total = Outcome()
         while limit is None or total.written < limit:
             async with self.uow() as uow:
-                ids = await self.store_for(uow.session).due(self.projection.clock.now(), CHUNK)
+                ids = await self.store_for(uow.session).due(self.projection.clock.now(), CHUNK, slots)
                 if not ids:
                     break
                 outcome = await self.projection.rescore(uow, ids)
@@ -116,10 +129,11 @@ class RankingJobs:
         if not self.projection.view.loaded:
             return  # the runner loads first; the next tick (or clock move) does the work
         async with self.exclusive:
-            if not self._rules_swept:
-                await self.rescore_other_rules()
-                self._rules_swept = True
-            outcome = await self.rescore_due()
+            slots = self.slots()
+            if self._swept != slots:
+                await self.rescore_other_rules(slots)
+                self._swept = slots
+            outcome = await self.rescore_due(slots=slots)
         if outcome.written:
             log.info(
                 "rescored %d profiles (entered %d, moved %d, left %d)",
@@ -132,32 +146,65 @@ class RankingJobs:
     # --- rules -----------------------------------------------------------------------------------
 
     async def activate(self, rules_version: str) -> Activation:
-        """Make `rules_version` the pool's rules, rescore every active profile, emit what changed.
+        """Make `rules_version` the pool's rules, rescore this instance's share, emit what changed.
 
         `IN_FORCE` (the default) scores each day with the version in force on it; a version's name
-        pins that version whatever the day."""
+        pins that version whatever the day. The switch waits for the scoring passes in flight (on any
+        instance) to commit, and publishes `RulesActivated`: every instance switches its view when it
+        reads it, and rescores the profiles of the partitions it owns (this one, its own at once)."""
         if not is_rules_choice(rules_version):
             raise UnknownRulesVersion(rules_version)
         async with self.exclusive:
             view = self.projection.view
             previous = view.rules_version
             async with self.uow() as uow:
-                await self.store_for(uow.session).set_active_rules(rules_version, self.projection.clock.now())
+                now = self.projection.clock.now()
+                await self.store_for(uow.session).set_active_rules(rules_version, now)
+                if self.projection.emit:
+                    uow.publish(
+                        RulesActivated(rules_version=rules_version, previous=previous, activated_at=now)
+                    )
 
                 def switch() -> None:
                     view.rules_version = rules_version
 
                 uow.after_commit(switch)
                 await uow.commit()
-            outcome = await self.rescore_other_rules()
+            slots = self.slots()
+            outcome = await self.rescore_other_rules(slots)
+            self._swept = slots
             return Activation(rules_version, previous, outcome.written, outcome.changed)
 
-    async def rescore_other_rules(self) -> Outcome:
-        """Rescore active profiles last scored with another rules version; repeat until none is left
-        (a consumer batch in flight during the switch may still write a few with the old version)."""
+    def rules_activated(self, rules_version: str) -> None:
+        """Another instance (or this one) activated `rules_version`: switch the view's rules, and
+        rescore this instance's share of the rows scored with other rules, in the background."""
+        if not is_rules_choice(rules_version):
+            log.warning("ignoring the activation of unknown rules version %r", rules_version)
+            return
+        self.projection.view.rules_version = rules_version
+        task = asyncio.create_task(self._sweep_share(), name="ranking-rules-sweep")
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
+
+    async def _sweep_share(self) -> None:
+        try:
+            async with self.exclusive:
+                slots = self.slots()
+                outcome = await self.rescore_other_rules(slots)
+                self._swept = slots
+            if outcome.written:
+                log.info("rules %s: rescored %d profiles of this instance's partitions (changed %d)",
+                         self.projection.view.rules_version, outcome.written, outcome.changed)
+        except Exception:  # the next tick sweeps again (the share is marked unswept)
+            self._swept = _UNSWEPT
+            log.exception("rescoring after a rules activation failed; the periodic job will retry")
+
+    async def rescore_other_rules(self, slots: Slots | None = None) -> Outcome:
+        """Rescore active profiles (of `slots`) last scored with another rules version; repeat until
+        none is left."""
         total = Outcome()
         while True:
-            outcome = await self._sweep(self._scoring_version())
+            outcome = await self._sweep(self._scoring_version(), slots)
             total += outcome
             if outcome.written == 0:
                 return total
@@ -167,12 +214,12 @@ class RankingJobs:
         today = self.projection.clock.now().astimezone(UTC).date()
         return rules_for_day(self.projection.rules, today).name
 
-    async def _sweep(self, rules_version: str) -> Outcome:
+    async def _sweep(self, rules_version: str, slots: Slots | None) -> Outcome:
         total, after = Outcome(), ""
         while True:
             async with self.uow() as uow:
                 store = self.store_for(uow.session)
-                ids = await store.scored_with_other_rules(rules_version, after, CHUNK)
+                ids = await store.scored_with_other_rules(rules_version, after, CHUNK, slots)
                 if not ids:
                     return total
                 total += await self.projection.rescore(uow, ids)

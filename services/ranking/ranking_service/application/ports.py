@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -11,6 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ranking_service.domain.candidate import CandidateRow
 from ranking_service.domain.pool import PoolRow
 from ranking_service.domain.view import CandidateInfo
+
+Slots = tuple[frozenset[int], int]
+"""The rescoring share of one instance: (its partitions of the profile topic, the topic's partition
+count). A profile belongs to slot `hash(profile_id) % count` (the store's hash); None: every profile."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStanding:
+    """A profile's committed standing as a query instance holds it: in the pool (row and details) or not."""
+
+    profile_id: str
+    revision: int
+    row: PoolRow | None
+    info: CandidateInfo | None
 
 
 class RowStore(Protocol):
@@ -24,21 +39,34 @@ class RowStore(Protocol):
         """Insert or replace these rows, in one statement."""
         ...
 
+    async def scoring_rules(self) -> str | None:
+        """The active rules version (None: never set), held until the transaction ends against an
+        activation (shared; `set_active_rules` waits for every pass holding it)."""
+        ...
+
 
 class ProjectionStore(RowStore, Protocol):
     """The projection table, inside the caller's transaction: what the jobs need besides."""
 
-    async def due(self, now: datetime, limit: int) -> list[str]:
-        """Profiles whose `rescore_at` has come, earliest first."""
+    async def due(self, now: datetime, limit: int, slots: Slots | None = None) -> list[str]:
+        """Profiles (of these slots) whose `rescore_at` has come, earliest first."""
         ...
 
-    async def scored_with_other_rules(self, rules_version: str, after: str, limit: int) -> list[str]:
-        """Active profiles scored with another rules version, by profile id after `after`."""
+    async def scored_with_other_rules(
+        self, rules_version: str, after: str, limit: int, slots: Slots | None = None
+    ) -> list[str]:
+        """Active profiles (of these slots) scored with another rules version, by id after `after`."""
         ...
 
     async def active_rules(self) -> str | None: ...
 
-    async def set_active_rules(self, rules_version: str, now: datetime) -> None: ...
+    async def set_active_rules(self, rules_version: str, now: datetime) -> None:
+        """Switch the rules, after every scoring pass in flight has committed (exclusive lock)."""
+        ...
+
+    async def standings(self, profile_ids: Sequence[str]) -> list[StoredStanding]:
+        """The committed standing of these profiles (those that exist)."""
+        ...
 
     def pool_rows(self) -> AsyncIterator[tuple[PoolRow, CandidateInfo]]:
         """Every row in the pool, as a pool row and its details (streamed)."""

@@ -34,8 +34,8 @@ from ranking_service.domain.pool import PoolEntry, is_profile_id
 from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
 from shared import context
 from shared.consumer import Delivery
-from shared.events.catalogue import CandidateEvent, Event, Ranked, RemovedFromPool
-from shared.rules.crs import RulesVersion, pinned_rules
+from shared.events.catalogue import CandidateEvent, Event, PoolDetailsChanged, Ranked, RemovedFromPool
+from shared.rules.crs import IN_FORCE, RulesVersion, pinned_rules
 from shared.uow import SupportsNow, UnitOfWork
 
 THREAD_THRESHOLD: Final = 64
@@ -126,10 +126,13 @@ class RankingProjection:
         """
         store = self.store_for(uow.session)
         now = self.clock.now()
+        # The rules committed now, held against an activation until this transaction ends (every
+        # instance scores with the database's rules, whatever its view has heard yet).
+        active = await store.scoring_rules()
         rows = await store.lock(ids)
         causes = _apply_items(rows, items) if items else {}
         targets = [rows[profile_id] for profile_id in causes] if items else list(rows.values())
-        evaluated = await self._evaluate(targets, now)
+        evaluated = await self._evaluate(targets, now, pinned_rules(active or IN_FORCE))
         written = [e for e in evaluated if e.row.standing != e.before or e.change is not Change.NONE or items]
         for entry in written:
             entry.row.revision += 1
@@ -140,8 +143,9 @@ class RankingProjection:
         uow.after_commit(partial(self.view.apply, changes))
         return _outcome(written)
 
-    async def _evaluate(self, rows: Sequence[CandidateRow], now: datetime) -> list[_Evaluated]:
-        rules = self.rules
+    async def _evaluate(
+        self, rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion | None
+    ) -> list[_Evaluated]:
         self.scored += len(rows)
         if len(rows) > THREAD_THRESHOLD:
             return await asyncio.to_thread(_evaluate_all, rows, now, rules)
@@ -228,6 +232,9 @@ def _evaluate_all(
 
 def _event_for(entry: _Evaluated, now: datetime) -> Event | None:
     facts, standing = entry.row.facts, entry.row.standing
+    if entry.change is Change.REFRESHED and _details_changed(entry):
+        # Not a move: but every instance holds the details its queries show, so it must hear of it.
+        return PoolDetailsChanged(profile_id=facts.profile_id, owner=facts.owner, changed_at=now)
     if entry.change is Change.LEFT:
         reason = standing.reason.value if standing.reason is not None else "left"
         return RemovedFromPool(profile_id=facts.profile_id, owner=facts.owner, reason=reason, removed_at=now)
