@@ -62,6 +62,9 @@ class NewRows:
     async def save(self, rows: Sequence[CandidateRow], now: datetime) -> None:
         return None
 
+    async def scoring_rules(self) -> str | None:
+        return None  # never activated: each day the version in force on it
+
 
 def submitted(profile_id: str, correlation: str) -> Delivery:
     event = ProfileSubmitted(
