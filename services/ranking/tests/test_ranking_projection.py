@@ -197,9 +197,15 @@ async def test_readyz_waits_for_the_pool_in_memory_and_the_projection_consumer(w
     assert "pool is not loaded" in answer.json()["detail"]
     async with world.service() as service:
         await service.wait(lambda view: len(view.pool) == 4, "four candidates in the pool")
-        answer = await service.http.get("/readyz")
-        assert answer.status_code == 200, answer.text
-        checks = answer.json()["checks"]
+        # Ready once the follower of the scored stream has also caught up (a moment after the start).
+        answers: list[httpx.Response] = []
+
+        async def ready() -> bool:
+            answers.append(await service.http.get("/readyz"))
+            return answers[-1].status_code == 200
+
+        await testing.wait_until(ready, timeout=30, interval=0.1, message=lambda: answers[-1].text)
+        checks = answers[-1].json()["checks"]
         assert checks == {"database": "up", "kafka": "up", "consumers": "up", "projection": "up"}
 
 
