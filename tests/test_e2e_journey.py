@@ -712,6 +712,38 @@ async def _profile_status_is(world: World, profile_id: str, status: str) -> bool
     return (await profile_view(world, profile_id))["status"] == status
 
 
+# --- 5b. rules ---------------------------------------------------------------------------------------
+
+
+async def test_ops_activate_the_old_rules_and_back_and_the_pool_follows(
+    world: World, journey: Journey
+) -> None:
+    """RulesActivated on the ranking topic; a candidate without a job offer keeps the score under the
+    2020-10-27 rules but not the rules version (PoolDetailsChanged); `in-force` again afterwards."""
+    (document,) = varied_documents(1, await world.today("profile"), seed=1111)
+    document["job_offer"] = None
+    created = await world.call(
+        "profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document, headers=idempotency(),
+        purpose="create",
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    profile_id = created.json()["id"]
+    submitted = await world.call(
+        "profile", "POST", f"/v1/profiles/{profile_id}/submit", as_=PARTNER, headers=if_match(1),
+        purpose="submit", subject=profile_id,
+    )  # fmt: skip
+    assert submitted.status_code == 200, submitted.text
+    before = await poll(lambda: standing(world, profile_id), 60, "the new profile ranked")
+    for version in ("2020-10-27", "in-force"):
+        response = await world.call(
+            "ranking", "POST", f"/v1/admin/rules/{version}/activate", as_=OPS, purpose="rules"
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["rules_version"] == version
+        after = await standing(world, profile_id)
+        assert after is not None and after["crs"] == before["crs"], (before, after)
+
+
 # --- 6. the log ---------------------------------------------------------------------------------------
 
 

@@ -158,18 +158,19 @@ class ScoredStreamFollower:
 
     async def _apply(self, batches: Mapping[TopicPartition, list[object]]) -> None:
         touched: dict[str, None] = {}
-        rules: list[str] = []
+        rules: list[tuple[str, str | None]] = []
         advance: dict[TopicPartition, int] = {}
         for tp, records in batches.items():
             for record in records:
                 advance[tp] = record.offset + 1  # type: ignore[attr-defined]
                 try:
-                    event = REGISTRY.parse(decode(record.value or b""))  # type: ignore[attr-defined]
+                    envelope = decode(record.value or b"")  # type: ignore[attr-defined]
+                    event = REGISTRY.parse(envelope)
                 except (EnvelopeError, UnknownEventType, ValueError) as exc:
                     log.warning("ranking follower: skipping an unreadable record of %s (%r)", tp, exc)
                     continue
                 if isinstance(event, RulesActivated):
-                    rules.append(event.rules_version)
+                    rules.append((event.rules_version, envelope.correlationid or envelope.id))
                 elif isinstance(event, CandidateEvent):
                     touched[event.profile_id] = None
         if touched:
@@ -186,8 +187,8 @@ class ScoredStreamFollower:
                 changes.append(MemoryChange(profile_id, standing.revision, entry, standing.info))
             self.view.apply(changes)
             self.applied += len(changes)
-        for version in rules:
-            self.jobs.rules_activated(version)
+        for version, correlation in rules:
+            self.jobs.rules_activated(version, correlation)
         for tp, offset in advance.items():
             self.next_offsets[tp] = max(self.next_offsets.get(tp, 0), offset)
         self._moved.set()

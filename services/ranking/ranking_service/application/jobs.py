@@ -18,6 +18,7 @@ from ranking_service.application.ports import Slots, StoreFactory
 from ranking_service.application.projection import Outcome, RankingProjection
 from ranking_service.domain.pool import Pool, PoolRow
 from ranking_service.domain.view import CandidateInfo
+from shared import context
 from shared.errors import NotFound
 from shared.events.catalogue import RulesActivated
 from shared.rules.crs import IN_FORCE, RULES_CHOICES, is_rules_choice, rules_for_day
@@ -175,14 +176,19 @@ class RankingJobs:
             self._swept = slots
             return Activation(rules_version, previous, outcome.written, outcome.changed)
 
-    def rules_activated(self, rules_version: str) -> None:
+    def rules_activated(self, rules_version: str, correlation_id: str | None = None) -> None:
         """Another instance (or this one) activated `rules_version`: switch the view's rules, and
         rescore this instance's share of the rows scored with other rules, in the background."""
         if not is_rules_choice(rules_version):
             log.warning("ignoring the activation of unknown rules version %r", rules_version)
             return
         self.projection.view.rules_version = rules_version
-        task = asyncio.create_task(self._sweep_share(), name="ranking-rules-sweep")
+        # The sweep's events continue the activation's conversation.
+        token = context.correlation_id.set(correlation_id or context.correlation_id.get())
+        try:
+            task = asyncio.create_task(self._sweep_share(), name="ranking-rules-sweep")
+        finally:
+            context.correlation_id.reset(token)
         self._sweeps.add(task)
         task.add_done_callback(self._sweeps.discard)
 
