@@ -24,8 +24,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +38,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench.latency import summarize
+from shared.testing import free_port, listening, spawn, stop_process
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 RUN_DIR: Final = ROOT / ".local" / "bench"
@@ -59,29 +58,12 @@ class NotifyConfig:
     keep: bool = False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / r) for r in IMPORT_ROOTS)}
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is not None and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    return spawn(args, ROOT, env=env, log=log)
 
 
 class Tail:
@@ -241,9 +223,8 @@ class NotificationsBench:
         self.receiver = _spawn(args, _env(), RUN_DIR / "notifications-receiver.log")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.receiver_port)) == 0:
-                    return
+            if listening(self.receiver_port):
+                return
             await asyncio.sleep(0.05)
         raise RuntimeError("the receiver did not listen within 30 s")
 
@@ -346,8 +327,8 @@ class NotificationsBench:
         from shared import kafka_admin
         from shared.db import drop_database
 
-        await asyncio.to_thread(_stop, self.service)
-        await asyncio.to_thread(_stop, self.receiver)
+        await asyncio.to_thread(stop_process, self.service, 30)
+        await asyncio.to_thread(stop_process, self.receiver, 30)
         with contextlib.suppress(Exception):
             await kafka_admin.delete_topics_with_prefix(self.settings.kafka_bootstrap_servers, self.prefix)
         await drop_database(self.settings.database_url)

@@ -4,6 +4,7 @@
 - a fresh topic prefix per test module: `unique_topic_prefix`, then `ensure_topics` / `delete_topics`;
 - `KafkaReader`: everything on a topic from the beginning, to assert on what was published;
 - `wait_until`: poll a condition with a deadline instead of sleeping a fixed time;
+- child processes on loopback (tests and `make bench`): `free_port`, `listening`, `spawn`, `stop_process`;
 - `SettingsFactory`: the type of the root conftest's `make_settings` fixture.
 
 Nothing here is imported by service code.
@@ -14,11 +15,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
@@ -221,3 +226,43 @@ async def wait_until(
             text = message() if callable(message) else message
             raise AssertionError(f"{text} (after {timeout:g}s)")
         await asyncio.sleep(interval)
+
+
+# -- child processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port free just now (bound, then released) for a child process to listen on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on the loopback `port`."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def spawn(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `args` in `cwd`; its output appended to `log` (stdout and stderr), or dropped."""
+    if log is None:
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
+    """SIGTERM (a graceful shutdown), then SIGKILL if it has not exited after `timeout` seconds.
+
+    Blocking: call it through `asyncio.to_thread` from async code."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)

@@ -3,7 +3,6 @@ problem+json from its API, assets served from the repository (no CDN)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from console_service.api import COOKIE
 from console_service.main import STATIC_DIR, build_app
 from console_service.settings import SERVICES, ConsoleSettings
 from shared.auth import mint_token
+from shared.testing import free_port
 
 SECRET = "console-test-secret-0123456789-abcdefgh"
 PROBLEM = "application/problem+json"
@@ -22,10 +22,7 @@ PROBLEM = "application/problem+json"
 
 def closed_port() -> int:
     """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+    return free_port()
 
 
 def settings(env: str = "test") -> ConsoleSettings:

@@ -8,8 +8,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -34,7 +32,16 @@ from shared.messages import envelope_for
 from shared.migrations import upgrade_on_connection
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
-from shared.testing import create_database, drop_database, produce, wait_until
+from shared.testing import (
+    create_database,
+    drop_database,
+    free_port,
+    listening,
+    produce,
+    spawn,
+    stop_process,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
@@ -48,16 +55,7 @@ def token(settings: ServiceSettings, sub: str, role: str, province: str | None =
 def _spawn(
     args: list[str], env: dict[str, str] | None = None, log: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    if log is None:
-        return subprocess.Popen(args, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
-    with log.open("ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return spawn(args, ROOT, env=env, log=log)
 
 
 @asynccontextmanager
@@ -143,17 +141,12 @@ class Receiver:
             args += ["--route", f"{path}={secret}"]
         self.process = _spawn(args)
 
-        def listening() -> bool:
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.port)) == 0
-
-        await wait_until(listening, timeout=15, message=f"receiver on {self.port} never listened")
+        port = self.port
+        await wait_until(lambda: listening(port), timeout=15, message=f"receiver on {port} never listened")
 
     async def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(process.wait, 10)
+        await asyncio.to_thread(stop_process, process, 10)
 
     def records(self) -> list[Json]:
         if not self.out.exists():
@@ -255,10 +248,4 @@ class ServiceProcess:
 
     async def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(process.wait, 20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        await asyncio.to_thread(stop_process, process, 20)
