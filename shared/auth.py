@@ -245,6 +245,10 @@ authenticated = require_roles()
 
 cli = typer.Typer(help="Development tokens for the Express Entry services.", no_args_is_help=True)
 
+SecretOption = Annotated[
+    str | None, typer.Option(envvar="EE_AUTH_SECRET", help="Signing secret (default: EE_AUTH_SECRET).")
+]
+
 
 @cli.command("token")
 def token_command(
@@ -254,9 +258,7 @@ def token_command(
         str | None, typer.Option(help="Two-letter code, for --role province (e.g. ON).")
     ] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
-    secret: Annotated[
-        str | None, typer.Option(envvar="EE_AUTH_SECRET", help="Signing secret (default: EE_AUTH_SECRET).")
-    ] = None,
+    secret: SecretOption = None,
 ) -> None:
     """Print a signed token (only the token, so `TOKEN=$(python -m shared.auth token ...)` works)."""
     try:
@@ -270,9 +272,7 @@ def token_command(
 @cli.command("verify")
 def verify_command(
     token: Annotated[str, typer.Argument(help="The token to check.")],
-    secret: Annotated[
-        str | None, typer.Option(envvar="EE_AUTH_SECRET", help="Signing secret (default: EE_AUTH_SECRET).")
-    ] = None,
+    secret: SecretOption = None,
 ) -> None:
     """Check a token and print its principal."""
     try:
