@@ -35,6 +35,20 @@ def webhook_id(subscription_id: str, event_id: str) -> str:
     return "msg_" + uuid.uuid5(WEBHOOK_NAMESPACE, f"{subscription_id}/{event_id}").hex
 
 
+def pending_delivery_row(subscription_id: str, event_id: str, ordering_key: str, now: Any) -> dict[str, Any]:
+    """A new `deliveries` row: the event is due to the subscription now, not yet attempted."""
+    return {
+        "id": webhook_id(subscription_id, event_id),
+        "subscription_id": subscription_id,
+        "event_id": event_id,
+        "ordering_key": ordering_key,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 # -- subscriptions --------------------------------------------------------------------------------
 
 

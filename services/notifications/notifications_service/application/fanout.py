@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from notifications_service.adapters import repository
-from notifications_service.adapters.repository import Target, webhook_id
+from notifications_service.adapters.repository import Target, pending_delivery_row
 from notifications_service.domain.scope import Audience, facts_of, matches, may_see
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import NominationIssued, NominationWithdrawn, PersonalDataErased
@@ -59,7 +59,7 @@ class FanOut:
                 if matches(target.event_types, fact.family) and may_see(
                     _audience(target), fact, nominated_by
                 ):
-                    rows.append(_delivery_row(target, envelope.id, event_row["ordering_key"], now))
+                    rows.append(pending_delivery_row(target.id, envelope.id, event_row["ordering_key"], now))
         await repository.save_nominations(session, changed, now)
         added = await repository.add_deliveries(session, rows) if rows else 0
         for envelope, fact in zip(envelopes, facts, strict=True):
@@ -84,17 +84,4 @@ def _event_row(envelope: Envelope) -> dict[str, Any]:
         "time": envelope.time,
         "ordering_key": envelope.subject or envelope.id,
         "envelope": orjson.loads(encode(envelope)),
-    }
-
-
-def _delivery_row(target: Target, event_id: str, ordering_key: str, now: Any) -> dict[str, Any]:
-    return {
-        "id": webhook_id(target.id, event_id),
-        "subscription_id": target.id,
-        "event_id": event_id,
-        "ordering_key": ordering_key,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
     }

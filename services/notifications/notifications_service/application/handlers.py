@@ -12,7 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from notifications_service.adapters import repository
-from notifications_service.adapters.repository import SubscriptionRepository, Target, webhook_id
+from notifications_service.adapters.repository import (
+    SubscriptionRepository,
+    Target,
+    pending_delivery_row,
+)
 from notifications_service.adapters.secrets import SecretBox, new_secret
 from notifications_service.application.errors import Forbidden, NotFound, StaleVersion
 from notifications_service.domain.retry import Attempt, Verdict, due_at, next_delay_s, verdict_of
@@ -187,7 +191,7 @@ class NotificationsHandlers:
                     uow.session, (f.profile_id for f in facts if f.profile_id)
                 )
                 rows = [
-                    _pending_row(target.id, row["event_id"], row["ordering_key"], now)
+                    pending_delivery_row(target.id, row["event_id"], row["ordering_key"], now)
                     for row, fact in zip(page, facts, strict=True)
                     if matches(target.event_types, fact.family)
                     and may_see(audience, fact, standing.get(fact.profile_id or ""))
@@ -292,19 +296,6 @@ def _target(subscription: Subscription) -> Target:
         subscription.id, s.sub, s.role, s.province, subscription.spec.event_types,
         frozenset(subscription.spec.candidates),
     )  # fmt: skip
-
-
-def _pending_row(subscription_id: str, event_id: str, ordering_key: str, now: datetime) -> dict[str, Any]:
-    return {
-        "id": webhook_id(subscription_id, event_id),
-        "subscription_id": subscription_id,
-        "event_id": event_id,
-        "ordering_key": ordering_key,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
 
 
 __all__ = ["Audience", "Created", "NotificationsHandlers", "Outcome", "check_access"]
