@@ -164,6 +164,21 @@ class RulesVersion:
 _E = EducationLevel
 _POST_SECONDARY_1Y: ColumnPair = (13, 25)
 _POST_SECONDARY_TWO_OR_MORE: ColumnPair = (25, 50)
+# §1.8 C1a (education with language) and C1b (education with Canadian work) share their rows: nothing
+# for secondary or less, the "1 year or longer" row for one-year, two-year and bachelor's, the higher
+# row for two-or-more, master's and doctoral.
+_EDUCATION_X_SKILL: Mapping[EducationLevel, ColumnPair] = _frozen(
+    {
+        _E.LESS_THAN_SECONDARY: (0, 0),
+        _E.SECONDARY: (0, 0),
+        _E.ONE_YEAR: _POST_SECONDARY_1Y,
+        _E.TWO_YEAR: _POST_SECONDARY_1Y,
+        _E.BACHELORS: _POST_SECONDARY_1Y,
+        _E.TWO_OR_MORE: _POST_SECONDARY_TWO_OR_MORE,
+        _E.MASTERS: _POST_SECONDARY_TWO_OR_MORE,
+        _E.DOCTORAL: _POST_SECONDARY_TWO_OR_MORE,
+    }
+)
 
 # crs-rules.md §1, the grid in force since 2025-03-25.
 RULES_2025_03_25 = RulesVersion(
@@ -223,32 +238,9 @@ RULES_2025_03_25 = RulesVersion(
     spouse_canadian_work=Steps.of((0, 0), (1, 5), (2, 7), (3, 8), (4, 9), (5, 10)),
     language_columns=(7, 9),
     canadian_work_columns=(1, 2),
-    # §1.8 C1a and C1b share their rows: nothing for secondary or less, the "1 year or longer" row for
-    # one-year, two-year and bachelor's, the higher row for two-or-more, master's and doctoral.
-    education_x_language=_frozen(
-        {
-            _E.LESS_THAN_SECONDARY: (0, 0),
-            _E.SECONDARY: (0, 0),
-            _E.ONE_YEAR: _POST_SECONDARY_1Y,
-            _E.TWO_YEAR: _POST_SECONDARY_1Y,
-            _E.BACHELORS: _POST_SECONDARY_1Y,
-            _E.TWO_OR_MORE: _POST_SECONDARY_TWO_OR_MORE,
-            _E.MASTERS: _POST_SECONDARY_TWO_OR_MORE,
-            _E.DOCTORAL: _POST_SECONDARY_TWO_OR_MORE,
-        }
-    ),
-    education_x_canadian_work=_frozen(
-        {
-            _E.LESS_THAN_SECONDARY: (0, 0),
-            _E.SECONDARY: (0, 0),
-            _E.ONE_YEAR: _POST_SECONDARY_1Y,
-            _E.TWO_YEAR: _POST_SECONDARY_1Y,
-            _E.BACHELORS: _POST_SECONDARY_1Y,
-            _E.TWO_OR_MORE: _POST_SECONDARY_TWO_OR_MORE,
-            _E.MASTERS: _POST_SECONDARY_TWO_OR_MORE,
-            _E.DOCTORAL: _POST_SECONDARY_TWO_OR_MORE,
-        }
-    ),
+    # §1.8 C1a and C1b share their rows (_EDUCATION_X_SKILL).
+    education_x_language=_EDUCATION_X_SKILL,
+    education_x_canadian_work=_EDUCATION_X_SKILL,
     foreign_work_x_language=Steps.of((0, (0, 0)), (1, (13, 25)), (3, (25, 50))),
     foreign_work_x_canadian_work=Steps.of((0, (0, 0)), (1, (13, 25)), (3, (25, 50))),
     certificate_x_language=Steps.of((0, 0), (5, 25), (7, 50)),
