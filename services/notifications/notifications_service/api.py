@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from notifications_service.application.errors import Forbidden, NotFound, StaleVersion
 from notifications_service.application.handlers import NotificationsHandlers
-from notifications_service.domain.errors import DomainError, InvalidSubscription
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription
 from notifications_service.schemas import (
     DeliveryOut,
@@ -26,7 +22,7 @@ from notifications_service.schemas import (
     SubscriptionWithSecret,
 )
 from shared.auth import Principal, require_roles
-from shared.problem import PROBLEM_TYPE_BASE, Problem
+from shared.problem import Problem
 from shared.web import IfMatch, etag_header
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -44,26 +40,6 @@ Handlers = Annotated[NotificationsHandlers, Depends(get_handlers)]
 
 def subscriber(principal: Principal) -> Subscriber:
     return Subscriber(principal.sub, principal.role, principal.province)
-
-
-@contextmanager
-def problems() -> Iterator[None]:
-    """Domain and application errors as problem+json."""
-    try:
-        yield
-    except InvalidSubscription as exc:
-        errors = [{"field": p.field, "message": p.message} for p in exc.problems]
-        raise Problem(422, exc.title, exc.detail, type_=PROBLEM_TYPE_BASE + "invalid-subscription",
-                      errors=errors) from None  # fmt: skip
-    except DomainError as exc:  # pragma: no cover - every domain error is mapped above
-        raise Problem(409, exc.title, exc.detail) from None
-    except NotFound as exc:
-        raise Problem(404, "Not found", exc.detail) from None
-    except Forbidden as exc:
-        raise Problem(403, "Forbidden", exc.detail) from None
-    except StaleVersion as exc:
-        raise Problem(412, "Precondition failed", exc.detail, headers={"ETag": etag_header(exc.current)},
-                      extensions={"current_version": exc.current}) from None  # fmt: skip
 
 
 def _answer(subscription: Subscription, response: Response) -> SubscriptionOut:
@@ -89,8 +65,7 @@ async def create_subscription(
     (rotate it to get a new one). A URL that resolves to a private, link-local or metadata address
     is a 422."""
     spec = Spec(body.url, tuple(body.event_types), body.description, tuple(body.candidates))
-    with problems():
-        created = await handlers.create(subscriber(principal), spec)
+    created = await handlers.create(subscriber(principal), spec)
     return _with_secret(created.subscription, created.secret, 201)
 
 
@@ -104,8 +79,7 @@ async def list_subscriptions(principal: Subscribers, handlers: Handlers) -> list
 async def get_subscription(
     subscription_id: str, principal: Subscribers, handlers: Handlers, response: Response
 ) -> SubscriptionOut:
-    with problems():
-        return _answer(await handlers.get(subscriber(principal), subscription_id), response)
+    return _answer(await handlers.get(subscriber(principal), subscription_id), response)
 
 
 @router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
@@ -119,8 +93,7 @@ async def update_subscription(
 ) -> SubscriptionOut:
     """Change the URL, event types, description or followed candidates; `enabled` pauses or resumes."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    with problems():
-        updated = await handlers.update(subscriber(principal), subscription_id, expected, changes)
+    updated = await handlers.update(subscriber(principal), subscription_id, expected, changes)
     return _answer(updated, response)
 
 
@@ -128,8 +101,7 @@ async def update_subscription(
 async def delete_subscription(
     subscription_id: str, principal: Subscribers, expected: IfMatch, handlers: Handlers
 ) -> Response:
-    with problems():
-        await handlers.delete(subscriber(principal), subscription_id, expected)
+    await handlers.delete(subscriber(principal), subscription_id, expected)
     return Response(status_code=204)
 
 
@@ -138,10 +110,9 @@ async def rotate_secret(
     subscription_id: str, body: RotateIn, principal: Subscribers, expected: IfMatch, handlers: Handlers
 ) -> JSONResponse:
     """A new secret (shown once); the previous one keeps signing too for `overlap_seconds`."""
-    with problems():
-        rotated = await handlers.rotate(
-            subscriber(principal), subscription_id, expected, timedelta(seconds=body.overlap_seconds)
-        )
+    rotated = await handlers.rotate(
+        subscriber(principal), subscription_id, expected, timedelta(seconds=body.overlap_seconds)
+    )
     return _with_secret(rotated.subscription, rotated.secret, 200)
 
 
@@ -155,8 +126,7 @@ async def list_deliveries(
     before: Annotated[int | None, Query(ge=1, description="`seq` to page back from")] = None,
 ) -> DeliveryPage:
     """The delivery log, newest first: attempts, status, latency, last error."""
-    with problems():
-        rows = await handlers.deliveries(subscriber(principal), subscription_id, status, limit, before)
+    rows = await handlers.deliveries(subscriber(principal), subscription_id, status, limit, before)
     items = [DeliveryOut.of(row) for row in rows]
     return DeliveryPage(items=items, next_before=items[-1].seq if len(items) == limit else None)
 
@@ -167,8 +137,7 @@ async def retry_delivery(
     subscription_id: str, delivery_id: str, principal: Subscribers, handlers: Handlers
 ) -> Queued:
     """Send this delivery again now (same `webhook-id`), whatever its status."""
-    with problems():
-        await handlers.retry(subscriber(principal), subscription_id, delivery_id)
+    await handlers.retry(subscriber(principal), subscription_id, delivery_id)
     return Queued(delivery_id=delivery_id, queued=1)
 
 
@@ -183,6 +152,5 @@ async def replay(subscription_id: str, body: ReplayIn, principal: Subscribers, h
     if not body.since < until or until - body.since > timedelta(days=31):
         raise Problem(422, "Invalid window", "`since` must be before `until`, at most 31 days apart.",
                       errors=[{"field": "since", "message": "window of 0 to 31 days"}])  # fmt: skip
-    with problems():
-        queued = await handlers.replay(subscriber(principal), subscription_id, body.since, until)
+    queued = await handlers.replay(subscriber(principal), subscription_id, body.since, until)
     return Queued(queued=queued)

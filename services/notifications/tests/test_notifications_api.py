@@ -167,13 +167,13 @@ async def test_roles_and_ownership(service: Service) -> None:
     mine = await service.subscribe(service.as_("portal-a", "partner"), HOOK, ["ee.draws.Invited"])
     other = service.as_("portal-b", "partner")
     answer = await service.client.get(f"/v1/webhooks/subscriptions/{mine['id']}", headers=other)
-    assert answer.status_code == 403
+    assert answer.status_code == 404  # not yours: as if it did not exist
     listed = await service.client.get("/v1/webhooks/subscriptions", headers=other)
     assert mine["id"] not in [s["id"] for s in listed.json()]
     everyone = await service.client.get("/v1/webhooks/subscriptions", headers=service.as_("ops-1", "ops"))
     assert mine["id"] in [s["id"] for s in everyone.json()]
     log = await service.client.get(f"/v1/webhooks/subscriptions/{mine['id']}/deliveries", headers=other)
-    assert log.status_code == 403
+    assert log.status_code == 404
 
 
 async def test_bad_bodies_are_422_not_500(service: Service) -> None:

@@ -349,16 +349,26 @@ async def test_personal_data_erased_drops_the_persons_events_and_webhook_payload
         await rcv.stop()
     assert rcv.accepted("/portal")[-1]["body"]["type"] == "ee.profile.PersonalDataErased.v1"
     async with service.runtime.uow() as uow:
-        rows = (await uow.session.execute(
-            sa.select(events.c.type, events.c.ordering_key)
-            .where(events.c.ordering_key.in_([gone.profile_id, kept.profile_id]))
-        )).all()
-        left = (await uow.session.execute(
-            sa.select(events.c.type).select_from(deliveries)
-            .join(events, events.c.event_id == deliveries.c.event_id)
-            .where(events.c.ordering_key == gone.profile_id)
-        )).scalars().all()
-    assert sorted(rows) == sorted([
-        ("ee.profile.PersonalDataErased.v1", gone.profile_id), ("ee.draws.Invited.v1", kept.profile_id)
-    ])
+        rows = (
+            await uow.session.execute(
+                sa.select(events.c.type, events.c.ordering_key).where(
+                    events.c.ordering_key.in_([gone.profile_id, kept.profile_id])
+                )
+            )
+        ).all()
+        left = (
+            (
+                await uow.session.execute(
+                    sa.select(events.c.type)
+                    .select_from(deliveries)
+                    .join(events, events.c.event_id == deliveries.c.event_id)
+                    .where(events.c.ordering_key == gone.profile_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(rows) == sorted(
+        [("ee.profile.PersonalDataErased.v1", gone.profile_id), ("ee.draws.Invited.v1", kept.profile_id)]
+    )
     assert left and set(left) == {"ee.profile.PersonalDataErased.v1"}  # only the erasure's own deliveries

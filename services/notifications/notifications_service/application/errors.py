@@ -1,27 +1,12 @@
-"""Errors of the application layer (the domain's own live in `domain.errors`)."""
+"""Errors of the application layer, in the platform's hierarchy (`shared.errors`)."""
 
 from __future__ import annotations
 
+from shared.errors import NotFound, StaleVersion
 
-class NotFound(Exception):
-    def __init__(self, what: str, identifier: str) -> None:
-        super().__init__(f"No {what} {identifier} exists; check the id.")
-        self.detail = str(self)
+__all__ = ["NotFound", "StaleVersion", "not_found"]
 
 
-class Forbidden(Exception):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class StaleVersion(Exception):
-    """The client's If-Match is not the subscription's version (HTTP 412)."""
-
-    def __init__(self, expected: int, current: int) -> None:
-        super().__init__(
-            f"The subscription changed since you read it (you sent version {expected}, it is now at "
-            f"version {current}); GET it again and retry with the new ETag."
-        )
-        self.detail = str(self)
-        self.current = current
+def not_found(what: str, identifier: str) -> NotFound:
+    """No such resource, or not the caller's to see (404 either way: ids do not leak)."""
+    return NotFound(f"No {what} {identifier} among yours; check the id.")

@@ -18,7 +18,7 @@ from notifications_service.adapters.repository import (
     pending_delivery_row,
 )
 from notifications_service.adapters.secrets import SecretBox, new_secret
-from notifications_service.application.errors import Forbidden, NotFound, StaleVersion
+from notifications_service.application.errors import StaleVersion, not_found
 from notifications_service.domain.retry import Attempt, Verdict, due_at, next_delay_s, verdict_of
 from notifications_service.domain.scope import Audience, facts_of, matches, may_see
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription, check_subscriber
@@ -56,12 +56,10 @@ class Outcome:
     at: datetime
 
 
-def check_access(subscriber: Subscriber, subscription: Subscription) -> None:
-    if subscriber.role == "ops":
-        return
+def may_access(subscriber: Subscriber, subscription: Subscription) -> bool:
+    """Ops reach every subscription; a partner or province only its own."""
     owner = subscription.subscriber
-    if owner.sub != subscriber.sub or owner.role != subscriber.role:
-        raise Forbidden("This subscription belongs to another account; you can only see and change your own.")
+    return subscriber.role == "ops" or (owner.sub == subscriber.sub and owner.role == subscriber.role)
 
 
 class NotificationsHandlers:
@@ -163,7 +161,7 @@ class NotificationsHandlers:
             await self._load(uow, subscriber, subscription_id, None, lock=False)
             row = await repository.delivery_row(uow.session, delivery_id)
             if row is None or row["subscription_id"] != subscription_id:
-                raise NotFound("delivery", delivery_id)
+                raise not_found("delivery", delivery_id)
             await repository.requeue(uow.session, [delivery_id], self.clock.now())
             await uow.commit()
         self._wake()
@@ -266,11 +264,10 @@ class NotificationsHandlers:
         lock: bool = True,
     ) -> Subscription:
         subscription = await SubscriptionRepository(uow.session, self.box).get(subscription_id, lock=lock)
-        if subscription is None:
-            raise NotFound("subscription", subscription_id)
-        check_access(subscriber, subscription)
+        if subscription is None or not may_access(subscriber, subscription):
+            raise not_found("subscription", subscription_id)
         if expected is not None and expected != subscription.version:
-            raise StaleVersion(expected, subscription.version)
+            raise StaleVersion(expected, subscription.version, what="subscription")
         return subscription
 
     async def _save(self, uow: UnitOfWork, subscription: Subscription) -> None:
@@ -298,4 +295,4 @@ def _target(subscription: Subscription) -> Target:
     )  # fmt: skip
 
 
-__all__ = ["Audience", "Created", "NotificationsHandlers", "Outcome", "check_access"]
+__all__ = ["Audience", "Created", "NotificationsHandlers", "Outcome", "may_access"]
