@@ -63,6 +63,7 @@ SCHEMATHESIS_TIMEOUT_S = SCHEMATHESIS_MAX_TIME_S + 120
 SCHEMATHESIS_RUNS = (
     ("profile", ("st-partner", "partner", None), "^/v1/profiles"),
     ("profile", ("st-province", "province", "ON"), "^/(v1/provinces|healthz|readyz|metrics)"),
+    ("profile", ("st-ops", "ops", None), "^/v1/admin/profiles"),  # officers' and ops' view, erasure
     ("ranking", ("st-ops", "ops", None), None),
     ("draws", ("st-ops", "ops", None), None),
     ("applications", ("st-officer", "officer", None), None),
