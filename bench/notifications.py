@@ -153,17 +153,12 @@ class NotificationsBench:
 
     async def _prepare(self) -> None:
         from shared import kafka_admin
-        from shared.db import create_database, create_engine
-        from shared.migrations import upgrade_on_connection
+        from shared.db import create_database
+        from shared.migrations import upgrade_to_head
 
         settings = self.settings
         await create_database(settings.database_url)
-        engine = create_engine(settings)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(upgrade_on_connection, ALEMBIC_INI)
-        finally:
-            await engine.dispose()
+        await upgrade_to_head(ALEMBIC_INI, settings.database_url)
         await kafka_admin.ensure_topics(settings.kafka_bootstrap_servers, self.prefix)
         env = {
             **_env(),

@@ -25,11 +25,10 @@ from notifications_service.main import build_app
 from notifications_service.settings import NotificationsSettings
 from shared.auth import mint_token
 from shared.clock import Clock
-from shared.db import create_engine
 from shared.envelope import encode
 from shared.events.catalogue import Event, Invited
 from shared.messages import envelope_for
-from shared.migrations import upgrade_on_connection
+from shared.migrations import upgrade_to_head
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 from shared.testing import (
@@ -61,12 +60,7 @@ def _spawn(
 @asynccontextmanager
 async def fresh_database(settings: NotificationsSettings) -> AsyncIterator[None]:
     await create_database(settings.database_url)
-    engine = create_engine(settings)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(upgrade_on_connection, ALEMBIC_INI)
-    finally:
-        await engine.dispose()
+    await upgrade_to_head(ALEMBIC_INI, settings.database_url)
     try:
         yield
     finally:
