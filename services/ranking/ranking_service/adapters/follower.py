@@ -85,6 +85,7 @@ class ScoredStreamFollower:
         self.following = False
         self.applied = 0  # standings read from the table and applied (metrics, tests)
         self._consumer: AIOKafkaConsumer | None = None
+        self._offsets: AIOKafkaConsumer | None = None
         self._moved = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -108,10 +109,23 @@ class ScoredStreamFollower:
             delay = min(delay * 2, 5.0)
 
     async def end_offsets(self) -> dict[TopicPartition, int]:
-        consumer = self._consumer
-        if consumer is None:
-            consumer = await self._open()
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(self.partitions)
+        """The topic's end offsets now, asked on a connection of their own: Kafka answers a connection's
+        requests in order, and the follower's fetch waits up to 500 ms for records."""
+        if self._offsets is None:
+            offsets = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                group_id=None,
+                client_id=f"ee-{self.settings.service_name}-follower-offsets",
+                enable_auto_commit=False,
+            )
+            await offsets.start()
+            self._offsets = offsets
+        try:
+            ends: dict[TopicPartition, int] = await self._offsets.end_offsets(self.partitions)
+        except Exception:
+            offsets, self._offsets = self._offsets, None
+            await offsets.stop()
+            raise
         return ends
 
     async def _open(self) -> AIOKafkaConsumer:
@@ -152,6 +166,9 @@ class ScoredStreamFollower:
             self.following = False
             self._consumer = None
             await consumer.stop()
+            offsets, self._offsets = self._offsets, None
+            if offsets is not None:
+                await offsets.stop()
 
     async def stop(self) -> None:
         self._stopping.set()
