@@ -16,9 +16,10 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -219,3 +220,20 @@ class BatchUnitOfWork(UnitOfWork):
     async def commit_batch(self) -> None:
         """The consumer's commit: outbox rows, then the transaction, then the after-commit callbacks."""
         await self._commit()
+
+
+W = TypeVar("W")
+
+
+def wrapped_uow(
+    platform_uow: Callable[[], UnitOfWork], wrap: Callable[[UnitOfWork], W]
+) -> Callable[[], AbstractAsyncContextManager[W]]:
+    """A factory of a service's units of work: each opens the platform's (`runtime.uow()`) and hands
+    the handler `wrap(uow)`, the service's wrapper with its repositories over it."""
+
+    @asynccontextmanager
+    async def open_uow() -> AsyncIterator[W]:
+        async with platform_uow() as uow:
+            yield wrap(uow)
+
+    return open_uow

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from applications_service.adapters import queries
 from applications_service.adapters.repository import InvitationRepository, due_invitation_ids
 from applications_service.domain.documents import ProfileFacts
 from applications_service.domain.invitation import Invitation
-from shared.uow import UnitOfWork
+from shared.uow import UnitOfWork, wrapped_uow
 
 
 class SqlInvitations:
@@ -70,10 +70,4 @@ def applications_uow(
     platform_uow: Callable[[], UnitOfWork],
 ) -> Callable[[], AbstractAsyncContextManager[ApplicationsUnitOfWork]]:
     """A factory of applications units of work over the runtime's `uow()`."""
-
-    @asynccontextmanager
-    async def open_uow() -> AsyncIterator[ApplicationsUnitOfWork]:
-        async with platform_uow() as uow:
-            yield ApplicationsUnitOfWork(uow)
-
-    return open_uow
+    return wrapped_uow(platform_uow, ApplicationsUnitOfWork)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from draws_service.adapters.repository import SqlDrawsRepository
 from shared.envelope import Envelope
 from shared.events.catalogue import Event
-from shared.uow import UnitOfWork
+from shared.uow import UnitOfWork, wrapped_uow
 
 
 class DrawsUnitOfWork:
@@ -27,10 +27,4 @@ def draws_uow(
     platform_uow: Callable[[], UnitOfWork],
 ) -> Callable[[], AbstractAsyncContextManager[DrawsUnitOfWork]]:
     """A factory of draws units of work over the runtime's `uow()`."""
-
-    @asynccontextmanager
-    async def open_uow() -> AsyncIterator[DrawsUnitOfWork]:
-        async with platform_uow() as uow:
-            yield DrawsUnitOfWork(uow)
-
-    return open_uow
+    return wrapped_uow(platform_uow, DrawsUnitOfWork)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
 from profile_service.adapters.queries import due_profile_ids, erasable_profile_ids
 from profile_service.adapters.repository import ProfileRepository, stream_id
 from profile_service.domain.profile import Profile
-from shared.uow import SupportsNow, UnitOfWork
+from shared.uow import SupportsNow, UnitOfWork, wrapped_uow
 
 
 class SqlProfiles:
@@ -69,10 +69,4 @@ def profile_uow(
     platform_uow: Callable[[], UnitOfWork],
 ) -> Callable[[], AbstractAsyncContextManager[ProfileUnitOfWork]]:
     """A factory of profile units of work over the runtime's `uow()`."""
-
-    @asynccontextmanager
-    async def open_uow() -> AsyncIterator[ProfileUnitOfWork]:
-        async with platform_uow() as uow:
-            yield ProfileUnitOfWork(uow)
-
-    return open_uow
+    return wrapped_uow(platform_uow, ProfileUnitOfWork)
