@@ -44,6 +44,7 @@ from shared.auth import mint_token
 from shared.envelope import Envelope, EnvelopeError, decode
 from shared.events.catalogue import CATALOGUE, EVENT_TOPICS
 from shared.events.registry import REGISTRY
+from shared.gateway import load_table
 from shared.testing import run_prefix
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -53,7 +54,10 @@ FIGURES_FILE: Final = LOCAL / "e2e-figures.json"
 SERVICES_SH: Final = ROOT / "deploy/local/services.sh"
 POSTGRES_SH: Final = ROOT / "deploy/local/postgres.sh"
 KAFKA_SH: Final = ROOT / "deploy/local/kafka.sh"
-SERVICES: Final = ("profile", "ranking", "draws", "applications")
+# Every process `services.sh` starts (deploy/services.conf), with its port offset; SERVICES are those
+# that own a database (and so a clock, an outbox and consumers): not the console, which only reads them.
+PORT_OFFSETS: Final = {entry.name: entry.offset for entry in load_table()}
+SERVICES: Final = tuple(name for name in PORT_OFFSETS if (ROOT / "services" / name / "alembic.ini").exists())
 SECRET: Final = "e2e-" + "s3cret-" * 6
 PROBLEM_JSON: Final = "application/problem+json"
 LOCK_WAIT_S: Final = 900.0
@@ -149,7 +153,7 @@ class World:
     # -- addresses and tokens ---------------------------------------------------------------------
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{port_base() + 1 + SERVICES.index(service)}"
+        return f"http://127.0.0.1:{port_base() + PORT_OFFSETS[service]}"
 
     def token(self, sub: str, role: str, province: str | None = None) -> str:
         key = (sub, role, province)

@@ -8,8 +8,10 @@ profile implies on the services' day); ops plans and holds a general round of 50
 apply; one application is withdrawn, an officer approves all the others but one; COPRs are issued and
 PR visas for visa-required nationals; one lands, two COPRs expire; reminders fire once. A profile is
 withdrawn, one made ineligible, a nomination withdrawn, and at last the clock moves a year on so the
-pool expires. Then the whole log is read: every catalogue event type on its topic, a valid envelope, in
-order per aggregate, and each event a request caused carries that request's correlation id.
+pool expires. A partner subscribes to webhooks (signed, verified by a real receiver), and a receiver
+that answers 410 gets its subscription disabled. Then the whole log is read: every catalogue event type
+on its topic, a valid envelope, in order per aggregate, and each event a request caused carries that
+request's correlation id.
 
 The steps share one world and run in order; each later step needs the earlier ones.
 """
@@ -23,11 +25,13 @@ from collections.abc import AsyncIterator, Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from e2e_documents import implied_calculator_body, ineligible, varied_documents
 from e2e_harness import SERVICES, World, check_log, poll, read_log, report_figures, running_world
+from notifications_harness import Receiver
 
 from applications_service.domain.visa import VISA_REQUIRED_COUNTRIES
 from shared.events.catalogue import CATALOGUE
@@ -70,6 +74,7 @@ class Journey:
     expected: list[tuple[str, str, str]] = field(default_factory=list)  # (correlation, event, subject)
     personal_markers: list[str] = field(default_factory=list)  # in every profile's identity (issue 16)
     timings: dict[str, float] = field(default_factory=dict)
+    webhook_profiles: list[str] = field(default_factory=list)  # created to be heard by webhook
 
     def expect(self, correlation: str | None, subject: str, *events: str) -> None:
         assert correlation is not None
@@ -744,7 +749,78 @@ async def test_ops_activate_the_old_rules_and_back_and_the_pool_follows(
         assert after is not None and after["crs"] == before["crs"], (before, after)
 
 
-# --- 6. the log ---------------------------------------------------------------------------------------
+# --- 6. webhooks ------------------------------------------------------------------------------------
+
+
+async def test_a_partner_hears_of_its_profiles_by_signed_webhook_and_a_410_disables_a_subscription(
+    world: World, journey: Journey, tmp_path: Path
+) -> None:
+    """Every subscription change is an event: created, updated, secret rotated, deleted, and disabled
+    when the receiver answers 410 Gone. The receivers are real processes verifying each signature with
+    the `standardwebhooks` package (a request that does not verify is not counted as received)."""
+    partner_hooks = Receiver(tmp_path, {})
+    created = await subscribe(world, PARTNER, partner_hooks.url("/hooks/partner"), ["ee.profile.*"])
+    partner_hooks.routes = {"/hooks/partner": created["secret"]}
+    gone_hooks = Receiver(tmp_path, {}, status=410)
+    gone = await subscribe(world, OPS, gone_hooks.url("/hooks/gone"), ["ee.profile.ProfileCreated"])
+    gone_hooks.routes = {"/hooks/gone": gone["secret"]}
+    await partner_hooks.start()
+    await gone_hooks.start()
+    try:
+        document = next(iter(journey.candidates.values())).document
+        response = await world.call(
+            "profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document, headers=idempotency(),
+            purpose="create",
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+        profile_id = response.json()["id"]
+        journey.webhook_profiles.append(profile_id)
+
+        async def heard(receiver: Receiver, path: str) -> list[dict[str, Any]] | None:
+            mine = [r for r in receiver.accepted(path) if r["body"]["data"].get("profile_id") == profile_id]
+            return mine or None
+
+        [delivered] = await poll(partial(heard, partner_hooks, "/hooks/partner"), 30, "the partner's webhook")
+        assert delivered["body"]["type"].startswith("ee.profile.ProfileCreated")
+        await poll(partial(heard, gone_hooks, "/hooks/gone"), 30, "the 410 receiver's webhook")
+
+        async def disabled() -> bool:
+            path = f"/v1/webhooks/subscriptions/{gone['id']}"
+            found = await world.call("notifications", "GET", path, as_=OPS)
+            return found.status_code == 200 and found.json()["enabled"] is False
+
+        await poll(disabled, 30, "the subscription whose receiver answered 410 to be disabled")
+    finally:
+        await partner_hooks.stop()
+        await gone_hooks.stop()
+
+    path = f"/v1/webhooks/subscriptions/{created['id']}"
+    changed = await world.call(
+        "notifications", "PATCH", path, as_=PARTNER, json_body={"description": "renamed"},
+        headers={"If-Match": created["etag"]},
+    )  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    rotated = await world.call(
+        "notifications", "POST", f"{path}/secret/rotate", as_=PARTNER, json_body={"overlap_seconds": 60},
+        headers={"If-Match": changed.headers["ETag"]},
+    )  # fmt: skip
+    assert rotated.status_code == 200 and rotated.json()["secret"] != created["secret"], rotated.text
+    deleted = await world.call(
+        "notifications", "DELETE", path, as_=PARTNER, headers={"If-Match": rotated.headers["ETag"]}
+    )
+    assert deleted.status_code == 204, deleted.text
+
+
+async def subscribe(world: World, who: tuple[str, str], url: str, event_types: list[str]) -> dict[str, Any]:
+    response = await world.call(
+        "notifications", "POST", "/v1/webhooks/subscriptions", as_=who,
+        json_body={"url": url, "event_types": event_types, "description": "e2e journey"},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    return {**response.json(), "etag": response.headers["ETag"]}
+
+
+# --- 7. the log ---------------------------------------------------------------------------------------
 
 
 async def test_every_catalogue_event_is_on_its_topic_valid_in_order_with_its_correlation_id(
@@ -788,4 +864,4 @@ async def test_every_catalogue_event_is_on_its_topic_valid_in_order_with_its_cor
     assert len(report.of("InvitationDeclined")) == 3 and len(report.of("InvitationExpired")) == 1
     assert len(report.of("Applied")) == 56 and len(report.of("Approved")) == 54
     assert len(report.of("Refused")) == 1 and len(report.of("Landed")) == 1
-    assert len(report.of("ProfileCreated")) == PROFILES
+    assert len(report.of("ProfileCreated")) == PROFILES + len(journey.webhook_profiles)
