@@ -74,7 +74,7 @@ class Journey:
     expected: list[tuple[str, str, str]] = field(default_factory=list)  # (correlation, event, subject)
     personal_markers: list[str] = field(default_factory=list)  # in every profile's identity (issue 16)
     timings: dict[str, float] = field(default_factory=dict)
-    extra_profiles: list[str] = field(default_factory=list)  # created besides the 200 (erasure, webhooks)
+    extra_profiles: list[str] = field(default_factory=list)  # besides the 200: rules, erasure, webhooks
 
     def expect(self, correlation: str | None, subject: str, *events: str) -> None:
         assert correlation is not None
@@ -734,6 +734,7 @@ async def test_ops_activate_the_old_rules_and_back_and_the_pool_follows(
     )  # fmt: skip
     assert created.status_code == 201, created.text
     profile_id = created.json()["id"]
+    journey.extra_profiles.append(profile_id)
     submitted = await world.call(
         "profile", "POST", f"/v1/profiles/{profile_id}/submit", as_=PARTNER, headers=if_match(1),
         purpose="submit", subject=profile_id,
