@@ -116,6 +116,19 @@ def if_match(version: int) -> dict[str, str]:
     return {"If-Match": f'"{version}"'}
 
 
+async def create_extra_profile(world: World, journey: Journey, document: dict[str, Any]) -> str:
+    """A partner's profile besides the 200 (counted by the log check); its ProfileCreated is expected."""
+    created = await world.call(
+        "profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document, headers=idempotency(),
+        purpose="create",
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    profile_id: str = created.json()["id"]
+    journey.extra_profiles.append(profile_id)
+    journey.expect(correlation_of(created), profile_id, "ProfileCreated")
+    return profile_id
+
+
 async def pool_top(world: World, n: int = 1000) -> dict[str, Any]:
     response = await world.call("ranking", "GET", "/v1/pool/top", as_=OPS, params={"n": n}, purpose="top")
     assert response.status_code == 200, response.text
@@ -569,14 +582,7 @@ async def test_ops_erase_a_never_invited_profile_and_no_trace_of_the_person_is_l
         "lmia_or_exempt": True, "canadian_armed_forces": False,
     }
     document["job_offer"] = {**offer, "employer": markers[4]}
-    created = await world.call(
-        "profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document, headers=idempotency(),
-        purpose="create",
-    )  # fmt: skip
-    assert created.status_code == 201, created.text
-    profile_id = created.json()["id"]
-    journey.extra_profiles.append(profile_id)
-    journey.expect(correlation_of(created), profile_id, "ProfileCreated")
+    profile_id = await create_extra_profile(world, journey, document)
     submitted = await world.call(
         "profile", "POST", f"/v1/profiles/{profile_id}/submit", as_=PARTNER, headers=if_match(1),
         purpose="submit", subject=profile_id,
@@ -728,13 +734,7 @@ async def test_ops_activate_the_old_rules_and_back_and_the_pool_follows(
     2020-10-27 rules but not the rules version (PoolDetailsChanged); `in-force` again afterwards."""
     (document,) = varied_documents(1, await world.today("profile"), seed=1111)
     document["job_offer"] = None
-    created = await world.call(
-        "profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document, headers=idempotency(),
-        purpose="create",
-    )  # fmt: skip
-    assert created.status_code == 201, created.text
-    profile_id = created.json()["id"]
-    journey.extra_profiles.append(profile_id)
+    profile_id = await create_extra_profile(world, journey, document)
     submitted = await world.call(
         "profile", "POST", f"/v1/profiles/{profile_id}/submit", as_=PARTNER, headers=if_match(1),
         purpose="submit", subject=profile_id,
@@ -770,13 +770,7 @@ async def test_a_partner_hears_of_its_profiles_by_signed_webhook_and_a_410_disab
     await gone_hooks.start()
     try:
         document = next(iter(journey.candidates.values())).document
-        response = await world.call(
-            "profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document, headers=idempotency(),
-            purpose="create",
-        )  # fmt: skip
-        assert response.status_code == 201, response.text
-        profile_id = response.json()["id"]
-        journey.extra_profiles.append(profile_id)
+        profile_id = await create_extra_profile(world, journey, document)
 
         async def heard(receiver: Receiver, path: str) -> list[dict[str, Any]] | None:
             mine = [r for r in receiver.accepted(path) if r["body"]["data"].get("profile_id") == profile_id]
