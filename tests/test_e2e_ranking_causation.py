@@ -3,8 +3,9 @@ the candidate.
 
 The projection applies a consumer batch just before it commits, after every handler ran and outside
 their message context, so `Ranked` / `RemovedFromPool` got a fresh correlation id per batch instead of
-the one of the request that caused them. Pure: a fake session and store, the real projection and unit
-of work.
+the one of the request that caused them. The real projection and unit of work over a real PostgreSQL
+session (the platform tables: the outbox is where the events are read back); only the ranking row store
+is a stand-in with nobody in it yet.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
+import sqlalchemy as sa
 
 from ranking_service.application.projection import RankingProjection
 from ranking_service.domain.candidate import CandidateRow
@@ -23,31 +26,18 @@ from ranking_service.settings import RankingSettings
 from shared import context
 from shared.clock import Clock
 from shared.consumer import Delivery
+from shared.db import outbox
 from shared.envelope import Envelope
 from shared.events.catalogue import PROFILE_TOPIC, ProfileSubmitted
 from shared.messages import envelope_for
 from shared.rules.crs import CURRENT_RULES
 from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE
+from shared.testing import PlatformDatabase
 from shared.uow import UnitOfWork
 
+pytestmark = pytest.mark.infra
+
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-
-
-class FakeSession:
-    """Records the statements' parameters (the outbox rows) instead of talking to PostgreSQL."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    async def execute(self, statement: Any, params: Any = None) -> None:
-        if isinstance(params, list):
-            self.rows.extend(params)
-
-    async def commit(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
 
 class NewRows:
@@ -78,19 +68,22 @@ def submitted(profile_id: str, correlation: str) -> Delivery:
     return Delivery(envelope, event, "t." + PROFILE_TOPIC, 0, 7)
 
 
-async def test_each_ranked_carries_the_correlation_of_the_event_that_moved_its_candidate() -> None:
-    session = FakeSession()
+async def test_each_ranked_carries_the_correlation_of_the_event_that_moved_its_candidate(
+    platform_db: PlatformDatabase,
+) -> None:
     settings = RankingSettings(env="test", topic_prefix="t.")
     clock = Clock.frozen(NOW)
     projection = RankingProjection(PoolView(CURRENT_RULES.name), NewRows, clock, emit=True)
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     deliveries = [submitted(first, "request-a"), submitted(second, "request-b")]
 
-    async with UnitOfWork(lambda: session, settings, clock) as uow:  # type: ignore[arg-type]
+    async with UnitOfWork(platform_db.sessions, settings, clock) as uow:
         await projection.apply(uow, deliveries)
         await uow.commit()
 
-    published = [orjson.loads(row["payload"]) for row in session.rows if "payload" in row]
+    async with platform_db.sessions() as session:
+        payloads = (await session.execute(sa.select(outbox.c.payload).order_by(outbox.c.id))).scalars()
+        published = [orjson.loads(payload) for payload in payloads]
     by_profile = {body["subject"]: body for body in published}
     assert {body["type"] for body in published} == {"ee.ranking.Ranked.v1"}
     assert by_profile[first]["correlationid"] == "request-a"
