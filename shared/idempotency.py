@@ -219,6 +219,17 @@ class IdempotencyKeys:
             )
         return StoredResponse(status_code=status_code, body=body)
 
+    async def amend(
+        self, session: AsyncSession, key: str, response: Any, *, caller: str | None = None
+    ) -> None:
+        """Replace the stored response of `key`: for a command that goes on after the transaction that
+        recorded it (and whose answer tells what it did since). Nothing when the key is unknown."""
+        await session.execute(
+            sa.update(idempotency_keys)
+            .where(idempotency_keys.c.scope == self._scope(caller), idempotency_keys.c.key == key)
+            .values(response=jsonable_encoder(response))
+        )
+
     @staticmethod
     async def purge(session: AsyncSession, older_than: datetime) -> int:
         """Delete keys recorded before `older_than` (all scopes); returns how many."""

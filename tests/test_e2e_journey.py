@@ -742,11 +742,17 @@ async def test_ops_activate_the_old_rules_and_back_and_the_pool_follows(
     assert submitted.status_code == 200, submitted.text
     before = await poll(lambda: standing(world, profile_id), 60, "the new profile ranked")
     for version in ("2020-10-27", "in-force"):
-        response = await world.call(
-            "ranking", "POST", f"/v1/admin/rules/{version}/activate", as_=OPS, purpose="rules"
-        )
+        rules = await world.call("ranking", "GET", "/v1/admin/rules", as_=OPS, purpose="rules")
+        assert rules.status_code == 200, rules.text
+        path = f"/v1/admin/rules/{version}/activate"
+        headers = {"If-Match": rules.headers["ETag"], "Idempotency-Key": str(uuid.uuid4())}
+        response = await world.call("ranking", "POST", path, as_=OPS, purpose="rules", headers=headers)
         assert response.status_code == 200, response.text
         assert response.json()["rules_version"] == version
+        # A retry (its If-Match now stale) gets the first answer; nothing is activated twice.
+        retried = await world.call("ranking", "POST", path, as_=OPS, purpose="rules", headers=headers)
+        assert retried.status_code == 200 and retried.json() == response.json(), retried.text
+        assert retried.headers["Idempotent-Replayed"] == "true"
         after = await standing(world, profile_id)
         assert after is not None and after["crs"] == before["crs"], (before, after)
 

@@ -48,10 +48,13 @@ class _UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
-def answer_headers(answer: Answer, location: str | None = None) -> dict[str, str]:
-    """`ETag` from the answer's `version` (when it has one) and `Location` when given."""
+def answer_headers(
+    answer: Answer, location: str | None = None, *, version_field: str = "version"
+) -> dict[str, str]:
+    """`ETag` from the answer's `version` (or `version_field`, when it has one) and `Location` when
+    given."""
     headers: dict[str, str] = {}
-    version = answer.get("version")
+    version = answer.get(version_field)
     if isinstance(version, int) and not isinstance(version, bool):
         headers["ETag"] = etag_header(version)
     if location is not None:
@@ -65,6 +68,7 @@ class IdempotentCommand:
     `scope` names the operation (`"profile.submit"`); keys are per caller, so two callers' keys never
     collide. `body` is the request's JSON body (part of the fingerprint with the method and path).
     `status` is the success status; `location(answer)` gives the `Location` of a created resource (or None).
+    `version_field` names the answer's field that is the resource's ETag (`version` by default).
     """
 
     def __init__(
@@ -77,17 +81,20 @@ class IdempotentCommand:
         body: Any = None,
         status: int = 200,
         location: Callable[[Answer], str | None] | None = None,
+        version_field: str = "version",
     ) -> None:
         self.keys = IdempotencyKeys(scope)
         self.key = key
         self.caller = caller
         self.status = status
         self.location = location
+        self.version_field = version_field
         self.fingerprint = request_fingerprint(request.method, request.url.path, body)
 
     def respond(self, answer: Answer, *, replayed: bool = False) -> Response:
         """The answer with its `ETag` (and `Location`); no body for a 204."""
-        headers = answer_headers(answer, self.location(answer) if self.location else None)
+        location = self.location(answer) if self.location else None
+        headers = answer_headers(answer, location, version_field=self.version_field)
         if replayed:
             headers[REPLAYED_HEADER] = "true"
         if self.status == 204:
@@ -108,6 +115,11 @@ class IdempotentCommand:
         """Record `answer` for this key in the command's transaction (nothing without a key)."""
         if self.key is not None:
             await self.keys.save(session, self.key, self.fingerprint, self.status, answer, caller=self.caller)
+
+    async def amend(self, session: AsyncSession, answer: Answer) -> None:
+        """Replace the answer recorded for this key (a command that went on after recording it)."""
+        if self.key is not None:
+            await self.keys.amend(session, self.key, answer, caller=self.caller)
 
     async def run(
         self,

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ranking_service.application import queries
-from ranking_service.application.jobs import RankingJobs
+from ranking_service.application.jobs import Activation, RankingJobs
 from ranking_service.domain.view import PoolView
 from ranking_service.schemas import (
     ActivationAnswer,
@@ -33,6 +34,8 @@ from ranking_service.schemas import (
 )
 from shared.auth import Principal, require_roles
 from shared.errors import Unprocessable
+from shared.idempotency import IdempotencyKey
+from shared.problem import ProblemDetails
 from shared.rules.crs import (
     RULES_CHOICES,
     CrsInputError,
@@ -43,6 +46,8 @@ from shared.rules.crs import (
 )
 from shared.rules.distribution import MAX_CRS
 from shared.uow import SupportsNow
+from shared.web.commands import IdempotentCommand
+from shared.web.conditional import IfMatch, etag_header
 from shared.web.openapi import links
 
 router = APIRouter()
@@ -203,17 +208,29 @@ async def selection(body: SelectionRequest, ranking: Ctx) -> Response:
 # --- operations -------------------------------------------------------------------------------------
 
 
+_RULES_LINKS: Final = links(
+    ActivateRules=(
+        "activate_rules", {"version": "$response.body#/active", "header.If-Match": "$response.header.ETag"}
+    ),
+)
+Responses = dict[int | str, dict[str, Any]]
+_412: Final[Responses] = {412: {"model": ProblemDetails, "description": "Stale If-Match: the rules changed."}}
+_428: Final[Responses] = {428: {"model": ProblemDetails, "description": "If-Match missing."}}
+
+
 @router.get(
     "/v1/admin/rules",
     tags=["operations"],
-    summary="The active CRS rules version and the modelled ones (ops)",
+    summary="The active CRS rules version and the modelled ones (ops); its ETag is the If-Match to activate",
     dependencies=[Depends(require_roles("ops"))],
-    responses={200: {"description": "The rules versions.", "links": links(
-        ActivateRules=("activate_rules", {"version": "$response.body#/active"}),
-    )}},
+    responses={200: {"description": "The rules versions; `ETag` is the active-rules state's revision.",
+                     "links": _RULES_LINKS}},
 )
-async def rules(ranking: Ctx) -> RulesState:
-    return RulesState(active=ranking.view.rules_version, versions=list(RULES_CHOICES))
+async def rules(ranking: Ctx, response: Response) -> RulesState:
+    state = await ranking.jobs.rules_state()
+    response.headers["ETag"] = etag_header(state.revision)
+    versions = list(RULES_CHOICES)
+    return RulesState(active=ranking.view.rules_version, revision=state.revision, versions=versions)
 
 
 @router.post(
@@ -221,13 +238,46 @@ async def rules(ranking: Ctx) -> RulesState:
     tags=["operations"],
     summary="Score the pool with another rules version; emits Ranked for every changed candidate (ops)",
     operation_id="activate_rules",
-    dependencies=[Depends(require_roles("ops"))],
+    response_model=ActivationAnswer,
+    responses={200: {"description": "Activated; `ETag` is the active-rules state's new revision.",
+                     "links": _RULES_LINKS}, **_412, **_428},
 )
-async def activate(version: str, ranking: Ctx) -> ActivationAnswer:
-    done = await ranking.jobs.activate(version)
-    return ActivationAnswer(
-        rules_version=done.rules_version, previous=done.previous, rescored=done.rescored, changed=done.changed
+async def activate(
+    version: Annotated[str, Path(max_length=64)],
+    expected: IfMatch,
+    key: IdempotencyKey,
+    principal: Annotated[Principal, Depends(require_roles("ops"))],
+    ranking: Ctx,
+    request: Request,
+) -> Response:
+    """Send `If-Match` with the ETag of `GET /v1/admin/rules` (412 when another activation came in
+    between). With an `Idempotency-Key`, a retry gets the first answer again, recorded in the switch's
+    transaction (its `rescored`/`changed` are null if that activation's rescoring did not finish)."""
+    command = IdempotentCommand(
+        "ranking.activate-rules", key, request, principal.sub, version_field="revision"
     )
+    async with ranking.jobs.uow() as uow:
+        replayed = await command.replay(uow.session)
+    if replayed is not None:
+        return replayed
+
+    async def record(session: AsyncSession, switched: Activation) -> None:
+        await command.record(session, _activation(switched))
+
+    done = await ranking.jobs.activate(version, expected, record)
+    answer = _activation(done)
+    if command.key is not None:
+        async with ranking.jobs.uow() as uow:
+            await command.amend(uow.session, answer)
+            await uow.commit()
+    return command.respond(answer)
+
+
+def _activation(done: Activation) -> dict[str, Any]:
+    return ActivationAnswer(
+        rules_version=done.rules_version, previous=done.previous, revision=done.revision,
+        rescored=done.rescored, changed=done.changed,
+    ).model_dump(mode="json")  # fmt: skip
 
 
 @router.get(

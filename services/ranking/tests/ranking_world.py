@@ -65,8 +65,10 @@ class Service:
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def post(self, url: str, body: Any = None, role: str = "ops") -> httpx.Response:
-        return await self.http.post(url, json=body, headers=token(role))
+    async def post(
+        self, url: str, body: Any = None, role: str = "ops", headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.http.post(url, json=body, headers={**token(role), **(headers or {})})
 
 
 @dataclass

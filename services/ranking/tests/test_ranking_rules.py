@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -21,7 +22,7 @@ from ranking_world import World, open_world
 from sqlalchemy import text
 
 from shared.db import create_engine
-from shared.events.catalogue import Event, Ranked
+from shared.events.catalogue import Event, Ranked, RulesActivated
 
 pytestmark = pytest.mark.infra
 
@@ -33,6 +34,7 @@ async def world() -> AsyncIterator[World]:
 
 
 A, B = pid(1), pid(2)
+IF_MATCH_0 = {"If-Match": '"0"'}  # the active-rules state before any activation
 
 
 def submitted(profile_id: str, doc: dict[str, object], minutes: int = 0) -> list[tuple[Event, int]]:
@@ -47,16 +49,19 @@ async def test_activating_the_old_rules_rescores_the_pool_and_emits_what_changed
     async with world.service() as service:
         await service.wait(lambda view: len(view.pool) == 2, "two candidates")
         assert service.view.pool.get(A).crs == 416  # type: ignore[union-attr]
-        response = await service.post("/v1/admin/rules/2020-10-27/activate")
+        response = await service.post("/v1/admin/rules/2020-10-27/activate", headers=IF_MATCH_0)
         assert response.status_code == 200, response.text
         # By default the pool is scored with the version in force on the day (2026: 2025-03-25).
-        assert response.json() == {"rules_version": "2020-10-27", "previous": "in-force", "rescored": 2,
-                                   "changed": 1}  # fmt: skip
+        assert response.json() == {"rules_version": "2020-10-27", "previous": "in-force", "revision": 1,
+                                   "rescored": 2, "changed": 1}  # fmt: skip
+        assert response.headers["ETag"] == '"1"'
         assert service.view.pool.get(A).crs == 616  # type: ignore[union-attr]
         assert (await service.get("/v1/admin/rules"))["active"] == "2020-10-27"
-        unknown = await service.post("/v1/admin/rules/1999-01-01/activate")
+        unknown = await service.post("/v1/admin/rules/1999-01-01/activate", headers={"If-Match": '"1"'})
         assert unknown.status_code == 404 and unknown.json()["title"] == "Unknown rules version"
-        refused = await service.http.post("/v1/admin/rules/2025-03-25/activate", headers=token("officer"))
+        refused = await service.http.post(
+            "/v1/admin/rules/2025-03-25/activate", headers={**token("officer"), "If-Match": '"1"'}
+        )
         assert refused.status_code == 403
         factors = {"age": 30, "education_level": "masters"}
         calculator = await service.http.post("/v1/crs/calculate", json=factors)
@@ -69,10 +74,59 @@ async def test_activating_the_old_rules_rescores_the_pool_and_emits_what_changed
         assert restarted.view.rules_version == "2020-10-27"
         assert restarted.view.pool.get(A).crs == 616  # type: ignore[union-attr]
         await restarted.wait_assigned()  # the activating instance rescores its own partitions' share
-        back = await restarted.post("/v1/admin/rules/in-force/activate")
+        back = await restarted.post("/v1/admin/rules/in-force/activate", headers={"If-Match": '"1"'})
         assert back.status_code == 200, back.text
         assert (back.json()["rules_version"], back.json()["previous"]) == ("in-force", "2020-10-27")
         assert restarted.view.pool.get(A).crs == 416  # type: ignore[union-attr]
+
+
+async def test_an_activation_wants_the_rules_etag_and_a_retried_key_gets_the_first_answer(
+    world: World,
+) -> None:
+    """The rule of every command: If-Match (428 without, 400 malformed, 412 stale: nothing switched)
+    and Idempotency-Key (same key and request: the first answer, even with its now stale If-Match;
+    same key, other request: 422). Two activations racing on one ETag: one wins, the other is 412."""
+    await world.publish(*submitted(A, document(DOB_416, job_offer=SENIOR_MANAGER_OFFER)))
+    async with world.service() as service:
+        await service.wait(lambda view: A in view.pool, "A in the pool")
+        read = await service.http.get("/v1/admin/rules", headers=token("ops"))
+        assert read.status_code == 200, read.text
+        assert read.headers["ETag"] == '"0"' and read.json()["revision"] == 0
+        url = "/v1/admin/rules/2020-10-27/activate"
+        missing = await service.post(url)
+        assert missing.status_code == 428, missing.text
+        malformed = await service.post(url, headers={"If-Match": "0"})
+        assert malformed.status_code == 400, malformed.text
+        stale = await service.post(url, headers={"If-Match": '"3"'})
+        assert stale.status_code == 412, stale.text
+        assert stale.json()["current_version"] == 0
+        assert service.view.rules_version == "in-force"  # none of them switched anything
+
+        key = {"Idempotency-Key": "activate-2020-10-27"}
+        first = await service.post(url, headers={**IF_MATCH_0, **key})
+        assert first.status_code == 200, first.text
+        assert first.headers["ETag"] == '"1"' and first.json()["rescored"] == 1
+        again = await service.post(url, headers={**IF_MATCH_0, **key})
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json()  # the counts of the rescoring pass too
+        assert again.headers["Idempotent-Replayed"] == "true" and again.headers["ETag"] == '"1"'
+        other = await service.post("/v1/admin/rules/in-force/activate", headers={"If-Match": '"1"', **key})
+        assert other.status_code == 422, other.text
+        assert other.json()["title"] == "Idempotency-Key reused"
+        without_key = await service.post(url, headers=IF_MATCH_0)
+        assert without_key.status_code == 412, without_key.text
+        after = await service.http.get("/v1/admin/rules", headers=token("ops"))
+        assert after.headers["ETag"] == '"1"' and after.json()["active"] == "2020-10-27"
+
+        racing = await asyncio.gather(
+            service.post("/v1/admin/rules/in-force/activate", headers={"If-Match": '"1"'}),
+            service.post("/v1/admin/rules/2025-03-25/activate", headers={"If-Match": '"1"'}),
+        )
+        assert sorted(r.status_code for r in racing) == [200, 412], [r.text for r in racing]
+        assert (await service.get("/v1/admin/rules"))["revision"] == 2
+        events = await world.ranking_events(at_least=5)
+    activations = [e.rules_version for e in events if isinstance(e, RulesActivated)]
+    assert activations[0] == "2020-10-27" and len(activations) == 2, activations
 
 
 async def test_moving_the_clock_past_a_birthday_rescores_and_emits(world: World) -> None:
@@ -101,7 +155,10 @@ async def test_an_activation_cut_short_by_a_crash_is_finished_after_the_restart(
     try:
         async with engine.begin() as conn:
             await conn.execute(
-                text("INSERT INTO ranking_rules (id, version, activated_at) VALUES (1, '2020-10-27', now())")
+                text(
+                    "INSERT INTO ranking_rules (id, version, activated_at, revision) "
+                    "VALUES (1, '2020-10-27', now(), 1)"
+                )
             )
     finally:
         await engine.dispose()

@@ -254,7 +254,9 @@ async def test_two_instances_split_the_partitions_hold_the_whole_pool_and_surviv
     # 3. A rules activation sent to a reaches b: both switch, the job offers count again everywhere.
     offered = pid(4)
     before = (await cluster.get(b, f"/v1/pool/candidates/{offered}"))["crs"]
-    activated = await cluster.http.post(a.url + "/v1/admin/rules/2020-10-27/activate", headers=token("ops"))
+    activated = await cluster.http.post(
+        a.url + "/v1/admin/rules/2020-10-27/activate", headers={**token("ops"), "If-Match": '"0"'}
+    )
     assert activated.status_code == 200, activated.text
 
     async def rescored_on_b() -> bool:

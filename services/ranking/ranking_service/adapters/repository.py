@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ranking_service.adapters.tables import ranking_profiles, ranking_rules
-from ranking_service.application.ports import Slots, StoredStanding
+from ranking_service.application.ports import RulesRow, Slots, StoredStanding
 from ranking_service.domain.candidate import (
     CandidateRow,
     InvitationState,
@@ -152,15 +152,25 @@ class SqlProjectionStore:
         query = sa.select(ranking_rules.c.version).where(ranking_rules.c.id == 1)
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def set_active_rules(self, rules_version: str, now: datetime) -> None:
+    async def rules_state(self) -> RulesRow:
+        query = sa.select(ranking_rules.c.version, ranking_rules.c.revision).where(ranking_rules.c.id == 1)
+        row = (await self.session.execute(query)).one_or_none()
+        return RulesRow(None, 0) if row is None else RulesRow(row.version, int(row.revision))
+
+    async def lock_rules(self) -> RulesRow:
         await self.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RULES_LOCK})
+        return await self.rules_state()
+
+    async def set_active_rules(self, rules_version: str, now: datetime) -> int:
+        await self.lock_rules()  # (re-entrant: a caller that checked the revision holds it already)
         stmt = sa.dialects.postgresql.insert(ranking_rules).values(
-            id=1, version=rules_version, activated_at=now
+            id=1, version=rules_version, activated_at=now, revision=1
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"], set_={"version": rules_version, "activated_at": now}
-        )
-        await self.session.execute(stmt)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"version": rules_version, "activated_at": now, "revision": ranking_rules.c.revision + 1},
+        ).returning(ranking_rules.c.revision)
+        return int((await self.session.execute(upsert)).scalar_one())
 
     async def pool_rows(self) -> AsyncIterator[tuple[PoolRow, CandidateInfo]]:
         # Read in big partitions (not a greenlet switch per row), the submission instant as exact

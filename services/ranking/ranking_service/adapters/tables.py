@@ -52,5 +52,7 @@ ranking_rules = sa.Table(
     sa.Column("id", sa.SmallInteger, primary_key=True),
     sa.Column("version", sa.Text, nullable=False),
     sa.Column("activated_at", TZ, nullable=False),
+    # +1 per activation (no row: 0); the ETag of `GET /v1/admin/rules`, the If-Match of an activation.
+    sa.Column("revision", sa.BigInteger, nullable=False),
     sa.CheckConstraint("id = 1", name="ck_ranking_rules_single_row"),
 )

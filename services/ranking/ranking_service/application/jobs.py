@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC
 from typing import Final
 
-from ranking_service.application.ports import Slots, StoreFactory
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ranking_service.application.ports import RulesRow, Slots, StoreFactory
 from ranking_service.application.projection import Outcome, RankingProjection
 from ranking_service.domain.pool import Pool, PoolRow
 from ranking_service.domain.view import CandidateInfo
 from shared import context
-from shared.errors import NotFound
+from shared.errors import NotFound, StaleVersion
 from shared.events.catalogue import RulesActivated
 from shared.rules.crs import IN_FORCE, RULES_CHOICES, is_rules_choice, rules_for_day
 from shared.uow import UnitOfWork
@@ -45,10 +47,22 @@ class UnknownRulesVersion(NotFound):
 
 @dataclass(frozen=True, slots=True)
 class Activation:
+    """An activation: the rules, the ones before, the active-rules state's new revision, and what this
+    instance's rescoring pass did (None until it finished)."""
+
     rules_version: str
     previous: str
-    rescored: int
-    changed: int
+    revision: int
+    rescored: int | None = None
+    changed: int | None = None
+
+
+OnSwitched = Callable[[AsyncSession, Activation], Awaitable[None]]
+"""Called in the switch's transaction, before its commit (e.g. to record an Idempotency-Key)."""
+
+
+async def _nothing(session: AsyncSession, switched: Activation) -> None:
+    return None
 
 
 class RankingJobs:
@@ -146,21 +160,37 @@ class RankingJobs:
 
     # --- rules -----------------------------------------------------------------------------------
 
-    async def activate(self, rules_version: str) -> Activation:
+    async def rules_state(self) -> RulesRow:
+        """The active-rules state as committed (its revision is the ETag of the rules)."""
+        async with self.uow() as uow:
+            return await self.store_for(uow.session).rules_state()
+
+    async def activate(
+        self, rules_version: str, expected: int | None = None, on_switched: OnSwitched = _nothing
+    ) -> Activation:
         """Make `rules_version` the pool's rules, rescore this instance's share, emit what changed.
 
         `IN_FORCE` (the default) scores each day with the version in force on it; a version's name
         pins that version whatever the day. The switch waits for the scoring passes in flight (on any
         instance) to commit, and publishes `RulesActivated`: every instance switches its view when it
-        reads it, and rescores the profiles of the partitions it owns (this one, its own at once)."""
+        reads it, and rescores the profiles of the partitions it owns (this one, its own at once).
+
+        `expected` is the revision the caller last read (If-Match): `StaleVersion` when another
+        activation came in between. `on_switched` runs in the switch's transaction."""
         if not is_rules_choice(rules_version):
             raise UnknownRulesVersion(rules_version)
         async with self.exclusive:
             view = self.projection.view
-            previous = view.rules_version
             async with self.uow() as uow:
+                store = self.store_for(uow.session)
+                current = await store.lock_rules()
+                if expected is not None and expected != current.revision:
+                    raise StaleVersion(expected, current.revision, what="active rules")
+                previous = current.version or IN_FORCE
                 now = self.projection.clock.now()
-                await self.store_for(uow.session).set_active_rules(rules_version, now)
+                revision = await store.set_active_rules(rules_version, now)
+                switched = Activation(rules_version, previous, revision)
+                await on_switched(uow.session, switched)
                 if self.projection.emit:
                     uow.publish(
                         RulesActivated(rules_version=rules_version, previous=previous, activated_at=now)
@@ -174,7 +204,7 @@ class RankingJobs:
             slots = self.slots()
             outcome = await self.rescore_other_rules(slots)
             self._swept = slots
-            return Activation(rules_version, previous, outcome.written, outcome.changed)
+            return replace(switched, rescored=outcome.written, changed=outcome.changed)
 
     def rules_activated(self, rules_version: str, correlation_id: str | None = None) -> None:
         """Another instance (or this one) activated `rules_version`: switch the view's rules, and

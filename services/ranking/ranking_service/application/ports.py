@@ -28,6 +28,15 @@ class StoredStanding:
     info: CandidateInfo | None
 
 
+@dataclass(frozen=True, slots=True)
+class RulesRow:
+    """The active-rules state: the version (None: never set, each day the one in force) and its
+    revision (0 before any activation, +1 per activation: the ETag an activation wants as If-Match)."""
+
+    version: str | None
+    revision: int
+
+
 class RowStore(Protocol):
     """The projection rows, inside the caller's transaction: what applying a batch needs."""
 
@@ -60,8 +69,18 @@ class ProjectionStore(RowStore, Protocol):
 
     async def active_rules(self) -> str | None: ...
 
-    async def set_active_rules(self, rules_version: str, now: datetime) -> None:
-        """Switch the rules, after every scoring pass in flight has committed (exclusive lock)."""
+    async def rules_state(self) -> RulesRow:
+        """The active-rules state as committed."""
+        ...
+
+    async def lock_rules(self) -> RulesRow:
+        """The active-rules state, locked (exclusively, as `set_active_rules` does) until the end of
+        the transaction: after every scoring pass in flight has committed."""
+        ...
+
+    async def set_active_rules(self, rules_version: str, now: datetime) -> int:
+        """Switch the rules, after every scoring pass in flight has committed (exclusive lock); the
+        state's new revision."""
         ...
 
     async def standings(self, profile_ids: Sequence[str]) -> list[StoredStanding]:
