@@ -69,6 +69,8 @@ class IdempotentCommand:
     collide. `body` is the request's JSON body (part of the fingerprint with the method and path).
     `status` is the success status; `location(answer)` gives the `Location` of a created resource (or None).
     `version_field` names the answer's field that is the resource's ETag (`version` by default).
+    `store(answer)` / `restore(stored)` turn an answer into what the key's row holds and back (an
+    answer holding a secret is stored with it sealed, e.g.); by default the answer as it is.
     """
 
     def __init__(
@@ -82,6 +84,8 @@ class IdempotentCommand:
         status: int = 200,
         location: Callable[[Answer], str | None] | None = None,
         version_field: str = "version",
+        store: Callable[[Answer], Answer] | None = None,
+        restore: Callable[[Answer], Answer] | None = None,
     ) -> None:
         self.keys = IdempotencyKeys(scope)
         self.key = key
@@ -89,6 +93,8 @@ class IdempotentCommand:
         self.status = status
         self.location = location
         self.version_field = version_field
+        self.store = store or _as_is
+        self.restore = restore or _as_is
         self.fingerprint = request_fingerprint(request.method, request.url.path, body)
 
     def respond(self, answer: Answer, *, replayed: bool = False) -> Response:
@@ -109,17 +115,18 @@ class IdempotentCommand:
         if stored is None:
             return None
         self.status = stored.status_code
-        return self.respond(stored.body, replayed=True)
+        return self.respond(self.restore(stored.body), replayed=True)
 
     async def record(self, session: AsyncSession, answer: Answer) -> None:
         """Record `answer` for this key in the command's transaction (nothing without a key)."""
         if self.key is not None:
-            await self.keys.save(session, self.key, self.fingerprint, self.status, answer, caller=self.caller)
+            stored = self.store(answer)
+            await self.keys.save(session, self.key, self.fingerprint, self.status, stored, caller=self.caller)
 
     async def amend(self, session: AsyncSession, answer: Answer) -> None:
         """Replace the answer recorded for this key (a command that went on after recording it)."""
         if self.key is not None:
-            await self.keys.amend(session, self.key, answer, caller=self.caller)
+            await self.keys.amend(session, self.key, self.store(answer), caller=self.caller)
 
     async def run(
         self,
@@ -137,6 +144,10 @@ class IdempotentCommand:
             await self.record(uow.session, answer)
             await uow.commit()
         return self.respond(answer)
+
+
+def _as_is(answer: Answer) -> Answer:
+    return answer
 
 
 def _json(value: Any) -> Answer:

@@ -13,6 +13,7 @@ from notifications_harness import Service
 
 from notifications_service.adapters import repository
 from notifications_service.adapters.tables import deliveries, subscriptions
+from shared.db import idempotency_keys
 from shared.envelope import decode
 from shared.events.catalogue import NOTIFICATIONS_TOPIC
 from shared.testing import KafkaReader
@@ -211,3 +212,94 @@ async def test_a_batch_fanned_out_to_more_rows_than_one_statement_takes(service:
         assert await repository.add_deliveries(uow.session, rows) == 0
         await uow.session.execute(sa.delete(deliveries).where(deliveries.c.id.like("msg_bulk%")))
         await uow.commit()
+
+
+# -- Idempotency-Key: a retried command gets the first answer, secrets sealed in the table ----------
+
+
+async def _stored_answers(service: Service, scope: str) -> list[dict[str, object]]:
+    async with service.runtime.uow() as uow:
+        rows = await uow.session.execute(
+            sa.select(idempotency_keys.c.response).where(idempotency_keys.c.scope.startswith(scope))
+        )
+        return [row.response for row in rows]
+
+
+async def test_a_retried_creation_gets_the_same_subscription_and_secret_never_stored_in_clear(
+    service: Service,
+) -> None:
+    partner = service.as_("portal-idem", "partner")
+    body = {"url": HOOK, "event_types": ["ee.draws.Invited"], "description": "retried"}
+    key = {"Idempotency-Key": "create-portal-idem-1"}
+    first = await service.client.post("/v1/webhooks/subscriptions", headers={**partner, **key}, json=body)
+    assert first.status_code == 201, first.text
+    created = first.json()
+    again = await service.client.post("/v1/webhooks/subscriptions", headers={**partner, **key}, json=body)
+    assert again.status_code == 201, again.text
+    assert again.json() == created  # the same id and the same secret
+    assert again.headers["Idempotent-Replayed"] == "true" and again.headers["ETag"] == '"1"'
+    assert again.headers["Location"] == f"/v1/webhooks/subscriptions/{created['id']}"
+    assert again.headers["Cache-Control"] == "no-store"
+    listed = await service.client.get("/v1/webhooks/subscriptions", headers=partner)
+    assert [s["id"] for s in listed.json()] == [created["id"]]  # one subscription, not two
+
+    other_body = await service.client.post(
+        "/v1/webhooks/subscriptions", headers={**partner, **key}, json={**body, "description": "other"}
+    )
+    assert other_body.status_code == 422 and other_body.json()["title"] == "Idempotency-Key reused"
+    someone_else = service.as_("portal-idem-2", "partner")
+    theirs = await service.client.post(
+        "/v1/webhooks/subscriptions", headers={**someone_else, **key}, json=body
+    )
+    assert theirs.status_code == 201 and theirs.json()["id"] != created["id"]  # keys are per caller
+
+    # Rotation with a key: the retry gets the same new secret; the creation's replay keeps the first
+    # answer (the original secret, version 1), like every replay: the answer as it was given.
+    path = f"/v1/webhooks/subscriptions/{created['id']}/secret/rotate"
+    rotate_key = {"Idempotency-Key": "rotate-portal-idem-1", "If-Match": '"1"'}
+    rotated = await service.client.post(path, headers={**partner, **rotate_key}, json={"overlap_seconds": 0})
+    assert rotated.status_code == 200, rotated.text
+    rotated_again = await service.client.post(
+        path, headers={**partner, **rotate_key}, json={"overlap_seconds": 0}
+    )
+    assert rotated_again.status_code == 200 and rotated_again.json() == rotated.json()
+    assert rotated.json()["secret"] != created["secret"]
+    after_rotation = await service.client.post(
+        "/v1/webhooks/subscriptions", headers={**partner, **key}, json=body
+    )
+    assert after_rotation.status_code == 201 and after_rotation.json() == created
+
+    stored = await _stored_answers(service, "notifications.")
+    text = orjson.dumps(stored)
+    assert len(stored) >= 3 and b"secret_sealed" in text
+    for secret in (created["secret"], rotated.json()["secret"], theirs.json()["secret"]):
+        assert secret[6:].encode() not in text
+    assert b"whsec_" not in text
+
+
+async def test_update_delete_retry_and_replay_take_an_idempotency_key(service: Service) -> None:
+    ops = service.as_("ops-idem", "ops")
+    created = await service.subscribe(ops, HOOK, ["*"])
+    path = f"/v1/webhooks/subscriptions/{created['id']}"
+    update_key = {"Idempotency-Key": "update-ops-idem-1", "If-Match": '"1"'}
+    changed = await service.client.patch(path, headers={**ops, **update_key}, json={"description": "x"})
+    assert changed.status_code == 200 and changed.headers["ETag"] == '"2"', changed.text
+    retried = await service.client.patch(path, headers={**ops, **update_key}, json={"description": "x"})
+    assert retried.status_code == 200 and retried.json() == changed.json()  # not a 412
+    assert retried.headers["Idempotent-Replayed"] == "true" and retried.headers["ETag"] == '"2"'
+
+    window = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}
+    replay_key = {"Idempotency-Key": "replay-ops-idem-1"}
+    queued = await service.client.post(f"{path}/replay", headers={**ops, **replay_key}, json=window)
+    assert queued.status_code == 202, queued.text
+    queued_again = await service.client.post(f"{path}/replay", headers={**ops, **replay_key}, json=window)
+    assert queued_again.status_code == 202 and queued_again.json() == queued.json()
+    assert queued_again.headers["Idempotent-Replayed"] == "true"
+
+    delete_key = {"Idempotency-Key": "delete-ops-idem-1", "If-Match": '"2"'}
+    deleted = await service.client.delete(path, headers={**ops, **delete_key})
+    assert deleted.status_code == 204
+    deleted_again = await service.client.delete(path, headers={**ops, **delete_key})
+    assert deleted_again.status_code == 204 and deleted_again.headers["Idempotent-Replayed"] == "true"
+    without_key = await service.client.delete(path, headers={**ops, "If-Match": '"2"'})
+    assert without_key.status_code == 404

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from standardwebhooks.webhooks import Webhook
 
+from shared import crypto
+
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 NONCE_BYTES = 12
@@ -26,6 +28,7 @@ def new_secret() -> str:
 
 class SecretBox:
     def __init__(self, key: bytes) -> None:
+        self._key = key
         self._aead = AESGCM(key)
 
     def seal(self, secret: str, subscription_id: str) -> bytes:
@@ -35,6 +38,16 @@ class SecretBox:
     def open(self, sealed: bytes, subscription_id: str) -> str:
         nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
         return self._aead.decrypt(nonce, ciphertext, subscription_id.encode()).decode()
+
+    def seal_text(self, secret: str, context: str) -> str:
+        """`secret` sealed with the same key as text fit for JSON (`shared.crypto.seal`'s `v1.` form),
+        bound to `context` (it opens under no other)."""
+        return crypto.seal(self._key, secret.encode(), context.encode())
+
+    def open_text(self, sealed: str, context: str) -> str:
+        """The secret `seal_text` sealed under `context`; `shared.crypto.CryptoError` when it does not
+        open (another key, another context, tampered)."""
+        return crypto.open_sealed(self._key, sealed, context.encode()).decode()
 
 
 class Signer:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service.adapters import repository
 from notifications_service.adapters.repository import (
@@ -23,11 +25,25 @@ from notifications_service.domain.retry import Attempt, Verdict, due_at, next_de
 from notifications_service.domain.scope import Audience, facts_of, matches, may_see
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription, check_subscriber
 from notifications_service.settings import NotificationsSettings
+from shared.crypto import CryptoError
 from shared.events.catalogue import Event
+from shared.problem import Problem
 from shared.uow import UnitOfWork
 
 MAX_REPLAY_WINDOW = timedelta(days=31)
 REPLAY_PAGE = 5000
+
+OnSaved = Callable[[AsyncSession, Subscription, str | None], Awaitable[None]]
+"""Called in a command's transaction before its commit, with the subscription as saved and the new
+secret (create, rotate; else None): the API records its Idempotency-Key there."""
+OnQueued = Callable[[AsyncSession, int], Awaitable[None]]
+"""Called in a retry's or replay's transaction before its commit, with how many deliveries it queued."""
+
+SEALED_SECRET: Final = "secret_sealed"
+
+
+async def _nothing(*_: object) -> None:
+    return None
 
 
 class Clock(Protocol):
@@ -82,7 +98,7 @@ class NotificationsHandlers:
 
     # -- subscriptions ------------------------------------------------------------------------------
 
-    async def create(self, subscriber: Subscriber, spec: Spec) -> Created:
+    async def create(self, subscriber: Subscriber, spec: Spec, on_saved: OnSaved = _nothing) -> Created:
         check_subscriber(subscriber)
         await self.urls.check(spec.url)
         secret = new_secret()
@@ -90,8 +106,37 @@ class NotificationsHandlers:
             subscription = Subscription.create(str(uuid.uuid4()), subscriber, spec, secret, self.clock.now())
             await SubscriptionRepository(uow.session, self.box).add(subscription)
             self._publish(uow, subscription)
+            await on_saved(uow.session, subscription, secret)
             await uow.commit()
         return Created(subscription, secret)
+
+    # -- answers that hold a secret, as an Idempotency-Key stores them -------------------------------
+
+    def seal_answer(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """The answer as stored for replay: its `secret` sealed (AES-256-GCM, the subscription secrets'
+        key), bound to the subscription's id; nothing secret stays in clear."""
+        if "secret" not in answer:
+            return answer
+        stored = {k: v for k, v in answer.items() if k != "secret"}
+        stored[SEALED_SECRET] = self.box.seal_text(answer["secret"], _answer_context(answer["id"]))
+        return stored
+
+    def open_answer(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """The answer `seal_answer` stored, its secret opened (409 when it no longer opens: the
+        service's secret key changed since)."""
+        if SEALED_SECRET not in stored:
+            return stored
+        answer = {k: v for k, v in stored.items() if k != SEALED_SECRET}
+        try:
+            answer["secret"] = self.box.open_text(stored[SEALED_SECRET], _answer_context(stored["id"]))
+        except CryptoError:
+            raise Problem(
+                409, "Answer no longer available",
+                "The answer recorded for this Idempotency-Key holds a secret that no longer opens (the "
+                "service's secret key changed since); read the subscription, and rotate its secret to "
+                "get a new one.",
+            ) from None  # fmt: skip
+        return answer
 
     async def get(self, subscriber: Subscriber, subscription_id: str) -> Subscription:
         async with self.uow() as uow:
@@ -108,6 +153,7 @@ class NotificationsHandlers:
         subscription_id: str,
         expected: int,
         changes: dict[str, Any],
+        on_saved: OnSaved = _nothing,
     ) -> Subscription:
         async with self.uow() as uow:
             subscription = await self._load(uow, subscriber, subscription_id, expected)
@@ -126,26 +172,33 @@ class NotificationsHandlers:
                 if spec.url != current.url:
                     await self.urls.check(spec.url)
             subscription.update(spec, changes.get("enabled"), self.clock.now())
-            await self._save(uow, subscription)
+            await self._save(uow, subscription, on_saved)
         if changes.get("enabled") and self.on_new_deliveries is not None:
             self.on_new_deliveries()
         return subscription
 
     async def rotate(
-        self, subscriber: Subscriber, subscription_id: str, expected: int, overlap: timedelta
+        self,
+        subscriber: Subscriber,
+        subscription_id: str,
+        expected: int,
+        overlap: timedelta,
+        on_saved: OnSaved = _nothing,
     ) -> Created:
         secret = new_secret()
         async with self.uow() as uow:
             subscription = await self._load(uow, subscriber, subscription_id, expected)
             subscription.rotate(secret, overlap, self.clock.now())
-            await self._save(uow, subscription)
+            await self._save(uow, subscription, on_saved, secret)
         return Created(subscription, secret)
 
-    async def delete(self, subscriber: Subscriber, subscription_id: str, expected: int) -> None:
+    async def delete(
+        self, subscriber: Subscriber, subscription_id: str, expected: int, on_saved: OnSaved = _nothing
+    ) -> None:
         async with self.uow() as uow:
             subscription = await self._load(uow, subscriber, subscription_id, expected)
             subscription.delete(self.clock.now())
-            await self._save(uow, subscription)
+            await self._save(uow, subscription, on_saved)
 
     # -- the delivery log, retries, replays --------------------------------------------------------
 
@@ -156,19 +209,27 @@ class NotificationsHandlers:
             await self._load(uow, subscriber, subscription_id, None, lock=False)
             return await repository.delivery_log(uow.session, subscription_id, status, limit, before)
 
-    async def retry(self, subscriber: Subscriber, subscription_id: str, delivery_id: str) -> dict[str, Any]:
+    async def retry(
+        self, subscriber: Subscriber, subscription_id: str, delivery_id: str, on_queued: OnQueued = _nothing
+    ) -> dict[str, Any]:
         async with self.uow() as uow:
             await self._load(uow, subscriber, subscription_id, None, lock=False)
             row = await repository.delivery_row(uow.session, delivery_id)
             if row is None or row["subscription_id"] != subscription_id:
                 raise not_found("delivery", delivery_id)
             await repository.requeue(uow.session, [delivery_id], self.clock.now())
+            await on_queued(uow.session, 1)
             await uow.commit()
         self._wake()
         return {**row, "status": "pending"}
 
     async def replay(
-        self, subscriber: Subscriber, subscription_id: str, since: datetime, until: datetime
+        self,
+        subscriber: Subscriber,
+        subscription_id: str,
+        since: datetime,
+        until: datetime,
+        on_queued: OnQueued = _nothing,
     ) -> int:
         """Queue every event of [since, until) the subscription asks for and may see: new deliveries,
         and the ones already made sent again (same webhook-id). Scope is judged with today's
@@ -195,6 +256,7 @@ class NotificationsHandlers:
                     and may_see(audience, fact, standing.get(fact.profile_id or ""))
                 ]
                 queued += await repository.upsert_pending(uow.session, rows, now)
+            await on_queued(uow.session, queued)
             await uow.commit()
         self._wake()
         return queued
@@ -270,9 +332,12 @@ class NotificationsHandlers:
             raise StaleVersion(expected, subscription.version, what="subscription")
         return subscription
 
-    async def _save(self, uow: UnitOfWork, subscription: Subscription) -> None:
+    async def _save(
+        self, uow: UnitOfWork, subscription: Subscription, on_saved: OnSaved, secret: str | None = None
+    ) -> None:
         await SubscriptionRepository(uow.session, self.box).save(subscription)
         self._publish(uow, subscription)
+        await on_saved(uow.session, subscription, secret)
         await uow.commit()
 
     @staticmethod
@@ -287,6 +352,10 @@ class NotificationsHandlers:
             self.on_new_deliveries()
 
 
+def _answer_context(subscription_id: str) -> str:
+    return f"idempotent-answer:{subscription_id}"
+
+
 def _target(subscription: Subscription) -> Target:
     s = subscription.subscriber
     return Target(
@@ -295,4 +364,4 @@ def _target(subscription: Subscription) -> Target:
     )  # fmt: skip
 
 
-__all__ = ["Audience", "Created", "NotificationsHandlers", "Outcome", "may_access"]
+__all__ = ["Audience", "Created", "NotificationsHandlers", "OnQueued", "OnSaved", "Outcome", "may_access"]
