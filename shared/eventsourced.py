@@ -8,8 +8,8 @@ projected into the service's query table::
     class ProfileRepository(EventSourcedRepository[Profile]):
         def stream_id(self, aggregate_id: str) -> str: ...
         def aggregate_id(self, aggregate: Profile) -> str: ...
-        def replay(self, events: Iterable[Event]) -> Profile: ...
-        def is_published(self, event: Event) -> bool: ...
+        def replay(self, events: Iterable[DomainEvent]) -> Profile: ...
+        def is_published(self, event: DomainEvent) -> bool: ...
         async def project(self, aggregate: Profile) -> None: ...
 
     repository = ProfileRepository(uow)
@@ -17,9 +17,11 @@ projected into the service's query table::
     profile.submit(now)
     await repository.save(profile)               # ConcurrencyError if the stream moved meanwhile
 
-Events that are not published (facts received from other services, internal events) go to the
-event store only; the others to the event store and the outbox, in one transaction with the
-projection.
+The aggregate holds domain events (frozen dataclasses, `shared.domain_events`); the repository's
+`mapper` translates them to the catalogue's wire models on save and back on load, so the domain never
+sees a wire model. Events that are not published (facts received from other services, internal
+events) go to the event store only; the others to the event store and the outbox, in one transaction
+with the projection.
 
 Snapshots: a repository that sets `snapshot_kind` (a name for the aggregate's current shape, e.g.
 "profile.v1") and implements `to_snapshot` / `from_snapshot` stores the aggregate's state whenever a
@@ -34,7 +36,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from shared.events.catalogue import Event
+from shared.domain_events import DomainEvent
+from shared.events.mapping import EventMapper
 from shared.events.registry import REGISTRY, EventRegistry
 from shared.eventstore import Snapshot
 from shared.uow import UnitOfWork
@@ -42,7 +45,7 @@ from shared.uow import UnitOfWork
 
 class Aggregate(Protocol):
     version: int
-    pending: list[Event]
+    pending: list[DomainEvent]
 
 
 A = TypeVar("A", bound=Aggregate)
@@ -53,6 +56,9 @@ class EventSourcedRepository(ABC, Generic[A]):
 
     registry: ClassVar[EventRegistry] = REGISTRY
     """Reads the stream's events (a service with internal events passes a registry that knows them)."""
+
+    mapper: ClassVar[EventMapper]
+    """The stream's domain events to and from their wire models (every event of the stream)."""
 
     snapshot_kind: ClassVar[str | None] = None
     """The shape of `to_snapshot`'s state; None: no snapshots. Change it when the shape changes."""
@@ -70,10 +76,10 @@ class EventSourcedRepository(ABC, Generic[A]):
     def aggregate_id(self, aggregate: A) -> str: ...
 
     @abstractmethod
-    def replay(self, events: Iterable[Event]) -> A: ...
+    def replay(self, events: Iterable[DomainEvent]) -> A: ...
 
     @abstractmethod
-    def is_published(self, event: Event) -> bool: ...
+    def is_published(self, event: DomainEvent) -> bool: ...
 
     async def project(self, aggregate: A) -> None:
         """Write the aggregate's query-table row(s), in the same transaction (none by default)."""
@@ -82,7 +88,7 @@ class EventSourcedRepository(ABC, Generic[A]):
         """The aggregate's state as JSON-ready data (with `snapshot_kind`)."""
         raise NotImplementedError(f"{type(self).__name__} sets snapshot_kind but has no to_snapshot")
 
-    def from_snapshot(self, state: dict[str, Any], events: Iterable[Event]) -> A:
+    def from_snapshot(self, state: dict[str, Any], events: Iterable[DomainEvent]) -> A:
         """The aggregate from `to_snapshot`'s state, with `events` (those after it) applied."""
         raise NotImplementedError(f"{type(self).__name__} sets snapshot_kind but has no from_snapshot")
 
@@ -95,7 +101,7 @@ class EventSourcedRepository(ABC, Generic[A]):
             snapshot, envelopes = await self.uow.events.load_from_snapshot(
                 self.uow.session, sid, self.snapshot_kind
             )
-        events = (self.registry.parse(envelope) for envelope in envelopes)
+        events = (self.mapper.to_domain(self.registry.parse(envelope)) for envelope in envelopes)
         if snapshot is not None:
             aggregate = self.from_snapshot(snapshot.state, events)
             if aggregate.version != snapshot.version + len(envelopes):
@@ -117,10 +123,11 @@ class EventSourcedRepository(ABC, Generic[A]):
         expected = aggregate.version - len(pending)
         sid = self.stream_id(self.aggregate_id(aggregate))
         for published, run in runs_by(pending, self.is_published):
+            wire = [self.mapper.to_wire(event) for event in run]
             if published:
-                await self.uow.append(sid, expected, run)
+                await self.uow.append(sid, expected, wire)
             else:
-                envelopes = [self.uow.envelope(event, aggregate_id=sid) for event in run]
+                envelopes = [self.uow.envelope(event, aggregate_id=sid) for event in wire]
                 await self.uow.events.append(self.uow.session, sid, expected, envelopes)
             expected += len(run)
         if self.snapshot_kind is not None:
@@ -131,9 +138,12 @@ class EventSourcedRepository(ABC, Generic[A]):
         await self.project(aggregate)
 
 
-def runs_by(events: Sequence[Event], published: Callable[[Event], bool]) -> list[tuple[bool, list[Event]]]:
+E = TypeVar("E")
+
+
+def runs_by(events: Sequence[E], published: Callable[[E], bool]) -> list[tuple[bool, list[E]]]:
     """Consecutive events split into runs that are all published or all kept in the store only."""
-    runs: list[tuple[bool, list[Event]]] = []
+    runs: list[tuple[bool, list[E]]] = []
     for event in events:
         flag = published(event)
         if runs and runs[-1][0] == flag:

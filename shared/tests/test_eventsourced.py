@@ -13,13 +13,15 @@ import sqlalchemy as sa
 
 from shared.clock import Clock
 from shared.db import outbox, snapshots
-from shared.events.catalogue import (
-    Event,
+from shared.domain_events import (
+    DomainEvent,
     InvitationDeclined,
     NominationIssued,
     NominationWithdrawn,
     ProfileCreated,
+    ProfileFact,
 )
+from shared.events.mapping import EventMapper
 from shared.eventsourced import EventSourcedRepository, runs_by
 from shared.eventstore import ConcurrencyError
 from shared.testing import PlatformDatabase
@@ -36,21 +38,21 @@ class Nominations:
     profile_id: str
     provinces: list[str] = field(default_factory=list)
     version: int = 0
-    pending: list[Event] = field(default_factory=list)
+    pending: list[DomainEvent] = field(default_factory=list)
 
     def nominate(self, province: str) -> None:
         self._record(NominationIssued(profile_id=self.profile_id, owner="o", province=province,
                                       nominated_at=T0))
 
-    def hear(self, event: Event) -> None:
+    def hear(self, event: DomainEvent) -> None:
         self._record(event)
 
-    def _record(self, event: Event) -> None:
+    def _record(self, event: DomainEvent) -> None:
         self._apply(event)
         self.version += 1
         self.pending.append(event)
 
-    def _apply(self, event: Event) -> None:
+    def _apply(self, event: DomainEvent) -> None:
         if isinstance(event, NominationIssued):
             self.provinces.append(event.province)
         elif isinstance(event, NominationWithdrawn):
@@ -59,6 +61,7 @@ class Nominations:
 
 class NominationsRepository(EventSourcedRepository[Nominations]):
     projected: list[tuple[str, int]]
+    mapper = EventMapper((NominationIssued, NominationWithdrawn, InvitationDeclined))
 
     def __init__(self, uow: UnitOfWork) -> None:
         super().__init__(uow)
@@ -70,7 +73,7 @@ class NominationsRepository(EventSourcedRepository[Nominations]):
     def aggregate_id(self, aggregate: Nominations) -> str:
         return aggregate.profile_id
 
-    def replay(self, events: Iterable[Event]) -> Nominations:
+    def replay(self, events: Iterable[DomainEvent]) -> Nominations:
         aggregate: Nominations | None = None
         for event in events:
             assert isinstance(event, NominationIssued | NominationWithdrawn | InvitationDeclined)
@@ -80,8 +83,8 @@ class NominationsRepository(EventSourcedRepository[Nominations]):
         assert aggregate is not None
         return aggregate
 
-    def is_published(self, event: Event) -> bool:
-        return event.producer == "profile"
+    def is_published(self, event: DomainEvent) -> bool:
+        return isinstance(event, ProfileFact)
 
     async def project(self, aggregate: Nominations) -> None:
         self.projected.append((aggregate.profile_id, aggregate.version))
@@ -92,13 +95,13 @@ def declined(profile_id: str) -> InvitationDeclined:
 
 
 def test_runs_split_consecutive_events_by_whether_they_are_published() -> None:
-    events: list[Event] = [
+    events: list[DomainEvent] = [
         ProfileCreated(profile_id="p", owner="o", document={}, created_at=T0),
         NominationIssued(profile_id="p", owner="o", province="ON", nominated_at=T0),
         declined("p"),
         NominationIssued(profile_id="p", owner="o", province="BC", nominated_at=T0),
     ]
-    runs = runs_by(events, lambda e: e.producer == "profile")
+    runs = runs_by(events, lambda e: isinstance(e, ProfileFact))
     assert [(published, len(run)) for published, run in runs] == [(True, 2), (False, 1), (True, 1)]
     assert runs_by([], lambda e: True) == []
 
@@ -171,7 +174,7 @@ class SnapshottedNominations(NominationsRepository):
         return {"profile_id": aggregate.profile_id, "provinces": list(aggregate.provinces),
                 "version": aggregate.version}
 
-    def from_snapshot(self, state: dict[str, Any], events: Iterable[Event]) -> Nominations:
+    def from_snapshot(self, state: dict[str, Any], events: Iterable[DomainEvent]) -> Nominations:
         type(self).restored += 1
         aggregate = Nominations(state["profile_id"], list(state["provinces"]), int(state["version"]))
         for event in events:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from profile_service.application.events import EVENTS
 from profile_service.domain import rules
 from profile_service.domain.errors import (
     NominationConflict,
@@ -18,9 +19,9 @@ from profile_service.domain.errors import (
 )
 from profile_service.domain.events import is_published
 from profile_service.domain.profile import Profile, Status
-from shared.events.catalogue import (
+from shared.domain_events import (
     Applied,
-    Event,
+    DomainEvent,
     InvitationDeclined,
     InvitationExpired,
     Invited,
@@ -73,7 +74,7 @@ def invited(at: datetime = T0) -> Profile:
     return profile
 
 
-def types(events: list[Event]) -> list[str]:
+def types(events: list[DomainEvent]) -> list[str]:
     return [type(event).__name__ for event in events]
 
 
@@ -117,7 +118,7 @@ def test_every_own_event_carries_the_owner_and_is_keyed_by_profile() -> None:
     profile.withdraw(T0)
     for event in profile.pending:
         assert getattr(event, "owner") == OWNER  # noqa: B009 - every catalogue candidate event has it
-        assert event.key() == "p-1"
+        assert EVENTS.to_wire(event).key() == "p-1"
 
 
 # --- submit ---------------------------------------------------------------------------------------------
@@ -426,7 +427,8 @@ def test_withdrawing_a_nomination_that_does_not_exist() -> None:
 def test_expired_event_type_is_the_catalogue_one() -> None:
     profile = in_pool()
     profile.review(rules.pool_expiry(T0))
-    assert profile.pending[-1].event_type() == ProfileExpired.event_type() == "ee.profile.ProfileExpired.v1"
+    assert isinstance(profile.pending[-1], ProfileExpired)
+    assert EVENTS.to_wire(profile.pending[-1]).event_type() == "ee.profile.ProfileExpired.v1"
 
 
 # --- erasure of personal data (docs/PRIVACY.md) -------------------------------------------------------
@@ -457,7 +459,7 @@ def test_ops_erase_a_never_invited_profile_in_the_pool_withdraws_it_first() -> N
     assert replayed.erased_at == profile.erased_at and replayed.document["identity"] is None
 
 
-def _created_and_submitted() -> list[Event]:
+def _created_and_submitted() -> list[DomainEvent]:
     profile = Profile.create("p-1", OWNER, with_identity(), T0)
     profile.submit(T0)
     return list(profile.pending)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from profile_harness import Service, example_document, running_service, settings_overrides
 
 from profile_service.adapters.repository import ProfileRepository
+from profile_service.application.events import EVENTS
 from profile_service.domain.profile import Profile
 from profile_service.settings import ProfileSettings
 from shared.db import snapshots
@@ -39,7 +40,7 @@ async def loaded_both_ways(service: Service, profile_id: str) -> tuple[Profile |
     async with service.runtime.uow() as uow:
         from_snapshot = await ProfileRepository(uow).get(profile_id)
         envelopes = await uow.events.load(uow.session, profile_id)
-    return from_snapshot, Profile.replay(REGISTRY.parse(envelope) for envelope in envelopes)
+    return from_snapshot, Profile.replay(EVENTS.to_domain(REGISTRY.parse(envelope)) for envelope in envelopes)
 
 
 async def test_a_long_history_loads_from_its_snapshot_as_the_replay_of_every_event(service: Service) -> None:

@@ -8,6 +8,7 @@ one transaction; the facts received from other services (Invited, ...) go to the
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -15,11 +16,12 @@ import sqlalchemy as sa
 
 from profile_service.adapters.keystore import KeyStore, keyring
 from profile_service.adapters.tables import profiles
+from profile_service.application.events import EVENTS
 from profile_service.domain.events import is_published
 from profile_service.domain.profile import Profile
 from shared.crypto import DEV_KEK
 from shared.db import driver_connection, idempotency_keys, snapshots
-from shared.events.catalogue import Event, ProfileCreated, ProfileSubmitted, ProfileUpdated
+from shared.domain_events import DomainEvent, ProfileCreated, ProfileSubmitted, ProfileUpdated
 from shared.eventsourced import EventSourcedRepository
 from shared.personal import open_document, seal_document, split_personal
 from shared.uow import UnitOfWork
@@ -35,6 +37,7 @@ class ProfileRepository(EventSourcedRepository[Profile]):
     """Load and save profile aggregates inside one unit of work (from a snapshot and the few events
     after it: a profile's history grows with every edit)."""
 
+    mapper = EVENTS
     snapshot_kind = "profile.v2"
     """v2: the document's personal fields sealed (docs/PRIVACY.md), like in the events."""
 
@@ -51,7 +54,7 @@ class ProfileRepository(EventSourcedRepository[Profile]):
         return await super().get(aggregate_id)
 
     async def save(self, aggregate: Profile) -> None:
-        sealed: list[Event] = []
+        sealed: list[DomainEvent] = []
         for event in aggregate.pending:
             if isinstance(event, DocumentEvent) and event.sealed is None:
                 event = await self._seal(event)
@@ -65,15 +68,15 @@ class ProfileRepository(EventSourcedRepository[Profile]):
         if self._key is None:
             self._key = await self.keys.get_or_create(event.profile_id, self.uow.clock.now())
         readable, sealed = seal_document(event.document, self._key, event.profile_id)
-        return event.model_copy(update={"document": readable, "sealed": sealed})
+        return replace(event, document=readable, sealed=sealed)
 
-    def _open(self, event: Event) -> Event:
+    def _open(self, event: DomainEvent) -> DomainEvent:
         if isinstance(event, DocumentEvent) and event.sealed is not None:
             document = open_document(event.document, event.sealed, self._key, event.profile_id)
-            return event.model_copy(update={"document": document, "sealed": None})
+            return replace(event, document=document, sealed=None)
         return event
 
-    def opened(self, events: Iterable[Event]) -> Iterator[Event]:
+    def opened(self, events: Iterable[DomainEvent]) -> Iterator[DomainEvent]:
         """The events with their personal fields opened (redacted once the key is destroyed)."""
         return (self._open(event) for event in events)
 
@@ -83,10 +86,10 @@ class ProfileRepository(EventSourcedRepository[Profile]):
     def aggregate_id(self, aggregate: Profile) -> str:
         return aggregate.profile_id
 
-    def replay(self, events: Iterable[Event]) -> Profile:
+    def replay(self, events: Iterable[DomainEvent]) -> Profile:
         return Profile.replay(self.opened(events))
 
-    def is_published(self, event: Event) -> bool:
+    def is_published(self, event: DomainEvent) -> bool:
         return is_published(event)
 
     def to_snapshot(self, aggregate: Profile) -> dict[str, Any]:
@@ -98,7 +101,7 @@ class ProfileRepository(EventSourcedRepository[Profile]):
         state["document"] = readable
         return state
 
-    def from_snapshot(self, state: dict[str, Any], events: Iterable[Event]) -> Profile:
+    def from_snapshot(self, state: dict[str, Any], events: Iterable[DomainEvent]) -> Profile:
         state = dict(state)
         sealed = state.pop("sealed", None)
         state["document"] = open_document(state["document"], sealed, self._key, state["profile_id"])
@@ -109,10 +112,10 @@ class ProfileRepository(EventSourcedRepository[Profile]):
         if self._key is None:
             self._key = await self.keys.get(profile_id)
         envelopes = await self.uow.events.load(self.uow.session, self.stream_id(profile_id))
-        events = self.opened(self.registry.parse(envelope) for envelope in envelopes)
+        events = self.opened(EVENTS.to_domain(self.registry.parse(envelope)) for envelope in envelopes)
         return [
             {"version": envelope.aggregateversion, "type": envelope.type, "time": envelope.time.isoformat(),
-             "data": event.model_dump(mode="json", exclude={"sealed"})}
+             "data": EVENTS.to_wire(event).model_dump(mode="json", exclude={"sealed"})}
             for envelope, event in zip(envelopes, events, strict=True)
         ]
 

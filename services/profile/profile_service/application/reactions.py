@@ -13,14 +13,15 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
+from profile_service.application.events import EVENTS
 from profile_service.application.ports import UnitOfWork
 from profile_service.domain.profile import Profile
 from shared.consumer import Delivery
-from shared.events.catalogue import Applied, CandidateEvent, InvitationDeclined, InvitationExpired, Invited
+from shared.domain_events import Applied, CandidateFact, InvitationDeclined, InvitationExpired, Invited
 
 log = logging.getLogger(__name__)
 
-E = TypeVar("E", bound=CandidateEvent)
+E = TypeVar("E", bound=CandidateFact)
 
 
 Reaction = Callable[[UnitOfWork, Delivery], Awaitable[None]]
@@ -28,11 +29,12 @@ Reaction = Callable[[UnitOfWork, Delivery], Awaitable[None]]
 
 
 def reaction(event_type: type[E], react: Callable[[Profile, E, datetime], bool]) -> Reaction:
-    """A handler that applies `event_type` to its profile (`react` says whether it changed anything,
-    then the profile is saved); an event for a profile this service does not know is logged."""
+    """A handler that applies `event_type` (the delivered wire event, as the domain's) to its profile
+    (`react` says whether it changed anything, then the profile is saved); an event for a profile this
+    service does not know is logged."""
 
     async def handle(uow: UnitOfWork, delivery: Delivery) -> None:
-        event = delivery.event
+        event = EVENTS.to_domain(delivery.event)
         assert isinstance(event, event_type)
         profile = await uow.profiles.get(event.profile_id)
         if profile is None:
@@ -43,7 +45,7 @@ def reaction(event_type: type[E], react: Callable[[Profile, E, datetime], bool])
     return handle
 
 
-def _unknown(event: CandidateEvent, delivery: Delivery) -> None:
+def _unknown(event: CandidateFact, delivery: Delivery) -> None:
     log.warning(
         "%s for unknown profile %s ignored", type(event).__name__, event.profile_id,
         extra={"topic": delivery.topic, "partition": delivery.partition, "offset": delivery.offset},

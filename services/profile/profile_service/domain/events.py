@@ -1,6 +1,6 @@
-"""The events of a profile's stream.
+"""The events of a profile's stream (domain events: `shared.domain_events`, never the wire models).
 
-The profile's own catalogue events, plus the facts it learns from the draws and applications services
+The profile's own events (published), plus the facts it learns from the draws and applications services
 (Invited, InvitationDeclined, InvitationExpired, Applied). Those are stored in the stream, so that
 replaying it rebuilds the lock, but never republished: their producers own them.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from shared.events.catalogue import (
+from shared.domain_events import (
     Applied,
-    Event,
+    DomainEvent,
     InvitationDeclined,
     InvitationExpired,
     Invited,
@@ -20,14 +20,17 @@ from shared.events.catalogue import (
     PersonalDataErased,
     ProfileCreated,
     ProfileExpired,
+    ProfileFact,
     ProfileRemovedFromPool,
     ProfileSubmitted,
     ProfileUpdated,
     ProfileWithdrawn,
 )
 
-RECEIVED_EVENTS: Final[tuple[type[Event], ...]] = (Invited, InvitationDeclined, InvitationExpired, Applied)
-STREAM_EVENTS: Final[tuple[type[Event], ...]] = (
+RECEIVED_EVENTS: Final[tuple[type[DomainEvent], ...]] = (
+    Invited, InvitationDeclined, InvitationExpired, Applied,
+)  # fmt: skip
+STREAM_EVENTS: Final[tuple[type[DomainEvent], ...]] = (
     ProfileCreated,
     ProfileUpdated,
     ProfileSubmitted,
@@ -41,6 +44,6 @@ STREAM_EVENTS: Final[tuple[type[Event], ...]] = (
 )
 
 
-def is_published(event: Event) -> bool:
-    """Our own catalogue events go to Kafka; the facts received from other services do not."""
-    return event.producer == "profile"
+def is_published(event: DomainEvent) -> bool:
+    """Our own events go to Kafka; the facts received from other services do not."""
+    return isinstance(event, ProfileFact)

@@ -29,9 +29,9 @@ from profile_service.domain.errors import (
     ProfileLocked,
     TransitionNotAllowed,
 )
-from shared.events.catalogue import (
+from shared.domain_events import (
     Applied,
-    Event,
+    DomainEvent,
     InvitationDeclined,
     InvitationExpired,
     Invited,
@@ -95,7 +95,7 @@ class Profile:
     ever_invited: bool = False
     erased_at: datetime | None = None
     """Personal data erased (docs/PRIVACY.md): the document is redacted and nothing can change it."""
-    pending: list[Event] = field(default_factory=list)
+    pending: list[DomainEvent] = field(default_factory=list)
 
     # --- construction -----------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class Profile:
         return profile
 
     @classmethod
-    def replay(cls, events: Iterable[Event]) -> Profile:
+    def replay(cls, events: Iterable[DomainEvent]) -> Profile:
         iterator = iter(events)
         first = next(iterator, None)
         if not isinstance(first, ProfileCreated):
@@ -146,7 +146,7 @@ class Profile:
         }
 
     @classmethod
-    def restore(cls, state: dict[str, Any], events: Iterable[Event] = ()) -> Profile:
+    def restore(cls, state: dict[str, Any], events: Iterable[DomainEvent] = ()) -> Profile:
         """The profile of `snapshot()`'s state, with the `events` after it applied."""
         nomination = state["nomination"]
         profile = cls(
@@ -303,7 +303,7 @@ class Profile:
 
     # --- the clock ----------------------------------------------------------------------------------
 
-    def review(self, now: datetime) -> list[Event]:
+    def review(self, now: datetime) -> list[DomainEvent]:
         """What time makes happen at `now`: the 12 months run out, or a test or ECA stopped counting."""
         before = len(self.pending)
         if self.status in EXPIRING and self.expires_at is not None and now >= self.expires_at:
@@ -361,12 +361,12 @@ class Profile:
 
     # --- events ---------------------------------------------------------------------------------------
 
-    def _record(self, event: Event) -> None:
+    def _record(self, event: DomainEvent) -> None:
         self._apply(event)
         self.version += 1
         self.pending.append(event)
 
-    def _apply(self, event: Event) -> None:
+    def _apply(self, event: DomainEvent) -> None:
         match event:
             case ProfileCreated():
                 self.document, self.created_at = event.document, event.created_at
@@ -394,7 +394,7 @@ class Profile:
             case _:
                 self._apply_received(event)
 
-    def _apply_received(self, event: Event) -> None:
+    def _apply_received(self, event: DomainEvent) -> None:
         match event:
             case Invited():
                 self.status, self.invitation_id = Status.INVITED, event.invitation_id
@@ -406,7 +406,7 @@ class Profile:
             case Applied():
                 self.status = Status.APPLIED
             case _:
-                raise ValueError(f"a profile's stream cannot hold {event.event_type()}")
+                raise ValueError(f"a profile's stream cannot hold {type(event).__name__}")
 
     def _enter_pool(self, event: ProfileSubmitted) -> None:
         self.status, self.eligible_programs = Status.IN_POOL, list(event.eligible_programs)
