@@ -8,7 +8,7 @@ from typing import Any
 
 from applications_service.domain.documents import Documents
 from applications_service.domain.invitation import Invitation, State
-from shared.events.catalogue import Invited
+from shared.domain_events import Invited
 
 INVITED_AT = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 DEADLINE = INVITED_AT + timedelta(days=60)

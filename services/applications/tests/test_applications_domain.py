@@ -23,27 +23,25 @@ from applications_service.domain.errors import (
     DeadlinePassed,
     TransitionNotAllowed,
 )
-from applications_service.domain.events import ApplicationDocumentsRecorded, is_published
-from applications_service.domain.invitation import InvalidCommand, Invitation, State, copr_number_for
-from shared.events.catalogue import (
-    Applied,
+from applications_service.domain.events import (
+    ApplicationDocumentsRecorded,
     Approved,
     CoprExpired,
     CoprExpiringSoon,
     CoprIssued,
-    Event,
     InvitationDeadlineApproaching,
-    InvitationDeclined,
-    InvitationExpired,
     Landed,
     PermanentResidentVisaIssued,
     Refused,
+    is_published,
 )
+from applications_service.domain.invitation import InvalidCommand, Invitation, State, copr_number_for
+from shared.domain_events import Applied, DomainEvent, InvitationDeclined, InvitationExpired
 
 REACHABLE = [s for s in State if s is not State.APPROVED]  # approval always issues the COPR at once
 
 
-def names(events: list[Event]) -> list[str]:
+def names(events: list[DomainEvent]) -> list[str]:
     return [type(e).__name__ for e in events]
 
 
@@ -359,7 +357,7 @@ def test_replaying_the_stream_rebuilds_the_same_aggregate() -> None:
     assert replayed.documents == invitation.documents and replayed.applied_at == APPLIED_AT
 
 
-def _full_history(invitation: Invitation) -> list[Event]:
+def _full_history(invitation: Invitation) -> list[DomainEvent]:
     documents_recorded = ApplicationDocumentsRecorded(
         profile_id=invitation.profile_id,
         owner=invitation.owner,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import orjson
@@ -30,7 +30,7 @@ from applications_service.domain.invitation import State
 from applications_service.settings import ApplicationsSettings
 from shared.clock import Clock
 from shared.db import event_store, outbox
-from shared.events.catalogue import Invited, ProfileUpdated
+from shared.domain_events import Invited, ProfileUpdated
 from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE
 from shared.testing import SettingsFactory
 
@@ -160,9 +160,7 @@ async def test_profile_facts_waive_the_funds_for_a_candidate_with_a_job_offer(
         document={"family_size": 3, "authorized_to_work_in_canada": True, "job_offer": offer},
         updated_at=clock.now(),
     )
-    stale = update.model_copy(
-        update={"document": {"family_size": 3}, "updated_at": clock.now() - timedelta(days=1)}
-    )
+    stale = replace(update, document={"family_size": 3}, updated_at=clock.now() - timedelta(days=1))
     async with handlers.uow() as uow:
         await handlers.record_profile(uow, update)
         await handlers.record_profile(uow, stale)  # older: ignored
@@ -202,9 +200,7 @@ async def test_an_application_relying_on_an_expired_language_result_is_refused(
     # The same profile with a result still valid on the filing day applies.
     document["language_tests"][0]["taken_on"] = "2024-03-04"
     async with handlers.uow() as uow:
-        await handlers.record_profile(
-            uow, update.model_copy(update={"document": document, "updated_at": clock.now()})
-        )
+        await handlers.record_profile(uow, replace(update, document=document, updated_at=clock.now()))
         await uow.commit()
     assert (await handlers.apply(OWNER, event.invitation_id, papers())).state is State.APPLIED
 

@@ -8,16 +8,11 @@ share a group.
 from __future__ import annotations
 
 from applications_service.adapters.uow import ApplicationsUnitOfWork, applications_uow
+from applications_service.application.events import EVENTS
 from applications_service.application.handlers import ApplicationsHandlers
 from shared.consumer import Delivery, IdempotentConsumer
-from shared.events.catalogue import (
-    DRAWS_TOPIC,
-    PROFILE_TOPIC,
-    Invited,
-    PersonalDataErased,
-    ProfileSubmitted,
-    ProfileUpdated,
-)
+from shared.domain_events import Invited, PersonalDataErased, ProfileSubmitted, ProfileUpdated
+from shared.events.catalogue import DRAWS_TOPIC, PROFILE_TOPIC
 from shared.runtime import ServiceRuntime
 from shared.uow import UnitOfWork
 
@@ -33,8 +28,9 @@ def invitations_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
     handlers = _handlers(runtime)
 
     async def on_invited(uow: UnitOfWork, delivery: Delivery) -> None:
-        assert isinstance(delivery.event, Invited)
-        await handlers.receive_invitation(ApplicationsUnitOfWork(uow), delivery.event)
+        invited = EVENTS.to_domain(delivery.event)
+        assert isinstance(invited, Invited)
+        await handlers.receive_invitation(ApplicationsUnitOfWork(uow), invited)
 
     settings = runtime.settings
     return IdempotentConsumer(
@@ -52,12 +48,14 @@ def profiles_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
     handlers = _handlers(runtime)
 
     async def on_profile(uow: UnitOfWork, delivery: Delivery) -> None:
-        assert isinstance(delivery.event, ProfileUpdated | ProfileSubmitted)
-        await handlers.record_profile(ApplicationsUnitOfWork(uow), delivery.event)
+        event = EVENTS.to_domain(delivery.event)
+        assert isinstance(event, ProfileUpdated | ProfileSubmitted)
+        await handlers.record_profile(ApplicationsUnitOfWork(uow), event)
 
     async def on_erased(uow: UnitOfWork, delivery: Delivery) -> None:
-        assert isinstance(delivery.event, PersonalDataErased)
-        await handlers.forget_person(ApplicationsUnitOfWork(uow), delivery.event)
+        erased = EVENTS.to_domain(delivery.event)
+        assert isinstance(erased, PersonalDataErased)
+        await handlers.forget_person(ApplicationsUnitOfWork(uow), erased)
 
     settings = runtime.settings
     return IdempotentConsumer(

@@ -14,17 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from applications_service.domain.events import INTERNAL_EVENTS, is_published
+from applications_service.application.events import EVENTS, STREAM_REGISTRY
+from applications_service.domain.events import is_published
 from applications_service.domain.invitation import Invitation
-from shared.events.catalogue import CATALOGUE, Event
-from shared.events.registry import EventRegistry
+from shared.domain_events import DomainEvent
 from shared.eventsourced import EventSourcedRepository
 from shared.uow import UnitOfWork
 
 from .tables import invitations
-
-STREAM_REGISTRY = EventRegistry((*CATALOGUE, *INTERNAL_EVENTS))
-"""Reads every event an invitation stream may hold, the internal ones included."""
 
 
 def stream_id(invitation_id: str) -> str:
@@ -35,6 +32,7 @@ class InvitationRepository(EventSourcedRepository[Invitation]):
     """Load and save invitation aggregates inside one unit of work."""
 
     registry = STREAM_REGISTRY
+    mapper = EVENTS
 
     def stream_id(self, aggregate_id: str) -> str:
         return stream_id(aggregate_id)
@@ -42,10 +40,10 @@ class InvitationRepository(EventSourcedRepository[Invitation]):
     def aggregate_id(self, aggregate: Invitation) -> str:
         return aggregate.invitation_id
 
-    def replay(self, events: Iterable[Event]) -> Invitation:
+    def replay(self, events: Iterable[DomainEvent]) -> Invitation:
         return Invitation.replay(events)
 
-    def is_published(self, event: Event) -> bool:
+    def is_published(self, event: DomainEvent) -> bool:
         return is_published(event)
 
     async def project(self, aggregate: Invitation) -> None:

@@ -23,7 +23,7 @@ from applications_service.domain.documents import (
     required_funds,
 )
 from applications_service.domain.invitation import Decision, Invitation
-from shared.events.catalogue import Invited, PersonalDataErased, ProfileSubmitted, ProfileUpdated
+from shared.domain_events import Invited, PersonalDataErased, ProfileSubmitted, ProfileUpdated
 from shared.eventstore import ConcurrencyError
 
 OWNER_ROLES = frozenset({"candidate", "partner"})

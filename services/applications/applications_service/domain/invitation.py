@@ -28,24 +28,20 @@ from applications_service.domain.errors import (
     InvalidCommand,
     TransitionNotAllowed,
 )
-from applications_service.domain.events import ApplicationDocumentsRecorded
-from applications_service.domain.visa import needs_permanent_resident_visa
-from shared.events.catalogue import (
+from applications_service.domain.events import (
+    ApplicationDocumentsRecorded,
     ApplicationWithdrawn,
-    Applied,
     Approved,
     CoprExpired,
     CoprExpiringSoon,
     CoprIssued,
-    Event,
     InvitationDeadlineApproaching,
-    InvitationDeclined,
-    InvitationExpired,
-    Invited,
     Landed,
     PermanentResidentVisaIssued,
     Refused,
 )
+from applications_service.domain.visa import needs_permanent_resident_visa
+from shared.domain_events import Applied, DomainEvent, InvitationDeclined, InvitationExpired, Invited
 
 DEADLINE_REMINDER_DAYS: Final[tuple[int, ...]] = (14, 3)
 COPR_REMINDER_DAYS: Final[tuple[int, ...]] = (60, 14)
@@ -104,7 +100,7 @@ class Invitation:
     visa_issued: bool = False
     deadline_reminders: set[int] = field(default_factory=set)
     copr_reminders: set[int] = field(default_factory=set)
-    pending: list[Event] = field(default_factory=list)
+    pending: list[DomainEvent] = field(default_factory=list)
 
     # --- construction -----------------------------------------------------------------------------
 
@@ -117,7 +113,7 @@ class Invitation:
         return invitation
 
     @classmethod
-    def replay(cls, events: Iterable[Event]) -> Invitation:
+    def replay(cls, events: Iterable[DomainEvent]) -> Invitation:
         iterator = iter(events)
         first = next(iterator, None)
         if not isinstance(first, Invited):
@@ -256,7 +252,7 @@ class Invitation:
             )
         raise CoprCannotBeExtended("extend_copr", self.state, detail)
 
-    def tick(self, now: datetime) -> list[Event]:
+    def tick(self, now: datetime) -> list[DomainEvent]:
         """What the clock makes happen at `now`: expiries and reminders. Never raises."""
         before = len(self.pending)
         if self.state is State.OPEN:
@@ -378,11 +374,11 @@ class Invitation:
 
     # --- events -------------------------------------------------------------------------------------
 
-    def _record(self, event: Event) -> None:
+    def _record(self, event: DomainEvent) -> None:
         self._apply(event)
         self.pending.append(event)
 
-    def _apply(self, event: Event) -> None:
+    def _apply(self, event: DomainEvent) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is None:
             raise ValueError(f"an invitation's stream cannot hold {type(event).__name__}")
