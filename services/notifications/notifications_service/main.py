@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from notifications_service import api
 from notifications_service.adapters.consumers import fanout_consumer
 from notifications_service.adapters.dispatcher import Dispatcher
+from notifications_service.adapters.secrets import SecretBox
 from notifications_service.adapters.sender import UrlGuard, WebhookSender
+from notifications_service.adapters.uow import notifications_uow
 from notifications_service.application.fanout import FanOut
 from notifications_service.application.handlers import NotificationsHandlers
 from notifications_service.settings import NotificationsSettings
@@ -41,7 +43,8 @@ def build_app(settings: NotificationsSettings | None = None, *, clock: Clock | N
         max_response_bytes=settings.max_response_bytes,
         max_connections=settings.max_in_flight,
     )
-    handlers = NotificationsHandlers(runtime.uow, runtime.clock, settings, guard)
+    box = SecretBox(settings.secret_key_bytes)
+    handlers = NotificationsHandlers(notifications_uow(runtime.uow, box), runtime.clock, settings, guard, box)
     dispatcher = Dispatcher(
         runtime.engine,
         handlers,
@@ -52,7 +55,7 @@ def build_app(settings: NotificationsSettings | None = None, *, clock: Clock | N
     )
     handlers.on_new_deliveries = dispatcher.wake
     fanout = FanOut(on_new_deliveries=dispatcher.wake)
-    runtime.add_consumer(lambda rt: fanout_consumer(rt, fanout))
+    runtime.add_consumer(lambda rt: fanout_consumer(rt, fanout, box))
     runtime.add_background(dispatcher)
     app = create_service_app(runtime, [api.router], title="Notifications service", description=DESCRIPTION)
     app.state.notifications = handlers

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from notifications_service.adapters.secrets import SecretBox
+from notifications_service.adapters.uow import NotificationsUnitOfWork
 from notifications_service.application.fanout import FanOut
 from notifications_service.settings import NotificationsSettings
 from shared.consumer import Delivery, IdempotentConsumer
@@ -18,9 +20,9 @@ from shared.uow import UnitOfWork
 CONSUMER = "notifications.fanout"
 
 
-def fanout_consumer(runtime: ServiceRuntime, fanout: FanOut) -> IdempotentConsumer:
+def fanout_consumer(runtime: ServiceRuntime, fanout: FanOut, box: SecretBox) -> IdempotentConsumer:
     async def on_batch(uow: UnitOfWork, deliveries: Sequence[Delivery]) -> None:
-        await fanout.handle_batch(uow, [delivery.envelope for delivery in deliveries])
+        await fanout.handle_batch(NotificationsUnitOfWork(uow, box), [d.envelope for d in deliveries])
 
     settings = runtime.settings
     batch = settings.consumer_batch_size if isinstance(settings, NotificationsSettings) else 500

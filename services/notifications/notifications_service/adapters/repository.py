@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from notifications_service.adapters.tables import (
     nominations,
     subscriptions,
 )
+from notifications_service.application.ports import Target
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription
 
 WEBHOOK_NAMESPACE = uuid.UUID("6b1f3c0e-6f7e-4c55-9a55-3f0c1f2b7d10")
@@ -126,18 +126,6 @@ class SubscriptionRepository:
 
 
 # -- the fan-out ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """What the fan-out needs of an enabled subscription."""
-
-    id: str
-    subscriber: str
-    role: str
-    province: str | None
-    event_types: tuple[str, ...]
-    candidates: frozenset[str]
 
 
 async def enabled_targets(session: AsyncSession) -> list[Target]:

@@ -27,9 +27,14 @@ def new_secret() -> str:
 
 
 class SecretBox:
+    """The secrets' key: seals and opens them (`notifications_service.application.ports.SecretBox`)."""
+
     def __init__(self, key: bytes) -> None:
         self._key = key
         self._aead = AESGCM(key)
+
+    def new_secret(self) -> str:
+        return new_secret()
 
     def seal(self, secret: str, subscription_id: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

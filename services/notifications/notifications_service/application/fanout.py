@@ -15,12 +15,10 @@ from typing import Any
 
 import orjson
 
-from notifications_service.adapters import repository
-from notifications_service.adapters.repository import Target, pending_delivery_row
+from notifications_service.application.ports import Target, UnitOfWork
 from notifications_service.domain.scope import Audience, facts_of, matches, may_see
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import NominationIssued, NominationWithdrawn, PersonalDataErased
-from shared.uow import UnitOfWork
 
 NOMINATION_ISSUED = f"ee.profile.{NominationIssued.__name__}"
 NOMINATION_WITHDRAWN = f"ee.profile.{NominationWithdrawn.__name__}"
@@ -37,14 +35,12 @@ class FanOut:
         """Log the batch's events and fan them out, in the consumer's transaction."""
         if not envelopes:
             return
-        session, now = uow.session, uow.clock.now()
+        store, now = uow.deliveries, uow.clock.now()
         event_rows = [_event_row(envelope) for envelope in envelopes]
-        await repository.record_events(session, event_rows)
-        targets = await repository.enabled_targets(session)
+        await store.record_events(event_rows)
+        targets = await store.enabled_targets()
         facts = [facts_of(e.type, e.data) for e in envelopes]
-        standing = await repository.nominating_provinces(
-            session, (f.profile_id for f in facts if f.profile_id)
-        )
+        standing = await store.nominating_provinces(f.profile_id for f in facts if f.profile_id)
         changed: dict[str, str | None] = {}
         rows: list[dict[str, Any]] = []
         for envelope, fact, event_row in zip(envelopes, facts, event_rows, strict=True):
@@ -59,14 +55,14 @@ class FanOut:
                 if matches(target.event_types, fact.family) and may_see(
                     _audience(target), fact, nominated_by
                 ):
-                    rows.append(pending_delivery_row(target.id, envelope.id, event_row["ordering_key"], now))
-        await repository.save_nominations(session, changed, now)
-        added = await repository.add_deliveries(session, rows) if rows else 0
+                    rows.append(store.pending_row(target.id, envelope.id, event_row["ordering_key"], now))
+        await store.save_nominations(changed, now)
+        added = await store.add_deliveries(rows) if rows else 0
         for envelope, fact in zip(envelopes, facts, strict=True):
             if fact.family == PERSONAL_DATA_ERASED and fact.profile_id is not None:
                 # docs/PRIVACY.md: the person's earlier events and their webhook payloads go (sent or
                 # not); the erasure itself is still delivered, so that subscribers drop their copies.
-                await repository.forget_person(session, fact.profile_id, keep_event_id=envelope.id)
+                await store.forget_person(fact.profile_id, keep_event_id=envelope.id)
         self.events += len(event_rows)
         self.deliveries += added
         if added and self.on_new_deliveries is not None:

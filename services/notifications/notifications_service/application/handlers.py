@@ -13,14 +13,8 @@ from typing import Any, Final, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifications_service.adapters import repository
-from notifications_service.adapters.repository import (
-    SubscriptionRepository,
-    Target,
-    pending_delivery_row,
-)
-from notifications_service.adapters.secrets import SecretBox, new_secret
 from notifications_service.application.errors import StaleVersion, not_found
+from notifications_service.application.ports import SecretBox, Target, UnitOfWork, UowFactory
 from notifications_service.domain.retry import Attempt, Verdict, due_at, next_delay_s, verdict_of
 from notifications_service.domain.scope import Audience, facts_of, matches, may_see
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription, check_subscriber
@@ -28,7 +22,6 @@ from notifications_service.settings import NotificationsSettings
 from shared.crypto import CryptoError
 from shared.events.catalogue import Event
 from shared.problem import Problem
-from shared.uow import UnitOfWork
 
 MAX_REPLAY_WINDOW = timedelta(days=31)
 REPLAY_PAGE = 5000
@@ -81,10 +74,11 @@ def may_access(subscriber: Subscriber, subscription: Subscription) -> bool:
 class NotificationsHandlers:
     def __init__(
         self,
-        uow_factory: Callable[[], UnitOfWork],
+        uow_factory: UowFactory,
         clock: Clock,
         settings: NotificationsSettings,
         urls: UrlChecker,
+        box: SecretBox,
         on_new_deliveries: Callable[[], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -92,7 +86,7 @@ class NotificationsHandlers:
         self.clock = clock
         self.settings = settings
         self.urls = urls
-        self.box = SecretBox(settings.secret_key_bytes)
+        self.box = box
         self.on_new_deliveries = on_new_deliveries
         self.rng = rng or random.Random()
 
@@ -101,10 +95,10 @@ class NotificationsHandlers:
     async def create(self, subscriber: Subscriber, spec: Spec, on_saved: OnSaved = _nothing) -> Created:
         check_subscriber(subscriber)
         await self.urls.check(spec.url)
-        secret = new_secret()
+        secret = self.box.new_secret()
         async with self.uow() as uow:
             subscription = Subscription.create(str(uuid.uuid4()), subscriber, spec, secret, self.clock.now())
-            await SubscriptionRepository(uow.session, self.box).add(subscription)
+            await uow.subscriptions.add(subscription)
             self._publish(uow, subscription)
             await on_saved(uow.session, subscription, secret)
             await uow.commit()
@@ -144,8 +138,7 @@ class NotificationsHandlers:
 
     async def list_for(self, subscriber: Subscriber) -> list[Subscription]:
         async with self.uow() as uow:
-            repo = SubscriptionRepository(uow.session, self.box)
-            return await repo.list(None if subscriber.role == "ops" else subscriber)
+            return await uow.subscriptions.list(None if subscriber.role == "ops" else subscriber)
 
     async def update(
         self,
@@ -185,7 +178,7 @@ class NotificationsHandlers:
         overlap: timedelta,
         on_saved: OnSaved = _nothing,
     ) -> Created:
-        secret = new_secret()
+        secret = self.box.new_secret()
         async with self.uow() as uow:
             subscription = await self._load(uow, subscriber, subscription_id, expected)
             subscription.rotate(secret, overlap, self.clock.now())
@@ -207,17 +200,17 @@ class NotificationsHandlers:
     ) -> list[dict[str, Any]]:
         async with self.uow() as uow:
             await self._load(uow, subscriber, subscription_id, None, lock=False)
-            return await repository.delivery_log(uow.session, subscription_id, status, limit, before)
+            return await uow.deliveries.delivery_log(subscription_id, status, limit, before)
 
     async def retry(
         self, subscriber: Subscriber, subscription_id: str, delivery_id: str, on_queued: OnQueued = _nothing
     ) -> dict[str, Any]:
         async with self.uow() as uow:
             await self._load(uow, subscriber, subscription_id, None, lock=False)
-            row = await repository.delivery_row(uow.session, delivery_id)
+            row = await uow.deliveries.delivery_row(delivery_id)
             if row is None or row["subscription_id"] != subscription_id:
                 raise not_found("delivery", delivery_id)
-            await repository.requeue(uow.session, [delivery_id], self.clock.now())
+            await uow.deliveries.requeue([delivery_id], self.clock.now())
             await on_queued(uow.session, 1)
             await uow.commit()
         self._wake()
@@ -241,21 +234,21 @@ class NotificationsHandlers:
             audience = subscription.audience
             now = self.clock.now()
             while True:
-                page = await repository.events_between(uow.session, since, until, after, REPLAY_PAGE)
+                page = await uow.deliveries.events_between(since, until, after, REPLAY_PAGE)
                 if not page:
                     break
                 after = page[-1]["position"]
                 facts = [facts_of(row["type"], row["envelope"].get("data") or {}) for row in page]
-                standing = await repository.nominating_provinces(
-                    uow.session, (f.profile_id for f in facts if f.profile_id)
+                standing = await uow.deliveries.nominating_provinces(
+                    f.profile_id for f in facts if f.profile_id
                 )
                 rows = [
-                    pending_delivery_row(target.id, row["event_id"], row["ordering_key"], now)
+                    uow.deliveries.pending_row(target.id, row["event_id"], row["ordering_key"], now)
                     for row, fact in zip(page, facts, strict=True)
                     if matches(target.event_types, fact.family)
                     and may_see(audience, fact, standing.get(fact.profile_id or ""))
                 ]
-                queued += await repository.upsert_pending(uow.session, rows, now)
+                queued += await uow.deliveries.upsert_pending(rows, now)
             await on_queued(uow.session, queued)
             await uow.commit()
         self._wake()
@@ -295,9 +288,9 @@ class NotificationsHandlers:
             if verdict is not Verdict.DELIVERED or o.failing_since is not None:
                 streaks.setdefault(o.subscription_id, []).append((verdict, o.at))
         async with self.uow() as uow:
-            await repository.update_deliveries(uow.session, updates)
-            await repository.add_attempts(uow.session, attempts)
-            repo = SubscriptionRepository(uow.session, self.box)
+            await uow.deliveries.update_deliveries(updates)
+            await uow.deliveries.add_attempts(attempts)
+            repo = uow.subscriptions
             for subscription_id, seen in sorted(streaks.items()):
                 subscription = await repo.get(subscription_id, lock=True)
                 if subscription is None:
@@ -325,7 +318,7 @@ class NotificationsHandlers:
         expected: int | None,
         lock: bool = True,
     ) -> Subscription:
-        subscription = await SubscriptionRepository(uow.session, self.box).get(subscription_id, lock=lock)
+        subscription = await uow.subscriptions.get(subscription_id, lock=lock)
         if subscription is None or not may_access(subscriber, subscription):
             raise not_found("subscription", subscription_id)
         if expected is not None and expected != subscription.version:
@@ -335,7 +328,7 @@ class NotificationsHandlers:
     async def _save(
         self, uow: UnitOfWork, subscription: Subscription, on_saved: OnSaved, secret: str | None = None
     ) -> None:
-        await SubscriptionRepository(uow.session, self.box).save(subscription)
+        await uow.subscriptions.save(subscription)
         self._publish(uow, subscription)
         await on_saved(uow.session, subscription, secret)
         await uow.commit()
