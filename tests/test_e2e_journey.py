@@ -600,9 +600,11 @@ async def test_ops_erase_a_never_invited_profile_and_no_trace_of_the_person_is_l
     # Positive control: the stored response of the idempotent create holds the markers in plain text.
     assert markers_in(await pg_dump_text(world.dsn("profile")), markers)
 
+    staff = await world.call("profile", "GET", f"/v1/admin/profiles/{profile_id}", as_=OPS, purpose="read")
+    assert staff.status_code == 200, staff.text
     erased = await world.call(
         "profile", "POST", f"/v1/admin/profiles/{profile_id}/erase", as_=OPS, purpose="erase",
-        subject=profile_id,
+        subject=profile_id, headers={"If-Match": staff.headers["ETag"]},
     )  # fmt: skip
     assert erased.status_code == 200, erased.text
     journey.expect(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from profile_service.adapters import queries
 from profile_service.adapters.uow import profile_uow
 from profile_service.application import handlers
+from profile_service.domain.profile import Profile
 from profile_service.schemas import (
     Eligibility,
     ErasureOut,
@@ -22,8 +23,9 @@ from profile_service.schemas import (
 from profile_service.settings import ProfileSettings
 from shared.auth import Principal, require_roles
 from shared.bounds import DB_INT_MAX
+from shared.errors import NotFound
 from shared.idempotency import IdempotencyKey
-from shared.problem import Problem, ProblemDetails
+from shared.problem import ProblemDetails
 from shared.rules.document import ProfileDocument
 from shared.runtime import ServiceRuntime
 from shared.web import IfMatch, etag_header, get_runtime
@@ -176,17 +178,28 @@ async def get_profile_for_staff(
 
 
 @router.post(
-    "/admin/profiles/{profile_id}/erase", tags=["personal data"], responses={**_404, **_409},
+    "/admin/profiles/{profile_id}/erase", tags=["personal data"], responses={**_404, **_409, **_412, **_428},
     operation_id="erase_profile", summary="Erase a never-invited profile's personal data now (ops)",
 )
-async def erase_profile(profile_id: ProfileId, principal: OpsCaller, runtime: Runtime) -> ErasureOut:
-    """Destroys the candidate's data key and publishes PersonalDataErased; a profile still open is
-    withdrawn first. Refused (409) for a profile that was ever invited: that one is erased on its own
-    once the retention after it left has passed. Repeating it is harmless."""
+async def erase_profile(
+    profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey, principal: OpsCaller, runtime: Runtime,
+    request: Request,
+) -> Response:
+    """Send `If-Match` with the ETag of `GET /v1/admin/profiles/{profile_id}`. Destroys the candidate's
+    data key and publishes PersonalDataErased; a profile still open is withdrawn first. Refused (409)
+    for a profile that was ever invited: that one is erased on its own once the retention after it
+    left has passed. Repeating it is harmless: an erased profile answers its erasure whatever the
+    If-Match (nothing is written)."""
     retention = timedelta(days=_settings(runtime).erasure_retention_days)
-    async with profile_uow(runtime.uow)() as uow:
-        profile = await handlers.erase_profile(uow, profile_id, retention, ordered=True)
-        await uow.commit()
+    command = IdempotentCommand("profile.erase", key, request, principal.sub)
+    return await command.run(
+        profile_uow(runtime.uow),
+        lambda uow: handlers.erase_profile(uow, profile_id, retention, ordered=True, expected=expected),
+        _erasure,
+    )
+
+
+def _erasure(profile: Profile) -> ErasureOut:
     assert profile.erased_at is not None
     return ErasureOut(profile_id=profile.profile_id, erased_at=profile.erased_at)
 
@@ -253,11 +266,12 @@ ProvinceCode = Annotated[str, Path(description="Two-letter province or territory
 
 
 def _own_province(code: str, principal: Principal) -> str:
+    """The caller's own province; another province's nominations are someone else's resource: 404."""
     province = code.upper()
     if principal.province != province:
-        raise Problem(
-            403, "Forbidden",
-            f"Your token acts for {principal.province}; it cannot act for the province {province}.",
+        raise NotFound(
+            f"There are no nominations of the province {province} among yours: your token acts for "
+            f"{principal.province}; use /v1/provinces/{principal.province}/nominations."
         )
     return province
 

@@ -257,17 +257,19 @@ async def test_an_update_that_makes_an_in_pool_profile_ineligible_removes_it(ser
 
 
 async def test_province_on_cannot_nominate_as_bc(service: Service) -> None:
+    """BC's nominations are someone else's resource for ON: 404, as everywhere (never 403)."""
     me = sub()
     created = await service.create(me)
     await service.submit(me, created["id"])
+    on = service.auth("on-officer", "province", "ON")
     response = await service.client.post(
-        "/v1/provinces/BC/nominations", json={"profile_id": created["id"]},
-        headers=service.auth("on-officer", "province", "ON"),
+        "/v1/provinces/BC/nominations", json={"profile_id": created["id"]}, headers=on
     )
-    assert response.status_code == 403
-    listing = await service.client.get("/v1/provinces/BC/nominations",
-                                       headers=service.auth("on-officer", "province", "ON"))
-    assert listing.status_code == 403
+    assert response.status_code == 404, response.text
+    listing = await service.client.get("/v1/provinces/BC/nominations", headers=on)
+    assert listing.status_code == 404
+    withdrawal = await service.client.delete(f"/v1/provinces/BC/nominations/{created['id']}", headers=on)
+    assert withdrawal.status_code == 404
 
 
 async def test_nominations_one_active_per_candidate_and_only_in_the_pool(service: Service) -> None:

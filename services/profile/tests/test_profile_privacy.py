@@ -152,9 +152,10 @@ async def test_ops_erasure_leaves_no_marker_in_the_database_kafka_or_logs(
     # so the dump below would find them if erasure left them.
     assert markers_in(await pg_dump_text(service.settings.database_url), markers) != []
 
-    ops = service.auth("ops-1", "ops")
+    ops = {**service.auth("ops-1", "ops"), "If-Match": await staff_etag(service, profile_id)}
     erased = await service.client.post(f"/v1/admin/profiles/{profile_id}/erase", headers=ops)
     assert erased.status_code == 200, erased.text
+    # Repeating it is harmless: nothing is written, so its If-Match (now stale) is not held against it.
     again = await service.client.post(f"/v1/admin/profiles/{profile_id}/erase", headers=ops)
     assert again.status_code == 200 and again.json() == erased.json()
 
@@ -222,9 +223,43 @@ async def test_ops_cannot_erase_an_invited_profile(service: Service) -> None:
         program="fsw", crs=480, citizenship="IN", invited_at=now, deadline=now + td(days=60),
     ), source="ee/draws")
     await service.wait_for_status(me, profile_id, "invited")
-    refused = await service.client.post(f"/v1/admin/profiles/{profile_id}/erase",
-                                        headers=service.auth("ops-1", "ops"))
+    refused = await service.client.post(
+        f"/v1/admin/profiles/{profile_id}/erase",
+        headers={**service.auth("ops-1", "ops"), "If-Match": await staff_etag(service, profile_id)},
+    )
     assert refused.status_code == 409, refused.text
+
+
+async def staff_etag(service: Service, profile_id: str) -> str:
+    read = await service.client.get(f"/v1/admin/profiles/{profile_id}", headers=service.auth("ops-1", "ops"))
+    assert read.status_code == 200, read.text
+    return read.headers["ETag"]
+
+
+async def test_erasure_takes_if_match_and_an_idempotency_key(service: Service) -> None:
+    """The rule of every command, for ops too: 428 without If-Match, 412 when stale (nothing erased),
+    and a retry with the same Idempotency-Key gets the first answer."""
+    me = f"cand-{new_tag().lower()}"
+    profile_id = (await service.create(me, personal_document(new_tag())[0]))["id"]
+    await service.submit(me, profile_id)
+    path, ops = f"/v1/admin/profiles/{profile_id}/erase", service.auth("ops-1", "ops")
+    missing = await service.client.post(path, headers=ops)
+    assert missing.status_code == 428, missing.text
+    stale = await service.client.post(path, headers={**ops, "If-Match": '"1"'})
+    assert stale.status_code == 412, stale.text
+    assert stale.json()["current_version"] == 2
+    owned = f"/v1/profiles/{profile_id}"
+    assert (await service.client.get(owned, headers=service.auth(me))).status_code == 200
+
+    key = {"Idempotency-Key": f"erase-{profile_id}", "If-Match": '"2"'}
+    erased = await service.client.post(path, headers={**ops, **key})
+    assert erased.status_code == 200, erased.text
+    replayed = await service.client.post(path, headers={**ops, **key})
+    assert replayed.status_code == 200 and replayed.json() == erased.json()
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    other = await service.client.post(f"/v1/admin/profiles/{new_tag()}/erase", headers={**ops, **key})
+    assert other.status_code == 422 and other.json()["title"] == "Idempotency-Key reused"
+    assert (await service.client.get(owned, headers=service.auth(me))).status_code == 404
 
 
 async def test_an_event_sealed_under_a_rotated_kek_still_reads(service: Service) -> None:

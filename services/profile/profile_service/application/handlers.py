@@ -80,15 +80,19 @@ async def load_for_staff(uow: UnitOfWork, profile_id: str) -> Profile:
 
 
 async def erase_profile(
-    uow: UnitOfWork, profile_id: str, retention: timedelta, *, ordered: bool
+    uow: UnitOfWork, profile_id: str, retention: timedelta, *, ordered: bool, expected: int | None = None
 ) -> Profile:
     """Erase the person's data (docs/PRIVACY.md): PersonalDataErased recorded and published, the data
-    key destroyed, the query row, snapshots and stored responses dropped. Idempotent."""
+    key destroyed, the query row, snapshots and stored responses dropped. Idempotent: a profile
+    already erased answers as it is (nothing is written, so `expected` is not held against it); else
+    `expected` (If-Match) must be its version."""
     profile = await uow.profiles.get(profile_id)
     if profile is None:
         raise ProfileNotFound(profile_id)
+    if profile.erased_at is None:
+        _check_version(profile, expected)
     if profile.erase(uow.clock.now(), retention=retention, ordered=ordered):
-        await uow.profiles.save(profile)
+        await _save(uow, profile, expected)
         await uow.profiles.forget(profile)
     return profile
 
