@@ -445,9 +445,13 @@ async def test_three_decline_one_waits_the_rest_apply_and_an_officer_decides(
     assert before is not None
     province = journey.candidates[withdrawn_from].nominated_by
     assert province is not None
+    nomination = f"/v1/provinces/{province}/nominations/{withdrawn_from}"
+    officer = (f"pnp-{province.lower()}", "province", province)
+    read = await world.call("profile", "GET", nomination, as_=officer, purpose="read")
+    assert read.status_code == 200, read.text
     response = await world.call(
-        "profile", "DELETE", f"/v1/provinces/{province}/nominations/{withdrawn_from}",
-        as_=(f"pnp-{province.lower()}", "province", province), purpose="unnominate", subject=withdrawn_from,
+        "profile", "DELETE", nomination, as_=officer, purpose="unnominate", subject=withdrawn_from,
+        headers={"If-Match": read.headers["ETag"]},
     )  # fmt: skip
     assert response.status_code == 204, response.text
     journey.expect(correlation_of(response), withdrawn_from, "NominationWithdrawn", "Ranked")

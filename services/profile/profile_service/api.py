@@ -276,13 +276,21 @@ def _own_province(code: str, principal: Principal) -> str:
     return province
 
 
+def _nomination_links(profile_id: str) -> dict[str, Any]:
+    nomination = {"code": "$request.path.code", "profile_id": profile_id}
+    return links(
+        GetNomination=("get_nomination", nomination),
+        WithdrawNomination=(
+            "withdraw_nomination", {**nomination, "header.If-Match": "$response.header.ETag"}
+        ),
+    )
+
+
 @router.post(
     "/provinces/{code}/nominations", status_code=201, tags=["nominations"], response_model=NominationOut,
     summary="Nominate a candidate in the pool", operation_id="nominate",
-    responses={**_404, **_409, 201: {"description": "Nominated; `Location` is set.", "links": links(
-        WithdrawNomination=("withdraw_nomination",
-                            {"code": "$request.path.code", "profile_id": "$response.body#/profile_id"}),
-    )}},
+    responses={**_404, **_409, 201: {"description": "Nominated; `Location` and `ETag` are set.",
+                                     "links": _nomination_links("$response.body#/profile_id")}},
 )
 async def nominate(
     code: ProvinceCode, body: NominationRequest, key: IdempotencyKey, principal: ProvinceCaller,
@@ -304,19 +312,39 @@ async def nominate(
     )
 
 
+@router.get(
+    "/provinces/{code}/nominations/{profile_id}", tags=["nominations"], operation_id="get_nomination",
+    summary="One of the province's active nominations",
+    responses={**_404, 200: {"description": "The nomination; its `ETag` is the If-Match to withdraw it.",
+                             "links": _nomination_links("$request.path.profile_id")}},
+)
+async def get_nomination(
+    code: ProvinceCode, profile_id: ProfileId, principal: ProvinceCaller, runtime: Runtime,
+    response: Response,
+) -> NominationOut:
+    province = _own_province(code, principal)
+    async with profile_uow(runtime.uow)() as uow:
+        profile = await handlers.load_nomination(uow, province, profile_id)
+    _etag(response, profile.version)
+    return NominationOut.of(profile)
+
+
 @router.delete(
     "/provinces/{code}/nominations/{profile_id}", status_code=204, tags=["nominations"],
-    summary="Withdraw the province's nomination", responses=_404, operation_id="withdraw_nomination",
+    summary="Withdraw the province's nomination", responses={**_404, **_412, **_428},
+    operation_id="withdraw_nomination",
 )
 async def withdraw_nomination(
-    code: ProvinceCode, profile_id: ProfileId, key: IdempotencyKey, principal: ProvinceCaller,
-    runtime: Runtime, request: Request,
+    code: ProvinceCode, profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey,
+    principal: ProvinceCaller, runtime: Runtime, request: Request,
 ) -> Response:
+    """Send `If-Match` with the nomination's ETag (from the nomination, the list or the nominating
+    answer): 412 when the profile changed since."""
     province = _own_province(code, principal)
     command = IdempotentCommand("profile.withdraw-nomination", key, request, principal.sub, status=204)
     return await command.run(
         profile_uow(runtime.uow),
-        lambda uow: handlers.withdraw_nomination(uow, province, profile_id),
+        lambda uow: handlers.withdraw_nomination(uow, province, profile_id, expected),
         lambda _: {},
     )
 

@@ -144,13 +144,15 @@ class NominationOut(BaseModel):
     nominated_at: datetime
     status: str = Field(description=STATUS_DESCRIPTION)
     eligible_programs: list[str]
+    version: int = Field(description="the nominated profile's version: the `ETag`, to send as `If-Match` "
+                         "to withdraw the nomination")
 
     @classmethod
     def of_row(cls, row: ProfileRow) -> NominationOut:
         assert row.nomination_province is not None and row.nominated_at is not None
         return cls(
             profile_id=row.profile_id, province=row.nomination_province, nominated_at=row.nominated_at,
-            status=row.status, eligible_programs=row.eligible_programs,
+            status=row.status, eligible_programs=row.eligible_programs, version=row.version,
         )
 
     @classmethod
@@ -159,7 +161,7 @@ class NominationOut(BaseModel):
         return cls(
             profile_id=profile.profile_id, province=profile.nomination.province,
             nominated_at=profile.nomination.nominated_at, status=profile.status.value,
-            eligible_programs=profile.eligible_programs,
+            eligible_programs=profile.eligible_programs, version=profile.version,
         )
 
 

@@ -268,7 +268,9 @@ async def test_province_on_cannot_nominate_as_bc(service: Service) -> None:
     assert response.status_code == 404, response.text
     listing = await service.client.get("/v1/provinces/BC/nominations", headers=on)
     assert listing.status_code == 404
-    withdrawal = await service.client.delete(f"/v1/provinces/BC/nominations/{created['id']}", headers=on)
+    withdrawal = await service.client.delete(
+        f"/v1/provinces/BC/nominations/{created['id']}", headers={**on, "If-Match": '"2"'}
+    )
     assert withdrawal.status_code == 404
 
 
@@ -290,8 +292,11 @@ async def test_nominations_one_active_per_candidate_and_only_in_the_pool(service
     listing = await service.client.get("/v1/provinces/ON/nominations?limit=100", headers=on)
     assert created["id"] in [n["profile_id"] for n in listing.json()["items"]]
     url = f"/v1/provinces/BC/nominations/{created['id']}"
-    assert (await service.client.delete(url, headers=bc)).status_code == 404
-    withdrawn = await service.client.delete(f"/v1/provinces/ON/nominations/{created['id']}", headers=on)
+    assert (await service.client.delete(url, headers={**bc, "If-Match": '"3"'})).status_code == 404
+    etag = issued.headers["ETag"]
+    withdrawn = await service.client.delete(
+        f"/v1/provinces/ON/nominations/{created['id']}", headers={**on, "If-Match": etag}
+    )
     assert withdrawn.status_code == 204
     assert await nominate("BC", bc) == 201
     profile = await service.get(me, created["id"])
@@ -356,10 +361,41 @@ async def test_a_retried_nomination_withdrawal_with_the_same_key_is_204_again(se
     body = {"profile_id": created["id"]}
     issued = await service.client.post("/v1/provinces/ON/nominations", json=body, headers=on)
     assert issued.status_code == 201
-    url, keyed = f"/v1/provinces/ON/nominations/{created['id']}", {**on, "Idempotency-Key": str(uuid.uuid4())}
+    url = f"/v1/provinces/ON/nominations/{created['id']}"
+    keyed = {**on, "Idempotency-Key": str(uuid.uuid4()), "If-Match": issued.headers["ETag"]}
     first, again = [await service.client.delete(url, headers=keyed) for _ in range(2)]
     assert first.status_code == again.status_code == 204 and again.headers["Idempotent-Replayed"] == "true"
-    assert (await service.client.delete(url, headers=on)).status_code == 404  # without the key: gone
+    without_key = {**on, "If-Match": issued.headers["ETag"]}
+    assert (await service.client.delete(url, headers=without_key)).status_code == 404  # gone
+
+
+async def test_a_nomination_withdrawal_needs_the_nominations_etag(service: Service) -> None:
+    """The nomination's ETag is the nominated profile's version (on the nominating answer, the list
+    and GET of the nomination): 428 without If-Match, 412 once the profile changed since."""
+    me = sub()
+    created = await service.create(me)
+    submitted = await service.submit(me, created["id"])
+    on = service.auth("on-officer", "province", "ON")
+    issued = await service.client.post("/v1/provinces/ON/nominations", json={"profile_id": created["id"]},
+                                       headers=on)  # fmt: skip
+    assert issued.status_code == 201, issued.text
+    assert issued.headers["ETag"] == f'"{submitted["version"] + 1}"'
+    url = f"/v1/provinces/ON/nominations/{created['id']}"
+    read = await service.client.get(url, headers=on)
+    assert read.status_code == 200 and read.headers["ETag"] == issued.headers["ETag"]
+    assert read.json()["version"] == issued.json()["version"]
+    elsewhere = await service.client.get(f"/v1/provinces/BC/nominations/{created['id']}",
+                                         headers=service.auth("bc-officer", "province", "BC"))  # fmt: skip
+    assert elsewhere.status_code == 404
+
+    missing = await service.client.delete(url, headers=on)
+    assert missing.status_code == 428, missing.text
+    stale = await service.client.delete(url, headers={**on, "If-Match": f'"{submitted["version"]}"'})
+    assert stale.status_code == 412, stale.text
+    assert (await service.client.get(url, headers=on)).status_code == 200  # still nominated
+    withdrawn = await service.client.delete(url, headers={**on, "If-Match": read.headers["ETag"]})
+    assert withdrawn.status_code == 204, withdrawn.text
+    assert (await service.client.get(url, headers=on)).status_code == 404
 
 
 async def test_nominating_an_unknown_profile_is_404(service: Service) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from profile_service.application.errors import InvalidDocument, ProfileNotFound, StaleVersion
 from profile_service.application.ports import UnitOfWork
+from profile_service.domain.errors import NominationNotFound
 from profile_service.domain.profile import Profile, Status
 from shared.eventstore import ConcurrencyError
 from shared.rules.document import ProfileDocument, validate_document
@@ -130,10 +131,22 @@ async def nominate(uow: UnitOfWork, province: str, profile_id: str) -> Profile:
     return profile
 
 
-async def withdraw_nomination(uow: UnitOfWork, province: str, profile_id: str) -> Profile:
+async def load_nomination(uow: UnitOfWork, province: str, profile_id: str) -> Profile:
+    """A profile the province holds an active nomination of (another province's: not found)."""
     profile = await load_for_province(uow, profile_id)
+    if profile.nomination is None or profile.nomination.province != province:
+        raise NominationNotFound(f"{province} holds no active nomination of profile {profile_id}.")
+    return profile
+
+
+async def withdraw_nomination(
+    uow: UnitOfWork, province: str, profile_id: str, expected: int | None = None
+) -> Profile:
+    """`expected` (If-Match) is the version of the nominated profile the province last read."""
+    profile = await load_nomination(uow, province, profile_id)
+    _check_version(profile, expected)
     profile.withdraw_nomination(province, uow.clock.now())
-    await uow.profiles.save(profile)
+    await _save(uow, profile, expected)
     return profile
 
 
