@@ -303,3 +303,20 @@ async def test_update_delete_retry_and_replay_take_an_idempotency_key(service: S
     assert deleted_again.status_code == 204 and deleted_again.headers["Idempotent-Replayed"] == "true"
     without_key = await service.client.delete(path, headers={**ops, "If-Match": '"2"'})
     assert without_key.status_code == 404
+
+
+async def test_every_command_on_someone_elses_subscription_is_404(service: Service) -> None:
+    mine = await service.subscribe(service.as_("portal-own-a", "partner"), HOOK, ["ee.draws.Invited"])
+    other = {**service.as_("portal-own-b", "partner"), "If-Match": '"1"'}
+    path = f"/v1/webhooks/subscriptions/{mine['id']}"
+    window = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}
+    answers = [
+        await service.client.patch(path, headers=other, json={"description": "x"}),
+        await service.client.post(f"{path}/secret/rotate", headers=other, json={"overlap_seconds": 0}),
+        await service.client.post(f"{path}/replay", headers=other, json=window),
+        await service.client.post(f"{path}/deliveries/d-1/retry", headers=other),
+        await service.client.delete(path, headers=other),
+    ]
+    assert [a.status_code for a in answers] == [404] * 5, [a.text for a in answers]
+    read = await service.client.get(path, headers=service.as_("portal-own-a", "partner"))
+    assert read.status_code == 200 and read.json()["version"] == 1  # untouched
