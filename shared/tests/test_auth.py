@@ -19,9 +19,11 @@ from typer.testing import CliRunner
 
 from shared.auth import (
     DEV_SECRET,
+    LEEWAY_SECONDS,
     InsecureSecretError,
     InvalidToken,
     Principal,
+    VerifiedTokens,
     auth_secret_from_env,
     check_auth_secret,
     cli,
@@ -146,6 +148,34 @@ async def test_expired_token_is_401() -> None:
     async with client(APP) as c:
         resp = await c.post("/v1/rounds", headers=bearer(token))
     assert_401(resp, "expired")
+
+
+def test_a_remembered_token_is_still_refused_once_expired(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = VerifiedTokens()
+    token = mint_token(SECRET, "alice", "ops", ttl_seconds=60)
+    assert tokens.verify(token, SECRET) == Principal(sub="alice", role="ops")
+    assert tokens.verify(token, SECRET) == Principal(sub="alice", role="ops")  # remembered
+    later = time.time() + 60 + LEEWAY_SECONDS + 1
+    monkeypatch.setattr("shared.auth.time.time", lambda: later)
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.verify(token, SECRET)
+
+
+def test_a_remembered_token_is_checked_again_under_another_secret() -> None:
+    tokens = VerifiedTokens()
+    token = mint_token(SECRET, "alice", "ops")
+    tokens.verify(token, SECRET)
+    with pytest.raises(InvalidToken, match="signature"):
+        tokens.verify(token, SECRET[::-1])
+
+
+def test_remembered_tokens_are_bounded() -> None:
+    tokens = VerifiedTokens(size=2)
+    first, second, third = (mint_token(SECRET, sub, "ops") for sub in ("a", "b", "c"))
+    for token in (first, second, third):
+        tokens.verify(token, SECRET)
+    assert len(tokens._known) == 2
+    assert (SECRET, first) not in tokens._known
 
 
 async def test_alg_none_is_401() -> None:

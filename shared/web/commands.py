@@ -28,9 +28,11 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+import orjson
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.idempotency import REPLAYED_HEADER, IdempotencyKeys, request_fingerprint
@@ -66,7 +68,8 @@ class IdempotentCommand:
     """One command request: its `Idempotency-Key` (or None), the caller and the request's fingerprint.
 
     `scope` names the operation (`"profile.submit"`); keys are per caller, so two callers' keys never
-    collide. `body` is the request's JSON body (part of the fingerprint with the method and path).
+    collide. `body` is the request's JSON body, or the pydantic model it was read into (part of the
+    fingerprint with the method and path; computed only when the request has a key).
     `status` is the success status; `location(answer)` gives the `Location` of a created resource (or None).
     `version_field` names the answer's field that is the resource's ETag (`version` by default).
     `store(answer)` / `restore(stored)` turn an answer into what the key's row holds and back (an
@@ -95,7 +98,19 @@ class IdempotentCommand:
         self.version_field = version_field
         self.store = store or _as_is
         self.restore = restore or _as_is
-        self.fingerprint = request_fingerprint(request.method, request.url.path, body)
+        self._request = request
+        self._body = body
+        self._fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The request's fingerprint (method, path, body), made the first time a key needs it."""
+        if self._fingerprint is None:
+            body = self._body
+            if isinstance(body, BaseModel):
+                body = body.model_dump(mode="json")
+            self._fingerprint = request_fingerprint(self._request.method, self._request.url.path, body)
+        return self._fingerprint
 
     def respond(self, answer: Answer, *, replayed: bool = False) -> Response:
         """The answer with its `ETag` (and `Location`); no body for a 204."""
@@ -105,7 +120,8 @@ class IdempotentCommand:
             headers[REPLAYED_HEADER] = "true"
         if self.status == 204:
             return Response(status_code=204, headers=headers)
-        return JSONResponse(answer, status_code=self.status, headers=headers)
+        return Response(orjson.dumps(answer), status_code=self.status, headers=headers,
+                        media_type="application/json")
 
     async def replay(self, session: AsyncSession) -> Response | None:
         """The recorded answer for this key and request, None when the key is new (or absent)."""

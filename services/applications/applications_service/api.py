@@ -171,7 +171,7 @@ async def apply(
     """Apply under an open invitation, at or before its deadline, with `If-Match` set to the
     invitation's ETag; an incomplete application is a 422 listing what is missing."""
     command = IdempotentCommand(
-        "applications.apply", key, request, principal.sub, body=body.model_dump(mode="json"), status=201,
+        "applications.apply", key, request, principal.sub, body=body, status=201,
         location=_location,
     )  # fmt: skip
     return await run_command(
@@ -209,7 +209,7 @@ async def decide(
 ) -> Response:
     """Approve (issues the COPR and, for visa-required nationals, a PR visa) or refuse with reasons."""
     command = IdempotentCommand(
-        "applications.decide", key, request, principal.sub, body=body.model_dump(mode="json")
+        "applications.decide", key, request, principal.sub, body=body
     )
     reasons = list(body.reasons)
     return await run_command(

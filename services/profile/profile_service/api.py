@@ -91,7 +91,7 @@ async def create_profile(
     Send an `Idempotency-Key` to retry safely: the same key and body return the first response.
     """
     command = IdempotentCommand(
-        "profile.create", key, request, principal.sub, body=document.model_dump(mode="json"), status=201,
+        "profile.create", key, request, principal.sub, body=document, status=201,
         location=_profile_location,
     )  # fmt: skip
     return await command.run(
@@ -143,7 +143,7 @@ async def update_profile(
     shows `removed_from_pool`). A profile with an open invitation or an application is locked (409).
     """
     command = IdempotentCommand(
-        "profile.update", key, request, principal.sub, body=document.model_dump(mode="json")
+        "profile.update", key, request, principal.sub, body=document
     )
     return await command.run(
         profile_uow(runtime.uow),
@@ -302,7 +302,7 @@ async def nominate(
     """
     province = _own_province(code, principal)
     command = IdempotentCommand(
-        "profile.nominate", key, request, principal.sub, body=body.model_dump(mode="json"), status=201,
+        "profile.nominate", key, request, principal.sub, body=body, status=201,
         location=lambda answer: f"/v1/provinces/{province}/nominations/{answer['profile_id']}",
     )  # fmt: skip
     return await command.run(

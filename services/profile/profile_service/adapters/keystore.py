@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from profile_service.adapters.tables import data_keys
 from shared.crypto import KeyRing, WrappedKey, new_data_key
+from shared.db import driver_connection
+
+_GET_SQL = "SELECT kek_id, wrapped FROM data_keys WHERE profile_id = $1"
 
 
 class KeyErased(Exception):
@@ -33,14 +36,12 @@ class KeyStore:
 
     async def get(self, profile_id: str) -> bytes | None:
         """The profile's data key; None when it has none yet or it was erased."""
-        row = (
-            await self.session.execute(
-                sa.select(data_keys.c.kek_id, data_keys.c.wrapped).where(data_keys.c.profile_id == profile_id)
-            )
-        ).first()
-        if row is None or row.wrapped is None:
+        # Every command on a profile reads its key first: asyncpg directly (shared.db.driver_connection).
+        connection = await driver_connection(self.session)
+        row = await connection.fetchrow(_GET_SQL, profile_id)
+        if row is None or row["wrapped"] is None:
             return None
-        return self.ring.unwrap(WrappedKey(row.kek_id, row.wrapped), profile_id)
+        return self.ring.unwrap(WrappedKey(row["kek_id"], row["wrapped"]), profile_id)
 
     async def get_or_create(self, profile_id: str, now: datetime) -> bytes:
         """The profile's data key, made and stored (wrapped) on first use; KeyErased after erasure."""
