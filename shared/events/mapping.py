@@ -3,14 +3,14 @@
 Written once for every service: a service builds one `EventMapper` over the domain events its streams
 and consumers hold, and translates at the edge (the event-sourced repository on save and load, the
 consumer handlers on receipt). A domain event maps to the catalogue event of the same class name, field
-for field; a mapper refuses, when built, a class whose fields differ from its wire model's, so the
-two cannot drift apart unnoticed.
+for field; a mapper refuses, when built, a class whose fields differ from its wire model's (by name,
+or one optional where the other is required), so the two cannot drift apart unnoticed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, Field, fields, is_dataclass
 from typing import Any
 
 from shared.domain_events import DomainEvent
@@ -31,10 +31,12 @@ class EventMapper:
             if model is None or not is_dataclass(cls):
                 raise TypeError(f"{cls.__name__}: not a dataclass named after a catalogue event")
             names = tuple(f.name for f in fields(cls))
-            if set(names) != set(model.model_fields):
+            optional = {f.name for f in fields(cls) if _has_default(f)}
+            wire_optional = {name for name, info in model.model_fields.items() if not info.is_required()}
+            if set(names) != set(model.model_fields) or optional != wire_optional:
                 raise TypeError(
-                    f"{cls.__name__}: fields {sorted(names)} differ from the wire model's "
-                    f"{sorted(model.model_fields)}"
+                    f"{cls.__name__}: fields {sorted(names)} (optional {sorted(optional)}) differ from the "
+                    f"wire model's {sorted(model.model_fields)} (optional {sorted(wire_optional)})"
                 )
             self._wire[cls] = model
             self._domain[model] = cls
@@ -57,3 +59,7 @@ class EventMapper:
         """The domain event of a wire model this mapper knows (KeyError for another)."""
         model = type(event)
         return self._domain[model](**{name: getattr(event, name) for name in self._fields[model]})
+
+
+def _has_default(field: Field[Any]) -> bool:
+    return field.default is not MISSING or field.default_factory is not MISSING

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifications_service.application.events import EVENT_TYPES
 from notifications_service.domain.errors import InvalidSubscription, UnsafeUrl
+from notifications_service.domain.events import SubscriptionDisabled
 from notifications_service.domain.retry import Attempt, Verdict, next_delay_s, parse_retry_after, verdict_of
-from notifications_service.domain.scope import Audience, facts_of, matches, may_see, pattern_problem, redact
+from notifications_service.domain.scope import Audience, matches, may_see, pattern_problem, redact
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription
 from notifications_service.domain.urls import check_addresses, parse_webhook_url
-from shared.events.catalogue import SubscriptionDisabled
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -63,28 +64,29 @@ def _invited(owner: str, profile_id: str = "p-1") -> dict[str, object]:
 
 def test_a_partner_hears_only_of_its_own_profiles() -> None:
     partner = Audience("portal-1", "partner", None)
-    assert may_see(partner, facts_of("ee.draws.Invited.v1", _invited("portal-1")), None)
-    assert not may_see(partner, facts_of("ee.draws.Invited.v1", _invited("portal-2")), None)
-    round_held = facts_of("ee.draws.RoundOfInvitationsHeld.v1", {"round_id": "r"})
+    assert may_see(partner, EVENT_TYPES.facts_of("ee.draws.Invited.v1", _invited("portal-1")), None)
+    assert not may_see(partner, EVENT_TYPES.facts_of("ee.draws.Invited.v1", _invited("portal-2")), None)
+    round_held = EVENT_TYPES.facts_of("ee.draws.RoundOfInvitationsHeld.v1", {"round_id": "r"})
     assert not may_see(partner, round_held, None)
 
 
 def test_a_province_hears_of_its_nominees_followed_candidates_and_rounds_never_of_others() -> None:
     ontario = Audience("ontario", "province", "ON", frozenset({"p-followed", "p-bc"}))
     event = "ee.draws.Invited.v1"
-    assert may_see(ontario, facts_of(event, _invited("x", "p-nominee")), "ON")
-    assert not may_see(ontario, facts_of(event, _invited("x", "p-nominee")), "BC")
-    assert may_see(ontario, facts_of(event, _invited("x", "p-followed")), None)
-    assert not may_see(ontario, facts_of(event, _invited("x", "p-bc")), "BC")  # followed, but BC's nominee
-    assert not may_see(ontario, facts_of(event, _invited("x", "p-stranger")), None)
-    assert may_see(ontario, facts_of("ee.draws.RoundOfInvitationsHeld.v1", {}), None)
-    assert not may_see(ontario, facts_of("ee.notifications.SubscriptionDisabled.v1", {}), None)
+    assert may_see(ontario, EVENT_TYPES.facts_of(event, _invited("x", "p-nominee")), "ON")
+    assert not may_see(ontario, EVENT_TYPES.facts_of(event, _invited("x", "p-nominee")), "BC")
+    assert may_see(ontario, EVENT_TYPES.facts_of(event, _invited("x", "p-followed")), None)
+    # followed, but BC's nominee
+    assert not may_see(ontario, EVENT_TYPES.facts_of(event, _invited("x", "p-bc")), "BC")
+    assert not may_see(ontario, EVENT_TYPES.facts_of(event, _invited("x", "p-stranger")), None)
+    assert may_see(ontario, EVENT_TYPES.facts_of("ee.draws.RoundOfInvitationsHeld.v1", {}), None)
+    assert not may_see(ontario, EVENT_TYPES.facts_of("ee.notifications.SubscriptionDisabled.v1", {}), None)
     assert redact("province", _invited("portal-1")) == {"profile_id": "p-1", "crs": 500}
     assert redact("partner", _invited("portal-1"))["document"] == {"x": 1}
 
 
 def test_officers_and_candidates_hear_nothing_and_ops_everything() -> None:
-    facts = facts_of("ee.draws.Invited.v1", _invited("c-1"))
+    facts = EVENT_TYPES.facts_of("ee.draws.Invited.v1", _invited("c-1"))
     assert not may_see(Audience("o-1", "officer", None), facts, None)
     assert not may_see(Audience("c-1", "candidate", None), facts, None)
     assert may_see(Audience("ops", "ops", None), facts, "ON")
@@ -95,10 +97,10 @@ def test_event_type_patterns() -> None:
     assert not matches(["ee.draws.*"], "ee.drawsX.Invited")
     assert matches(["*"], "ee.notifications.SubscriptionDisabled")
     assert not matches(["ee.draws.Invited"], "ee.draws.RoundOfInvitationsHeld")
-    assert pattern_problem("ee.draws.Invited", "partner") is None
-    assert pattern_problem("ee.draws.Invited.v1", "partner") is not None
-    assert pattern_problem("ee.nope.*", "ops") is not None
-    assert pattern_problem("ee.notifications.*", "province") is not None
+    assert pattern_problem("ee.draws.Invited", "partner", EVENT_TYPES) is None
+    assert pattern_problem("ee.draws.Invited.v1", "partner", EVENT_TYPES) is not None
+    assert pattern_problem("ee.nope.*", "ops", EVENT_TYPES) is not None
+    assert pattern_problem("ee.notifications.*", "province", EVENT_TYPES) is not None
 
 
 # -- retries ----------------------------------------------------------------------------------------
@@ -134,7 +136,8 @@ def test_schedule_with_jitter_and_retry_after() -> None:
 
 def _subscription(role: str = "partner", province: str | None = None) -> Subscription:
     spec = Spec("https://portal.example/h", ("ee.draws.Invited",), "d")
-    return Subscription.create("s-1", Subscriber("portal-1", role, province), spec, "whsec_a", NOW)
+    subscriber = Subscriber("portal-1", role, province)
+    return Subscription.create("s-1", subscriber, spec, "whsec_a", NOW, EVENT_TYPES)
 
 
 def test_rotation_keeps_the_previous_secret_for_the_overlap() -> None:
@@ -178,5 +181,6 @@ def test_who_may_subscribe() -> None:
         _subscription(role="province")  # no province claim
     with pytest.raises(InvalidSubscription, match="candidates"):
         Subscription.create(
-            "s", Subscriber("p", "partner"), Spec("https://x.example/", ("*",), "", ("p-1",)), "whsec_a", NOW
+            "s", Subscriber("p", "partner"), Spec("https://x.example/", ("*",), "", ("p-1",)), "whsec_a", NOW,
+            EVENT_TYPES,
         )

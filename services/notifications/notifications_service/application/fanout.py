@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
+from notifications_service.application.events import EVENT_TYPES
 from notifications_service.application.ports import Target, UnitOfWork
-from notifications_service.domain.scope import Audience, facts_of, matches, may_see
+from notifications_service.domain.scope import Audience, matches, may_see
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import NominationIssued, NominationWithdrawn, PersonalDataErased
 
@@ -39,7 +40,7 @@ class FanOut:
         event_rows = [_event_row(envelope) for envelope in envelopes]
         await store.record_events(event_rows)
         targets = await store.enabled_targets()
-        facts = [facts_of(e.type, e.data) for e in envelopes]
+        facts = [EVENT_TYPES.facts_of(e.type, e.data) for e in envelopes]
         standing = await store.nominating_provinces(f.profile_id for f in facts if f.profile_id)
         changed: dict[str, str | None] = {}
         rows: list[dict[str, Any]] = []

@@ -14,13 +14,13 @@ from typing import Any, Final, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service.application.errors import StaleVersion, not_found
+from notifications_service.application.events import EVENT_TYPES, EVENTS
 from notifications_service.application.ports import SecretBox, Target, UnitOfWork, UowFactory
 from notifications_service.domain.retry import Attempt, Verdict, due_at, next_delay_s, verdict_of
-from notifications_service.domain.scope import Audience, facts_of, matches, may_see
+from notifications_service.domain.scope import Audience, matches, may_see
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription, check_subscriber
 from notifications_service.settings import NotificationsSettings
 from shared.crypto import CryptoError
-from shared.events.catalogue import Event
 from shared.problem import Problem
 
 MAX_REPLAY_WINDOW = timedelta(days=31)
@@ -97,7 +97,9 @@ class NotificationsHandlers:
         await self.urls.check(spec.url)
         secret = self.box.new_secret()
         async with self.uow() as uow:
-            subscription = Subscription.create(str(uuid.uuid4()), subscriber, spec, secret, self.clock.now())
+            subscription = Subscription.create(
+                str(uuid.uuid4()), subscriber, spec, secret, self.clock.now(), EVENT_TYPES
+            )
             await uow.subscriptions.add(subscription)
             self._publish(uow, subscription)
             await on_saved(uow.session, subscription, secret)
@@ -164,7 +166,7 @@ class NotificationsHandlers:
                 )
                 if spec.url != current.url:
                     await self.urls.check(spec.url)
-            subscription.update(spec, changes.get("enabled"), self.clock.now())
+            subscription.update(spec, changes.get("enabled"), self.clock.now(), EVENT_TYPES)
             await self._save(uow, subscription, on_saved)
         if changes.get("enabled") and self.on_new_deliveries is not None:
             self.on_new_deliveries()
@@ -238,7 +240,7 @@ class NotificationsHandlers:
                 if not page:
                     break
                 after = page[-1]["position"]
-                facts = [facts_of(row["type"], row["envelope"].get("data") or {}) for row in page]
+                facts = [EVENT_TYPES.facts_of(row["type"], row["envelope"].get("data") or {}) for row in page]
                 standing = await uow.deliveries.nominating_provinces(
                     f.profile_id for f in facts if f.profile_id
                 )
@@ -337,8 +339,7 @@ class NotificationsHandlers:
     def _publish(uow: UnitOfWork, subscription: Subscription) -> None:
         pending, subscription.pending = subscription.pending, []
         for event in pending:
-            assert isinstance(event, Event)
-            uow.publish(event)
+            uow.publish(EVENTS.to_wire(event))
 
     def _wake(self) -> None:
         if self.on_new_deliveries is not None:

@@ -16,15 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.events.catalogue import CATALOGUE, CandidateEvent, RoundOfInvitationsHeld
-
 SUBSCRIBER_ROLES = frozenset({"partner", "province", "ops"})
-PRODUCERS = tuple(dict.fromkeys(event.producer for event in CATALOGUE))
-FAMILIES = frozenset(f"ee.{event.producer}.{event.__name__}" for event in CATALOGUE)
-CANDIDATE_FAMILIES = frozenset(
-    f"ee.{e.producer}.{e.__name__}" for e in CATALOGUE if issubclass(e, CandidateEvent)
-)
-ROUND_FAMILIES = frozenset({f"ee.draws.{RoundOfInvitationsHeld.__name__}"})
 # Fields a province never receives: the whole profile document and the account behind the profile.
 PROVINCE_HIDDEN_FIELDS = frozenset({"document", "owner", "sealed"})
 
@@ -35,29 +27,47 @@ def family_of(event_type: str) -> str:
     return family if family and version.isdigit() else event_type
 
 
-def families_visible_to(role: str) -> frozenset[str]:
-    if role == "ops":
-        return FAMILIES
-    if role == "partner":
-        return CANDIDATE_FAMILIES
-    if role == "province":
-        return CANDIDATE_FAMILIES | ROUND_FAMILIES
-    return frozenset()
+@dataclass(frozen=True)
+class EventTypes:
+    """The platform's event types as scope sees them (families `ee.<service>.<Name>`, no version):
+    every one, those about one candidate, and the rounds of invitations. The application layer builds
+    it from the catalogue (`application.events.EVENT_TYPES`): the domain never reads the wire models."""
+
+    producers: tuple[str, ...]
+    families: frozenset[str]
+    candidate: frozenset[str]
+    rounds: frozenset[str]
+
+    def visible_to(self, role: str) -> frozenset[str]:
+        if role == "ops":
+            return self.families
+        if role == "partner":
+            return self.candidate
+        if role == "province":
+            return self.candidate | self.rounds
+        return frozenset()
+
+    def facts_of(self, event_type: str, data: Mapping[str, Any]) -> EventFacts:
+        family = family_of(event_type)
+        if family in self.candidate:
+            return EventFacts(family, str(data.get("profile_id")), str(data.get("owner")))
+        return EventFacts(family, None, None, round=family in self.rounds)
 
 
-def pattern_problem(pattern: str, role: str) -> str | None:
+def pattern_problem(pattern: str, role: str, types: EventTypes) -> str | None:
     """Why `pattern` is not an acceptable event type filter for `role`, or None when it is."""
-    visible = families_visible_to(role)
+    visible = types.visible_to(role)
+    producers = types.producers
     if pattern == "*":
         return None
     if pattern.endswith(".*"):
         producer = pattern.removeprefix("ee.").removesuffix(".*")
-        if not pattern.startswith("ee.") or producer not in PRODUCERS:
-            return f"unknown service in {pattern!r}: use ee.<service>.* with one of {', '.join(PRODUCERS)}"
+        if not pattern.startswith("ee.") or producer not in producers:
+            return f"unknown service in {pattern!r}: use ee.<service>.* with one of {', '.join(producers)}"
         if not any(f.startswith(f"ee.{producer}.") for f in visible):
             return f"a {role} receives no event of {pattern}"
         return None
-    if pattern not in FAMILIES:
+    if pattern not in types.families:
         return (
             f"unknown event type {pattern!r}: use a name like ee.draws.Invited (no version), "
             "ee.<service>.* or *"
@@ -91,13 +101,8 @@ class EventFacts:
     family: str
     profile_id: str | None
     owner: str | None
-
-
-def facts_of(event_type: str, data: Mapping[str, Any]) -> EventFacts:
-    family = family_of(event_type)
-    if family in CANDIDATE_FAMILIES:
-        return EventFacts(family, str(data.get("profile_id")), str(data.get("owner")))
-    return EventFacts(family, None, None)
+    round: bool = False
+    """A round of invitations (every province hears of it)."""
 
 
 def may_see(audience: Audience, facts: EventFacts, nominated_by: str | None) -> bool:
@@ -108,7 +113,7 @@ def may_see(audience: Audience, facts: EventFacts, nominated_by: str | None) -> 
     if audience.role == "partner":
         return facts.profile_id is not None and facts.owner == audience.subscriber
     if audience.role == "province":
-        if facts.family in ROUND_FAMILIES:
+        if facts.round:
             return True
         if facts.profile_id is None or audience.province is None:
             return False

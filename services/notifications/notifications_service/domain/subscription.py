@@ -1,7 +1,7 @@
 """A webhook subscription (pure): who it belongs to, where and what it delivers, its secrets, whether
 it is enabled, and the failure streak that disables it.
 
-Every change returns the catalogue event that records it (published through the outbox with the
+Every change records the domain event (`domain.events`) of it (published through the outbox with the
 change). Secrets are opaque strings here (`whsec_...`); storing them encrypted is the adapters' job.
 """
 
@@ -12,14 +12,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from notifications_service.domain.errors import FieldProblem, InvalidSubscription
-from notifications_service.domain.scope import SUBSCRIBER_ROLES, Audience, pattern_problem
-from shared.events.catalogue import (
+from notifications_service.domain.events import (
     SubscriptionCreated,
     SubscriptionDeleted,
     SubscriptionDisabled,
+    SubscriptionFact,
     SubscriptionSecretRotated,
     SubscriptionUpdated,
+    Who,
 )
+from notifications_service.domain.scope import SUBSCRIBER_ROLES, Audience, EventTypes, pattern_problem
 
 MAX_EVENT_TYPES = 50
 MAX_CANDIDATES = 10_000
@@ -46,14 +48,14 @@ class Spec:
     candidates: tuple[str, ...] = ()
 
 
-def check_spec(spec: Spec, subscriber: Subscriber) -> Spec:
+def check_spec(spec: Spec, subscriber: Subscriber, types: EventTypes) -> Spec:
     problems: list[FieldProblem] = []
     if not spec.event_types:
         problems.append(FieldProblem("event_types", "name at least one event type, ee.<service>.* or *"))
     if len(spec.event_types) > MAX_EVENT_TYPES:
         problems.append(FieldProblem("event_types", f"at most {MAX_EVENT_TYPES} entries"))
     for i, pattern in enumerate(spec.event_types):
-        problem = pattern_problem(pattern, subscriber.role)
+        problem = pattern_problem(pattern, subscriber.role, types)
         if problem:
             problems.append(FieldProblem(f"event_types.{i}", problem))
     if len(spec.description) > MAX_DESCRIPTION:
@@ -93,14 +95,21 @@ class Subscription:
     failing_since: datetime | None = None
     deleted: bool = False
     version: int = 1
-    pending: list[object] = field(default_factory=list)
+    pending: list[SubscriptionFact] = field(default_factory=list)
 
     @classmethod
     def create(
-        cls, subscription_id: str, subscriber: Subscriber, spec: Spec, secret: str, now: datetime
+        cls,
+        subscription_id: str,
+        subscriber: Subscriber,
+        spec: Spec,
+        secret: str,
+        now: datetime,
+        types: EventTypes,
     ) -> Subscription:
+        """A new subscription; `types`: the event types its spec may name."""
         check_subscriber(subscriber)
-        spec = check_spec(spec, subscriber)
+        spec = check_spec(spec, subscriber, types)
         subscription = cls(subscription_id, subscriber, spec, secret, now, now)
         subscription.pending.append(
             SubscriptionCreated(
@@ -130,9 +139,9 @@ class Subscription:
             secrets.append(self.previous_secret)
         return secrets
 
-    def update(self, spec: Spec | None, enabled: bool | None, now: datetime) -> None:
+    def update(self, spec: Spec | None, enabled: bool | None, now: datetime, types: EventTypes) -> None:
         if spec is not None:
-            self.spec = check_spec(spec, self.subscriber)
+            self.spec = check_spec(spec, self.subscriber, types)
         if enabled is not None and enabled != self.enabled:
             self.enabled = enabled
             self.disabled_reason = None if enabled else "disabled by its owner"
@@ -215,7 +224,7 @@ class Subscription:
         self.updated_at = now
         self.version += 1
 
-    def _who(self) -> dict[str, str | None]:
+    def _who(self) -> Who:
         return {
             "subscription_id": self.id,
             "subscriber": self.subscriber.sub,
