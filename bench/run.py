@@ -362,6 +362,10 @@ class Suite:
                 await self._updates()
             with self.phase("PUT on a long history"):
                 await self._history()
+            with self.phase("write capacity"):
+                from bench.writes import suite_step
+
+                self.figures["writes"] = await suite_step(self)
             with self.phase("round"):
                 await self._rounds()
             self.figures.setdefault("services", {})["ranking_rss_mb_end"] = self._rss_mb("ranking")
@@ -1098,6 +1102,9 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
         target = f"≤ {TARGET_ROUND_S:g} s"
         rows.append(Row("round of 10,000 invitations", "not measured", target, None, None, "—"))
     rows += _webhook_rows(figures.get("webhooks"))
+    from bench.writes import rows as write_rows
+
+    rows += [Row(**row) for row in write_rows(figures.get("writes"))]
     return rows
 
 

@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB
 
 from applications_service.application.events import EVENTS, STREAM_REGISTRY
 from applications_service.domain.events import is_published
 from applications_service.domain.invitation import Invitation
+from shared.db import driver_connection
 from shared.domain_events import DomainEvent
 from shared.eventsourced import EventSourcedRepository
 from shared.uow import UnitOfWork
@@ -48,11 +50,26 @@ class InvitationRepository(EventSourcedRepository[Invitation]):
 
     async def project(self, aggregate: Invitation) -> None:
         row = projection_row(aggregate, self.uow.clock.now())
-        statement = insert(invitations).values(**row)
-        update = {k: statement.excluded[k] for k in row if k != "invitation_id"}
-        await self.uow.session.execute(
-            statement.on_conflict_do_update(index_elements=["invitation_id"], set_=update)
-        )
+        values = [_json_text(row[c]) if c in _JSON_COLUMNS else row[c] for c in _COLUMNS]
+        # Every command writes it: built once, sent through asyncpg directly (building the statement
+        # and its `excluded` proxies per command was ~17% of an application command's CPU).
+        connection = await driver_connection(self.uow.session)
+        await connection.execute(_UPSERT_SQL, *values)
+
+
+_COLUMNS = [column.name for column in invitations.c]
+_JSON_COLUMNS = frozenset(c.name for c in invitations.c if isinstance(c.type, JSONB))
+_UPSERT_SQL = (
+    f"INSERT INTO invitations ({', '.join(_COLUMNS)}) VALUES ("
+    + ", ".join(f"${n}::jsonb" if name in _JSON_COLUMNS else f"${n}" for n, name in enumerate(_COLUMNS, 1))
+    + ") ON CONFLICT (invitation_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS if name != "invitation_id")
+)
+
+
+def _json_text(value: Any) -> str:
+    # None as JSON null, as SQLAlchemy's JSONB type stores it.
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()
 
 
 def projection_row(invitation: Invitation, now: Any) -> dict[str, Any]:
