@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -127,6 +128,35 @@ async def test_an_activation_wants_the_rules_etag_and_a_retried_key_gets_the_fir
         events = await world.ranking_events(at_least=5)
     activations = [e.rules_version for e in events if isinstance(e, RulesActivated)]
     assert activations[0] == "2020-10-27" and len(activations) == 2, activations
+
+
+async def test_the_key_is_recorded_with_the_switch_so_a_retry_after_a_crash_is_no_second_activation(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The switch committed with its key, then the rescoring pass died: the retry with the same key
+    gets the switch's answer (its counts null: that pass never finished), not a 412 nor a second
+    activation; the periodic job finishes the rescoring."""
+    await world.publish(*submitted(A, document(DOB_416, job_offer=SENIOR_MANAGER_OFFER)))
+    async with world.service() as service:
+        await service.wait(lambda view: A in view.pool, "A in the pool")
+        jobs = service.app.state.ranking.jobs
+
+        async def die(*_: object) -> None:
+            raise RuntimeError("the process died before rescoring")
+
+        monkeypatch.setattr(jobs, "rescore_other_rules", die)
+        headers = {**IF_MATCH_0, "Idempotency-Key": "activate-then-die"}
+        with contextlib.suppress(RuntimeError):  # the ASGI transport re-raises what the app did not catch
+            died = await service.post("/v1/admin/rules/2020-10-27/activate", headers=headers)
+            assert died.status_code == 500
+        monkeypatch.undo()
+        retried = await service.post("/v1/admin/rules/2020-10-27/activate", headers=headers)
+        assert retried.status_code == 200, retried.text
+        assert retried.json() == {"rules_version": "2020-10-27", "previous": "in-force", "revision": 1,
+                                  "rescored": None, "changed": None}  # fmt: skip
+        assert retried.headers["Idempotent-Replayed"] == "true" and retried.headers["ETag"] == '"1"'
+        assert (await service.get("/v1/admin/rules"))["revision"] == 1
+        await service.wait(lambda view: view.pool.get(A).crs == 616, "A rescored by the job")  # type: ignore[union-attr]
 
 
 async def test_moving_the_clock_past_a_birthday_rescores_and_emits(world: World) -> None:
