@@ -114,6 +114,26 @@ def clb_of(result: LanguageTest) -> Clb:
     )
 
 
+def clb_of_scores(
+    test: TestName, taken_on: date, speaking: float, listening: float, reading: float, writing: float
+) -> tuple[int, int, int, int]:
+    """`clb_of` of a result with these scores, as (speaking, listening, reading, writing)."""
+    if test == "CELPIP_G":
+        return (
+            min(int(float(speaking)), 10),
+            min(int(float(listening)), 10),
+            min(int(float(reading)), 10),
+            min(int(float(writing)), 10),
+        )
+    chart = _minimums(test, taken_on)
+    return (
+        _memo_level(chart["speaking"], float(speaking)),
+        _memo_level(chart["listening"], float(listening)),
+        _memo_level(chart["reading"], float(reading)),
+        _memo_level(chart["writing"], float(writing)),
+    )
+
+
 def _memo_level(minimums: tuple[float, ...], score: float) -> int:
     key = (id(minimums), score)  # the charts are module constants: their ids never change
     level = _LEVELS.get(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -21,7 +22,8 @@ from shared.rules.derive import derive_profile
 from shared.rules.document import ProfileDocument, Spouse, WorkExperience, whole_years_between, years_after
 from shared.rules.education import ECA_VALID_YEARS
 from shared.rules.experience import CRS_WINDOW_YEARS
-from shared.rules.language import expires_on
+from shared.rules.facts_key import RawFacts, forget_readings, read_facts
+from shared.rules.language import RESULTS_VALID_YEARS, expires_on
 from shared.rules.programs import NOMINATION
 
 NOMINATION_PROGRAM: Final = NOMINATION
@@ -62,7 +64,73 @@ def parse_document(document: Mapping[str, Any]) -> ProfileDocument:
 
 
 def score_profile(document: Mapping[str, Any], as_of: date, nominated: bool, rules: RulesVersion) -> Scored:
-    """Score `document` as of `as_of` with `rules`; raises `UnscorableProfile` for a bad document."""
+    """Score `document` as of `as_of` with `rules`; raises `UnscorableProfile` for a bad document.
+
+    The same result as `score_reference`, for about a tenth of its cost when documents share their
+    scoring facts: the document is read once without pydantic (`shared.rules.facts_key`), and what
+    the derivation gives for its facts (score, breakdown, programs, categories, lowest CLBs) comes
+    from a cache keyed by them; what the document shows besides (NOC codes, citizenship) and the day
+    to look again are read from it directly. A document the reader is not sure of, and every cache
+    miss, goes the reference way (pydantic validation, the derivation, the grid).
+    """
+    raw = read_facts(document, as_of)
+    if raw is None:
+        CACHE_STATS.unread += 1
+        return score_reference(document, as_of, nominated, rules)
+    key = (raw.key, nominated, rules)  # the rules object itself: a version is identified by it
+    known = _DERIVED.get(key)
+    if known is None:
+        CACHE_STATS.misses += 1
+        reference = score_reference(document, as_of, nominated, rules)
+        known = (
+            reference.crs,
+            reference.breakdown,
+            reference.programs,
+            reference.categories,
+            reference.lowest_clb,
+        )
+        if len(_DERIVED) >= DERIVED_CACHE_SIZE:
+            _DERIVED.clear()
+        _DERIVED[key] = known
+    crs, breakdown, programs, categories, lowest_clb = known
+    return Scored(
+        crs=crs,
+        breakdown=dict(breakdown),
+        rules_version=rules.name,
+        programs=programs,
+        categories=categories,
+        noc_codes=raw.noc_codes,
+        lowest_clb=dict(lowest_clb),
+        citizenship=raw.citizenship,
+        rescore_on=_raw_rescore_on(raw, as_of),
+    )
+
+
+DERIVED_CACHE_SIZE: Final = 50_000
+"""Scoring facts remembered (emptied when full): a few hundred bytes each."""
+_DERIVED: dict[
+    tuple[Any, ...], tuple[int, dict[str, int], tuple[str, ...], tuple[str, ...], dict[str, int]]
+] = {}
+
+
+@dataclass(slots=True)
+class CacheStats:
+    unread: int = 0  # documents the fast reader was not sure of (scored the reference way)
+    misses: int = 0  # documents read, whose facts were not in the cache (scored the reference way)
+
+
+CACHE_STATS = CacheStats()
+
+
+def clear_caches() -> None:
+    """Forget every remembered result and reading, and zero `CACHE_STATS` (benchmarks, tests)."""
+    _DERIVED.clear()
+    forget_readings()
+    CACHE_STATS.unread = CACHE_STATS.misses = 0
+
+
+def score_reference(document: Mapping[str, Any], as_of: date, nominated: bool, rules: RulesVersion) -> Scored:
+    """`score_profile` the reference way: pydantic validation, the derivation, the grid."""
     doc = parse_document(document)
     derived = derive_profile(doc, as_of, nominated)
     try:
@@ -100,6 +168,47 @@ def next_rescore_on(doc: ProfileDocument, as_of: date) -> date:
         return as_of + ONE_DAY
     later = [day for day in _calendar_dates(doc, as_of) if day > as_of]
     return min([*later, as_of + CALENDAR_RECHECK])
+
+
+def _raw_rescore_on(raw: RawFacts, as_of: date) -> date:
+    """`next_rescore_on` of the document `raw` was read from."""
+    window_start = as_of - _WORK_WINDOW
+    for end in raw.job_ends:
+        if end is None or end >= window_start:
+            return as_of + ONE_DAY
+    soonest = _fixed_rescore_on(as_of)
+    born = raw.date_of_birth
+    birthday = years_after(born, whole_years_between(born, as_of) + 1)
+    if as_of < birthday < soonest:
+        soonest = birthday
+    for day in raw.calendar_dates:
+        if as_of < day < soonest:
+            soonest = day
+    for taken in raw.test_days:
+        if as_of < taken < soonest:
+            soonest = taken
+        expiry = years_after(taken, RESULTS_VALID_YEARS)
+        if as_of < expiry < soonest:
+            soonest = expiry
+    for issued in raw.eca_days:
+        if as_of < issued < soonest:
+            soonest = issued
+        expiry = years_after(issued, ECA_VALID_YEARS)
+        if as_of < expiry < soonest:
+            soonest = expiry
+    return soonest
+
+
+_WORK_WINDOW: Final = timedelta(days=366 * CRS_WINDOW_YEARS + 1)
+
+
+@lru_cache(maxsize=64)
+def _fixed_rescore_on(as_of: date) -> date:
+    """The first day after `as_of` that moves any profile: a category or rules version, or the recheck."""
+    fixed = [version.effective_from for version in CATEGORY_VERSIONS]
+    fixed += [version.effective_until for version in CATEGORY_VERSIONS if version.effective_until is not None]
+    fixed += [rules.effective_from for rules in RULE_VERSIONS.values()]
+    return min([day for day in fixed if day > as_of] + [as_of + CALENDAR_RECHECK])
 
 
 def _people(doc: ProfileDocument) -> list[ProfileDocument | Spouse]:

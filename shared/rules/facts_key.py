@@ -1,0 +1,522 @@
+"""A raw profile document (JSON-ready dict) read once, without pydantic, into the key of its scoring.
+
+`read_facts` walks the document a single time and gives
+
+- `key`: everything the CRS score, the programs, the categories and the lowest CLBs can depend on
+  (with the day, see `shared.rules.derive`), and nothing else. Two documents with the same key get
+  the same results from `derive_profile` + `calculate` on the same day, so a cache keyed by it can
+  answer for a document it never saw. What is left out or reduced, and why that is exact:
+    * the date of birth becomes the age on the day (the only use of it in the derivation);
+    * citizenship, country of residence, identity, an ECA's organisation, an employer's name, a
+      certificate's province: never read by the rules;
+    * a test's name and scores become its language and its four levels (`language.clb_of`): the
+      rules read the levels, the language and the day taken, never the raw scores;
+    * a credential's country: never read (`canadian` is);
+    * a job's country becomes "in Canada or not" (the only comparison the rules make);
+    * settlement funds become "enough for the family size on the day" (`eligibility._funds`);
+    * a NOC code becomes its first place in the document (so jobs in one occupation stay together,
+      and an offer or certificate in a job's occupation stays so) and what the rules ask of a code:
+      its skilled-trade groups, its major group 00, and the category lists holding it.
+- what the result shows besides: the sorted NOC codes, the citizenship, and the dates on which the
+  facts move (for `rescore_on`).
+
+It is also a validator, a conservative one: it answers only for documents that are plainly valid
+profile documents v1 (exact types, every bound and pattern and score scale of
+`shared.rules.document` checked). Anything else (unknown keys, dates that are not plain
+`YYYY-MM-DD` strings, numbers as dates, identity fields present, ...) gives None: then the caller
+goes the reference way (pydantic, then the derivation), which decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Final
+
+import orjson
+
+from shared.bounds import MAX_AMOUNT_CAD
+from shared.rules.categories import categories_in_force
+from shared.rules.derive import SENIOR_MANAGERS_MAJOR_GROUP
+from shared.rules.document import ABILITIES, _on_scale, score_scale, whole_years_between
+from shared.rules.eligibility import settlement_funds_required
+from shared.rules.experience import is_certificate_trade, is_fstp_trade
+from shared.rules.language import TEST_LANGUAGE, clb_of_scores
+
+__all__ = ["RawFacts", "forget_readings", "read_facts"]
+
+_DOCUMENT_REQUIRED: Final = frozenset(
+    {
+        "date_of_birth",
+        "citizenship",
+        "country_of_residence",
+        "marital_status",
+        "family_size",
+        "settlement_funds_cad",
+        "authorized_to_work_in_canada",
+        "intends_to_reside_in_quebec",
+        "sibling_in_canada",
+        "relative_in_canada",
+    }
+)
+_DOCUMENT_KEYS: Final = _DOCUMENT_REQUIRED | {
+    "education",
+    "language_tests",
+    "work_experience",
+    "spouse",
+    "certificate_of_qualification",
+    "job_offer",
+    "first_official_language",
+    "identity",
+}
+_SPOUSE_REQUIRED: Final = frozenset({"accompanying", "canadian_citizen_or_pr"})
+_SPOUSE_KEYS: Final = _SPOUSE_REQUIRED | {"education", "language_tests", "work_experience"}
+_CREDENTIAL_REQUIRED: Final = frozenset({"level", "program_years", "completed_on", "country", "canadian"})
+_CREDENTIAL_KEYS: Final = _CREDENTIAL_REQUIRED | {"eca"}
+_ECA_KEYS: Final = frozenset({"organization", "issued_on"})
+_TEST_KEYS: Final = frozenset({"test", "taken_on", "listening", "reading", "writing", "speaking"})
+_JOB_KEYS: Final = frozenset(
+    {
+        "noc_code",
+        "teer",
+        "country",
+        "start",
+        "end",
+        "hours_per_week",
+        "self_employed",
+        "while_full_time_student",
+    }
+)
+_CERTIFICATE_KEYS: Final = frozenset({"province", "noc_code", "issued_on"})
+_OFFER_KEYS: Final = frozenset(
+    {
+        "noc_code",
+        "teer",
+        "employer",
+        "full_time",
+        "non_seasonal",
+        "duration_months",
+        "lmia_or_exempt",
+        "canadian_armed_forces",
+    }
+)
+_MARITAL: Final = frozenset(
+    {"single", "married", "common_law", "separated", "divorced", "widowed", "annulled"}
+)
+_LEVELS: Final = frozenset(
+    {
+        "less_than_secondary",
+        "secondary",
+        "one_year",
+        "two_year",
+        "bachelors",
+        "masters",
+        "professional_degree",
+        "doctoral",
+    }
+)
+_PROVINCES: Final = frozenset({"AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"})
+_OFFICIAL: Final = frozenset({"english", "french"})
+_TEST_LANGUAGE: Final[dict[Any, str]] = dict(TEST_LANGUAGE)
+_FOUR_BOOLS: Final = (bool, bool, bool, bool)
+_NUMBER: Final = (int, float)  # StrictFloat takes both (never bool: its type is not int)
+
+
+class _Unsure(Exception):
+    """Not plainly valid: the reference way decides."""
+
+
+class RawFacts:
+    """One document read for scoring (see the module docstring)."""
+
+    __slots__ = (
+        "age",
+        "calendar_dates",
+        "citizenship",
+        "date_of_birth",
+        "eca_days",
+        "job_ends",
+        "key",
+        "noc_codes",
+        "test_days",
+    )
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] = ()
+        self.noc_codes: tuple[str, ...] = ()  # the candidate's jobs, job offer and certificate, sorted
+        self.citizenship = ""
+        self.date_of_birth = date.min
+        self.age = 0
+        self.job_ends: list[date | None] = []  # every job's end (candidate and spouse); None: ongoing
+        self.calendar_dates: list[date] = []  # credentials completed, the certificate issued
+        self.test_days: list[date] = []  # tests taken (candidate and spouse)
+        self.eca_days: list[date] = []  # ECAs issued (candidate and spouse)
+
+
+def read_facts(document: Mapping[str, Any], as_of: date) -> RawFacts | None:
+    """`document` read for scoring on `as_of`, or None when it is not plainly a valid v1 document."""
+    try:
+        return _Reader(as_of).document(document)
+    except _Unsure:
+        return None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
+        return None
+
+
+_DATES: dict[str, date] = {}
+
+
+def forget_readings() -> None:
+    """Empty the memos of this module (benchmarks and tests start cold with it)."""
+    _DATES.clear()
+    _PEOPLE.clear()
+    _NOC_TRAITS.clear()
+    _FUNDS.clear()
+
+
+def _day(value: Any) -> date:
+    """A plain `YYYY-MM-DD` string (what pydantic reads as the same date), else unsure."""
+    if type(value) is not str:
+        raise _Unsure
+    day = _DATES.get(value)
+    if day is None:
+        if len(value) != 10 or value[4] != "-" or value[7] != "-" or not value.isascii():
+            raise _Unsure
+        if not (value[:4].isdigit() and value[5:7].isdigit() and value[8:].isdigit()):
+            raise _Unsure
+        day = date.fromisoformat(value)  # ValueError (30 February): unsure
+        if len(_DATES) >= 100_000:
+            _DATES.clear()
+        _DATES[value] = day
+    return day
+
+
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _Unsure
+    return value
+
+
+def _int(value: Any, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise _Unsure
+    return value
+
+
+def _number(value: Any, low: float, high: float) -> float:
+    if type(value) not in _NUMBER or not low <= value <= high:  # NaN fails the comparison
+        raise _Unsure
+    return value
+
+
+def _country(value: Any) -> str:
+    if (
+        type(value) is not str
+        or len(value) != 2
+        or not (value.isascii() and value.isalpha() and value.isupper())
+    ):
+        raise _Unsure
+    return value
+
+
+def _noc(value: Any) -> str:
+    if type(value) is not str or len(value) != 5 or not (value.isascii() and value.isdigit()):
+        raise _Unsure
+    return value
+
+
+def _teer(value: Any, noc: str) -> int:
+    if type(value) is not int or not 0 <= value <= 5 or int(noc[1]) != value:
+        raise _Unsure
+    return value
+
+
+def _text(value: Any) -> None:
+    # Text: stripped, 1 to 200 characters. Whatever Python strips includes what pydantic strips, so a
+    # string non-empty once stripped here is non-empty there; 200 before stripping bounds both.
+    if type(value) is not str or not 0 < len(value) <= 200 or not value.strip():
+        raise _Unsure
+
+
+def _choice(value: Any, allowed: frozenset[str]) -> str:
+    if type(value) is not str or value not in allowed:
+        raise _Unsure
+    return value
+
+
+def _keys(item: Any, allowed: frozenset[str], required: frozenset[str]) -> Mapping[str, Any]:
+    if type(item) is not dict or not item.keys() <= allowed or not required <= item.keys():
+        raise _Unsure
+    return item
+
+
+_NONE: Final[list[Any]] = []
+
+
+def _list(value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise _Unsure
+    return value
+
+
+_FUNDS: dict[tuple[int, date], int] = {}
+
+
+def _funds_required(family_size: int, as_of: date) -> int:
+    key = (family_size, as_of)
+    required = _FUNDS.get(key)
+    if required is None:
+        if len(_FUNDS) >= 10_000:
+            _FUNDS.clear()
+        required = _FUNDS[key] = settlement_funds_required(family_size, as_of)
+    return required
+
+
+# What the rules ask of a NOC code on a day, beyond which other codes of the document equal it.
+_NOC_TRAITS: dict[tuple[str, date], tuple[Any, ...]] = {}
+
+
+def _traits(noc: str, as_of: date) -> tuple[Any, ...]:
+    key = (noc, as_of)
+    traits = _NOC_TRAITS.get(key)
+    if traits is None:
+        traits = (
+            is_fstp_trade(noc),
+            is_certificate_trade(noc),
+            noc.startswith(SENIOR_MANAGERS_MAJOR_GROUP),
+            # the category versions in force that day listing it (`categories.eligible_categories_of`)
+            tuple(version.code for version in categories_in_force(as_of) if noc in version.occupations),
+        )
+        if len(_NOC_TRAITS) >= 100_000:
+            _NOC_TRAITS.clear()
+        _NOC_TRAITS[key] = traits
+    return traits
+
+
+class _Reader:
+    __slots__ = ("as_of", "facts", "nocs")
+
+    def __init__(self, as_of: date) -> None:
+        self.as_of = as_of
+        self.facts = RawFacts()
+        self.nocs: dict[str, int] = {}  # code -> its first place in the document
+
+    def occupation(self, noc: str) -> tuple[Any, ...]:
+        place = self.nocs.setdefault(noc, len(self.nocs))
+        return (place, _traits(noc, self.as_of))
+
+    def document(self, doc: Any) -> RawFacts:
+        doc = _keys(doc, _DOCUMENT_KEYS, _DOCUMENT_REQUIRED)
+        if doc.get("identity") is not None:  # personal data, never scored: pydantic checks it
+            raise _Unsure
+        facts, as_of = self.facts, self.as_of
+        born = _day(doc["date_of_birth"])
+        facts.date_of_birth = born
+        facts.age = whole_years_between(born, as_of)
+        facts.citizenship = _country(doc["citizenship"])
+        _country(doc["country_of_residence"])
+        family_size = _int(doc["family_size"], 1, 20)
+        funds = _int(doc["settlement_funds_cad"], 0, MAX_AMOUNT_CAD)
+        first = doc.get("first_official_language")
+        if first is not None:
+            _choice(first, _OFFICIAL)
+        marital = doc["marital_status"]
+        flags = (
+            doc["authorized_to_work_in_canada"],
+            doc["intends_to_reside_in_quebec"],
+            doc["sibling_in_canada"],
+            doc["relative_in_canada"],
+        )
+        if type(marital) is not str or marital not in _MARITAL or tuple(map(type, flags)) != _FOUR_BOOLS:
+            raise _Unsure
+        education, tests, jobs = self.person(doc)
+        codes = {job[0] for job in jobs}
+        spouse_key: tuple[Any, ...] | None = None
+        spouse = doc.get("spouse")
+        if spouse is not None:
+            spouse = _keys(spouse, _SPOUSE_KEYS, _SPOUSE_REQUIRED)
+            accompanying, citizen = _bool(spouse["accompanying"]), _bool(spouse["canadian_citizen_or_pr"])
+            spouse_education, spouse_tests, spouse_jobs = self.person(spouse)
+            spouse_key = (
+                accompanying,
+                citizen,
+                spouse_education,
+                spouse_tests,
+                tuple([job[1] for job in spouse_jobs]),
+            )
+        certificate_key: tuple[Any, ...] | None = None
+        certificate = doc.get("certificate_of_qualification")
+        if certificate is not None:
+            certificate = _keys(certificate, _CERTIFICATE_KEYS, _CERTIFICATE_KEYS)
+            _choice(certificate["province"], _PROVINCES)
+            noc = _noc(certificate["noc_code"])
+            issued = _day(certificate["issued_on"])
+            facts.calendar_dates.append(issued)
+            codes.add(noc)
+            certificate_key = (self.occupation(noc), issued)
+        offer_key: tuple[Any, ...] | None = None
+        offer = doc.get("job_offer")
+        if offer is not None:
+            offer = _keys(offer, _OFFER_KEYS, _OFFER_KEYS)
+            noc = _noc(offer["noc_code"])
+            _text(offer["employer"])
+            duration = offer["duration_months"]
+            offer_key = (
+                self.occupation(noc),
+                _teer(offer["teer"], noc),
+                _bool(offer["full_time"]),
+                _bool(offer["non_seasonal"]),
+                None if duration is None else _int(duration, 1, 600),
+                _bool(offer["lmia_or_exempt"]),
+                _bool(offer["canadian_armed_forces"]),
+            )
+            codes.add(noc)
+        facts.noc_codes = tuple(sorted(codes))
+        facts.key = (
+            as_of,
+            facts.age,
+            marital,
+            family_size,
+            funds >= _funds_required(family_size, as_of),
+            flags,
+            first,
+            education,
+            tests,
+            tuple([job[1] for job in jobs]),
+            spouse_key,
+            certificate_key,
+            offer_key,
+        )
+        return facts
+
+    def person(
+        self, holder: Mapping[str, Any]
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[Any, ...]]]:
+        """(education, tests, jobs) of the candidate or the spouse; each job as (NOC code, key part)."""
+        lists = (
+            holder.get("education", _NONE),  # absent: an empty list (null is not)
+            holder.get("language_tests", _NONE),
+            holder.get("work_experience", _NONE),
+        )
+        try:
+            # The lists as JSON: one C call, and JSON keeps true, 1 and 1.0 apart (equal as Python keys).
+            key: bytes | None = orjson.dumps(lists, option=_PLAIN_JSON_ONLY)
+        except TypeError:  # not plain JSON (a dataclass, a date, a str subclass...): read afresh
+            key = None
+        known = _PEOPLE.get(key) if key is not None else None
+        if known is None:
+            known = _person(*lists)
+            if key is not None:
+                if len(_PEOPLE) >= _MAX_PEOPLE:
+                    _PEOPLE.clear()
+                _PEOPLE[key] = known
+        else:
+            # JSON writes NaN and infinities as null, which two fields may be: those must be read.
+            for item in lists[0]:
+                if type(item.get("eca")) is float:
+                    raise _Unsure
+            for item in lists[2]:
+                if type(item["end"]) is float:
+                    raise _Unsure
+        education, tests, jobs, completed, taken, issued, ends = known
+        facts, occupation = self.facts, self.occupation
+        facts.calendar_dates += completed
+        facts.test_days += taken
+        facts.eca_days += issued
+        facts.job_ends += ends
+        return education, tests, [(noc, (occupation(noc), rest)) for noc, rest in jobs]
+
+
+# What orjson would write like JSON's own values but is not: refused (TypeError), so read afresh.
+_PLAIN_JSON_ONLY: Final = (
+    orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+# People's lists already read, by their JSON (the JSON of valid lists has no NaN: see `person`).
+_PEOPLE: dict[bytes, Any] = {}
+_MAX_PEOPLE: Final = 200_000
+
+
+def _person(education: Any, tests: Any, jobs: Any) -> tuple[Any, ...]:
+    """(education, tests, jobs as (NOC code, the rest), days completed, days taken, ECA days, job ends)."""
+    read_education, completed, issued = [], [], []
+    for item in _list(education):
+        credential, day, eca = _credential(item)
+        read_education.append(credential)
+        completed.append(day)
+        if eca is not None:
+            issued.append(eca)
+    read_tests, taken = [], []
+    for item in _list(tests):
+        test, day = _test(item)
+        read_tests.append(test)
+        taken.append(day)
+    read_jobs, ends = [], []
+    for item in _list(jobs):
+        noc, end, rest = _job(item)
+        read_jobs.append((noc, rest))
+        ends.append(end)
+    return (
+        tuple(read_education),
+        tuple(read_tests),
+        tuple(read_jobs),
+        tuple(completed),
+        tuple(taken),
+        tuple(issued),
+        tuple(ends),
+    )
+
+
+def _credential(item: Any) -> tuple[tuple[Any, ...], date, date | None]:
+    item = _keys(item, _CREDENTIAL_KEYS, _CREDENTIAL_REQUIRED)
+    completed = _day(item["completed_on"])
+    _country(item["country"])
+    eca = item.get("eca")
+    issued = None
+    if eca is not None:
+        eca = _keys(eca, _ECA_KEYS, _ECA_KEYS)
+        _text(eca["organization"])
+        issued = _day(eca["issued_on"])
+    credential = (
+        _choice(item["level"], _LEVELS),
+        _number(item["program_years"], 0, 10),
+        completed,
+        _bool(item["canadian"]),
+        eca is not None,
+        issued,
+    )
+    return credential, completed, issued
+
+
+def _test(item: Any) -> tuple[tuple[Any, ...], date]:
+    item = _keys(item, _TEST_KEYS, _TEST_KEYS)
+    test = item["test"]
+    language = _TEST_LANGUAGE.get(test) if type(test) is str else None
+    if language is None:  # not a test name
+        raise _Unsure
+    taken = _day(item["taken_on"])
+    scores = []
+    for ability in ABILITIES:
+        score = item[ability]
+        if type(score) not in _NUMBER or not _on_scale(score, score_scale(test, ability, taken)):
+            raise _Unsure
+        scores.append(score)
+    listening, reading, writing, speaking = scores
+    return (language, taken, clb_of_scores(test, taken, speaking, listening, reading, writing)), taken
+
+
+def _job(item: Any) -> tuple[str, date | None, tuple[Any, ...]]:
+    """(NOC code, end, the rest of the job as the rules see it)."""
+    item = _keys(item, _JOB_KEYS, _JOB_KEYS)
+    noc = _noc(item["noc_code"])
+    end = None if item["end"] is None else _day(item["end"])
+    rest = (
+        _teer(item["teer"], noc),
+        _country(item["country"]) == "CA",
+        _day(item["start"]),
+        end,
+        _number(item["hours_per_week"], 0, 168),
+        _bool(item["self_employed"]),
+        _bool(item["while_full_time_student"]),
+    )
+    return noc, end, rest
