@@ -55,6 +55,21 @@ _APPEND_SQL = """
     SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted)
 """
 
+# The same, writing the outbox rows of the unit of work too (in their order), only when every event went
+# in: one round trip for what took two.
+_APPEND_WITH_OUTBOX_SQL = _APPEND_SQL.replace(
+    "    SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted)",
+    """    , outboxed AS (
+        INSERT INTO outbox (event_id, topic, key, payload)
+        SELECT o.e, o.t, o.k, o.p
+        FROM unnest($7::text[], $8::text[], $9::text[], $10::bytea[]) WITH ORDINALITY AS o(e, t, k, p, n)
+        WHERE (SELECT count(*) FROM inserted) = cardinality($3::integer[])
+        ORDER BY o.n
+        RETURNING 1
+    )
+    SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted), (SELECT count(*) FROM outboxed)""",
+)
+
 
 # A snapshot of the kind asked for (tag 0) and the stream's events after it (tag 1), in one round trip.
 _LOAD_FROM_SNAPSHOT_SQL = """
@@ -114,6 +129,23 @@ _READ_ALL = sa.text(
 )
 
 
+class OutboxRow(NamedTuple):
+    """A message for the outbox table (`shared.uow` buffers them): topic already prefixed."""
+
+    event_id: str
+    topic: str
+    key: str | None
+    payload: bytes
+
+
+def stamp(stream_id: str, expected_version: int, envelopes: Sequence[Envelope]) -> list[Envelope]:
+    """The envelopes as `append` stores them: `aggregateid` = stream id, versions after `expected_version`."""
+    return [
+        replace(env, aggregateid=stream_id, aggregateversion=expected_version + i)
+        for i, env in enumerate(envelopes, start=1)
+    ]
+
+
 class EventStore:
     """Append to and read event streams inside the caller's `AsyncSession`."""
 
@@ -132,8 +164,12 @@ class EventStore:
         stream_id: str,
         expected_version: int,
         envelopes: Sequence[Envelope],
+        outbox: Sequence[OutboxRow] = (),
     ) -> list[Envelope]:
         """Append `envelopes` as versions `expected_version + 1, + 2, ...` of `stream_id`.
+
+        `outbox` rows (the unit of work's, in order) are written by the same statement, and only if
+        every event was: nothing of them is written when this raises.
 
         Returns the envelopes as stored (`aggregateid` = stream id, `aggregateversion` set). Raises
         `ConcurrencyError` when the stream is not at `expected_version`, or when a concurrent
@@ -142,10 +178,7 @@ class EventStore:
         """
         if expected_version < 0:
             raise ValueError(f"expected_version must be >= 0, got {expected_version}")
-        stamped = [
-            replace(env, aggregateid=stream_id, aggregateversion=expected_version + i)
-            for i, env in enumerate(envelopes, start=1)
-        ]
+        stamped = stamp(stream_id, expected_version, envelopes)
         if not stamped:
             return []
         # One statement, one round trip: the version check, the insert and the count of what went in.
@@ -156,8 +189,7 @@ class EventStore:
         # committed, skips those rows (ON CONFLICT DO NOTHING) instead of failing: no savepoint is
         # needed to keep the caller's transaction usable.
         connection = await driver_connection(session)
-        actual, inserted = await connection.fetchrow(
-            _APPEND_SQL,
+        arguments = [
             stream_id,
             expected_version,
             [env.aggregateversion for env in stamped],
@@ -165,7 +197,13 @@ class EventStore:
             [env.type for env in stamped],
             # Through the wire codec, so the stored envelope is exactly what consumers read.
             [encode(env).decode() for env in stamped],
-        )
+        ]
+        if outbox:
+            arguments += [[row.event_id for row in outbox], [row.topic for row in outbox],
+                          [row.key for row in outbox], [row.payload for row in outbox]]  # fmt: skip
+            actual, inserted, _outboxed = await connection.fetchrow(_APPEND_WITH_OUTBOX_SQL, *arguments)
+        else:
+            actual, inserted = await connection.fetchrow(_APPEND_SQL, *arguments)
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, int(actual))
         if inserted != len(stamped):

@@ -27,7 +27,7 @@ from shared import context
 from shared.db import driver_connection
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import Event
-from shared.eventstore import EventStore
+from shared.eventstore import EventStore, OutboxRow, stamp
 from shared.messages import envelope_for
 from shared.settings import ServiceSettings
 
@@ -170,10 +170,20 @@ class UnitOfWork:
 
         Raises `shared.eventstore.ConcurrencyError` when the stream moved; nothing is written then.
         """
-        envelopes = [self.envelope(event, aggregate_id=stream_id) for event in events]
-        stored = await self.events.append(self.session, stream_id, expected_version, envelopes)
-        for event, envelope in zip(events, stored, strict=True):
-            self._add_outbox_row(event, envelope)
+        envelopes = stamp(
+            stream_id, expected_version, [self.envelope(event, aggregate_id=stream_id) for event in events]
+        )
+        # The outbox rows buffered so far and these events' go in with the append itself (one round
+        # trip), in the order they were produced; if the append fails, none is written and the
+        # buffered ones stay for the commit.
+        produced = zip(events, envelopes, strict=True)
+        rows = [*self._outbox_rows, *(self._outbox_row(event, envelope) for event, envelope in produced)]
+        stored = await self.events.append(
+            self.session, stream_id, expected_version, envelopes,
+            [OutboxRow(r["event_id"], r["topic"], r["key"], r["payload"]) for r in rows],
+        )  # fmt: skip
+        self._outbox_rows = []
+        self._flushed_outbox = self._flushed_outbox or bool(rows)
         return stored
 
     def publish(
@@ -191,9 +201,14 @@ class UnitOfWork:
         )
 
     def _add_outbox_row(self, event: Event, envelope: Envelope) -> None:
-        # Rows are buffered and written in one statement at commit, in the order they were added:
-        # outbox ids, hence relay order, follow the order the service produced the events in.
-        self.publish_envelope(envelope, topic=self.settings.topic(event.topic), key=event.key())
+        # Rows are buffered and written in one statement at commit (or with the next append), in the
+        # order they were added: outbox ids, hence relay order, follow the order the service produced
+        # the events in.
+        self._outbox_rows.append(self._outbox_row(event, envelope))
+
+    def _outbox_row(self, event: Event, envelope: Envelope) -> dict[str, Any]:
+        return {"event_id": envelope.id, "topic": self.settings.topic(event.topic), "key": event.key(),
+                "payload": encode(envelope)}  # fmt: skip
 
     def _correlation(self) -> str:
         # The request's or the incoming event's correlation id when there is one (read each time: a

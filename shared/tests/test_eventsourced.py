@@ -21,6 +21,7 @@ from shared.domain_events import (
     ProfileCreated,
     ProfileFact,
 )
+from shared.events.catalogue import ProfileWithdrawn
 from shared.events.mapping import EventMapper
 from shared.eventsourced import EventSourcedRepository, runs_by
 from shared.eventstore import ConcurrencyError
@@ -161,6 +162,60 @@ async def test_a_stale_save_raises_concurrency_error_and_writes_nothing(
         with pytest.raises(ConcurrencyError):
             await repository.save(mine)
         assert repository.projected == []
+
+
+async def _outbox_ids(uow: UnitOfWork, event_ids: Iterable[str]) -> list[str]:
+    """The outbox rows among `event_ids`, in outbox (relay) order."""
+    rows = await uow.session.execute(
+        sa.select(outbox.c.event_id).where(outbox.c.event_id.in_(list(event_ids))).order_by(outbox.c.id)
+    )
+    return list(rows.scalars())
+
+
+@pytest.mark.infra
+async def test_the_outbox_rows_go_in_with_the_append_in_the_order_they_were_produced(
+    platform_db: PlatformDatabase,
+) -> None:
+    """A message published before an append and the appended events reach the outbox in that order,
+    written by the append's own statement (before any commit or flush)."""
+    profile_id = str(uuid.uuid4())
+    async with UnitOfWork(platform_db.sessions, platform_db.settings, CLOCK) as uow:
+        before = uow.publish(ProfileWithdrawn(profile_id=profile_id, owner="o", withdrawn_at=T0))
+        stored = await uow.append(f"s-{profile_id}", 0, [
+            ProfileWithdrawn(profile_id=profile_id, owner="o", withdrawn_at=T0) for _ in range(2)
+        ])  # fmt: skip
+        ids = [before.id, *(e.id for e in stored)]
+        assert await _outbox_ids(uow, ids) == ids  # already written, in production order
+        after = uow.publish(ProfileWithdrawn(profile_id=profile_id, owner="o", withdrawn_at=T0))
+        await uow.commit()
+    async with UnitOfWork(platform_db.sessions, platform_db.settings, CLOCK) as uow:
+        assert await _outbox_ids(uow, [*ids, after.id]) == [*ids, after.id]
+
+
+@pytest.mark.infra
+async def test_a_losing_append_writes_no_outbox_row_and_keeps_those_buffered_before_it(
+    platform_db: PlatformDatabase,
+) -> None:
+    profile_id = str(uuid.uuid4())
+    stream = f"s-{profile_id}"
+    event = ProfileWithdrawn(profile_id=profile_id, owner="o", withdrawn_at=T0)
+    async with UnitOfWork(platform_db.sessions, platform_db.settings, CLOCK) as uow:
+        await uow.append(stream, 0, [event])
+        await uow.commit()
+    async with UnitOfWork(platform_db.sessions, platform_db.settings, CLOCK) as uow:
+        buffered = uow.publish(event)
+        with pytest.raises(ConcurrencyError):
+            await uow.append(stream, 0, [event, event])  # stale: the stream is at 1
+        assert await uow.events.current_version(uow.session, stream) == 1
+        assert await _outbox_ids(uow, [buffered.id]) == []  # not written by the failed append
+        await uow.commit()
+    async with UnitOfWork(platform_db.sessions, platform_db.settings, CLOCK) as uow:
+        assert await _outbox_ids(uow, [buffered.id]) == [buffered.id]  # but by the commit
+        about = await uow.session.execute(
+            sa.text("SELECT count(*) FROM outbox WHERE position(CAST(:s AS bytea) IN payload) > 0"),
+            {"s": stream.encode()},
+        )
+        assert about.scalar_one() == 1  # the first append's event only
 
 
 class SnapshottedNominations(NominationsRepository):
