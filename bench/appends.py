@@ -234,7 +234,7 @@ async def measure_appends(dsn: str, *, seconds: float = 10.0, clients: int = 8) 
                                "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
     runs = (("event_store", "es"), ("eventsourcing", "lib"), ("pgbench", "pg"))
     for what, suffix in runs:
-        database = f"{DB_PREFIX}_{suffix}"
+        database = f"{DB_PREFIX}_{suffix}_{os.getpid()}"  # two bench runs at once never share one
         await _recreate(dsn, database)
         try:
             if what == "event_store":

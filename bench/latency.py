@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import sys
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 import httpx
@@ -37,12 +39,15 @@ from shared import kafka_admin
 
 __all__ = [
     "RankedTail",
+    "ReadsPlan",
     "RunResult",
     "Summary",
     "TrackedProfile",
     "UpdateRun",
     "create_profiles",
     "measure_history_cost",
+    "measure_reads",
+    "measure_reads_apart",
     "measure_update_visibility",
     "percentile",
     "ratio",
@@ -570,3 +575,85 @@ def _per_put(before: float | None, after: float | None, count: int) -> float | N
     if before is None or after is None or count <= 0:
         return None
     return round((after - before) / count * 1000.0, 3)
+
+
+# ============================================================================================
+# Candidate reads in a process of their own (while the update run loads this one)
+# ============================================================================================
+
+
+@dataclass(frozen=True)
+class ReadsPlan:
+    """GET candidate sequentially for `half_s`, then `concurrency` in flight for `half_s`, after
+    `lead_s` (each part also bounded by `count` requests)."""
+
+    url: str  # the ranking service's base URL
+    token: str
+    ids: list[str]
+    count: int
+    concurrency: int
+    lead_s: float
+    half_s: float
+
+
+async def measure_reads(plan: ReadsPlan) -> dict[str, Any]:
+    """The reads of `plan` from this process (one client of its own, keep-alive): both runs' figures."""
+    headers = {"Authorization": f"Bearer {plan.token}"}
+    ids = plan.ids
+    connections = 2 * plan.concurrency
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=60, trust_env=False) as client:
+
+        async def get_candidate(index: int) -> bool:
+            url = f"{plan.url}/v1/pool/candidates/{ids[index % len(ids)]}"
+            answer = await client.get(url, headers=headers)
+            return answer.status_code == 200
+
+        await asyncio.sleep(plan.lead_s)
+        load_before = [round(x, 2) for x in os.getloadavg()]
+        sequential = await run_sequential(get_candidate, plan.count, limit_s=plan.half_s)
+        load_between = [round(x, 2) for x in os.getloadavg()]
+        concurrent = await run_concurrent(get_candidate, plan.count, plan.concurrency, limit_s=plan.half_s)
+    return {
+        "sequential": {**sequential.as_dict(), "loadavg_before": load_before},
+        "concurrent": {
+            **concurrent.as_dict(),
+            "concurrency": plan.concurrency,
+            "loadavg_before": load_between,
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+
+
+async def measure_reads_apart(plan: ReadsPlan, limit_s: float) -> dict[str, Any]:
+    """`measure_reads` in a child process (`python -m bench.latency reads`, the plan on stdin, the
+    figures on stdout): the bench's own loop is busy sending updates and reading `Ranked` events, and
+    a read timed there would include the time the bench made it wait."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.latency", "reads",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(child.communicate(orjson.dumps(asdict(plan))), limit_s)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        raise
+    if child.returncode != 0:
+        raise RuntimeError(f"the reads process failed ({child.returncode}): {err.decode()[-2000:]}")
+    figures: dict[str, Any] = orjson.loads(out)
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args != ["reads"]:
+        print("usage: python -m bench.latency reads  (a ReadsPlan as JSON on stdin)", file=sys.stderr)
+        return 2
+    plan = ReadsPlan(**orjson.loads(sys.stdin.buffer.read()))
+    sys.stdout.buffer.write(orjson.dumps(asyncio.run(measure_reads(plan))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

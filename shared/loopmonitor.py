@@ -11,7 +11,7 @@ was armed shows up to `interval_s` shorter).
 
 | series                                           | type    | labels                         |
 |--------------------------------------------------|---------|--------------------------------|
-| `ee_event_loop_longest_stall_seconds`            | gauge   | window (`60s`, `process`)      |
+| `ee_event_loop_longest_stall_seconds`            | gauge   | window (`10s`, `60s`, `process`) |
 | `ee_event_loop_stalls_total`                     | counter | over (`10ms`, `50ms`, `250ms`) |
 """
 
@@ -27,6 +27,7 @@ from prometheus_client.core import Metric
 from shared.metrics import counter, gauge
 
 WINDOW_S: Final = 60.0
+SHORT_WINDOW_S: Final = 10.0  # polled every few seconds, it gives the longest stall of a phase of a run
 THRESHOLDS_S: Final = (0.010, 0.050, 0.250)
 _KEEP_OVER_S: Final = 0.001  # stalls shorter than this are not kept for the window
 
@@ -76,6 +77,7 @@ class LoopMonitor:
     async def metrics(self, service: str) -> list[Metric]:
         longest = gauge("ee_event_loop_longest_stall_seconds",
                         "Longest time the event loop ran something without yielding", ["window"])
+        longest.add_metric([service, f"{SHORT_WINDOW_S:g}s"], self.longest(SHORT_WINDOW_S))
         longest.add_metric([service, f"{WINDOW_S:g}s"], self.longest())
         longest.add_metric([service, "process"], self.longest_ever)
         stalls = counter("ee_event_loop_stalls", "Event-loop stalls longer than a threshold", ["over"])
