@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -76,6 +77,9 @@ from shared.uow import BatchUnitOfWork, SupportsNow, UnitOfWork
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+SLICE_SECONDS = 0.002
+"""CPU work of a batch done without yielding to the event loop, at most (about)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +388,7 @@ class IdempotentConsumer:
     # -- a batch ----------------------------------------------------------------------------------
 
     async def _handle(self, records: Sequence[Record]) -> None:
-        batch = self._classify(records)
+        batch = await self._classify(records)
         try:
             for record, reason, error in batch.dead:
                 await self._dead_letter(record, reason, error, DeadLetterReason.UNREADABLE)
@@ -401,10 +405,18 @@ class IdempotentConsumer:
                      self.name, len(batch.pending), exc)
             await self._apply_one_by_one(batch)
 
-    def _classify(self, records: Sequence[Record]) -> _Batch:
+    async def _classify(self, records: Sequence[Record]) -> _Batch:
+        """Parse and judge the records, yielding to the event loop every `SLICE_SECONDS` (a batch of
+        500 documents is tens of milliseconds of validation: the service's requests run meanwhile)."""
         batch = _Batch()
+        deadline = time.perf_counter() + SLICE_SECONDS
         for record in records:
+            if time.perf_counter() >= deadline:
+                await asyncio.sleep(0)
+                deadline = time.perf_counter() + SLICE_SECONDS
             tp = TopicPartition(record.topic, record.partition)
+            if tp not in self._positioned:
+                continue  # revoked while this batch was classified (the next owner reads it)
             if record.offset < self._positions.get(tp, 0):
                 self.metrics.duplicates += 1  # re-fetched after a seek; already committed
                 continue

@@ -33,7 +33,7 @@ from ranking_service.domain.pool import PoolEntry, from_us
 from ranking_service.domain.view import MemoryChange, PoolView
 from ranking_service.settings import RankingSettings
 from shared import kafka_admin
-from shared.envelope import EnvelopeError, decode
+from shared.envelope import Envelope, EnvelopeError, decode
 from shared.errors import Unavailable
 from shared.events.catalogue import PROFILE_TOPIC, RANKING_TOPIC, CandidateEvent, RulesActivated
 from shared.events.registry import REGISTRY, UnknownEventType
@@ -41,6 +41,7 @@ from shared.events.registry import REGISTRY, UnknownEventType
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_S: Final = 10.0
+SLICE_SECONDS: Final = 0.002
 _POLL_S: Final = 0.01
 _LAST_OUTBOX_ROW: Final = sa.text("SELECT coalesce(max(id), 0) FROM outbox")
 _UNPUBLISHED_UP_TO: Final = sa.text(
@@ -177,8 +178,12 @@ class ScoredStreamFollower:
         touched: dict[str, None] = {}
         rules: list[tuple[str, str | None]] = []
         advance: dict[TopicPartition, int] = {}
+        deadline = time.perf_counter() + SLICE_SECONDS
         for tp, records in batches.items():
             for record in records:
+                if time.perf_counter() >= deadline:  # the queries run between slices of decoding
+                    await asyncio.sleep(0)
+                    deadline = time.perf_counter() + SLICE_SECONDS
                 advance[tp] = record.offset + 1  # type: ignore[attr-defined]
                 try:
                     envelope = decode(record.value or b"")  # type: ignore[attr-defined]
@@ -188,7 +193,7 @@ class ScoredStreamFollower:
                     continue
                 if isinstance(event, RulesActivated):
                     rules.append((event.rules_version, envelope.correlationid or envelope.id))
-                elif isinstance(event, CandidateEvent):
+                elif isinstance(event, CandidateEvent) and not self._holds(event.profile_id, envelope):
                     touched[event.profile_id] = None
         if touched:
             standings = await self._standings(list(touched))
@@ -210,6 +215,17 @@ class ScoredStreamFollower:
             self.next_offsets[tp] = max(self.next_offsets.get(tp, 0), offset)
         self._moved.set()
         self._moved = asyncio.Event()
+
+    def _holds(self, profile_id: str, envelope: Envelope) -> bool:
+        """Does the view already hold this scoring or a later one? (This instance's own scorings are
+        applied after their commit, before the follower reads them: no need to read the row again.)
+
+        The event's `aggregateversion` is the row's revision it was published with. A candidate the
+        view does not hold is read (another instance scored it, or it left: the row says which).
+        """
+        revision = envelope.aggregateversion
+        held = self.view.infos.get(profile_id)
+        return revision is not None and held is not None and held.revision >= revision
 
     async def _standings(self, profile_ids: list[str]) -> list[StoredStanding]:
         """The rows, retried while the database does not answer (the view waits; nothing is skipped)."""

@@ -8,12 +8,19 @@ rebuild emits nothing). The in-memory pool changes only after the commit (`uow.a
 together with the position it now reflects.
 
 The rescoring jobs go through the same path with no event: `rescore(uow, ids)`.
+
+Every query of the service shares the event loop with this work, so a batch is applied in slices: at
+most `SLICE_PROFILES` profiles per lock/save round trip (in ascending id order, slice after slice, so
+the lock order stays one order), and evaluation yields to the loop every `SLICE_SECONDS`. The slices
+are all in the batch's one transaction, and the view changes once, after the commit: a query between
+two slices sees the pool as of the last commit, never half a batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -38,8 +45,10 @@ from shared.events.catalogue import CandidateEvent, Event, PoolDetailsChanged, R
 from shared.rules.crs import IN_FORCE, RulesVersion, pinned_rules
 from shared.uow import SupportsNow, UnitOfWork
 
-THREAD_THRESHOLD: Final = 64
-"""Evaluate in a worker thread above this many profiles, so queries keep being answered meanwhile."""
+SLICE_PROFILES: Final = 64
+"""Profiles locked, evaluated and written per round trip of a batch (the loop runs queries between)."""
+SLICE_SECONDS: Final = 0.002
+"""Evaluation yields to the event loop after this long (a query waits at most about this much)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,33 +132,58 @@ class RankingProjection:
         """Lock `ids`, apply `items`, re-evaluate, write, publish; the view follows after the commit.
 
         With no items every locked row is re-evaluated; otherwise only those whose facts changed.
+        Done in slices of `SLICE_PROFILES` ids, in the order given (sorted by the callers: one lock
+        order for every writer), all in the caller's transaction.
         """
         store = self.store_for(uow.session)
         now = self.clock.now()
         # The rules committed now, held against an activation until this transaction ends (every
         # instance scores with the database's rules, whatever its view has heard yet).
         active = await store.scoring_rules()
-        rows = await store.lock(ids)
-        causes = _apply_items(rows, items) if items else {}
-        targets = [rows[profile_id] for profile_id in causes] if items else list(rows.values())
-        evaluated = await self._evaluate(targets, now, pinned_rules(active or IN_FORCE))
-        written = [e for e in evaluated if e.row.standing != e.before or e.change is not Change.NONE or items]
-        for entry in written:
-            entry.row.revision += 1
-        await store.save([e.row for e in written], now)
-        if self.emit:
-            self._publish(uow, written, now, causes)
-        changes = [change for e in written if (change := _memory_change(e)) is not None]
+        rules = pinned_rules(active or IN_FORCE)
+        by_profile: dict[str, list[Item]] = {}
+        for item in items:
+            by_profile.setdefault(item.profile_id, []).append(item)
+        written: list[_Evaluated] = []
+        changes: list[MemoryChange] = []
+        for start in range(0, len(ids), SLICE_PROFILES):
+            chunk = ids[start : start + SLICE_PROFILES]
+            rows = await store.lock(chunk)
+            if items:
+                chunk_items = [item for profile_id in chunk for item in by_profile.get(profile_id, ())]
+                causes = _apply_items(rows, chunk_items)
+                targets = [rows[profile_id] for profile_id in causes]
+            else:
+                causes, targets = {}, list(rows.values())
+            evaluated = await self._evaluate(targets, now, rules)
+            chunk_written = [
+                e for e in evaluated if e.row.standing != e.before or e.change is not Change.NONE or items
+            ]
+            for entry in chunk_written:
+                entry.row.revision += 1
+            await store.save([e.row for e in chunk_written], now)
+            if self.emit:
+                self._publish(uow, chunk_written, now, causes)
+            changes.extend(change for e in chunk_written if (change := _memory_change(e)) is not None)
+            written.extend(chunk_written)
         uow.after_commit(partial(self.view.apply, changes))
         return _outcome(written)
 
     async def _evaluate(
         self, rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion | None
     ) -> list[_Evaluated]:
+        """Evaluate on the loop, yielding to it every `SLICE_SECONDS` (a worker thread would hold the
+        GIL for its switch interval at a time, and every query would wait for it)."""
         self.scored += len(rows)
-        if len(rows) > THREAD_THRESHOLD:
-            return await asyncio.to_thread(_evaluate_all, rows, now, rules)
-        return _evaluate_all(rows, now, rules)
+        evaluated: list[_Evaluated] = []
+        clock = time.perf_counter
+        deadline = clock() + SLICE_SECONDS
+        for row in rows:
+            evaluated.append(_evaluate_one(row, now, rules))
+            if clock() >= deadline:
+                await asyncio.sleep(0)
+                deadline = clock() + SLICE_SECONDS
+        return evaluated
 
     def _publish(
         self, uow: UnitOfWork, evaluated: Iterable[_Evaluated], now: datetime, causes: Mapping[str, Item]
@@ -222,12 +256,13 @@ def _caused_by(item: Item | None) -> Iterator[None]:
 def _evaluate_all(
     rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion | None
 ) -> list[_Evaluated]:
-    evaluated = []
-    for row in rows:
-        before = row.standing
-        row.standing = evaluate(row.facts, before, now, rules)
-        evaluated.append(_Evaluated(row, before, change_between(before, row.standing)))
-    return evaluated
+    return [_evaluate_one(row, now, rules) for row in rows]
+
+
+def _evaluate_one(row: CandidateRow, now: datetime, rules: RulesVersion | None) -> _Evaluated:
+    before = row.standing
+    row.standing = evaluate(row.facts, before, now, rules)
+    return _Evaluated(row, before, change_between(before, row.standing))
 
 
 def _event_for(entry: _Evaluated, now: datetime) -> Event | None:

@@ -119,10 +119,11 @@ class PoolView:
         self.loaded, self.loaded_at = True, at
 
     def apply(self, changes: Iterable[MemoryChange], positions: Mapping[str, int] | None = None) -> None:
-        """Apply committed changes; a change older than what is held (a lower revision) is skipped."""
+        """Apply committed changes; a change no newer than what is held (a revision not above the held
+        one: every write of a row raises its revision) is skipped."""
         for change in changes:
             held = self.infos.get(change.profile_id)
-            if held is not None and held.revision > change.revision:
+            if held is not None and held.revision >= change.revision:
                 continue
             if held is not None:
                 self._unindex(change.profile_id, held)

@@ -1,0 +1,110 @@
+"""A long batch is applied in slices, and the service's queries run between them.
+
+Every query of the ranking service shares the event loop with the projection, so a batch is locked,
+evaluated and written `SLICE_PROFILES` profiles at a time (ascending ids: one lock order), yielding to
+the loop between slices. The view changes once, after the commit: a read between two slices sees the
+pool as of the last commit. The real projection and unit of work over a real PostgreSQL session (the
+outbox); the ranking row store is a stand-in with nobody in it yet, which records what it was asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pytest
+
+from ranking_service.application.projection import SLICE_PROFILES, RankingProjection
+from ranking_service.domain.candidate import CandidateRow
+from ranking_service.domain.view import PoolView
+from ranking_service.settings import RankingSettings
+from shared.clock import Clock
+from shared.consumer import Delivery
+from shared.envelope import Envelope
+from shared.events.catalogue import PROFILE_TOPIC, ProfileSubmitted
+from shared.messages import envelope_for
+from shared.rules.crs import CURRENT_RULES
+from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE
+from shared.testing import PlatformDatabase
+from shared.uow import UnitOfWork
+
+pytestmark = pytest.mark.infra
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+class RecordingRows:
+    """Nobody in the table yet; records each lock and save (the ids, in order)."""
+
+    locked: ClassVar[list[list[str]]] = []
+    saved: ClassVar[list[list[str]]] = []
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    async def lock(self, profile_ids: Sequence[str]) -> dict[str, CandidateRow]:
+        RecordingRows.locked.append(list(profile_ids))
+        return {}
+
+    async def save(self, rows: Sequence[CandidateRow], now: datetime) -> None:
+        RecordingRows.saved.append([row.facts.profile_id for row in rows])
+
+    async def scoring_rules(self) -> str | None:
+        return None
+
+
+def submitted(profile_id: str, offset: int) -> Delivery:
+    event = ProfileSubmitted(
+        profile_id=profile_id, owner="partner-1", document=PROFILE_DOCUMENT_EXAMPLE,
+        eligible_programs=["fsw"], submitted_at=NOW, expires_at=NOW.replace(year=2027),
+    )  # fmt: skip
+    envelope: Envelope = envelope_for(
+        event, source="ee/profile", time=NOW, aggregate_id=profile_id, aggregate_version=2
+    )
+    return Delivery(envelope, event, "t." + PROFILE_TOPIC, 0, offset)
+
+
+async def test_a_long_batch_goes_in_slices_and_a_read_between_them_sees_the_last_commit(
+    platform_db: PlatformDatabase,
+) -> None:
+    RecordingRows.locked, RecordingRows.saved = [], []
+    settings = RankingSettings(env="test", topic_prefix="t.")
+    clock = Clock.frozen(NOW)
+    view = PoolView(CURRENT_RULES.name)
+    projection = RankingProjection(view, RecordingRows, clock, emit=True)
+    count = 2 * SLICE_PROFILES + 10
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    deliveries = [submitted(profile_id, offset) for offset, profile_id in enumerate(ids)]
+
+    seen: list[tuple[int, dict[str, int]]] = []  # (pool size, positions) at each turn of the reader
+    applying = True
+
+    async def reader() -> None:
+        while applying:
+            seen.append((len(view.pool), dict(view.positions)))
+            await asyncio.sleep(0)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    async with UnitOfWork(platform_db.sessions, settings, clock) as uow:
+        await projection.apply(uow, deliveries)
+        await uow.commit()
+    applying = False
+    await reading
+
+    # Three slices, in ascending id order, each locked then saved; every profile once.
+    assert [len(chunk) for chunk in RecordingRows.locked] == [SLICE_PROFILES, SLICE_PROFILES, 10]
+    flat = [profile_id for chunk in RecordingRows.locked for profile_id in chunk]
+    assert flat == sorted(ids)
+    assert sorted(p for chunk in RecordingRows.saved for p in chunk) == sorted(ids)
+    # The reader ran while the batch was applied (more than its first turn), and always saw the pool
+    # and positions as of before the batch: nothing half applied.
+    assert len(seen) > 3
+    assert set(seen[i][0] for i in range(len(seen))) == {0}
+    assert all(positions == {} for _, positions in seen)
+    # After the commit: the whole batch, and the position it reflects, at once.
+    assert len(view.pool) == count
+    assert view.positions == {f"t.{PROFILE_TOPIC}:0": count}
