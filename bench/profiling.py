@@ -3,6 +3,7 @@
     summary = await profile_process(pid, seconds=20)     # None when py-spy is missing or failed
     summary["top_self"]        # [(function (file), share of the samples)], the hottest first
     summary["top_inclusive"]   # the same, counting each function with everything it called
+    summary["top_project"]     # inclusive, the project's own functions only (shared/, *_service/)
 
 `py-spy record --format raw` writes one line per distinct stack, `frame;frame;... count`. Frames of
 the event loop's machinery (run_forever, _run_once, Handle._run) are in every stack and say nothing;
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 _LINE_NUMBER: Final = re.compile(r":\d+\)$")
+_PROJECT: Final = re.compile(r"\((?:shared|bench|\w+_service)/")
 _LONG_PATH: Final = re.compile(r"\(/\S*?/(?:site-packages|python3\.\d+)/")
 _MACHINERY: Final = (
     "<module>", "run (", "main (", "Command.", "Context.invoke", "Server.run", "asyncio_run",
@@ -39,6 +41,7 @@ def summarise(raw_lines: Iterable[str], top: int = 12) -> dict[str, Any]:
     """Samples, and the functions with the largest share of them, by own time and inclusive."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    project: Counter[str] = Counter()
     total = 0
     for line in raw_lines:
         stack, _, count = line.rstrip().rpartition(" ")
@@ -53,12 +56,19 @@ def summarise(raw_lines: Iterable[str], top: int = 12) -> dict[str, Any]:
         for frame in set(frames):
             if not frame.startswith(_MACHINERY):
                 inclusive[frame] += samples
+            if _PROJECT.search(frame):
+                project[frame] += samples
     if total == 0:
-        return {"samples": 0, "top_self": [], "top_inclusive": []}
+        return {"samples": 0, "top_self": [], "top_inclusive": [], "top_project": []}
+
+    def shares(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(name, round(n / total, 3)) for name, n in counter.most_common(top)]
+
     return {
         "samples": total,
-        "top_self": [(name, round(n / total, 3)) for name, n in own.most_common(top)],
-        "top_inclusive": [(name, round(n / total, 3)) for name, n in inclusive.most_common(top)],
+        "top_self": shares(own),
+        "top_inclusive": shares(inclusive),
+        "top_project": shares(project),
     }
 
 

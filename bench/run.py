@@ -790,9 +790,12 @@ class Suite:
         await asyncio.sleep(lead)
         summary = await profile_process(pid, seconds=min(20.0, duration_s - lead))
         self.figures["ranking_profile"] = summary
-        if summary and summary.get("top_inclusive"):
-            self.console.print(f"  ranking under the update run, py-spy ({summary['samples']:,} samples):")
-            for name, share in summary["top_inclusive"][:10]:
+        if summary and summary.get("top_project"):
+            self.console.print(
+                f"  ranking under the update run, py-spy ({summary['samples']:,} samples; the project's "
+                "functions, with what they call; then the hottest functions themselves):"
+            )
+            for name, share in [*summary["top_project"][:10], *summary["top_self"][:5]]:
                 self.console.print(f"    {share:6.1%}  {name}", markup=False, highlight=False)
         elif summary:
             self.console.print(f"  py-spy on ranking: {summary.get('error')}")

@@ -23,6 +23,10 @@ def test_summary_shares_own_and_inclusive_time_without_the_loop_machinery() -> N
     inclusive = dict(summary["top_inclusive"])
     assert inclusive["RankingProjection.process (ranking_service/x.py)"] == 0.3
     assert not any(name.startswith(("Handle._run", "BaseEventLoop.", "<module>")) for name in inclusive)
+    assert sorted(summary["top_project"]) == [
+        ("RankingProjection.process (ranking_service/x.py)", 0.3),
+        ("evaluate (ranking_service/domain/candidate.py)", 0.3),
+    ]
 
 
 def test_the_stall_during_the_update_run_is_judged_against_the_loaded_read_target() -> None:

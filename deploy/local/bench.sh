@@ -6,8 +6,9 @@
 #   make bench BENCH_POOL_SIZE=100000        a quicker run (default 1,000,000)
 #
 # Knobs (environment): BENCH_POOL_SIZE (1000000), BENCH_SEED (7), BENCH_PORT_BASE (18200: the services
-# of the run listen on 18201..18203). Everything the run starts (services, topics benchsuite<time>.*,
-# databases *_benchsuite, ranking_benchsuite_bench, eebench_baseline) is stopped or removed at the end.
+# of the run listen on 18201..18203, or the next free base by 10). Everything the run starts (services,
+# topics benchsuite<id>.*, databases *_benchsuite<id>, ranking_benchsuite<id>_bench,
+# eebench_baseline<id>; <id> the run's unix time) is stopped or removed at the end.
 # Figures: the terminal and .local/bench/results.json; logs of its services: .local/bench/logs/.
 set -euo pipefail
 
