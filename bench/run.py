@@ -168,7 +168,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     if args.append_seconds is None:
         args.append_seconds = 5.0 if quick else 10.0
     if args.webhook_invitations is None:
-        args.webhook_invitations = 1_000 if quick else 10_000
+        args.webhook_invitations = 500 if quick else 10_000
     return Config(**{key.replace("-", "_"): value for key, value in vars(args).items()})
 
 
@@ -257,7 +257,7 @@ class Suite:
         config = NotifyConfig(
             invitations=self.config.webhook_invitations,
             subscribers=self.config.webhook_subscribers,
-            limit_s=120.0 if self.config.pool_size < TARGET_POOL else 300.0,
+            limit_s=60.0 if self.config.pool_size < TARGET_POOL else 300.0,
             keep=self.config.keep,
         )
         self.figures["webhooks"] = asyncio.run(measure(config, say=self.console.print))
