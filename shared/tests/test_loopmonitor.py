@@ -22,6 +22,16 @@ def test_longest_is_the_longest_stall_of_the_window_and_counts_go_by_threshold()
     assert monitor.over == {0.010: 2, 0.050: 1, 0.250: 1}
 
 
+def test_busy_is_the_cpu_of_the_loop_thread_between_ticks_apart_from_the_stall() -> None:
+    monitor = LoopMonitor()
+    monitor.record(0.3, at=100.0, busy_s=0.004)  # late, but hardly any CPU: the machine was busy
+    monitor.record(0.02, at=101.0, busy_s=0.018)  # our own work
+    assert monitor.longest(now=101.0) == 0.3
+    assert monitor.busiest(now=101.0) == 0.018 and monitor.busiest_ever == 0.018
+    assert monitor.busiest(window_s=0.5, now=101.0) == 0.018
+    assert monitor.busiest(now=101.0 + WINDOW_S + 1) == 0.0
+
+
 def _samples(metrics: list[Metric]) -> dict[tuple[str, str], float]:
     return {(s.name, next(v for k, v in s.labels.items() if k != "service")): s.value
             for m in metrics for s in m.samples}
@@ -40,7 +50,9 @@ async def test_a_synchronous_block_of_the_loop_is_seen_and_served_as_metrics() -
     task = asyncio.create_task(monitor.run())
     try:
         await _ticks(monitor, 3)
-        time.sleep(0.2)  # noqa: ASYNC251 - the point: what CPU work that never yields does to the loop
+        spin_until = time.thread_time() + 0.2  # CPU work that never yields: what it does to the loop
+        while time.thread_time() < spin_until:
+            pass
         await _ticks(monitor, monitor.ticks + 1)
     finally:
         await monitor.stop()
@@ -50,4 +62,6 @@ async def test_a_synchronous_block_of_the_loop_is_seen_and_served_as_metrics() -
     samples = _samples(await monitor.metrics("test"))
     assert samples[("ee_event_loop_longest_stall_seconds", "60s")] >= 0.195
     assert samples[("ee_event_loop_longest_stall_seconds", "10s")] >= 0.195
+    # The block was CPU (a busy wait, not a sleep): the loop thread's own time shows it too.
+    assert samples[("ee_event_loop_longest_busy_seconds", "10s")] >= 0.15
     assert samples[("ee_event_loop_stalls_total", "50ms")] >= 1
