@@ -24,6 +24,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,7 @@ async def measure_puts(server_url: str, puts: int) -> dict[str, Any]:
 
 def measure_rebuild(events: int) -> dict[str, Any]:
     """Records per second: ranking's decode of sealed vs plain events, and the profile replay opening them."""
+    from profile_service.application.events import EVENTS
     from profile_service.domain.profile import Profile
     from ranking_service.replay.decode import read_item
     from shared.crypto import new_data_key
@@ -162,14 +164,13 @@ def measure_rebuild(events: int) -> dict[str, Any]:
     created = ProfileCreated(profile_id=pid, owner="bench", document=plain, created_at=now)
     for label, opener in (
         ("plain", lambda e: e),
-        ("sealed", lambda e: e.model_copy(update={
-            "document": open_document(e.document, e.sealed, key, pid), "sealed": None
-        })),
+        ("sealed", lambda e: replace(e, document=open_document(e.document, e.sealed, key, pid), sealed=None)),
     ):
         one = updated(plain, None) if label == "plain" else updated(readable, sealed)
         stream = [created, *([one] * events)]
         started = time.perf_counter()
-        Profile.replay(opener(event) for event in stream)
+        # As the repository loads a stream: each wire event as the domain's, then opened.
+        Profile.replay(opener(EVENTS.to_domain(event)) for event in stream)
         elapsed = time.perf_counter() - started
         figures[f"profile_replay_{label}_per_s"] = round(len(stream) / elapsed)
     figures["ranking_decode_ratio"] = round(

@@ -50,6 +50,10 @@ class EventMapper:
     def knows(self, event: Event) -> bool:
         return type(event) in self._domain
 
+    def domain_type(self, model: type[Event]) -> type[DomainEvent]:
+        """The domain event class of a wire model this mapper knows (KeyError for another)."""
+        return self._domain[model]
+
     def to_wire(self, event: DomainEvent) -> Event:
         """The wire model of `event` (validated, as if the domain had built it)."""
         cls = type(event)

@@ -22,6 +22,7 @@ from ranking_factories import (
     pid,
 )
 
+from ranking_service.application.events import EVENTS
 from ranking_service.domain.candidate import (
     NO_STANDING,
     Change,
@@ -43,7 +44,7 @@ P = pid(1)
 def facts_of(events: Sequence[tuple[Event, int | None]]) -> ProfileFacts:
     facts = ProfileFacts(P, "")
     for event, version in events:
-        apply_event(facts, event, version)
+        apply_event(facts, EVENTS.to_domain(event), version)
     return facts
 
 

@@ -26,13 +26,14 @@ from ranking_service.application.projection import Item as BatchItem
 from ranking_service.application.projection import _apply_items, _evaluate_all
 from ranking_service.domain.candidate import CandidateRow
 from ranking_service.application.projection import rejection
-from ranking_service.domain.candidate import HANDLED_EVENTS
+from ranking_service.application.events import EVENTS
 from ranking_service.replay import DeadRecord, Item, Merge, read_item, split
 from ranking_service.replay.decode import _fast_read
 
 from shared.decisions import MAX_RETRIES, Action, UnreadableEvent, handler_failed, judge, read_event
+from shared.domain_events import CandidateFact
 from shared.envelope import encode
-from shared.events.catalogue import CandidateEvent, Event, RoundOfInvitationsHeld
+from shared.events.catalogue import Event, RoundOfInvitationsHeld
 from shared.rules.crs import CURRENT_RULES, IN_FORCE
 
 A, B, C = pid(1), pid(2), pid(3)
@@ -62,8 +63,8 @@ def test_the_fast_read_gives_the_consumers_event(index: int) -> None:
     value = raw(event, version)
     envelope_, expected = read_event(value)
     item = read_item(value)
-    assert item == Item(A, "partner-1", expected, version, envelope_.id)
-    assert type(item.event) is type(expected)
+    assert item == Item(A, "partner-1", EVENTS.to_domain(expected), version, envelope_.id)
+    assert type(item.event) is EVENTS.domain_type(type(expected))
 
 
 def test_document_events_are_read_without_pydantic_and_equal_the_validated_ones() -> None:
@@ -71,7 +72,7 @@ def test_document_events_are_read_without_pydantic_and_equal_the_validated_ones(
         value = raw(event, version)
         fast = _fast_read(value)
         assert fast is not None, type(event).__name__
-        assert fast[2] == read_event(value)[1]
+        assert fast[2] == EVENTS.to_domain(read_event(value)[1])
 
 
 def test_an_update_without_submission_instants_reads_the_same() -> None:
@@ -80,7 +81,8 @@ def test_an_update_without_submission_instants_reads_the_same() -> None:
     event, version = stream.updated(document(), status="draft")  # submitted_at / expires_at: None
     value = raw(event, version)
     assert _fast_read(value) is not None
-    assert read_item(value) == Item(A, "partner-1", read_event(value)[1], version, read_event(value)[0].id)
+    envelope_, event = read_event(value)
+    assert read_item(value) == Item(A, "partner-1", EVENTS.to_domain(event), version, envelope_.id)
 
 
 def _mangled(change: Any) -> bytes:
@@ -119,7 +121,8 @@ def test_whatever_the_fast_read_does_not_recognise_is_decided_by_the_consumers_r
             read_item(value)
         assert (dead.value.reason, dead.value.error) == (exc.reason, exc.error)
     else:  # pydantic accepts it (a lenient instant, say): the replay applies what the consumer applies
-        assert read_item(value) == Item(A, "partner-1", event, envelope_.aggregateversion, envelope_.id)
+        expected = EVENTS.to_domain(event)
+        assert read_item(value) == Item(A, "partner-1", expected, envelope_.aggregateversion, envelope_.id)
 
 
 @pytest.mark.parametrize("value", [b"", b"not json", b"[1, 2]", b'{"specversion": "1.0"}'])
@@ -152,8 +155,9 @@ def test_a_profile_id_the_handler_refuses_is_dead_lettered_as_after_the_retries(
         "ValueError(\"profile_id 'not-a-uuid' is not a canonical lowercase UUID\")"
     )
     # Not a copy: the consumer's own reason, retry count and the projection's own refusal.
-    assert isinstance(event, CandidateEvent)
-    refusal = rejection(event)
+    fact = EVENTS.to_domain(event)
+    assert isinstance(fact, CandidateFact)
+    refusal = rejection(fact)
     assert refusal is not None and MAX_RETRIES == 3
     assert (dead.value.reason, dead.value.error) == handler_failed(event.event_type(), refusal)
 
@@ -174,14 +178,15 @@ JUDGED = {
 @pytest.mark.parametrize("name", sorted(JUDGED))
 def test_the_replay_decides_each_record_as_the_consumer_judges_it(name: str) -> None:
     value = JUDGED[name]
-    verdict = judge(value, {event.event_name() for event in HANDLED_EVENTS})
+    verdict = judge(value, {model.event_name() for model in EVENTS.wire_models})
     if verdict.action is Action.DEAD_LETTER:
         with pytest.raises(DeadRecord) as dead:
             read_item(value)
         assert (dead.value.reason, dead.value.error) == (verdict.reason, verdict.error)
     elif verdict.action is Action.APPLY:
         item = read_item(value)
-        assert item is not None and item.event == verdict.event
+        assert item is not None and verdict.event is not None
+        assert item.event == EVENTS.to_domain(verdict.event)
     else:
         assert read_item(value) is None
 

@@ -10,10 +10,10 @@ from aiokafka import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ranking_service.adapters.follower import ScoredStreamFollower
+from ranking_service.application.events import EVENTS
 from ranking_service.application.jobs import RankingJobs
 from ranking_service.application.ports import Slots
 from ranking_service.application.projection import RankingProjection
-from ranking_service.domain.candidate import HANDLED_EVENTS
 from ranking_service.settings import RankingSettings
 from shared.consumer import IdempotentConsumer
 from shared.events.catalogue import APPLICATIONS_TOPIC, DRAWS_TOPIC, PROFILE_TOPIC
@@ -44,7 +44,7 @@ def ranking_consumer(
         topics=TOPICS,
         handlers={},
         batch_handler=projection.apply,
-        batch_types=[event.event_name() for event in HANDLED_EVENTS],
+        batch_types=[model.event_name() for model in EVENTS.wire_models],
         group_id=settings.group_id,
         batch_size=batch_size or settings.consumer_batch_size,
         on_outbox_commit=on_outbox_commit,

@@ -27,6 +27,7 @@ from datetime import datetime
 from functools import partial
 from typing import Final
 
+from ranking_service.application.events import EVENTS
 from ranking_service.application.ports import RowStoreFactory
 from ranking_service.domain.candidate import (
     CandidateRow,
@@ -41,6 +42,7 @@ from ranking_service.domain.pool import PoolEntry, is_profile_id
 from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
 from shared import context
 from shared.consumer import Delivery
+from shared.domain_events import CandidateFact, DomainEvent
 from shared.events.catalogue import CandidateEvent, Event, PoolDetailsChanged, Ranked, RemovedFromPool
 from shared.rules.crs import IN_FORCE, RulesVersion, pinned_rules
 from shared.uow import SupportsNow, UnitOfWork
@@ -57,7 +59,7 @@ class Item:
 
     profile_id: str
     owner: str
-    event: Event
+    event: DomainEvent
     version: int | None
     position_key: str  # "topic:partition"
     next_offset: int
@@ -200,7 +202,7 @@ class RankingProjection:
                 uow.publish(event, aggregate_id=profile_id, aggregate_version=entry.row.revision)
 
 
-def rejection(event: CandidateEvent) -> ValueError | None:
+def rejection(event: CandidateFact) -> ValueError | None:
     """What the projection raises for an event it cannot apply (the rebuild decides the same way)."""
     if not is_profile_id(event.profile_id):
         return ValueError(f"profile_id {event.profile_id!r} is not a canonical lowercase UUID")
@@ -209,9 +211,10 @@ def rejection(event: CandidateEvent) -> ValueError | None:
 
 def _item(delivery: Delivery) -> Item | None:
     """The projection's view of one delivered event (None for an event about no candidate)."""
-    event = delivery.event
-    if not isinstance(event, CandidateEvent):
+    if not isinstance(delivery.event, CandidateEvent):
         return None
+    event = EVENTS.to_domain(delivery.event)  # the consumer hands over the types the domain handles
+    assert isinstance(event, CandidateFact)
     if (error := rejection(event)) is not None:
         # Raised, not skipped: the consumer retries the batch one by one and dead-letters this one with
         # this reason.

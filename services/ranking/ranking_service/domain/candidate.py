@@ -22,9 +22,9 @@ from enum import StrEnum
 from typing import Any, Final
 
 from ranking_service.domain.scoring import Scored, UnscorableProfile, score_profile
-from shared.events.catalogue import (
+from shared.domain_events import (
     Applied,
-    Event,
+    DomainEvent,
     InvitationDeclined,
     InvitationExpired,
     Invited,
@@ -32,8 +32,8 @@ from shared.events.catalogue import (
     NominationWithdrawn,
     PersonalDataErased,
     ProfileCreated,
-    ProfileEvent,
     ProfileExpired,
+    ProfileFact,
     ProfileRemovedFromPool,
     ProfileSubmitted,
     ProfileUpdated,
@@ -82,13 +82,13 @@ PRECEDENCE: Final = {
 HOLDING: Final = frozenset({InvitationState.INVITED, InvitationState.EXPIRED, InvitationState.APPLIED})
 """Invitation states that keep a profile out of the pool (expired and applied: for good)."""
 
-_INVITATION_EVENTS: Final[dict[type[Event], InvitationState]] = {
+_INVITATION_EVENTS: Final[dict[type[DomainEvent], InvitationState]] = {
     Invited: InvitationState.INVITED,
     InvitationDeclined: InvitationState.DECLINED,
     InvitationExpired: InvitationState.EXPIRED,
     Applied: InvitationState.APPLIED,
 }
-HANDLED_EVENTS: Final[tuple[type[Event], ...]] = (
+HANDLED_EVENTS: Final[tuple[type[DomainEvent], ...]] = (
     ProfileCreated, ProfileUpdated, ProfileSubmitted, ProfileRemovedFromPool, ProfileWithdrawn,
     ProfileExpired, NominationIssued, NominationWithdrawn, PersonalDataErased, *_INVITATION_EVENTS,
 )  # fmt: skip
@@ -154,12 +154,12 @@ class ProfileFacts:
         return None
 
 
-def apply_event(facts: ProfileFacts, event: Event, aggregate_version: int | None) -> bool:
+def apply_event(facts: ProfileFacts, event: DomainEvent, aggregate_version: int | None) -> bool:
     """Apply one event to `facts`; False when it changes nothing (an old version, a repeat)."""
     invitation = _INVITATION_EVENTS.get(type(event))
     if invitation is not None:
         return apply_invitation(facts, str(getattr(event, "invitation_id")), invitation)  # noqa: B009
-    if isinstance(event, ProfileEvent):
+    if isinstance(event, ProfileFact):
         return apply_profile_event(facts, event, aggregate_version)
     return False
 
@@ -172,7 +172,7 @@ def apply_invitation(facts: ProfileFacts, invitation_id: str, state: InvitationS
     return True
 
 
-def apply_profile_event(facts: ProfileFacts, event: ProfileEvent, aggregate_version: int | None) -> bool:
+def apply_profile_event(facts: ProfileFacts, event: ProfileFact, aggregate_version: int | None) -> bool:
     """Profile facts in stream order: an event at or below the applied version is ignored."""
     if aggregate_version is not None:
         if aggregate_version <= facts.version:
@@ -184,7 +184,7 @@ def apply_profile_event(facts: ProfileFacts, event: ProfileEvent, aggregate_vers
     return True
 
 
-def _apply_profile_fact(facts: ProfileFacts, event: ProfileEvent) -> None:
+def _apply_profile_fact(facts: ProfileFacts, event: ProfileFact) -> None:
     match event:
         case ProfileCreated():
             facts.document = event.document

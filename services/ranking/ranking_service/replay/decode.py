@@ -18,14 +18,17 @@ from typing import Any, Final
 
 import orjson
 
+from ranking_service.application.events import EVENTS
 from ranking_service.application.projection import rejection
-from ranking_service.domain.candidate import HANDLED_EVENTS
 from shared.decisions import Action, handler_failed, judge
+from shared.domain_events import CandidateFact, DomainEvent
 from shared.envelope import SPEC_VERSION
-from shared.events.catalogue import CandidateEvent, Event, ProfileCreated, ProfileSubmitted, ProfileUpdated
+from shared.events.catalogue import Event, ProfileCreated, ProfileSubmitted, ProfileUpdated
 from shared.events.registry import REGISTRY, UnknownEventType
 
-DOCUMENT_EVENTS: Final = (ProfileCreated, ProfileSubmitted, ProfileUpdated)
+DOCUMENT_EVENTS: Final = tuple(
+    EVENTS.domain_type(model) for model in (ProfileCreated, ProfileSubmitted, ProfileUpdated)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,7 @@ class Item:
 
     profile_id: str
     owner: str
-    event: Event
+    event: DomainEvent
     version: int | None
     event_id: str
 
@@ -47,8 +50,7 @@ class DeadRecord(Exception):
         self.reason = reason
         self.error = error
 
-_HANDLED: Final = frozenset(HANDLED_EVENTS)
-_HANDLED_NAMES: Final = frozenset(event.event_name() for event in HANDLED_EVENTS)
+_HANDLED_NAMES: Final = frozenset(model.event_name() for model in EVENTS.wire_models)
 _REQUIRED: Final = ("specversion", "id", "source", "type", "time", "data")
 _RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 # Exactly the fields of each fast-read event: (required, optional).
@@ -82,18 +84,20 @@ def read_item(value: bytes | None) -> Item | None:
         if verdict.action is not Action.APPLY:
             return None  # unknown to this build, or a known type the projection has no handler for
         assert verdict.envelope is not None and verdict.event is not None
-        envelope, event = verdict.envelope, verdict.event
+        envelope = verdict.envelope
+        if not EVENTS.knows(verdict.event):
+            return None
+        event = EVENTS.to_domain(verdict.event)
         envelope_id, version, event_type = envelope.id, envelope.aggregateversion, envelope.type
-    if type(event) not in _HANDLED:
-        return None
-    assert isinstance(event, CandidateEvent)
+    assert isinstance(event, CandidateFact)
     if (error := rejection(event)) is not None:
         raise DeadRecord(*handler_failed(event_type, error))
     return Item(event.profile_id, sys.intern(event.owner), event, version, envelope_id)
 
 
-def _fast_read(value: bytes | None) -> tuple[str, int | None, Event, str] | None:
-    """The common profile events without pydantic (id, version, event, type); None for anything else."""
+def _fast_read(value: bytes | None) -> tuple[str, int | None, DomainEvent, str] | None:
+    """The common profile events without pydantic, straight to the domain's (id, version, event,
+    type); None for anything else."""
     try:
         body = orjson.loads(value or b"")
     except orjson.JSONDecodeError:
@@ -113,7 +117,7 @@ def _fast_read(value: bytes | None) -> tuple[str, int | None, Event, str] | None
     fields = _fast_fields(model, data)
     if fields is None:
         return None
-    return str(body["id"]), version, model.model_construct(**fields), event_type
+    return str(body["id"]), version, EVENTS.domain_type(model)(**fields), event_type
 
 
 def _current_model(event_type: str) -> type[Event] | None:

@@ -18,7 +18,7 @@ import orjson
 from ranking_service.adapters.repository import copy_record
 from ranking_service.domain.candidate import NO_STANDING, CandidateRow, ProfileFacts, apply_event, evaluate
 from ranking_service.replay.decode import DOCUMENT_EVENTS, Item
-from shared.events.catalogue import PersonalDataErased
+from shared.domain_events import PersonalDataErased
 from shared.rules.crs import pinned_rules
 
 
