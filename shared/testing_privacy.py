@@ -33,19 +33,26 @@ async def pg_dump_text(url: str) -> bytes:
 
 
 def local_kafka_log_dirs() -> list[Path]:
-    """The `log.dirs` of the Kafka broker running on this machine (from its server.properties)."""
+    """The `log.dirs` of every Kafka broker running on this machine (from their server.properties).
+
+    Every broker, not the first found: a test's topics carry a prefix of their own, so searching the
+    other brokers' directories (a private fault-test cluster, another checkout's broker) costs only time,
+    while picking the wrong broker would find nothing and pass a test that should fail.
+    """
+    dirs: list[Path] = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"kafka.Kafka" not in args:
-            continue
-        properties = Path(args[args.index(b"kafka.Kafka") + 1].decode())
-        for line in properties.read_text().splitlines():
+            properties = Path(args[args.index(b"kafka.Kafka") + 1].decode())
+            lines = properties.read_text().splitlines()
+        except (OSError, ValueError, IndexError):
+            continue  # not a broker, or one that exited while we looked
+        for line in lines:
             if line.startswith("log.dirs="):
-                return [Path(d) for d in line.split("=", 1)[1].split(",")]
-    raise AssertionError("no Kafka broker runs on this machine: its log segments cannot be searched")
+                dirs.extend(Path(d) for d in line.split("=", 1)[1].split(",") if Path(d) not in dirs)
+    if not dirs:
+        raise AssertionError("no Kafka broker runs on this machine: its log segments cannot be searched")
+    return dirs
 
 
 def kafka_segment_files(topic_prefix: str) -> list[Path]:
