@@ -21,6 +21,10 @@ generation day, so every generated candidate is in the pool with the generator's
 - `rebuild_seconds`: the whole `rebuild()` call (database created and migrated, replay, pool loaded);
 - `rebuild_cpu_seconds`, `cpu_us_per_event`: CPU time of that call in this process and its worker
   processes (not PostgreSQL's or Kafka's): comparable on a busy machine, where wall time is not;
+- `restart_seconds`, `restart_pool_size`: the ranking service started over the rebuilt database, as a
+  restart would: seconds until its pool is loaded from the table (the consumers resume at the stored
+  positions, nothing replayed), and the pool's size then;
+- `load_average`: the machine's 1-, 5- and 15-minute load averages at the end (cores are shared);
 - `score_mismatches`: rebuilt pool rows whose CRS differs from the generator's, plus generated
   candidates missing from the pool (0 when the rebuild is right; None when the topics were reused).
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import resource
 import sys
@@ -130,11 +135,31 @@ async def measure_rebuild_async(
             fingerprint=report.fingerprint,
             score_mismatches=None if expected is None else await _mismatches(into, expected),
         )
+        restart_seconds, restart_pool = await _restart_to_ready(into, clock)
+        figures.update(
+            restart_seconds=round(restart_seconds, 3),
+            restart_pool_size=restart_pool,
+            load_average=[round(load, 2) for load in os.getloadavg()],
+        )
     finally:
         if not keep:
             await kafka_admin.delete_topics_with_prefix(bootstrap, prefix)
             await drop_database(into.database_url)
     return figures
+
+
+async def _restart_to_ready(into: RankingSettings, clock: Clock) -> tuple[float, int]:
+    """The ranking service started over the rebuilt database (its projection and stored positions):
+    seconds until its pool is loaded and answering, and the pool's size then."""
+    from ranking_service.main import build_app
+    from shared.testing import wait_until
+
+    started = time.perf_counter()
+    app = build_app(into, clock=clock)
+    async with app.router.lifespan_context(app):
+        view = app.state.ranking.view
+        await wait_until(lambda: view.loaded, timeout=900, interval=0.005, message="the pool did not load")
+        return time.perf_counter() - started, len(view.pool)
 
 
 def _cpu_seconds() -> float:

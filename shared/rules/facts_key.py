@@ -38,7 +38,7 @@ import orjson
 from shared.bounds import MAX_AMOUNT_CAD
 from shared.rules.categories import categories_in_force
 from shared.rules.derive import SENIOR_MANAGERS_MAJOR_GROUP
-from shared.rules.document import ABILITIES, _on_scale, score_scale, whole_years_between
+from shared.rules.document import TEF_NEW_SCALE_FROM, _on_scale, score_scale, whole_years_between
 from shared.rules.eligibility import settlement_funds_required
 from shared.rules.experience import is_certificate_trade, is_fstp_trade
 from shared.rules.language import TEST_LANGUAGE, clb_of_scores
@@ -170,6 +170,7 @@ def forget_readings() -> None:
     """Empty the memos of this module (benchmarks and tests start cold with it)."""
     _DATES.clear()
     _PEOPLE.clear()
+    _ABILITY_LEVELS.clear()
     _NOC_TRAITS.clear()
     _FUNDS.clear()
 
@@ -495,14 +496,36 @@ def _test(item: Any) -> tuple[tuple[Any, ...], date]:
     if language is None:  # not a test name
         raise _Unsure
     taken = _day(item["taken_on"])
-    scores = []
-    for ability in ABILITIES:
+    new_scale = taken >= TEF_NEW_SCALE_FROM  # the one day the scales and charts depend on
+    levels = []
+    for ability in _CLB_ORDER:
         score = item[ability]
-        if type(score) not in _NUMBER or not _on_scale(score, score_scale(test, ability, taken)):
+        if type(score) not in _NUMBER:
             raise _Unsure
-        scores.append(score)
-    listening, reading, writing, speaking = scores
-    return (language, taken, clb_of_scores(test, taken, speaking, listening, reading, writing)), taken
+        key = (test, new_scale, ability, score)
+        level = _ABILITY_LEVELS.get(key)
+        if level is None:
+            level = _ability_level(test, ability, taken, score)
+            if len(_ABILITY_LEVELS) >= 100_000:
+                _ABILITY_LEVELS.clear()
+            _ABILITY_LEVELS[key] = level
+        if level < 0:
+            raise _Unsure
+        levels.append(level)
+    speaking, listening, reading, writing = levels
+    return (language, taken, (speaking, listening, reading, writing)), taken
+
+
+_CLB_ORDER: Final = ("speaking", "listening", "reading", "writing")  # as `Clb.abilities`
+# The level of one ability's score (-1: not on the test's scale), by test, scale and score.
+_ABILITY_LEVELS: dict[tuple[str, bool, str, float], int] = {}
+
+
+def _ability_level(test: Any, ability: Any, taken: date, score: float) -> int:
+    if not _on_scale(score, score_scale(test, ability, taken)):
+        return -1
+    scores = dict.fromkeys(_CLB_ORDER, score)
+    return clb_of_scores(test, taken, **scores)[_CLB_ORDER.index(ability)]
 
 
 def _job(item: Any) -> tuple[str, date | None, tuple[Any, ...]]:
