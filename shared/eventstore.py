@@ -37,9 +37,6 @@ class ConcurrencyError(Exception):
         )
 
 
-# The stored envelope as JSON text, parsed once by `decode` (not into a dict by the driver's JSONB codec,
-# then dumped and parsed again).
-_ENVELOPE_TEXT = sa.cast(event_store.c.envelope, sa.Text)
 
 _APPEND_SQL = """
     WITH head AS (
@@ -70,6 +67,12 @@ _APPEND_WITH_OUTBOX_SQL = _APPEND_SQL.replace(
     SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted), (SELECT count(*) FROM outboxed)""",
 )
 
+
+# The stored envelope is read as JSON text, parsed once by `decode` (not into a dict by the driver's
+# JSONB codec, then dumped and parsed again).
+_LOAD_SQL = (
+    "SELECT envelope::text FROM event_store WHERE stream_id = $1 AND version > $2 ORDER BY version"
+)
 
 # A snapshot of the kind asked for (tag 0) and the stream's events after it (tag 1), in one round trip.
 _LOAD_FROM_SNAPSHOT_SQL = """
@@ -218,12 +221,9 @@ class EventStore:
 
     async def load(self, session: AsyncSession, stream_id: str, after_version: int = 0) -> list[Envelope]:
         """The stream's events in version order (from `after_version + 1`, e.g. after a snapshot)."""
-        result = await session.execute(
-            sa.select(_ENVELOPE_TEXT)
-            .where(event_store.c.stream_id == stream_id, event_store.c.version > after_version)
-            .order_by(event_store.c.version)
-        )
-        return [decode(value) for value in result.scalars()]
+        # Every command of a repository without snapshots: asyncpg directly (see `driver_connection`).
+        connection = await driver_connection(session)
+        return [decode(row[0]) for row in await connection.fetch(_LOAD_SQL, stream_id, after_version)]
 
     async def load_from_snapshot(
         self, session: AsyncSession, stream_id: str, kind: str
