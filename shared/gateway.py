@@ -27,6 +27,7 @@ import asyncio
 import copy
 import os
 import re
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -134,6 +135,22 @@ _ERRORS: Final = {
 }
 
 
+_RETRIES: Final = (
+    # When an instance fails, HAProxy sends the request again, to another instance (redispatch on every
+    # retry). A connection that could not be made carried nothing: always safe to retry. A connection
+    # that died with the request in flight (empty or junk answer: an instance killed) may have applied
+    # it, so that is retried only for requests safe to repeat: GET, HEAD and OPTIONS, and any request
+    # with an Idempotency-Key (the service answers a repeat with its first answer, and applies nothing
+    # twice). A POST, PUT or DELETE without one gets the 502 instead: the client must find out what
+    # happened before sending it again. Timeouts are never retried (the request may still be running).
+    "    retry-on conn-failure empty-response junk-response",
+    "    retries 3",
+    "    option redispatch 1",
+    "    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || "
+    "{ req.hdr(Idempotency-Key) -m found }",
+)
+
+
 def render_haproxy(
     table: Iterable[ServiceEntry],
     *,
@@ -144,17 +161,21 @@ def render_haproxy(
     host: str = "127.0.0.1",
     log_target: str = "stdout",
     dns: str | None = None,
+    admin_socket: str | None = None,
 ) -> str:
     """HAProxy's configuration: the front door on `bind` (`host:port_base`), one backend per service of
     the table with its instances (`servers[name]`, "host:port" each; default the one on host:base +
     offset), the documents process on `docs_server` (host:base + 90). The same function writes the local
-    configuration and the compose file's (`deploy/compose/haproxy.cfg`), so they cannot drift apart."""
+    configuration and the compose file's (`deploy/compose/haproxy.cfg`), so they cannot drift apart.
+    `admin_socket`: HAProxy's runtime API on that Unix socket (`set server be_x/x1 state drain`, `show
+    stat`: `deploy/local/cluster.sh restart` drains an instance through it)."""
     entries = list(table)
     lines = [
         "# Written by shared.gateway from deploy/services.conf: edit the table, not this file.",
         "global",
         f"    log {log_target} format raw local0 info",
         "    maxconn 4096",
+        *([f"    stats socket {admin_socket} mode 600 level admin"] if admin_socket else []),
         "",
         "defaults",
         "    mode http",
@@ -166,7 +187,9 @@ def render_haproxy(
         "    timeout server 60s",
         "    timeout http-request 10s",
         "    timeout queue 10s",
-        "    default-server inter 1s fall 2 rise 1"
+        # observe layer4: a connection refused (an instance killed) takes the server out at once; the
+        # health check (every second, one success) brings it back.
+        "    default-server inter 1s fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down"
         + (" init-addr last,libc,none resolvers dns" if dns else ""),
         "    # HAProxy's own answers (no instance ready, timeouts, bad requests) are problem+json too.",
     ]
@@ -209,9 +232,7 @@ def render_haproxy(
             "    option httpchk",
             "    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost",
             "    http-check expect status 200",
-            "    retry-on conn-failure",
-            "    retries 2",
-            "    option redispatch",
+            *_RETRIES,
             *(f"    server {entry.name}{i} {address} check" for i, address in enumerate(addresses, start=1)),
             "",
         ]
@@ -224,6 +245,73 @@ def render_haproxy(
         "",
     ]
     return "\n".join(lines)
+
+
+# --- HAProxy's runtime API (drain an instance before restarting it) -------------------------------------
+
+
+def haproxy_command(socket_path: str, command: str, timeout_s: float = 5.0) -> str:
+    """Send one command to HAProxy's runtime API (the admin socket) and return its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout_s)
+        conn.connect(socket_path)
+        conn.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStat:
+    """One server of a backend as `show stat` reports it."""
+
+    status: str  # UP, DOWN, DRAIN, MAINT, "UP 1/2" (going down), ...
+    sessions: int  # current sessions (requests in flight on it)
+    queued: int  # requests waiting for it
+
+
+def parse_stat(csv_text: str, backend: str, server: str) -> ServerStat:
+    """The line of `show stat` (CSV, first line `# pxname,svname,...`) of `backend`/`server`."""
+    lines = csv_text.strip().splitlines()
+    if not lines or not lines[0].startswith("# "):
+        raise ValueError(f"not an answer of show stat: {csv_text[:200]!r}")
+    columns = lines[0][2:].split(",")
+    for line in lines[1:]:
+        row = dict(zip(columns, line.split(","), strict=False))
+        if row.get("pxname") == backend and row.get("svname") == server:
+            return ServerStat(row["status"], int(row["scur"] or 0), int(row["qcur"] or 0))
+    raise ValueError(f"HAProxy has no server {backend}/{server}")
+
+
+def set_server_state(
+    socket_path: str,
+    backend: str,
+    server: str,
+    state: str,
+    *,
+    wait_idle_s: float = 0.0,
+    wait_up_s: float = 0.0,
+    interval_s: float = 0.1,
+) -> ServerStat:
+    """`set server <backend>/<server> state <state>` (ready, drain or maint); then, when asked, wait
+    until nothing is in flight on it (`wait_idle_s`: after drain or maint) or until HAProxy sends it
+    traffic again (`wait_up_s`: its health check passed after ready). Raises TimeoutError."""
+    if state not in ("ready", "drain", "maint"):
+        raise ValueError(f"state must be ready, drain or maint, not {state!r}")
+    answer = haproxy_command(socket_path, f"set server {backend}/{server} state {state}").strip()
+    if answer:
+        raise ValueError(f"HAProxy refused 'set server {backend}/{server} state {state}': {answer}")
+    deadline = time.monotonic() + max(wait_idle_s, wait_up_s)
+    while True:
+        stat = parse_stat(haproxy_command(socket_path, "show stat"), backend, server)
+        idle = stat.sessions == 0 and stat.queued == 0
+        if (not wait_idle_s or idle) and (not wait_up_s or stat.status == "UP"):
+            return stat
+        if time.monotonic() > deadline:
+            want = "idle" if wait_idle_s else "UP"
+            raise TimeoutError(f"{backend}/{server} not {want} in time: {stat}")
+        time.sleep(interval_s)
 
 
 def compose_haproxy(table: Iterable[ServiceEntry]) -> str:
@@ -425,6 +513,7 @@ def render_haproxy_command(
     compose: Annotated[
         bool, typer.Option(help="the compose file's (services by their compose names)")
     ] = False,
+    admin_socket: Annotated[str, typer.Option(help="HAProxy's runtime API on this Unix socket")] = "",
 ) -> None:
     """Print HAProxy's configuration for the table."""
     table = load_table()
@@ -435,7 +524,25 @@ def render_haproxy_command(
     for item in filter(None, (part.strip() for part in instances.split(","))):
         name, ports = item.split("=", 1)
         chosen[name] = [f"127.0.0.1:{int(p)}" for p in ports.split("+")]
-    typer.echo(render_haproxy(table, port_base=port_base, servers=chosen))
+    typer.echo(render_haproxy(table, port_base=port_base, servers=chosen, admin_socket=admin_socket or None))
+
+
+@cli.command("server-state")
+def server_state_command(
+    socket_path: Annotated[str, typer.Option("--socket", help="HAProxy's admin socket")],
+    server: Annotated[str, typer.Argument(help="backend/server, e.g. be_profile/profile1")],
+    state: Annotated[str, typer.Argument(help="ready, drain or maint")],
+    wait_idle: Annotated[float, typer.Option(help="then wait up to this many s for 0 in flight")] = 0.0,
+    wait_up: Annotated[float, typer.Option(help="then wait up to this many s for it to be UP")] = 0.0,
+) -> None:
+    """Set one server's state through HAProxy's runtime API (and wait until it is idle, or UP)."""
+    backend, _, name = server.partition("/")
+    try:
+        stat = set_server_state(socket_path, backend, name, state, wait_idle_s=wait_idle, wait_up_s=wait_up)
+    except (OSError, ValueError, TimeoutError) as exc:
+        typer.echo(f"{server}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{server}: {stat.status}, {stat.sessions} in flight, {stat.queued} queued")
 
 
 @cli.command("services")

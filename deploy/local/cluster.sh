@@ -10,12 +10,25 @@
 #   deploy/local/cluster.sh stop     stop all of it (by the pids the scripts wrote); data is kept
 #   deploy/local/cluster.sh status   exit 0 when all of it answers
 #   deploy/local/cluster.sh wipe     delete the three brokers' data (stopped first)
+#   deploy/local/cluster.sh restart a|b [SERVICE...]
+#                                    restart instance a (or b) of the services (default: all, side by side:
+#                                    each service's other instance serves meanwhile) without failing a
+#                                    request: the front door drains it (HAProxy's runtime API: state drain,
+#                                    then wait until nothing is in flight on it), SIGTERM (uvicorn's graceful
+#                                    shutdown: services.sh stop), start it (no migrations: the database
+#                                    already runs this code; /readyz 200), state ready, and wait until
+#                                    HAProxy sends it traffic again (its health check passed)
+#   deploy/local/cluster.sh rolling-restart [SERVICE...]
+#                                    restart a, then restart b: never both instances of a service down
+#   After a crash (kill -9 of a broker or an instance) `start` starts again what is not running.
 #
 # Layout under EE_LOCAL_RUN (.local/cluster): kafka-1..3/ (data, logs, config, pid), a/ and b/ (each
 # instance set's run/ and logs/), run/ and logs/ of the front door. Ports (EE_PORT_BASE, 8000): front door
 # on the base, instance a on base + 100 + offset (8101..), instance b on base + 200 + offset (8201..), the
 # API document on base + 90; Kafka on EE_CLUSTER_KAFKA_PORT (29192) + 0, 2, 4 (controllers one above each).
 # Databases: <service>_cluster (EE_DB_SUFFIX), shared by both instances; topics under EE_TOPIC_PREFIX.
+# Restarts: EE_CLUSTER_DRAIN_TIMEOUT (60 s) for an instance's requests in flight to end once drained;
+# EE_SERVICE_READY_TIMEOUT (60 s) for it to be ready and UP in HAProxy again.
 #
 # Ranking: both instances score (one consumer group: each its share of the partitions, in the shared
 # database ranking_cluster, emitting Ranked through the outbox) and each follows the scored stream, so
@@ -162,6 +175,51 @@ cmd_status() {
     return "$rc"
 }
 
+# HAProxy's runtime API (frontdoor.sh renders the configuration with this admin socket).
+server_state() {
+    "$EE_ROOT/.venv/bin/python" -m shared.gateway server-state --socket "$CLUSTER_RUN/run/haproxy.sock" "$@"
+}
+
+server_of() { echo "be_$2/$2$([[ "$1" == a ]] && echo 1 || echo 2)"; }
+
+# Restart instance a (or b) of the services named, side by side (their other instance serves meanwhile).
+cmd_restart() {
+    local instance="${1:-}" name t0 pids=() rc=0 pid
+    [[ "$instance" == a || "$instance" == b ]] || die "usage: $0 restart a|b [SERVICE...]"
+    shift
+    local -a names=("$@")
+    ((${#names[@]})) || mapfile -t names < <(service_names)
+    for name in "${names[@]}"; do
+        service_names | grep -qx "$name" || die "unknown service '$name' ($(service_names | paste -sd' '))"
+    done
+    t0="$(now_ms)"
+    for name in "${names[@]}"; do
+        server_state "$(server_of "$instance" "$name")" drain --wait-idle "${EE_CLUSTER_DRAIN_TIMEOUT:-60}" >&2 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+    ((rc == 0)) || die "could not drain instance $instance of ${names[*]} (is the front door running?)"
+    services "$instance" stop "${names[@]}"
+    EE_SERVICES_SKIP_MIGRATIONS=1 services "$instance" start "${names[@]}" >/dev/null
+    pids=()
+    for name in "${names[@]}"; do
+        server_state "$(server_of "$instance" "$name")" ready --wait-up "${EE_SERVICE_READY_TIMEOUT:-60}" >&2 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+    ((rc == 0)) || die "HAProxy does not send instance $instance of ${names[*]} traffic again"
+    log "instance $instance of ${names[*]} restarted in $(( $(now_ms) - t0 )) ms"
+}
+
+cmd_rolling_restart() {
+    local instance t0
+    t0="$(now_ms)"
+    for instance in "${INSTANCES[@]}"; do
+        cmd_restart "$instance" "$@"
+    done
+    log "rolling restart done in $(( $(now_ms) - t0 )) ms"
+}
+
 cmd_wipe() {
     cmd_stop
     local node
@@ -176,9 +234,11 @@ case "${1:-}" in
     stop) cmd_stop ;;
     status) cmd_status ;;
     wipe) cmd_wipe ;;
+    restart) shift; cmd_restart "$@" ;;
+    rolling-restart) shift; cmd_rolling_restart "$@" ;;
     bootstrap) echo "$BOOTSTRAP" ;;
     *)
-        echo "usage: $0 {start|stop|status|wipe|bootstrap}" >&2
+        echo "usage: $0 {start|stop|status|wipe|restart a|b [SERVICE...]|rolling-restart [SERVICE...]|bootstrap}" >&2
         exit 2
         ;;
 esac

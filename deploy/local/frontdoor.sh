@@ -104,7 +104,7 @@ spawn() {
 
 render() {
     "$VENV/bin/python" -m shared.gateway render-haproxy --port-base "$PORT_BASE" \
-        --instances "${EE_FRONTDOOR_INSTANCES:-}" >"$CONFIG.new" 6>&- || die "rendering $CONFIG failed"
+        --instances "${EE_FRONTDOOR_INSTANCES:-}" --admin-socket "$RUN/haproxy.sock" >"$CONFIG.new" 6>&- || die "rendering $CONFIG failed"
     haproxy -c -q -f "$CONFIG.new" 6>&- || die "HAProxy refuses the rendered configuration $CONFIG.new"
 }
 

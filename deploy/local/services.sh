@@ -16,6 +16,8 @@
 #   EE_PORT_BASE (8000): the services listen on base+1 .. base+4, and draws finds ranking at base+2
 #                        unless EE_DRAWS_RANKING_URL says otherwise;
 #   EE_LOCAL_RUN (.local): the directory holding run/ (pids) and logs/.
+# EE_SERVICES_SKIP_MIGRATIONS=1: start without alembic (a restart of the code the database already
+# runs: cluster.sh restart; its other instance keeps serving meanwhile).
 set -euo pipefail
 
 EE_LOG_TAG=services
@@ -95,6 +97,7 @@ with_env() {
 migrate() {
     local name="$1" ini="services/$name/alembic.ini"
     [[ -f "$EE_ROOT/$ini" ]] || return 0
+    [[ "${EE_SERVICES_SKIP_MIGRATIONS:-}" == 1 ]] && return 0
     log "$name: alembic upgrade head"
     printf '\n===== %s alembic upgrade head =====\n' "$(date -Is)" >>"$LOGS/$name.log"
     if ! (cd "$EE_ROOT" && with_env "$VENV/bin/alembic" -c "$ini" upgrade head) >>"$LOGS/$name.log" 2>&1 7>&-; then

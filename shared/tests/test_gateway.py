@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from shared.gateway import ServiceEntry, load_table, merge_openapi, render_haproxy, route_of
+from shared.gateway import (
+    ServerStat,
+    ServiceEntry,
+    load_table,
+    merge_openapi,
+    parse_stat,
+    render_haproxy,
+    route_of,
+)
 
 TABLE = (
     ServiceEntry("profile", 1, ("/v1/profiles", "/v1/provinces")),
@@ -100,3 +108,37 @@ def test_merge_keeps_routed_operations_renames_clashing_schemas_and_operation_id
     assert draws_list["operationId"] == "draws_list" and draws_list["tags"] == ["draws"]
     assert merged["paths"]["/v1/profiles"]["get"]["operationId"] == "list"
     assert [tag["name"] for tag in merged["tags"]] == ["profile", "draws"]
+
+
+def test_backends_retry_on_the_other_instance_and_resend_in_flight_writes_only_with_a_key() -> None:
+    config = render_haproxy(TABLE, servers={"draws": ["127.0.0.1:8103", "127.0.0.1:8203"]})
+    for backend in ("be_profile", "be_draws"):
+        section = config.split(f"backend {backend}\n", 1)[1].split("\n\n", 1)[0]
+        assert "retry-on conn-failure empty-response junk-response" in section
+        assert "option redispatch 1" in section
+        assert (
+            "http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || "
+            "{ req.hdr(Idempotency-Key) -m found }"
+        ) in section
+        assert "response-timeout" not in section  # a slow request may still be running: never sent twice
+    assert "observe layer4 error-limit 1 on-error mark-down" in config
+    assert "stats socket" not in config
+    with_socket = render_haproxy(TABLE, admin_socket="/tmp/x/haproxy.sock")
+    assert "    stats socket /tmp/x/haproxy.sock mode 600 level admin" in with_socket
+
+
+SHOW_STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,status
+front_door,FRONTEND,,,3,9,4096,120,OPEN
+be_draws,draws1,0,0,2,5,,60,DRAIN
+be_draws,draws2,1,1,0,4,,60,UP
+be_draws,BACKEND,0,0,2,9,410,120,UP
+"""
+
+
+def test_show_stat_gives_each_server_s_status_and_what_is_in_flight() -> None:
+    assert parse_stat(SHOW_STAT, "be_draws", "draws1") == ServerStat("DRAIN", 2, 0)
+    assert parse_stat(SHOW_STAT, "be_draws", "draws2") == ServerStat("UP", 0, 1)
+    with pytest.raises(ValueError, match="no server be_draws/draws3"):
+        parse_stat(SHOW_STAT, "be_draws", "draws3")
+    with pytest.raises(ValueError, match="not an answer of show stat"):
+        parse_stat("Unknown command.\n", "be_draws", "draws1")

@@ -1,0 +1,578 @@
+"""Faults in the cluster (issue 11 part 3): a journey load through the front door while one Kafka broker
+and one instance of every service are killed with SIGKILL, then a rolling restart of every instance.
+
+A private cluster (`deploy/local/cluster.sh`): three Kafka nodes, two instances of every service, HAProxy
+in front, on ports of its own: front door `EE_E2E_FAULTS_PORT_BASE` (21000), instances base + 101.. and
+base + 201.., Kafka `EE_E2E_FAULTS_KAFKA_PORT` (base + 392: 21392/21394/21396, controllers one above),
+data and logs in `.local/cluster-faults` (the brokers' data wiped first and last), databases
+`<service>_faults<base>`, a fresh topic prefix. Everything it started is stopped at the end by the
+scripts (by pid), also when the test fails.
+
+The load: writers create profiles, submit them and update them (If-Match and an Idempotency-Key on every
+command), all through the front door; a 503 is retried with the same Idempotency-Key (the documented
+retry contract). Phases:
+
+1. `before`: steady load;
+2. `kill`: `kill -9` of Kafka node 2 and of instance a of every service; requests may fail only with a
+   retryable 503 (problem+json), never another 5xx or a connection error; the killed processes are
+   started again (`cluster.sh start`) until `cluster.sh status` and every instance's /readyz say ready;
+3. `rolling`: `cluster.sh rolling-restart` (drain in HAProxy, SIGTERM, start, ready; a, then b) during
+   the load: no 503 and no other 5xx at all.
+
+Afterwards nothing accepted is lost or applied twice: each accepted command's event is in the profile
+event store once, on Kafka once (by event id), the ranking projection holds every profile's last update,
+and both ranking instances' pool fingerprints equal a rebuild from the log. Figures (requests sent and
+accepted per phase, 503s, kill to all ready, rolling restart time, events checked) go to
+`.local/cluster-faults/figures.json` and pytest's output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+import httpx
+import pytest
+from e2e_documents import step_of, variant, varied_documents
+from e2e_harness import (
+    POSTGRES_SH,
+    ROOT,
+    SERVICES,
+    check_log,
+    end_offsets,
+    is_problem,
+    poll,
+    read_topics,
+    report_figures,
+    run_script,
+    script,
+)
+
+from ranking_service.adapters.database import drop_database
+from ranking_service.rebuild import rebuild, rebuild_settings
+from ranking_service.settings import RankingSettings
+from shared.auth import mint_token
+from shared.clock import Clock
+from shared.events.catalogue import APPLICATIONS_TOPIC, DRAWS_TOPIC, EVENT_TOPICS, PROFILE_TOPIC
+from shared.gateway import load_table
+from shared.testing import run_prefix
+
+pytestmark = pytest.mark.infra
+
+TABLE: Final = load_table()
+RUN_DIR: Final = ROOT / ".local" / "cluster-faults"
+FIGURES: Final = RUN_DIR / "figures.json"
+CLUSTER_SH: Final = ROOT / "deploy/local/cluster.sh"
+SECRET: Final = "faults-" + "s3cret-" * 6
+PARTNER: Final = ("partner-cluster-faults", "partner")
+OPS: Final = ("ops-cluster-faults", "ops")
+WRITERS: Final = 6
+FIRST_PROFILES: Final = 4  # per writer, created before the faults; more are created during them
+NEW_PROFILE_EVERY: Final = 8  # every 8th command of a writer creates and submits a new profile
+MAX_COMMANDS: Final = 5000  # the load is bounded by count as well as by the phases' time
+KILLED_NODE: Final = 2
+KILLED_INSTANCE: Final = "a"
+KILL_PHASE_S: Final = 10.0  # load on the broken cluster before the killed processes are started again
+CONSUMED: Final = (PROFILE_TOPIC, DRAWS_TOPIC, APPLICATIONS_TOPIC)
+
+
+def port_base() -> int:
+    return int(os.environ.get("EE_E2E_FAULTS_PORT_BASE") or 21000)
+
+
+def kafka_port() -> int:
+    return int(os.environ.get("EE_E2E_FAULTS_KAFKA_PORT") or port_base() + 392)
+
+
+DB_SUFFIX: Final = f"_faults{port_base()}"
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    prefix: str
+    bootstrap: str
+    start_s: float
+
+    @property
+    def front(self) -> str:
+        return f"http://127.0.0.1:{port_base()}"
+
+    def instance_url(self, service: str, instance: str) -> str:
+        offset = next(e.offset for e in TABLE if e.name == service)
+        return f"http://127.0.0.1:{port_base() + (100 if instance == 'a' else 200) + offset}"
+
+    def dsn(self, service: str) -> str:
+        return f"postgresql://ee:ee@127.0.0.1:5432/{service}{DB_SUFFIX}"
+
+    async def fetch(self, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsn(service), timeout=10)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    prefix = f"{run_prefix()}faults{uuid.uuid4().hex[:6]}."
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("EE_") and k.endswith("_DATABASE_URL"))}
+    for name in ("MAKEFLAGS", "MAKELEVEL", "EE_DRAWS_RANKING_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        env.pop(name, None)
+    env.update(
+        EE_ENV="test",
+        EE_AUTH_SECRET=SECRET,
+        EE_PORT_BASE=str(port_base()),
+        EE_LOCAL_RUN=str(RUN_DIR),
+        EE_DB_SUFFIX=DB_SUFFIX,
+        EE_TOPIC_PREFIX=prefix,
+        EE_CLUSTER_KAFKA_PORT=str(kafka_port()),
+        EE_SERVICE_READY_TIMEOUT="180",  # two cores shared with other runs: starts can be slow
+    )
+    run_script(CLUSTER_SH, "wipe", env=env, timeout=300)  # a killed run's leftovers, stopped by pid first
+    run_script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env=env)
+    bootstrap = run_script(CLUSTER_SH, "bootstrap", env=env).strip()
+    started = time.monotonic()
+    try:
+        run_script(CLUSTER_SH, "start", env=env, timeout=900)
+        yield Cluster(env, prefix, bootstrap, round(time.monotonic() - started, 2))
+    finally:
+        run_script(CLUSTER_SH, "wipe", env=env, timeout=300)  # stop (by pid), then the brokers' data
+
+
+# --- the load -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tracked:
+    profile_id: str
+    document: dict[str, Any]
+    version: int
+    steps: list[int] = field(default_factory=list)  # accepted updates, in order
+
+
+@dataclass
+class Load:
+    """Journey commands through the front door, and what became of each, per phase."""
+
+    cluster: Cluster
+    client: httpx.AsyncClient
+    documents: Iterator[dict[str, Any]]
+    phase: str = "setup"
+    commands: int = 0
+    profiles: list[Tracked] = field(default_factory=list)
+    sent: Counter[str] = field(default_factory=Counter)  # commands (a retry is the same command)
+    accepted: Counter[str] = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)  # HTTP requests, retries included
+    statuses: Counter[str] = field(default_factory=Counter)  # "phase:METHOD status"
+    transport_errors: Counter[str] = field(default_factory=Counter)
+    refused: list[str] = field(default_factory=list)  # a final answer that is not a success
+    not_problem_json: list[str] = field(default_factory=list)
+    retry_after_missing: Counter[str] = field(default_factory=Counter)
+    created: set[str] = field(default_factory=set)
+    submitted: set[str] = field(default_factory=set)
+
+    def headers(self, key: str, if_match: int | None = None) -> dict[str, str]:
+        token = mint_token(SECRET, PARTNER[0], PARTNER[1], None, ttl_seconds=3600)
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"'
+        return headers
+
+    async def command(self, method: str, path: str, ok: int, *, json_body: Any = None,
+                      if_match: int | None = None) -> httpx.Response | None:  # fmt: skip
+        """One command, sent again with the same Idempotency-Key while the answer is a 503 or the
+        connection fails; its final answer (None: refused with something else, recorded)."""
+        phase = self.phase
+        self.sent[phase] += 1
+        key = str(uuid.uuid4())
+        deadline = time.monotonic() + 180
+        while True:
+            now_phase = self.phase
+            self.attempts[now_phase] += 1
+            try:
+                response = await self.client.request(
+                    method, self.cluster.front + path, json=json_body, headers=self.headers(key, if_match),
+                    timeout=30,
+                )  # fmt: skip
+            except httpx.TransportError as exc:
+                self.transport_errors[f"{now_phase}:{method} {type(exc).__name__}"] += 1
+                response = None
+            if response is not None:
+                self.statuses[f"{now_phase}:{method} {response.status_code}"] += 1
+                if response.status_code == ok:
+                    self.accepted[phase] += 1
+                    return response
+                if not is_problem(response):
+                    self.not_problem_json.append(
+                        f"{method} {path} {response.status_code} {response.text[:200]}"
+                    )
+                if response.status_code != 503:
+                    self.refused.append(
+                        f"{now_phase}: {method} {path} {response.status_code} {response.text[:300]}"
+                    )
+                    return None
+                if "retry-after" not in response.headers:
+                    self.retry_after_missing[now_phase] += 1
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{method} {path}: no answer but 503 or a failed connection for 180 s")
+            await asyncio.sleep(0.25)  # Retry-After says 5 s at most; the test keeps the load going
+
+    async def new_profile(self) -> Tracked | None:
+        document = next(self.documents)
+        created = await self.command("POST", "/v1/profiles", 201, json_body=document)
+        if created is None:
+            return None
+        profile_id = created.json()["id"]
+        self.created.add(profile_id)
+        version = int(created.json()["version"])
+        submitted = await self.command("POST", f"/v1/profiles/{profile_id}/submit", 200, if_match=version)
+        if submitted is None:
+            return None
+        self.submitted.add(profile_id)
+        tracked = Tracked(profile_id, document, int(submitted.json()["version"]))
+        self.profiles.append(tracked)
+        return tracked
+
+    async def update(self, tracked: Tracked) -> None:
+        step = (tracked.steps[-1] if tracked.steps else 0) + 1
+        response = await self.command(
+            "PUT", f"/v1/profiles/{tracked.profile_id}", 200, json_body=variant(tracked.document, step),
+            if_match=tracked.version,
+        )  # fmt: skip
+        if response is not None:
+            tracked.version = int(response.json()["version"])
+            tracked.steps.append(step)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async def writer(index: int) -> None:
+            mine: list[Tracked] = []
+            for _ in range(FIRST_PROFILES):
+                tracked = await self.new_profile()
+                assert tracked is not None, self.refused[-3:]
+                mine.append(tracked)
+            turn = 0
+            while not stop.is_set() and self.commands < MAX_COMMANDS:
+                self.commands += 1
+                turn += 1
+                if turn % NEW_PROFILE_EVERY == 0:
+                    tracked = await self.new_profile()
+                    if tracked is not None:
+                        mine.append(tracked)
+                else:
+                    await self.update(mine[turn % len(mine)])
+                await asyncio.sleep(0.02)
+
+        await asyncio.gather(*(writer(i) for i in range(WRITERS)))
+
+    def bad_statuses(self, phase: str, allowed: set[int]) -> dict[str, int]:
+        return {
+            k: v for k, v in self.statuses.items()
+            if k.startswith(f"{phase}:") and int(k.rsplit(" ", 1)[1]) not in allowed
+        }  # fmt: skip
+
+    def count(self, phase: str, status: int) -> int:
+        return sum(
+            v for k, v in self.statuses.items() if k.startswith(f"{phase}:") and k.endswith(f" {status}")
+        )
+
+
+# --- faults ---------------------------------------------------------------------------------------------
+
+
+def kill9(pid_file: Path, *words: str) -> int:
+    pid = int(pid_file.read_text().strip())
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert all(word in command for word in words), f"pid {pid} of {pid_file} is not ours: {command}"
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+async def gone(pid: int) -> None:
+    async def dead() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    await poll(dead, 20, f"pid {pid} to exit after SIGKILL", interval=0.05)
+
+
+async def everything_ready(cluster: Cluster, client: httpx.AsyncClient) -> bool:
+    """`cluster.sh status` exits 0 and every instance's /readyz answers 200."""
+    done = await asyncio.create_subprocess_exec(
+        str(CLUSTER_SH), "status", cwd=ROOT, env=cluster.env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    if await done.wait() != 0:
+        return False
+
+    async def code(url: str) -> int:
+        try:
+            return (await client.get(url + "/readyz", timeout=5)).status_code
+        except httpx.TransportError:
+            return 0
+
+    urls = [cluster.instance_url(e.name, i) for e in TABLE for i in ("a", "b")]
+    return all(c == 200 for c in await asyncio.gather(*(code(url) for url in urls)))
+
+
+# --- checks ---------------------------------------------------------------------------------------------
+
+
+async def settled(cluster: Cluster, timeout: float = 180) -> float:  # noqa: ASYNC109
+    """Every outbox published and every consumer's stored position at the end of what it reads."""
+    started = time.monotonic()
+
+    async def outboxes_empty() -> bool:
+        query = "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL"
+        counts = [int((await cluster.fetch(service, query))[0]["n"]) for service in SERVICES]
+        return not any(counts)
+
+    async def consumers_at_the_end() -> bool:
+        ends = await end_offsets((cluster.prefix + t for t in CONSUMED), cluster.bootstrap)
+        for service in SERVICES:
+            rows = await cluster.fetch(
+                service, "SELECT consumer, topic, partition, next_offset FROM consumer_positions"
+            )
+            readers: dict[str, set[str]] = {}
+            stored = {}
+            for row in rows:
+                readers.setdefault(row["consumer"], set()).add(row["topic"])
+                stored[(row["consumer"], f"{row['topic']}:{row['partition']}")] = int(row["next_offset"])
+            for consumer, topics in readers.items():
+                for key, end in ends.items():
+                    if key.rsplit(":", 1)[0] in topics and end > 0 and stored.get((consumer, key), 0) < end:
+                        return False
+        return True
+
+    await poll(outboxes_empty, timeout, "every outbox published", interval=0.5)
+    await poll(consumers_at_the_end, timeout, "every consumer at the end of its partitions", interval=0.5)
+    await poll(outboxes_empty, timeout, "every outbox published again", interval=0.5)
+    return time.monotonic() - started
+
+
+async def check_exactly_once(cluster: Cluster, load: Load) -> dict[str, Any]:
+    """Each accepted command's event once in the event store and once on Kafka (by event id); ranking's
+    projection holds each profile's last accepted update. Returns what was counted."""
+    rows = await cluster.fetch(
+        "profile",
+        "SELECT event_id, stream_id, type, envelope->'data'->'document'->>'settlement_funds_cad' AS funds "
+        "FROM event_store WHERE type LIKE '%.ProfileCreated.%' OR type LIKE '%.ProfileSubmitted.%' "
+        "OR type LIKE '%.ProfileUpdated.%'",
+    )
+    stored: dict[str, Counter[str]] = {}
+    stored_steps: dict[str, list[int]] = {}
+    store_ids = set()
+    for row in rows:
+        name = row["type"].split(".")[-2]
+        stored.setdefault(row["stream_id"], Counter())[name] += 1
+        store_ids.add(str(row["event_id"]))
+        if name == "ProfileUpdated":
+            stored_steps.setdefault(row["stream_id"], []).append(int(row["funds"]) - 100_000)
+
+    report = check_log(
+        await read_topics((cluster.prefix + t for t in EVENT_TOPICS), cluster.bootstrap), cluster.prefix
+    )
+    assert not report.problems(), report.problems()
+    on_kafka: dict[str, Counter[str]] = {}
+    kafka_steps: dict[str, list[int]] = {}
+    kafka_ids = set()
+    for event in report.events:  # check_log keeps the first record of each event id
+        key = event.key or ""
+        if event.name in ("ProfileCreated", "ProfileSubmitted", "ProfileUpdated"):
+            on_kafka.setdefault(key, Counter())[event.name] += 1
+            kafka_ids.add(event.envelope.id)
+        if event.name == "ProfileUpdated":
+            kafka_steps.setdefault(key, []).append(step_of(event.data["document"]))
+
+    problems = []
+    for profile_id in load.created:
+        want = Counter({"ProfileCreated": 1})
+        if profile_id in load.submitted:
+            want["ProfileSubmitted"] = 1
+        tracked = next((t for t in load.profiles if t.profile_id == profile_id), None)
+        if tracked is not None and tracked.steps:
+            want["ProfileUpdated"] = len(tracked.steps)
+        if stored.get(profile_id, Counter()) != want:
+            problems.append(
+                f"{profile_id}: event store {dict(stored.get(profile_id, {}))}, accepted {dict(want)}"
+            )
+        if on_kafka.get(profile_id, Counter()) != want:
+            problems.append(
+                f"{profile_id}: Kafka {dict(on_kafka.get(profile_id, {}))}, accepted {dict(want)}"
+            )
+        steps = tracked.steps if tracked is not None else []
+        if stored_steps.get(profile_id, []) != steps or sorted(kafka_steps.get(profile_id, [])) != steps:
+            problems.append(
+                f"{profile_id}: accepted steps {steps[-5:]}, stored {stored_steps.get(profile_id, [])[-5:]}"
+            )
+    if store_ids != kafka_ids:
+        problems.append(
+            f"event ids: {len(store_ids - kafka_ids)} stored, not on Kafka; "
+            f"{len(kafka_ids - store_ids)} on Kafka, not stored"
+        )
+
+    projection = {
+        row["profile_id"]: row for row in await cluster.fetch(
+            "ranking",
+            "SELECT profile_id, version, document FROM ranking_profiles WHERE profile_id = ANY($1)",
+            [t.profile_id for t in load.profiles],
+        )
+    }  # fmt: skip
+    for tracked in load.profiles:
+        row = projection.get(tracked.profile_id)
+        document = json.loads(row["document"]) if row is not None else {}
+        last = tracked.steps[-1] if tracked.steps else None
+        if row is None or row["version"] != tracked.version or (last and step_of(document) != last):
+            problems.append(
+                f"{tracked.profile_id}: ranking holds version {row and row['version']}, "
+                f"accepted {tracked.version}"
+            )
+    assert not problems, f"{len(problems)} problems, e.g. {problems[:5]}"
+    return {
+        "profiles_created": len(load.created),
+        "profiles_submitted": len(load.submitted),
+        "updates_accepted": sum(len(t.steps) for t in load.profiles),
+        "events_in_store_checked": len(rows),
+        "events_on_kafka_checked": len(kafka_ids),
+        "records_on_kafka": report.records,
+        "duplicate_records": report.duplicates,
+        "profiles_in_ranking_checked": len(projection),
+    }
+
+
+async def fingerprints(cluster: Cluster, client: httpx.AsyncClient) -> dict[str, Any]:
+    """Both ranking instances' pool fingerprints (they converge once settled) and a rebuild's."""
+    token = mint_token(SECRET, OPS[0], OPS[1], None)
+
+    async def live() -> dict[str, str] | None:
+        prints = {}
+        for instance in ("a", "b"):
+            url = cluster.instance_url("ranking", instance) + "/v1/admin/pool/fingerprint"
+            response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200, response.text
+            prints[instance] = response.json()["fingerprint"]
+        return prints if prints["a"] == prints["b"] else None
+
+    both = await poll(live, 60, "both ranking instances to hold the same pool", interval=0.5)
+    settings = RankingSettings(
+        env="test", auth_secret=SECRET, topic_prefix=cluster.prefix, db_suffix=DB_SUFFIX,
+        database_url=f"postgresql+asyncpg://ee:ee@127.0.0.1:5432/ranking{DB_SUFFIX}",
+        kafka_bootstrap_servers=cluster.bootstrap, replica=False,
+    )  # fmt: skip
+    try:
+        rebuilt = await rebuild(settings, clock=Clock(), timeout_s=120)
+    finally:
+        await drop_database(rebuild_settings(settings).database_url)
+    return {
+        "ranking_a": both["a"], "ranking_b": both["b"], "table": rebuilt.live_fingerprint,
+        "rebuilt": rebuilt.fingerprint, "pool_size": rebuilt.pool_size, "rebuild_events": rebuilt.events,
+    }  # fmt: skip
+
+
+# --- the test -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+        yield http
+
+
+async def _accepted_at_least(load: Load, count: int) -> bool:
+    return sum(load.accepted.values()) >= count
+
+
+async def test_kill_9_of_a_broker_and_an_instance_of_each_service_then_a_rolling_restart_under_load(
+    cluster: Cluster, client: httpx.AsyncClient, pytestconfig: pytest.Config
+) -> None:
+    load = Load(cluster, client, iter(varied_documents(2000, date.today(), seed=111)))
+    figures: dict[str, Any] = {"cluster_start_s": cluster.start_s, "writers": WRITERS}
+    stop = asyncio.Event()
+    writers = asyncio.create_task(load.run(stop))
+    try:
+        load.phase = "before"
+        await poll(lambda: _accepted_at_least(load, WRITERS * FIRST_PROFILES * 2 + 60), 180, "steady load")
+
+        # 2. kill -9 a broker and instance a of every service, mid-load.
+        load.phase = "kill"
+        killed_at = time.monotonic()
+        pids = [kill9(RUN_DIR / f"kafka-{KILLED_NODE}" / "kafka.pid", "java", f"kafka-{KILLED_NODE}")]
+        for entry in TABLE:
+            pid_file = RUN_DIR / KILLED_INSTANCE / "run" / f"{entry.name}.pid"
+            pids.append(kill9(pid_file, "uvicorn", f"{entry.name}_service.main:app"))
+        await asyncio.gather(*(gone(pid) for pid in pids))
+        accepted_at_kill = sum(load.accepted.values())
+        await asyncio.sleep(KILL_PHASE_S)
+        figures["accepted_while_broken"] = sum(load.accepted.values()) - accepted_at_kill
+        restart_began = time.monotonic()
+        await script(CLUSTER_SH, "start", env=cluster.env, limit_s=600)
+        await poll(lambda: everything_ready(cluster, client), 180, "cluster.sh status and every /readyz")
+        figures["kill_to_all_ready_s"] = round(time.monotonic() - killed_at, 2)
+        figures["restart_to_all_ready_s"] = round(time.monotonic() - restart_began, 2)
+
+        # 3. a rolling restart of every instance during the load: not one request may fail.
+        load.phase = "rolling"
+        accepted_before = sum(load.accepted.values())
+        rolling_began = time.monotonic()
+        output = await script(CLUSTER_SH, "rolling-restart", env=cluster.env, limit_s=900)
+        figures["rolling_restart_s"] = round(time.monotonic() - rolling_began, 2)
+        figures["accepted_during_rolling_restart"] = sum(load.accepted.values()) - accepted_before
+        assert "rolling restart done" in output, output[-2000:]
+        load.phase = "after"
+        target = sum(load.accepted.values()) + 20
+        await poll(lambda: _accepted_at_least(load, target), 60, "load after the rolling restart")
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(writers, 240)
+        except TimeoutError:
+            writers.cancel()
+            raise
+
+    figures["requests"] = {
+        phase: {
+            "commands_sent": load.sent[phase], "commands_accepted": load.accepted[phase],
+            "http_requests": load.attempts[phase], "answered_503": load.count(phase, 503),
+            "503_without_retry_after": load.retry_after_missing[phase],
+        }
+        for phase in ("setup", "before", "kill", "rolling", "after")
+    }  # fmt: skip
+    figures["statuses"] = dict(sorted(load.statuses.items()))
+    figures["transport_errors"] = dict(load.transport_errors)
+    try:
+        assert not load.transport_errors, f"connection errors reached the client: {load.transport_errors}"
+        assert not load.not_problem_json, load.not_problem_json[:3]
+        assert not load.refused, load.refused[:5]
+        for phase in ("setup", "before", "kill"):
+            assert not load.bad_statuses(phase, {200, 201, 503}), load.bad_statuses(phase, {200, 201, 503})
+        for phase in ("rolling", "after"):
+            assert not load.bad_statuses(phase, {200, 201}), (phase, load.bad_statuses(phase, {200, 201}))
+        assert figures["accepted_during_rolling_restart"] > 0, figures
+
+        # 5. nothing accepted lost or applied twice; the cluster ready again.
+        figures["settle_s"] = round(await settled(cluster), 2)
+        figures["events"] = await check_exactly_once(cluster, load)
+        prints = await fingerprints(cluster, client)
+        figures["fingerprints"] = prints
+        assert prints["ranking_a"] == prints["ranking_b"] == prints["table"] == prints["rebuilt"], prints
+        assert prints["pool_size"] == len(load.profiles), prints
+        assert await everything_ready(cluster, client), "the cluster does not report ready at the end"
+    finally:
+        FIGURES.parent.mkdir(parents=True, exist_ok=True)
+        FIGURES.write_text(json.dumps(figures, indent=2, sort_keys=True, default=str) + "\n")
+        report_figures(pytestconfig, "cluster_faults", figures)
