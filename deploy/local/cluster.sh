@@ -20,7 +20,10 @@
 #                                    HAProxy sends it traffic again (its health check passed)
 #   deploy/local/cluster.sh rolling-restart [SERVICE...]
 #                                    restart a, then restart b: never both instances of a service down
-#   After a crash (kill -9 of a broker or an instance) `start` starts again what is not running.
+#   deploy/local/cluster.sh recover  after a crash (kill -9 of a Kafka node or an instance): start again,
+#                                    side by side, whatever of it is not running; no topic or database
+#                                    step and no migrations (the databases already run this code), so it
+#                                    is quicker than `start` (which does the same one step after another)
 #
 # Layout under EE_LOCAL_RUN (.local/cluster): kafka-1..3/ (data, logs, config, pid), a/ and b/ (each
 # instance set's run/ and logs/), run/ and logs/ of the front door. Ports (EE_PORT_BASE, 8000): front door
@@ -151,6 +154,22 @@ cmd_start() {
         "front door http://$HOST:$PORT_BASE"
 }
 
+cmd_recover() {
+    local t0 pid pids=() rc=0 node
+    t0="$(now_ms)"
+    for node in "${NODES[@]}"; do
+        kafka_node "$node" start & pids+=($!)
+    done
+    EE_SERVICES_SKIP_MIGRATIONS=1 services a start >/dev/null & pids+=($!)
+    EE_SERVICES_SKIP_MIGRATIONS=1 services b start >/dev/null & pids+=($!)
+    for pid in "${pids[@]}"; do
+        wait "$pid" || rc=1
+    done
+    ((rc == 0)) || die "something did not start again (logs in $CLUSTER_RUN)"
+    frontdoor start >/dev/null
+    log "recovered in $(( ($(now_ms) - t0) / 1000 ))s"
+}
+
 cmd_stop() {
     frontdoor stop || true
     services b stop || true
@@ -231,6 +250,7 @@ cmd_wipe() {
 
 case "${1:-}" in
     start) cmd_start ;;
+    recover) cmd_recover ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     wipe) cmd_wipe ;;
@@ -238,7 +258,7 @@ case "${1:-}" in
     rolling-restart) shift; cmd_rolling_restart "$@" ;;
     bootstrap) echo "$BOOTSTRAP" ;;
     *)
-        echo "usage: $0 {start|stop|status|wipe|restart a|b [SERVICE...]|rolling-restart [SERVICE...]|bootstrap}" >&2
+        echo "usage: $0 {start|recover|stop|status|wipe|restart a|b [SERVICE...]|rolling-restart [SERVICE...]|bootstrap}" >&2
         exit 2
         ;;
 esac
