@@ -65,7 +65,7 @@ from ranking_service.settings import RankingSettings
 from shared.auth import mint_token
 from shared.clock import Clock
 from shared.events.catalogue import APPLICATIONS_TOPIC, DRAWS_TOPIC, EVENT_TOPICS, PROFILE_TOPIC
-from shared.gateway import load_table
+from shared.gateway import haproxy_command, load_table
 from shared.testing import run_prefix
 
 pytestmark = pytest.mark.infra
@@ -159,6 +159,7 @@ class Tracked:
     profile_id: str
     document: dict[str, Any]
     version: int
+    status: str  # in_pool, or removed_from_pool (an update made it eligible for no program)
     steps: list[int] = field(default_factory=list)  # accepted updates, in order
 
 
@@ -241,7 +242,7 @@ class Load:
         if submitted is None:
             return None
         self.submitted.add(profile_id)
-        tracked = Tracked(profile_id, document, int(submitted.json()["version"]))
+        tracked = Tracked(profile_id, document, int(submitted.json()["version"]), submitted.json()["status"])
         self.profiles.append(tracked)
         return tracked
 
@@ -253,6 +254,7 @@ class Load:
         )  # fmt: skip
         if response is not None:
             tracked.version = int(response.json()["version"])
+            tracked.status = response.json()["status"]
             tracked.steps.append(step)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -308,6 +310,22 @@ async def gone(pid: int) -> None:
         return False
 
     await poll(dead, 20, f"pid {pid} to exit after SIGKILL", interval=0.05)
+
+
+def haproxy_retries(cluster: Cluster) -> dict[str, int]:
+    """HAProxy's counters over the service backends (cumulative since it started): connection
+    attempts retried (`wretr`), requests sent again to another instance (`wredis`), connection and
+    response errors (`econ`, `eresp`)."""
+    csv_text = haproxy_command(str(RUN_DIR / "run" / "haproxy.sock"), "show stat")
+    lines = csv_text.strip().splitlines()
+    columns = lines[0][2:].split(",")
+    totals = Counter[str]()
+    for line in lines[1:]:
+        row = dict(zip(columns, line.split(","), strict=False))
+        if row["svname"] == "BACKEND" and row["pxname"] not in ("be_docs", "be_not_found"):
+            for name in ("wretr", "wredis", "econ", "eresp"):
+                totals[name] += int(row.get(name) or 0)
+    return dict(totals)
 
 
 async def everything_ready(cluster: Cluster, client: httpx.AsyncClient) -> bool:
@@ -523,6 +541,8 @@ async def test_kill_9_of_a_broker_and_an_instance_of_each_service_then_a_rolling
         await script(CLUSTER_SH, "recover", env=cluster.env, limit_s=600)
         await poll(lambda: everything_ready(cluster, client), 180, "cluster.sh status and every /readyz")
         figures["kill_to_all_ready_s"] = round(time.monotonic() - killed_at, 2)
+        counters_after_kill = haproxy_retries(cluster)
+        figures["haproxy_kill"] = counters_after_kill
         figures["restart_to_all_ready_s"] = round(time.monotonic() - restart_began, 2)
 
         # 3. a rolling restart of every instance during the load: not one request may fail.
@@ -531,6 +551,9 @@ async def test_kill_9_of_a_broker_and_an_instance_of_each_service_then_a_rolling
         rolling_began = time.monotonic()
         output = await script(CLUSTER_SH, "rolling-restart", env=cluster.env, limit_s=900)
         figures["rolling_restart_s"] = round(time.monotonic() - rolling_began, 2)
+        figures["haproxy_rolling"] = {
+            k: v - counters_after_kill.get(k, 0) for k, v in haproxy_retries(cluster).items()
+        }
         figures["accepted_during_rolling_restart"] = sum(load.accepted.values()) - accepted_before
         assert "rolling restart done" in output, output[-2000:]
         load.phase = "after"
@@ -570,7 +593,9 @@ async def test_kill_9_of_a_broker_and_an_instance_of_each_service_then_a_rolling
         prints = await fingerprints(cluster, client)
         figures["fingerprints"] = prints
         assert prints["ranking_a"] == prints["ranking_b"] == prints["table"] == prints["rebuilt"], prints
-        assert prints["pool_size"] == len(load.profiles), prints
+        in_pool = [t for t in load.profiles if t.status == "in_pool"]
+        figures["profiles_in_pool"] = len(in_pool)
+        assert prints["pool_size"] == len(in_pool), prints
         assert await everything_ready(cluster, client), "the cluster does not report ready at the end"
     finally:
         FIGURES.parent.mkdir(parents=True, exist_ok=True)
