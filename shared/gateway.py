@@ -143,6 +143,8 @@ _RETRIES: Final = (
     # with an Idempotency-Key (the service answers a repeat with its first answer, and applies nothing
     # twice). A POST, PUT or DELETE without one gets the 502 instead: the client must find out what
     # happened before sending it again. Timeouts are never retried (the request may still be running).
+    # HAProxy keeps a copy of each request for this; one larger than its buffer (tune.bufsize, 16 kB)
+    # is never resent.
     "    retry-on conn-failure empty-response junk-response",
     "    retries 3",
     "    option redispatch 1",
