@@ -142,6 +142,7 @@ def cluster() -> Iterator[Cluster]:
         EE_TOPIC_PREFIX=prefix,
         EE_CLUSTER_KAFKA_PORT=str(kafka_port()),
         EE_SERVICE_READY_TIMEOUT="180",  # two cores shared with other runs: starts can be slow
+        EE_KAFKA_START_TIMEOUT="300",  # a node killed with -9 recovers its logs first (90 s seen)
     )
     run_script(CLUSTER_SH, "wipe", env=env, timeout=300)  # a killed run's leftovers, stopped by pid first
     run_script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env=env)
