@@ -1138,6 +1138,11 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
         rows.append(Row("projection rebuild from the log", measured + ")", target, r, meets, "—", eps))
     else:
         rows.append(Row("projection rebuild from the log", "not measured", target, None, None, "—"))
+    if rebuild.get("restart_seconds") is not None:  # bench.ranking_rebuild: restarted over the rebuilt db
+        restart = float(rebuild["restart_seconds"])
+        pool_loaded = rebuild.get("restart_pool_size") or 0
+        measured = f"{restart:.1f} s, pool of {pool_loaded:,} loaded, nothing replayed"
+        rows.append(Row("ranking restart → pool loaded", measured, "—", None, None, "—", restart))
     candidate = figures.get("candidate", {})
     baseline = figures.get("baseline", {})
     rows.append(_latency_row("GET /v1/pool/candidates/{id}, sequential", candidate.get("sequential"),

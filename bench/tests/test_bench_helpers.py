@@ -260,3 +260,10 @@ def test_privacy_rebuild_figures_compare_sealed_with_plain_events() -> None:
     put = {"without_personal_fields": {"p50_ms": 1.0}, "with_personal_fields": {"p50_ms": 1.5},
            "p50_overhead_ms": 0.5, "p50_ratio": 1.5}
     assert "sealed" in describe({"put": put, "rebuild": figures})[0]
+
+
+def test_the_restart_row_gives_the_time_to_a_loaded_pool_and_its_size() -> None:
+    figures = {"rebuild": {"events_per_second": 9_000, "restart_seconds": 4.31, "restart_pool_size": 100_000}}
+    [row] = [r for r in budget_rows(figures) if r.what == "ranking restart → pool loaded"]
+    assert row.measured == "4.3 s, pool of 100,000 loaded, nothing replayed" and row.value == 4.31
+    assert [r for r in budget_rows({"rebuild": {}}) if r.what == "ranking restart → pool loaded"] == []
