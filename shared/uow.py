@@ -237,6 +237,31 @@ class BatchUnitOfWork(UnitOfWork):
         await self._commit()
 
 
+class ServiceUnitOfWork:
+    """Base of a service's unit of work: the platform's (`inner`) seen through the service's ports,
+    which a subclass adds (its repositories over `inner`). The transaction itself is `inner`'s."""
+
+    def __init__(self, inner: UnitOfWork) -> None:
+        self.inner = inner
+
+    @property
+    def clock(self) -> SupportsNow:
+        return self.inner.clock
+
+    @property
+    def session(self) -> Any:
+        return self.inner.session
+
+    def publish(self, event: Event) -> Envelope:
+        return self.inner.publish(event)
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        self.inner.after_commit(callback)
+
+    async def commit(self) -> None:
+        await self.inner.commit()
+
+
 W = TypeVar("W")
 
 

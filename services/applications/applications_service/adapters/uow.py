@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
 
 from applications_service.adapters import queries
 from applications_service.adapters.repository import InvitationRepository, due_invitation_ids
 from applications_service.domain.documents import ProfileFacts
 from applications_service.domain.invitation import Invitation
-from shared.uow import UnitOfWork, wrapped_uow
+from shared.uow import ServiceUnitOfWork, UnitOfWork, wrapped_uow
 
 
 class SqlInvitations:
@@ -50,20 +49,13 @@ class SqlProfileFacts:
         await queries.delete_profile_facts(self._uow.session, profile_id)
 
 
-class ApplicationsUnitOfWork:
+class ApplicationsUnitOfWork(ServiceUnitOfWork):
     """The platform unit of work (`inner`) with `invitations` and `profile_facts` over it."""
 
     def __init__(self, inner: UnitOfWork) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.invitations = SqlInvitations(inner)
         self.profile_facts = SqlProfileFacts(inner)
-
-    @property
-    def session(self) -> Any:
-        return self.inner.session
-
-    async def commit(self) -> None:
-        await self.inner.commit()
 
 
 def applications_uow(

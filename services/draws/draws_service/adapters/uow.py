@@ -6,21 +6,15 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from draws_service.adapters.repository import SqlDrawsRepository
-from shared.envelope import Envelope
-from shared.events.catalogue import Event
-from shared.uow import UnitOfWork, wrapped_uow
+from shared.uow import ServiceUnitOfWork, UnitOfWork, wrapped_uow
 
 
-class DrawsUnitOfWork:
+class DrawsUnitOfWork(ServiceUnitOfWork):
+    """The platform unit of work (`inner`) with `rounds` over it."""
+
     def __init__(self, inner: UnitOfWork) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.rounds = SqlDrawsRepository(inner.session)
-
-    def publish(self, event: Event) -> Envelope:
-        return self.inner.publish(event)
-
-    async def commit(self) -> None:
-        await self.inner.commit()
 
 
 def draws_uow(

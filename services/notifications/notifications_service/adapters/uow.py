@@ -12,8 +12,7 @@ from notifications_service.adapters import repository
 from notifications_service.adapters.repository import SubscriptionRepository
 from notifications_service.adapters.secrets import SecretBox
 from notifications_service.application.ports import Row, Target
-from shared.events.catalogue import Event
-from shared.uow import SupportsNow, UnitOfWork, wrapped_uow
+from shared.uow import ServiceUnitOfWork, UnitOfWork, wrapped_uow
 
 
 class SqlDeliveries:
@@ -67,30 +66,13 @@ class SqlDeliveries:
         return await repository.upsert_pending(self.session, rows, now)
 
 
-class NotificationsUnitOfWork:
+class NotificationsUnitOfWork(ServiceUnitOfWork):
     """The platform unit of work (`inner`) with `subscriptions` and `deliveries` over it."""
 
     def __init__(self, inner: UnitOfWork, box: SecretBox) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.subscriptions = SubscriptionRepository(inner.session, box)
         self.deliveries = SqlDeliveries(inner.session)
-
-    @property
-    def clock(self) -> SupportsNow:
-        return self.inner.clock
-
-    @property
-    def session(self) -> Any:
-        return self.inner.session
-
-    def publish(self, event: Event) -> None:
-        self.inner.publish(event)
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        self.inner.after_commit(callback)
-
-    async def commit(self) -> None:
-        await self.inner.commit()
 
 
 def notifications_uow(

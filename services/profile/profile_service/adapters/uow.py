@@ -10,7 +10,7 @@ from typing import Any
 from profile_service.adapters.queries import due_profile_ids, erasable_profile_ids
 from profile_service.adapters.repository import ProfileRepository, stream_id
 from profile_service.domain.profile import Profile
-from shared.uow import SupportsNow, UnitOfWork, wrapped_uow
+from shared.uow import ServiceUnitOfWork, UnitOfWork, wrapped_uow
 
 
 class SqlProfiles:
@@ -46,23 +46,12 @@ class SqlProfiles:
         return await self._repository.keys.created_at(profile_id)
 
 
-class ProfileUnitOfWork:
+class ProfileUnitOfWork(ServiceUnitOfWork):
     """The platform unit of work (`inner`) with `profiles` over it."""
 
     def __init__(self, inner: UnitOfWork) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.profiles = SqlProfiles(inner)
-
-    @property
-    def clock(self) -> SupportsNow:
-        return self.inner.clock
-
-    @property
-    def session(self) -> Any:
-        return self.inner.session
-
-    async def commit(self) -> None:
-        await self.inner.commit()
 
 
 def profile_uow(
