@@ -92,3 +92,16 @@ def test_the_view_skips_a_change_of_the_revision_it_holds() -> None:
     view.apply([MemoryChange(HELD, 4, moved, CandidateInfo.of("partner-1", "IN", {}, (), {}, 4))])
     entry = view.pool.get(HELD)
     assert entry is not None and entry.crs == 500
+
+
+def test_a_new_score_with_the_same_occupations_keeps_the_occupation_index() -> None:
+    view = PoolView(CURRENT_RULES.name)
+    entry = PoolEntry(HELD, 450, NOW, frozenset({"fsw"}))
+    view.apply([MemoryChange(HELD, 1, entry, CandidateInfo.of("p", "IN", {}, ("21231",), {}, 1))])
+    moved = PoolEntry(HELD, 470, NOW, frozenset({"fsw"}))
+    view.apply([MemoryChange(HELD, 2, moved, CandidateInfo.of("p", "IN", {}, ("21231",), {}, 2))])
+    assert view.by_noc == {"21231": {HELD}} and view.pool.rank(HELD) == 1
+    view.apply([MemoryChange(HELD, 3, moved, CandidateInfo.of("p", "IN", {}, ("72010",), {}, 3))])
+    assert view.by_noc == {"72010": {HELD}}
+    view.apply([MemoryChange(HELD, 4, None, None)])
+    assert view.by_noc == {} and HELD not in view.pool

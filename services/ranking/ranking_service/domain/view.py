@@ -125,15 +125,20 @@ class PoolView:
             held = self.infos.get(change.profile_id)
             if held is not None and held.revision >= change.revision:
                 continue
-            if held is not None:
-                self._unindex(change.profile_id, held)
-            if change.entry is None or change.info is None:
+            info = change.info
+            if change.entry is None or info is None:
+                if held is not None:
+                    self._unindex(change.profile_id, held)
                 self.pool.remove(change.profile_id)
                 self.infos.pop(change.profile_id, None)
-            else:
-                self.pool.upsert(change.entry)
-                self.infos[change.profile_id] = change.info
-                for noc in change.info.noc_codes:
+                continue
+            self.pool.upsert(change.entry)
+            self.infos[change.profile_id] = info
+            # Most changes are a new score with the same occupations (interned: the same tuple).
+            if held is None or held.noc_codes != info.noc_codes:
+                if held is not None:
+                    self._unindex(change.profile_id, held)
+                for noc in info.noc_codes:
                     self.by_noc.setdefault(noc, set()).add(change.profile_id)
         for key, offset in (positions or {}).items():
             if offset > self.positions.get(key, -1):
