@@ -60,6 +60,8 @@ _Interned = dict[frozenset[str], frozenset[str]]
 _PROGRAM_SETS: _Interned = {}
 _CATEGORY_SETS: _Interned = {}
 _SORTED: dict[frozenset[str], tuple[str, ...]] = {}
+_FINGERPRINT_CHUNK: Final = 8192
+"""Entries hashed per update of the fingerprint's digest (bounds the text held at once)."""
 
 
 def _intern_set(
@@ -409,7 +411,7 @@ class Pool:
         digest = hashlib.blake2b(b"ee-pool-v1", digest_size=16)
         entries = self._entries
         keys = iter(self._order)
-        while chunk := [entries[key[2]].to_row() for key in islice(keys, 8192)]:
+        while chunk := [entries[key[2]].to_row() for key in islice(keys, _FINGERPRINT_CHUNK)]:
             digest.update("\n".join(map(repr, chunk)).encode())
             digest.update(b"\n")
         return digest.hexdigest()
