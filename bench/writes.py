@@ -492,14 +492,23 @@ class ApplicationsBench:
         today = datetime.now(UTC).date()
         owner = self._token(self.OWNER, "partner")
         officer = self._token(self.OFFICER, "officer")
-        budget = sum(self.rates) * self.step_s  # commands if every step were held
-        count = int(budget / COMMANDS_PER_INVITATION) + 200
+        invited = 0
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         async with httpx.AsyncClient(timeout=30, trust_env=False, limits=limits) as client:
-            started = time.perf_counter()
-            invitations = await self._invite(client, count)
-            self.say(f"  {count:,} invitations shown by the service in {time.perf_counter() - started:.1f} s")
-            free: deque[Any] = deque(invitations)
+            free: deque[Any] = deque()
+
+            async def at(rate: float) -> Step:
+                # Enough fresh invitations for this step (three commands each), before its clock starts.
+                nonlocal invited
+                count = int(rate * self.step_s / COMMANDS_PER_INVITATION) + 50
+                started = time.perf_counter()
+                free.extend(await self._invite(client, count))
+                invited += count
+                self.say(f"  {count:,} invitations shown by the service in "
+                         f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+                return await open_loop_step(
+                    rate, self.step_s, free, command, tail, cpu_s=lambda: process_cpu_s(pid) if pid else None
+                )
 
             async def command(invitation: _Invitation, correlation: str) -> tuple[bool, str | None]:
                 headers = {"If-Match": f'"{invitation.version}"', "X-Correlation-Id": correlation}
@@ -539,16 +548,10 @@ class ApplicationsBench:
             await tail.start()
             pid = self.process.pid if self.process is not None else None
             try:
-                ladder = await run_ladder(
-                    lambda rate: open_loop_step(
-                        rate, self.step_s, free, command, tail,
-                        cpu_s=lambda: process_cpu_s(pid) if pid else None,
-                    ),
-                    self.rates,
-                )
+                ladder = await run_ladder(at, self.rates)
             finally:
                 await tail.stop()
-        return {"invitations": count, **ladder}
+        return {"invitations": invited, **ladder}
 
     async def _cleanup(self) -> None:
         from shared import kafka_admin
