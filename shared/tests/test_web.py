@@ -91,6 +91,14 @@ def _driver_error(cause: Exception) -> Exception:
     return error
 
 
+def _adapted_error(cause: Exception) -> Exception:
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+
+    error = AsyncAdapt_asyncpg_dbapi.Error(str(cause))
+    error.__cause__ = cause
+    return error
+
+
 DB_ERRORS: dict[str, Exception] = {
     "operational": sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused")),
     "pool-timeout": sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
@@ -101,6 +109,14 @@ DB_ERRORS: dict[str, Exception] = {
     # How SQLAlchemy's asyncpg dialect reports a connect while PostgreSQL restarts (was a 500).
     "shutting-down": sqlalchemy.exc.DBAPIError(
         None, None, _driver_error(SHUTTING_DOWN)
+    ),
+    # asyncpg's own error on the direct statement path while PostgreSQL restarts (was a 500).
+    "admin-shutdown": asyncpg.exceptions.AdminShutdownError(
+        "terminating connection due to administrator command"
+    ),
+    # The dialect's adapter error, unwrapped, from the BEGIN `driver_connection` sends (was a 500).
+    "adapted-begin": _adapted_error(
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
     ),
 }
 
@@ -331,7 +347,7 @@ async def test_dependency_outage_is_503_with_retry_after(app: Any, kind: str) ->
     body = assert_problem(resp, 503)
     assert int(resp.headers["Retry-After"]) > 0
     assert "retry" in body["detail"].lower()
-    if kind in ("operational", "pool-timeout", "asyncpg", "shutting-down"):
+    if kind in ("operational", "pool-timeout", "asyncpg", "shutting-down", "admin-shutdown", "adapted-begin"):
         assert body["dependency"] == "database"
 
 

@@ -234,6 +234,11 @@ def _outage_of(exc: BaseException) -> str | None:
         or str(exc).startswith("Multiple exceptions")
     ):
         return "a dependency"
+    if _server_unavailable(exc):
+        # Raised outside SQLAlchemy's wrapping: asyncpg's own errors on the direct statement path
+        # (AdminShutdownError while PostgreSQL restarts), or the dialect's PEP 249 adapter error from
+        # a BEGIN sent by `shared.db.driver_connection`, its asyncpg cause carrying the SQLSTATE.
+        return "database"
     return None
 
 
@@ -270,6 +275,8 @@ def outage_exception_types() -> tuple[type[Exception], ...]:
         pg_errors.PostgresConnectionError,
         pg_errors.CannotConnectNowError,
         pg_errors.TooManyConnectionsError,
+        pg_errors.PostgresError,  # e.g. AdminShutdownError from a direct asyncpg statement
+        sa_errors.EmulatedDBAPIException,  # the dialect's PEP 249 errors, when raised unwrapped
         kafka_errors.KafkaError,
         OSError,  # ConnectionError, TimeoutError (asyncio.TimeoutError) and refused connects
     )
