@@ -141,16 +141,6 @@ def create_platform_tables(op: _Operations) -> None:
     platform_metadata.create_all(op.get_bind(), tables=list(PLATFORM_TABLES), checkfirst=True)
 
 
-def add_platform_columns(op: _Operations) -> None:
-    """Add the platform columns that came after a database's platform tables were created (idempotent,
-    for a service's later migration): `event_store.transaction_id` and its index."""
-    bind = op.get_bind()
-    bind.execute(sa.text("ALTER TABLE event_store ADD COLUMN IF NOT EXISTS transaction_id xid8 NOT NULL "
-                         "DEFAULT pg_current_xact_id()"))
-    bind.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_event_store_commit_order "
-                         "ON event_store (transaction_id, position)"))
-
-
 def drop_platform_tables(op: _Operations) -> None:
     """Drop the platform tables inside an Alembic migration (`downgrade`)."""
     platform_metadata.drop_all(op.get_bind(), tables=list(PLATFORM_TABLES))

@@ -11,13 +11,20 @@ Each service's `migrations/env.py` is::
 and code that needs a migrated database (tests, the ranking rebuild) calls `await
 upgrade_to_head(ALEMBIC_INI, database_url)`, or `upgrade_on_connection(connection, ALEMBIC_INI)`
 inside `AsyncConnection.run_sync` to migrate in its own transaction.
+
+It also holds the bodies of the platform migrations every service carries (its own revision file calls
+them, e.g. `event_store_commit_order_upgrade(op)`). Those functions are frozen: an applied migration
+must keep doing what it did, so a later change to the platform schema is a new function called by a
+new revision, never an edit of one of these.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any, Protocol
 
+import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData
@@ -90,3 +97,31 @@ def upgrade_on_connection(connection: Connection, alembic_ini: str | Path) -> No
     config = alembic_config(alembic_ini)
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+class _MigrationOperations(Protocol):
+    """What the platform migration bodies need from `alembic.op`."""
+
+    def get_bind(self) -> Connection: ...
+
+    def drop_index(self, index_name: str, table_name: str | None = None, **kw: Any) -> None: ...
+
+    def drop_column(self, table_name: str, column_name: str, **kw: Any) -> None: ...
+
+
+def event_store_commit_order_upgrade(op: _MigrationOperations) -> None:
+    """Add `event_store.transaction_id` and its index `ix_event_store_commit_order`, so that
+    `EventStore.read_all` reads in commit order without the sequence-gap trap; for databases whose
+    platform tables were created before the column. Idempotent: a fresh database already has both
+    from its first migration. Frozen (see the module docstring)."""
+    bind = op.get_bind()
+    bind.execute(sa.text("ALTER TABLE event_store ADD COLUMN IF NOT EXISTS transaction_id xid8 NOT NULL "
+                         "DEFAULT pg_current_xact_id()"))
+    bind.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_event_store_commit_order "
+                         "ON event_store (transaction_id, position)"))
+
+
+def event_store_commit_order_downgrade(op: _MigrationOperations) -> None:
+    """Undo `event_store_commit_order_upgrade`: drop the index, then the column. Frozen."""
+    op.drop_index("ix_event_store_commit_order", table_name="event_store")
+    op.drop_column("event_store", "transaction_id")

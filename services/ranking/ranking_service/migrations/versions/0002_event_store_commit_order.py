@@ -1,5 +1,4 @@
-"""`event_store.transaction_id` and its index, so that `EventStore.read_all` reads in commit order
-without the sequence-gap trap; for databases whose platform tables were created before the column.
+"""`event_store.transaction_id` and its index (the platform's `shared.migrations.event_store_commit_order_*`).
 
 Revision ID: 0002
 Revises: 0001
@@ -10,7 +9,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from shared.db import add_platform_columns
+from shared.migrations import event_store_commit_order_downgrade, event_store_commit_order_upgrade
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -19,9 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    add_platform_columns(op)  # idempotent: a fresh database already has them from 0001
+    event_store_commit_order_upgrade(op)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_event_store_commit_order", table_name="event_store")
-    op.drop_column("event_store", "transaction_id")
+    event_store_commit_order_downgrade(op)
