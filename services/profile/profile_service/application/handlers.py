@@ -7,6 +7,7 @@ Candidates and partners act on the profiles they own (`owner` is the token's `su
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -44,30 +45,41 @@ async def update_profile(
     uow: UnitOfWork, profile_id: str, owner: str, expected_version: int, document: ProfileDocument
 ) -> Profile:
     now = uow.clock.now()
-    profile = await load_owned(uow, profile_id, owner)
-    _check_version(profile, expected_version)
-    check_document(document, now.date())
-    profile.update(document.model_dump(mode="json"), now)
-    await _save(uow, profile, expected_version)
-    return profile
+
+    def update(profile: Profile) -> None:
+        check_document(document, now.date())
+        profile.update(document.model_dump(mode="json"), now)
+
+    return await _change_owned(uow, profile_id, owner, expected_version, update)
 
 
 async def submit_profile(
     uow: UnitOfWork, profile_id: str, owner: str, expected_version: int | None
 ) -> Profile:
-    profile = await load_owned(uow, profile_id, owner)
-    _check_version(profile, expected_version)
-    profile.submit(uow.clock.now())
-    await _save(uow, profile, expected_version)
-    return profile
+    return await _change_owned(
+        uow, profile_id, owner, expected_version, lambda profile: profile.submit(uow.clock.now())
+    )
 
 
 async def withdraw_profile(
     uow: UnitOfWork, profile_id: str, owner: str, expected_version: int | None
 ) -> Profile:
+    return await _change_owned(
+        uow, profile_id, owner, expected_version, lambda profile: profile.withdraw(uow.clock.now())
+    )
+
+
+async def _change_owned(
+    uow: UnitOfWork,
+    profile_id: str,
+    owner: str,
+    expected_version: int | None,
+    change: Callable[[Profile], object],
+) -> Profile:
+    """The owner's change to their profile: load it, check `If-Match`, `change` it, save it."""
     profile = await load_owned(uow, profile_id, owner)
     _check_version(profile, expected_version)
-    profile.withdraw(uow.clock.now())
+    change(profile)
     await _save(uow, profile, expected_version)
     return profile
 
