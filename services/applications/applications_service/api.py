@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -47,6 +48,39 @@ async def handlers(runtime: Runtime) -> ApplicationsHandlers:
 
 Handlers = Annotated[ApplicationsHandlers, Depends(handlers)]
 Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    """What every command endpoint takes besides its caller, path and body: the `If-Match` version,
+    the `Idempotency-Key`, the runtime and the request."""
+
+    expected: int
+    key: str | None
+    runtime: Any
+    request: Request
+
+    def command(self, scope: str, principal: Principal, **options: Any) -> IdempotentCommand:
+        """The request as a command of `scope` by `principal` (options: `IdempotentCommand`'s)."""
+        return IdempotentCommand(scope, self.key, self.request, principal.sub, **options)
+
+    async def run(
+        self,
+        command: IdempotentCommand,
+        shape: Callable[[Row], Any],
+        act: Callable[[ApplicationsHandlers], Awaitable[Invitation]],
+    ) -> Response:
+        """`run_command` on this request's runtime."""
+        return await run_command(command, self.runtime, shape, act)
+
+
+async def command_call(
+    expected: IfMatch, key: IdempotencyKey, runtime: Runtime, request: Request
+) -> CommandCall:
+    return CommandCall(expected, key, runtime, request)
+
+
+Call = Annotated[CommandCall, Depends(command_call)]
 
 
 def _application_links(application_id: str) -> dict[str, Any]:
@@ -120,16 +154,12 @@ async def get_invitation(
 async def decline(
     invitation_id: str,
     principal: Owners,
-    expected: IfMatch,
-    key: IdempotencyKey,
-    runtime: Runtime,
-    request: Request,
+    call: Call,
 ) -> Response:
     """Decline the invitation (up to its deadline): the profile returns to the pool if still eligible."""
-    command = IdempotentCommand("applications.decline", key, request, principal.sub)
-    return await run_command(
-        command, runtime, InvitationOut.of,
-        lambda handlers: handlers.decline(principal, invitation_id, expected),
+    return await call.run(
+        call.command("applications.decline", principal), InvitationOut.of,
+        lambda handlers: handlers.decline(principal, invitation_id, call.expected),
     )  # fmt: skip
 
 
@@ -163,20 +193,14 @@ async def applications_at_risk(principal: OfficerOrOps, runtime: Runtime) -> lis
 async def apply(
     body: ApplicationIn,
     principal: Owners,
-    expected: IfMatch,
-    key: IdempotencyKey,
-    runtime: Runtime,
-    request: Request,
+    call: Call,
 ) -> Response:
     """Apply under an open invitation, at or before its deadline, with `If-Match` set to the
     invitation's ETag; an incomplete application is a 422 listing what is missing."""
-    command = IdempotentCommand(
-        "applications.apply", key, request, principal.sub, body=body, status=201,
-        location=_location,
-    )  # fmt: skip
-    return await run_command(
-        command, runtime, ApplicationOut.of,
-        lambda handlers: handlers.apply(principal, body.invitation_id, body.documents(), expected),
+    command = call.command("applications.apply", principal, body=body, status=201, location=_location)
+    return await call.run(
+        command, ApplicationOut.of,
+        lambda handlers: handlers.apply(principal, body.invitation_id, body.documents(), call.expected),
     )  # fmt: skip
 
 
@@ -202,19 +226,14 @@ async def decide(
     application_id: str,
     body: DecisionIn,
     principal: Officer,
-    expected: IfMatch,
-    key: IdempotencyKey,
-    runtime: Runtime,
-    request: Request,
+    call: Call,
 ) -> Response:
     """Approve (issues the COPR and, for visa-required nationals, a PR visa) or refuse with reasons."""
-    command = IdempotentCommand(
-        "applications.decide", key, request, principal.sub, body=body
-    )
+    command = call.command("applications.decide", principal, body=body)
     reasons = list(body.reasons)
-    return await run_command(
-        command, runtime, ApplicationOut.of,
-        lambda handlers: handlers.decide(principal, application_id, body.decision, reasons, expected),
+    return await call.run(
+        command, ApplicationOut.of,
+        lambda handlers: handlers.decide(principal, application_id, body.decision, reasons, call.expected),
     )  # fmt: skip
 
 
@@ -224,16 +243,12 @@ async def decide(
 async def land(
     application_id: str,
     principal: Officer,
-    expected: IfMatch,
-    key: IdempotencyKey,
-    runtime: Runtime,
-    request: Request,
+    call: Call,
 ) -> Response:
     """Record the landing, on or before the COPR's expiry date."""
-    command = IdempotentCommand("applications.land", key, request, principal.sub)
-    return await run_command(
-        command, runtime, ApplicationOut.of,
-        lambda handlers: handlers.land(principal, application_id, expected),
+    return await call.run(
+        call.command("applications.land", principal), ApplicationOut.of,
+        lambda handlers: handlers.land(principal, application_id, call.expected),
     )  # fmt: skip
 
 
@@ -244,16 +259,12 @@ async def land(
 async def withdraw(
     application_id: str,
     principal: Owners,
-    expected: IfMatch,
-    key: IdempotencyKey,
-    runtime: Runtime,
-    request: Request,
+    call: Call,
 ) -> Response:
     """Withdraw the application; allowed until the decision."""
-    command = IdempotentCommand("applications.withdraw", key, request, principal.sub)
-    return await run_command(
-        command, runtime, ApplicationOut.of,
-        lambda handlers: handlers.withdraw(principal, application_id, expected),
+    return await call.run(
+        call.command("applications.withdraw", principal), ApplicationOut.of,
+        lambda handlers: handlers.withdraw(principal, application_id, call.expected),
     )  # fmt: skip
 
 
