@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -55,6 +54,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import context, kafka_admin
+from shared.cooperative import in_slices
 from shared.decisions import (
     MAX_RETRIES,
     Action,
@@ -77,9 +77,6 @@ from shared.uow import BatchUnitOfWork, SupportsNow, UnitOfWork
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-
-SLICE_SECONDS = 0.002
-"""CPU work of a batch done without yielding to the event loop, at most (about)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,14 +403,10 @@ class IdempotentConsumer:
             await self._apply_one_by_one(batch)
 
     async def _classify(self, records: Sequence[Record]) -> _Batch:
-        """Parse and judge the records, yielding to the event loop every `SLICE_SECONDS` (a batch of
+        """Parse and judge the records, yielding to the event loop between slices (a batch of
         500 documents is tens of milliseconds of validation: the service's requests run meanwhile)."""
         batch = _Batch()
-        deadline = time.perf_counter() + SLICE_SECONDS
-        for record in records:
-            if time.perf_counter() >= deadline:
-                await asyncio.sleep(0)
-                deadline = time.perf_counter() + SLICE_SECONDS
+        async for record in in_slices(records):
             tp = TopicPartition(record.topic, record.partition)
             if tp not in self._positioned:
                 continue  # revoked while this batch was classified (the next owner reads it)

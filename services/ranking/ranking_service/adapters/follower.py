@@ -33,6 +33,7 @@ from ranking_service.domain.pool import PoolEntry, from_us
 from ranking_service.domain.view import MemoryChange, PoolView
 from ranking_service.settings import RankingSettings
 from shared import kafka_admin
+from shared.cooperative import in_slices
 from shared.envelope import Envelope, EnvelopeError, decode
 from shared.errors import Unavailable
 from shared.events.catalogue import PROFILE_TOPIC, RANKING_TOPIC, CandidateEvent, RulesActivated
@@ -41,7 +42,6 @@ from shared.events.registry import REGISTRY, UnknownEventType
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_S: Final = 10.0
-SLICE_SECONDS: Final = 0.002
 _POLL_S: Final = 0.01
 _LAST_OUTBOX_ROW: Final = sa.text("SELECT coalesce(max(id), 0) FROM outbox")
 _UNPUBLISHED_UP_TO: Final = sa.text(
@@ -178,23 +178,19 @@ class ScoredStreamFollower:
         touched: dict[str, None] = {}
         rules: list[tuple[str, str | None]] = []
         advance: dict[TopicPartition, int] = {}
-        deadline = time.perf_counter() + SLICE_SECONDS
-        for tp, records in batches.items():
-            for record in records:
-                if time.perf_counter() >= deadline:  # the queries run between slices of decoding
-                    await asyncio.sleep(0)
-                    deadline = time.perf_counter() + SLICE_SECONDS
-                advance[tp] = record.offset + 1  # type: ignore[attr-defined]
-                try:
-                    envelope = decode(record.value or b"")  # type: ignore[attr-defined]
-                    event = REGISTRY.parse(envelope)
-                except (EnvelopeError, UnknownEventType, ValueError) as exc:
-                    log.warning("ranking follower: skipping an unreadable record of %s (%r)", tp, exc)
-                    continue
-                if isinstance(event, RulesActivated):
-                    rules.append((event.rules_version, envelope.correlationid or envelope.id))
-                elif isinstance(event, CandidateEvent) and not self._holds(event.profile_id, envelope):
-                    touched[event.profile_id] = None
+        every = ((tp, record) for tp, records in batches.items() for record in records)
+        async for tp, record in in_slices(every):  # the queries run between slices of decoding
+            advance[tp] = record.offset + 1  # type: ignore[attr-defined]
+            try:
+                envelope = decode(record.value or b"")  # type: ignore[attr-defined]
+                event = REGISTRY.parse(envelope)
+            except (EnvelopeError, UnknownEventType, ValueError) as exc:
+                log.warning("ranking follower: skipping an unreadable record of %s (%r)", tp, exc)
+                continue
+            if isinstance(event, RulesActivated):
+                rules.append((event.rules_version, envelope.correlationid or envelope.id))
+            elif isinstance(event, CandidateEvent) and not self._holds(event.profile_id, envelope):
+                touched[event.profile_id] = None
         if touched:
             standings = await self._standings(list(touched))
             changes = []

@@ -11,16 +11,15 @@ The rescoring jobs go through the same path with no event: `rescore(uow, ids)`.
 
 Every query of the service shares the event loop with this work, so a batch is applied in slices: at
 most `SLICE_PROFILES` profiles per lock/save round trip (in ascending id order, slice after slice, so
-the lock order stays one order), and evaluation yields to the loop every `SLICE_SECONDS`. The slices
-are all in the batch's one transaction, and the view changes once, after the commit: a query between
-two slices sees the pool as of the last commit, never half a batch.
+the lock order stays one order), and evaluation yields to the loop between slices of a few
+milliseconds (`shared.cooperative`). The slices are all in the batch's one transaction, and the view
+changes once, after the commit: a query between two slices sees the pool as of the last commit, never
+half a batch.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -42,6 +41,7 @@ from ranking_service.domain.pool import PoolEntry, is_profile_id
 from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
 from shared import context
 from shared.consumer import Delivery
+from shared.cooperative import in_slices
 from shared.domain_events import CandidateFact, DomainEvent
 from shared.events.catalogue import CandidateEvent, Event, PoolDetailsChanged, Ranked, RemovedFromPool
 from shared.rules.crs import IN_FORCE, RulesVersion, pinned_rules
@@ -49,8 +49,6 @@ from shared.uow import SupportsNow, UnitOfWork
 
 SLICE_PROFILES: Final = 64
 """Profiles locked, evaluated and written per round trip of a batch (the loop runs queries between)."""
-SLICE_SECONDS: Final = 0.002
-"""Evaluation yields to the event loop after this long (a query waits at most about this much)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,18 +172,10 @@ class RankingProjection:
     async def _evaluate(
         self, rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion | None
     ) -> list[_Evaluated]:
-        """Evaluate on the loop, yielding to it every `SLICE_SECONDS` (a worker thread would hold the
+        """Evaluate on the loop, yielding to it between slices (a worker thread would hold the
         GIL for its switch interval at a time, and every query would wait for it)."""
         self.scored += len(rows)
-        evaluated: list[_Evaluated] = []
-        clock = time.perf_counter
-        deadline = clock() + SLICE_SECONDS
-        for row in rows:
-            evaluated.append(_evaluate_one(row, now, rules))
-            if clock() >= deadline:
-                await asyncio.sleep(0)
-                deadline = clock() + SLICE_SECONDS
-        return evaluated
+        return [_evaluate_one(row, now, rules) async for row in in_slices(rows)]
 
     def _publish(
         self, uow: UnitOfWork, evaluated: Iterable[_Evaluated], now: datetime, causes: Mapping[str, Item]
