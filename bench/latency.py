@@ -213,6 +213,8 @@ class RankedTail:
     """A group-less consumer of the ranking topic, from its end when started: every `Ranked` record's
     subject (profile id) and correlation id, with the wall-clock instant this process read it."""
 
+    type_prefix: str = RANKED_TYPE_PREFIX  # records whose `type` starts otherwise are passed over
+
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
@@ -258,7 +260,7 @@ class RankedTail:
             body = orjson.loads(value)
         except orjson.JSONDecodeError:
             return
-        if not isinstance(body, dict) or not str(body.get("type", "")).startswith(RANKED_TYPE_PREFIX):
+        if not isinstance(body, dict) or not str(body.get("type", "")).startswith(self.type_prefix):
             return
         self.seen += 1
         if self.on_ranked is not None:

@@ -206,20 +206,7 @@ def _per_command(before: float | None, after: float | None, count: int) -> float
 class EventTail(RankedTail):
     """`RankedTail` for any event of the topic: each record's subject and correlation id as read."""
 
-    def _record(self, value: bytes | None, received: float) -> None:
-        if value is None:
-            return
-        import orjson
-
-        try:
-            body = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(body, dict):
-            return
-        self.seen += 1
-        if self.on_ranked is not None:
-            self.on_ranked(str(body.get("subject")), body.get("correlationid"), received)
+    type_prefix = ""
 
 
 # ============================================================================================
