@@ -554,6 +554,27 @@ async def end_offsets(topics: Iterable[str], bootstrap: str = BOOTSTRAP) -> dict
     return {f"{tp.topic}:{tp.partition}": offset for tp, offset in offsets.items()}
 
 
+Fetch: TypeAlias = Callable[[str, str], Awaitable[list[asyncpg.Record]]]
+
+
+async def consumers_behind(fetch: Fetch, services: Iterable[str], ends: Mapping[str, int]) -> list[str]:
+    """Every consumer whose stored position (its `consumer_positions` rows, read by `fetch(service,
+    query)`) is short of the end of a partition of a topic it reads; `ends` is `end_offsets(...)`."""
+    behind = []
+    for service in services:
+        rows = await fetch(service, "SELECT consumer, topic, partition, next_offset FROM consumer_positions")
+        readers: dict[str, set[str]] = {}
+        stored = {}
+        for row in rows:
+            readers.setdefault(row["consumer"], set()).add(row["topic"])
+            stored[(row["consumer"], f"{row['topic']}:{row['partition']}")] = int(row["next_offset"])
+        for consumer, topics in readers.items():
+            for key, end in ends.items():
+                if key.rsplit(":", 1)[0] in topics and end > 0 and stored.get((consumer, key), 0) < end:
+                    behind.append(f"{service}:{consumer} {key} {stored.get((consumer, key), 0)}/{end}")
+    return behind
+
+
 async def read_log(world: World) -> list[Record]:
     return await read_topics((world.topic(t) for t in EVENT_TOPICS), world.bootstrap)
 

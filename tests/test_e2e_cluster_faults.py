@@ -53,6 +53,7 @@ from e2e_harness import (
     ROOT,
     SERVICES,
     check_log,
+    consumers_behind,
     end_offsets,
     is_problem,
     poll,
@@ -367,20 +368,7 @@ async def settled(cluster: Cluster, timeout: float = 180) -> float:  # noqa: ASY
 
     async def consumers_at_the_end() -> bool:
         ends = await end_offsets((cluster.prefix + t for t in CONSUMED), cluster.bootstrap)
-        for service in SERVICES:
-            rows = await cluster.fetch(
-                service, "SELECT consumer, topic, partition, next_offset FROM consumer_positions"
-            )
-            readers: dict[str, set[str]] = {}
-            stored = {}
-            for row in rows:
-                readers.setdefault(row["consumer"], set()).add(row["topic"])
-                stored[(row["consumer"], f"{row['topic']}:{row['partition']}")] = int(row["next_offset"])
-            for consumer, topics in readers.items():
-                for key, end in ends.items():
-                    if key.rsplit(":", 1)[0] in topics and end > 0 and stored.get((consumer, key), 0) < end:
-                        return False
-        return True
+        return not await consumers_behind(cluster.fetch, SERVICES, ends)
 
     await poll(outboxes_empty, timeout, "every outbox published", interval=0.5)
     await poll(consumers_at_the_end, timeout, "every consumer at the end of its partitions", interval=0.5)

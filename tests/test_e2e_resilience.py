@@ -47,6 +47,7 @@ from e2e_harness import (
     LogReport,
     World,
     check_log,
+    consumers_behind,
     end_offsets,
     fault_broker,
     is_problem,
@@ -244,21 +245,7 @@ async def settled(world: World, timeout: float = 120) -> float:  # noqa: ASYNC10
 
     async def consumers_at_the_end() -> bool:
         ends = await end_offsets((world.topic(t) for t in CONSUMED), world.bootstrap)
-        behind = []
-        for service in SERVICES:
-            rows = await world.fetch(
-                service, "SELECT consumer, topic, partition, next_offset FROM consumer_positions"
-            )
-            readers: dict[str, set[str]] = {}
-            stored = {}
-            for row in rows:
-                readers.setdefault(row["consumer"], set()).add(row["topic"])
-                stored[(row["consumer"], f"{row['topic']}:{row['partition']}")] = int(row["next_offset"])
-            for consumer, topics in readers.items():
-                for key, end in ends.items():
-                    if key.rsplit(":", 1)[0] in topics and end > 0 and stored.get((consumer, key), 0) < end:
-                        behind.append(f"{service}:{consumer} {key} {stored.get((consumer, key), 0)}/{end}")
-        return not behind
+        return not await consumers_behind(world.fetch, SERVICES, ends)
 
     await poll(consumers_at_the_end, timeout, "every consumer at the end of its partitions", interval=0.25)
     # Ranking may still publish what the last batch caused.
