@@ -294,6 +294,46 @@ class World:
         self.figures[name] = value
 
 
+CLUSTER_SH: Final = ROOT / "deploy/local/cluster.sh"
+
+
+@dataclass(frozen=True)
+class PrivateCluster:
+    """What `prepare_private_cluster` gives: the topic prefix, the environment for cluster.sh and
+    make, and the brokers' bootstrap address."""
+
+    prefix: str
+    env: dict[str, str]
+    bootstrap: str
+
+
+def prepare_private_cluster(
+    label: str, *, secret: str, port_base: int, run_dir: Path, db_suffix: str, kafka_port: int,
+    **extra: str,
+) -> PrivateCluster:
+    """A fresh topic prefix and the environment of a cluster of this test's own (ports, run directory,
+    databases; nothing of the caller's service URLs or broker), a killed run's leftovers wiped (stopped
+    by pid first), its databases dropped, and the brokers' address. `extra`: more settings."""
+    prefix = f"{run_prefix()}{label}{uuid.uuid4().hex[:6]}."
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("EE_") and k.endswith("_DATABASE_URL"))}
+    for name in ("MAKEFLAGS", "MAKELEVEL", "EE_DRAWS_RANKING_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        env.pop(name, None)
+    env.update(
+        EE_ENV="test",
+        EE_AUTH_SECRET=secret,
+        EE_PORT_BASE=str(port_base),
+        EE_LOCAL_RUN=str(run_dir),
+        EE_DB_SUFFIX=db_suffix,
+        EE_TOPIC_PREFIX=prefix,
+        EE_CLUSTER_KAFKA_PORT=str(kafka_port),
+        **extra,
+    )
+    run_script(CLUSTER_SH, "wipe", env=env, timeout=300)
+    run_script(POSTGRES_SH, "dropdbs", db_suffix, env=env)
+    bootstrap = run_script(CLUSTER_SH, "bootstrap", env=env).strip()
+    return PrivateCluster(prefix, env, bootstrap)
+
+
 def service_env(
     prefix: str, bootstrap: str = BOOTSTRAP, pg_env: Mapping[str, str] | None = None
 ) -> dict[str, str]:

@@ -27,18 +27,16 @@ from typing import Final
 import httpx
 import pytest
 from e2e_documents import varied_documents
-from e2e_harness import POSTGRES_SH, ROOT, poll, run_script
+from e2e_harness import ROOT, poll, prepare_private_cluster
 
 from shared.auth import mint_token
 from shared.gateway import load_table
 from shared.kafka_admin import admin_client, all_topic_names, topic_configs
-from shared.testing import run_prefix
 
 pytestmark = pytest.mark.infra
 
 TABLE: Final = load_table()
 RUN_DIR: Final = ROOT / ".local" / "e2e-cluster"
-CLUSTER_SH: Final = ROOT / "deploy/local/cluster.sh"
 SECRET: Final = "cluster-" + "s3cret-" * 6
 
 
@@ -85,22 +83,11 @@ def make(target: str, env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    prefix = f"{run_prefix()}cluster{uuid.uuid4().hex[:6]}."
-    env = {k: v for k, v in os.environ.items() if not (k.startswith("EE_") and k.endswith("_DATABASE_URL"))}
-    for name in ("MAKEFLAGS", "MAKELEVEL", "EE_DRAWS_RANKING_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        env.pop(name, None)
-    env.update(
-        EE_ENV="test",
-        EE_AUTH_SECRET=SECRET,
-        EE_PORT_BASE=str(port_base()),
-        EE_LOCAL_RUN=str(RUN_DIR),
-        EE_DB_SUFFIX=DB_SUFFIX,
-        EE_TOPIC_PREFIX=prefix,
-        EE_CLUSTER_KAFKA_PORT=str(kafka_port()),
+    private = prepare_private_cluster(
+        "cluster", secret=SECRET, port_base=port_base(), run_dir=RUN_DIR, db_suffix=DB_SUFFIX,
+        kafka_port=kafka_port(),
     )
-    run_script(CLUSTER_SH, "wipe", env=env, timeout=300)  # stops a killed run's leftovers (by pid) first
-    run_script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env=env)
-    bootstrap = run_script(CLUSTER_SH, "bootstrap", env=env).strip()
+    prefix, env, bootstrap = private.prefix, private.env, private.bootstrap
     try:
         yield Cluster(env, prefix, bootstrap, make("cluster", env))
     finally:

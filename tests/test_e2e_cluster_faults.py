@@ -49,7 +49,7 @@ import httpx
 import pytest
 from e2e_documents import step_of, variant, varied_documents
 from e2e_harness import (
-    POSTGRES_SH,
+    CLUSTER_SH,
     ROOT,
     SERVICES,
     check_log,
@@ -57,6 +57,7 @@ from e2e_harness import (
     end_offsets,
     is_problem,
     poll,
+    prepare_private_cluster,
     read_topics,
     report_figures,
     run_script,
@@ -70,14 +71,12 @@ from shared.auth import mint_token
 from shared.clock import Clock
 from shared.events.catalogue import APPLICATIONS_TOPIC, DRAWS_TOPIC, EVENT_TOPICS, PROFILE_TOPIC
 from shared.gateway import haproxy_command, load_table
-from shared.testing import run_prefix
 
 pytestmark = pytest.mark.infra
 
 TABLE: Final = load_table()
 RUN_DIR: Final = ROOT / ".local" / "cluster-faults"
 FIGURES: Final = RUN_DIR / "figures.json"
-CLUSTER_SH: Final = ROOT / "deploy/local/cluster.sh"
 SECRET: Final = "faults-" + "s3cret-" * 6
 PARTNER: Final = ("partner-cluster-faults", "partner")
 OPS: Final = ("ops-cluster-faults", "ops")
@@ -130,24 +129,13 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    prefix = f"{run_prefix()}faults{uuid.uuid4().hex[:6]}."
-    env = {k: v for k, v in os.environ.items() if not (k.startswith("EE_") and k.endswith("_DATABASE_URL"))}
-    for name in ("MAKEFLAGS", "MAKELEVEL", "EE_DRAWS_RANKING_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        env.pop(name, None)
-    env.update(
-        EE_ENV="test",
-        EE_AUTH_SECRET=SECRET,
-        EE_PORT_BASE=str(port_base()),
-        EE_LOCAL_RUN=str(RUN_DIR),
-        EE_DB_SUFFIX=DB_SUFFIX,
-        EE_TOPIC_PREFIX=prefix,
-        EE_CLUSTER_KAFKA_PORT=str(kafka_port()),
+    private = prepare_private_cluster(
+        "faults", secret=SECRET, port_base=port_base(), run_dir=RUN_DIR, db_suffix=DB_SUFFIX,
+        kafka_port=kafka_port(),
         EE_SERVICE_READY_TIMEOUT="180",  # two cores shared with other runs: starts can be slow
         EE_KAFKA_START_TIMEOUT="300",  # a node killed with -9 recovers its logs first (90 s seen)
     )
-    run_script(CLUSTER_SH, "wipe", env=env, timeout=300)  # a killed run's leftovers, stopped by pid first
-    run_script(POSTGRES_SH, "dropdbs", DB_SUFFIX, env=env)
-    bootstrap = run_script(CLUSTER_SH, "bootstrap", env=env).strip()
+    prefix, env, bootstrap = private.prefix, private.env, private.bootstrap
     started = time.monotonic()
     try:
         run_script(CLUSTER_SH, "start", env=env, timeout=900)
