@@ -31,92 +31,63 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 import orjson
+from pydantic import BaseModel
 
 from shared.bounds import MAX_AMOUNT_CAD
 from shared.rules.categories import categories_in_force
 from shared.rules.derive import SENIOR_MANAGERS_MAJOR_GROUP
-from shared.rules.document import TEF_NEW_SCALE_FROM, _on_scale, score_scale, whole_years_between
+from shared.rules.document import (
+    TEF_NEW_SCALE_FROM,
+    CertificateOfQualification,
+    CredentialLevel,
+    Eca,
+    EducationCredential,
+    JobOffer,
+    LanguageTest,
+    MaritalStatus,
+    OfficialLanguage,
+    ProfileDocument,
+    Province,
+    Spouse,
+    WorkExperience,
+    _on_scale,
+    score_scale,
+    whole_years_between,
+)
 from shared.rules.eligibility import settlement_funds_required
 from shared.rules.experience import is_certificate_trade, is_fstp_trade
 from shared.rules.language import TEST_LANGUAGE, clb_of_scores
 
 __all__ = ["RawFacts", "forget_readings", "read_facts"]
 
-_DOCUMENT_REQUIRED: Final = frozenset(
-    {
-        "date_of_birth",
-        "citizenship",
-        "country_of_residence",
-        "marital_status",
-        "family_size",
-        "settlement_funds_cad",
-        "authorized_to_work_in_canada",
-        "intends_to_reside_in_quebec",
-        "sibling_in_canada",
-        "relative_in_canada",
-    }
-)
-_DOCUMENT_KEYS: Final = _DOCUMENT_REQUIRED | {
-    "education",
-    "language_tests",
-    "work_experience",
-    "spouse",
-    "certificate_of_qualification",
-    "job_offer",
-    "first_official_language",
-    "identity",
-}
-_SPOUSE_REQUIRED: Final = frozenset({"accompanying", "canadian_citizen_or_pr"})
-_SPOUSE_KEYS: Final = _SPOUSE_REQUIRED | {"education", "language_tests", "work_experience"}
-_CREDENTIAL_REQUIRED: Final = frozenset({"level", "program_years", "completed_on", "country", "canadian"})
-_CREDENTIAL_KEYS: Final = _CREDENTIAL_REQUIRED | {"eca"}
-_ECA_KEYS: Final = frozenset({"organization", "issued_on"})
-_TEST_KEYS: Final = frozenset({"test", "taken_on", "listening", "reading", "writing", "speaking"})
-_JOB_KEYS: Final = frozenset(
-    {
-        "noc_code",
-        "teer",
-        "country",
-        "start",
-        "end",
-        "hours_per_week",
-        "self_employed",
-        "while_full_time_student",
-    }
-)
-_CERTIFICATE_KEYS: Final = frozenset({"province", "noc_code", "issued_on"})
-_OFFER_KEYS: Final = frozenset(
-    {
-        "noc_code",
-        "teer",
-        "employer",
-        "full_time",
-        "non_seasonal",
-        "duration_months",
-        "lmia_or_exempt",
-        "canadian_armed_forces",
-    }
-)
-_MARITAL: Final = frozenset(
-    {"single", "married", "common_law", "separated", "divorced", "widowed", "annulled"}
-)
-_LEVELS: Final = frozenset(
-    {
-        "less_than_secondary",
-        "secondary",
-        "one_year",
-        "two_year",
-        "bachelors",
-        "masters",
-        "professional_degree",
-        "doctoral",
-    }
-)
-_PROVINCES: Final = frozenset({"AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"})
-_OFFICIAL: Final = frozenset({"english", "french"})
+
+def _fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(model.model_fields)
+
+
+def _required(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for name, info in model.model_fields.items() if info.is_required())
+
+
+# The document's shape, read off its models (one definition: the reader cannot drift from them).
+_DOCUMENT_REQUIRED: Final = _required(ProfileDocument)
+_DOCUMENT_KEYS: Final = _fields(ProfileDocument)
+_SPOUSE_REQUIRED: Final = _required(Spouse)
+_SPOUSE_KEYS: Final = _fields(Spouse)
+_CREDENTIAL_REQUIRED: Final = _required(EducationCredential)
+_CREDENTIAL_KEYS: Final = _fields(EducationCredential)
+_ECA_KEYS: Final = _fields(Eca)
+_TEST_KEYS: Final = _fields(LanguageTest)
+_JOB_KEYS: Final = _fields(WorkExperience)
+_CERTIFICATE_KEYS: Final = _fields(CertificateOfQualification)
+_OFFER_KEYS: Final = _fields(JobOffer)
+_MARITAL: Final = frozenset(get_args(MaritalStatus))
+_LEVELS: Final = frozenset(get_args(CredentialLevel))
+_PROVINCES: Final = frozenset(get_args(Province))
+_OFFICIAL: Final = frozenset(get_args(OfficialLanguage))
 _TEST_LANGUAGE: Final[dict[Any, str]] = dict(TEST_LANGUAGE)
 _FOUR_BOOLS: Final = (bool, bool, bool, bool)
 _NUMBER: Final = (int, float)  # StrictFloat takes both (never bool: its type is not int)
