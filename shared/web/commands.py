@@ -17,9 +17,9 @@ async def close(thing_id: str, expected: IfMatch, key: IdempotencyKey, principal
     return await command.run(runtime.uow, lambda uow: close_thing(uow, thing_id, expected), ThingView.of)
 ```
 
-A command whose handler opens its own transactions (with retries) records the key itself: check
-`await command.replay(session)` first, then `await command.record(session, answer)` inside the
-handler's transaction, before its commit.
+A command whose handler opens its own transactions (with retries) records the key in the transaction
+that saves, through a callback: `await command.run_in_handler(runtime.uow, lambda record:
+handler(..., on_saved=lambda session, result: record(session, View.of(result))))`.
 """
 
 from __future__ import annotations
@@ -160,6 +160,33 @@ class IdempotentCommand:
             await self.record(uow.session, answer)
             await uow.commit()
         return self.respond(answer)
+
+
+    async def run_in_handler(
+        self,
+        uow_factory: Callable[[], AbstractAsyncContextManager[Any]],
+        act: Callable[[Recorder], Awaitable[object]],
+    ) -> Response:
+        """For a handler that opens its own transactions (and retries a lost race): replay a known key,
+        or run `act(record)`, the handler calling `await record(session, answer)` inside the
+        transaction that saves (so the key is recorded with the change, once even if it retried);
+        answer with the last answer recorded."""
+        async with uow_factory() as uow:
+            replayed = await self.replay(uow.session)
+        if replayed is not None:
+            return replayed
+        answers: list[Answer] = []
+
+        async def record(session: AsyncSession, answer: Any) -> None:
+            answers.append(_json(answer))
+            await self.record(session, answers[-1])
+
+        await act(record)
+        return self.respond(answers[-1])
+
+
+Recorder = Callable[[AsyncSession, Any], Awaitable[None]]
+"""`record(session, answer)`: record a command's answer (a pydantic model or a dict) in `session`."""
 
 
 def _as_is(answer: Answer) -> Answer:

@@ -29,7 +29,7 @@ from shared.auth import Principal, require_roles
 from shared.errors import NotFound
 from shared.idempotency import IdempotencyKey
 from shared.web import IfMatch, etag_header, get_runtime
-from shared.web.commands import IdempotentCommand
+from shared.web.commands import IdempotentCommand, Recorder
 from shared.web.openapi import links
 
 router = APIRouter(prefix="/v1", tags=["applications"])
@@ -292,16 +292,10 @@ async def run_command(
     The handlers open their own transactions (and retry a lost race), so the key is recorded by their
     `on_saved` hook, in the transaction that saves the aggregate.
     """
-    async with runtime.uow() as uow:
-        replayed = await command.replay(uow.session)
-    if replayed is not None:
-        return replayed
-    answers: list[dict[str, Any]] = []
+    def handlers(record: Recorder) -> ApplicationsHandlers:
+        async def on_saved(uow: ApplicationsUow, invitation: Invitation) -> None:
+            await record(uow.session, shape(projection_row(invitation, runtime.clock.now())))
 
-    async def on_saved(uow: ApplicationsUow, invitation: Invitation) -> None:
-        answer = shape(projection_row(invitation, runtime.clock.now())).model_dump(mode="json")
-        answers.append(answer)
-        await command.record(uow.session, answer)
+        return ApplicationsHandlers(applications_uow(runtime.uow), runtime.clock, on_saved)
 
-    await run(ApplicationsHandlers(applications_uow(runtime.uow), runtime.clock, on_saved))
-    return command.respond(answers[-1])
+    return await command.run_in_handler(runtime.uow, lambda record: run(handlers(record)))

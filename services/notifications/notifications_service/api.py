@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service.application.handlers import NotificationsHandlers, OnQueued, OnSaved
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription
@@ -26,7 +25,7 @@ from shared.auth import Principal, require_roles
 from shared.idempotency import IdempotencyKey
 from shared.problem import Problem
 from shared.web import IfMatch, etag_header
-from shared.web.commands import IdempotentCommand
+from shared.web.commands import IdempotentCommand, Recorder
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -76,18 +75,11 @@ async def _run(
     act: Callable[[OnSaved], Awaitable[object]],
     shape: Callable[[Subscription, str | None], dict[str, Any]] = _shown,
 ) -> Response:
-    """Replay a known key, or run the command: its answer is recorded in its own transaction."""
-    async with handlers.uow() as uow:
-        response = await command.replay(uow.session)
-    if response is None:
-        answers: list[dict[str, Any]] = []
+    """Replay a known key, or run the command: its answer is recorded in the transaction that saves."""
+    def saved(record: Recorder) -> OnSaved:
+        return lambda session, subscription, secret: record(session, shape(subscription, secret))
 
-        async def record(session: AsyncSession, subscription: Subscription, secret: str | None) -> None:
-            answers.append(shape(subscription, secret))
-            await command.record(session, answers[-1])
-
-        await act(record)
-        response = command.respond(answers[-1])
+    response = await command.run_in_handler(handlers.uow, lambda record: act(saved(record)))
     if "Location" in response.headers:  # the answer holds a signing secret
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -251,15 +243,6 @@ async def _queue(
     shape: Callable[[int], Queued],
 ) -> Response:
     """Replay a known key, or queue the deliveries: the answer is recorded in the same transaction."""
-    async with handlers.uow() as uow:
-        response = await command.replay(uow.session)
-    if response is not None:
-        return response
-    answers: list[dict[str, Any]] = []
-
-    async def record(session: AsyncSession, queued: int) -> None:
-        answers.append(shape(queued).model_dump(mode="json"))
-        await command.record(session, answers[-1])
-
-    await act(record)
-    return command.respond(answers[-1])
+    return await command.run_in_handler(
+        handlers.uow, lambda record: act(lambda session, queued: record(session, shape(queued)))
+    )
