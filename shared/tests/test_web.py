@@ -99,6 +99,17 @@ def _adapted_error(cause: Exception) -> Exception:
     return error
 
 
+def _raised_during(error: Exception, handling: Exception) -> Exception:
+    """`error` as raised inside an `except` block handling `handling` (its implicit `__context__`)."""
+    try:
+        try:
+            raise handling
+        except type(handling):
+            raise error  # noqa: B904 (the implicit context is the point)
+    except type(error) as raised:
+        return raised
+
+
 DB_ERRORS: dict[str, Exception] = {
     "operational": sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused")),
     "pool-timeout": sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
@@ -118,6 +129,21 @@ DB_ERRORS: dict[str, Exception] = {
     "adapted-begin": _adapted_error(
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
     ),
+    # asyncpg's InterfaceError (not a PostgresError) for a statement on a connection the restarting
+    # server closed, on the direct statement path (was a 500 in CI during a PostgreSQL restart).
+    "closed-connection": asyncpg.exceptions.InterfaceError("connection is closed"),
+    # SQLAlchemy refusing the session after its connection died: the outage is only in the chain.
+    "after-lost-connection": _raised_during(
+        sqlalchemy.exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled back."),
+        asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+    ),
+}
+
+# Not outages although raised while handling one: a bug in an `except` block stays a bug (500), and
+# asyncpg's misuse error says nothing about the server.
+NOT_OUTAGES: dict[str, Exception] = {
+    "bug-while-handling": _raised_during(KeyError("version"), SHUTTING_DOWN),
+    "misuse": asyncpg.exceptions.InterfaceError("cannot perform operation: another operation is in progress"),
 }
 
 
@@ -125,6 +151,8 @@ DB_ERRORS: dict[str, Exception] = {
 async def db_error(kind: str) -> None:
     if kind == "integrity":
         raise sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+    if kind in NOT_OUTAGES:
+        raise NOT_OUTAGES[kind]
     raise DB_ERRORS[kind]
 
 
@@ -347,8 +375,15 @@ async def test_dependency_outage_is_503_with_retry_after(app: Any, kind: str) ->
     body = assert_problem(resp, 503)
     assert int(resp.headers["Retry-After"]) > 0
     assert "retry" in body["detail"].lower()
-    if kind in ("operational", "pool-timeout", "asyncpg", "shutting-down", "admin-shutdown", "adapted-begin"):
+    if kind not in ("refused", "timeout", "multiple"):
         assert body["dependency"] == "database"
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_OUTAGES))
+async def test_error_raised_beside_an_outage_is_not_taken_for_one(app: Any, kind: str) -> None:
+    async with client(app) as c:
+        resp = await c.get(f"/v1/db/{kind}")
+    assert_problem(resp, 500)
 
 
 async def test_integrity_error_is_not_an_outage(app: Any) -> None:

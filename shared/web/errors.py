@@ -40,6 +40,7 @@ __all__ = [
     "internal_error",
     "problem_of",
     "problem_response",
+    "unhandled_error",
 ]
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,39 @@ _NETWORK_ERRNOS = frozenset(
 
 def _outage_of(exc: BaseException) -> str | None:
     """Which dependency `exc` says is unavailable ("database", "Kafka", ...), or None if it is not an
-    outage (then it is a bug: 500)."""
+    outage (then it is a bug: 500).
+
+    A database-layer error can also be the *consequence* of an outage: SQLAlchemy refusing a session
+    whose connection died mid-transaction ("Can't reconnect until invalid transaction is rolled back"),
+    or asyncpg refusing a statement or a rollback on a connection the restarting server closed. Such an
+    error names the outage in its `__cause__` / `__context__`, so the chain is searched for one; other
+    exceptions (a bug in an `except` block, say) are not, so they stay 500s.
+    """
+    import asyncpg.exceptions as pg_errors
+    import sqlalchemy.exc as sa_errors
+
+    current: BaseException | None = exc
+    for _ in range(_CHAIN_DEPTH):
+        if current is None:
+            return None
+        dependency = _outage_named_by(current)
+        if dependency is not None:
+            return dependency
+        if not isinstance(current, sa_errors.SQLAlchemyError | pg_errors.InterfaceError):
+            return None
+        current = current.__cause__ or current.__context__
+    return None
+
+
+_CHAIN_DEPTH = 6
+
+# asyncpg's words (an `InterfaceError`, not a `PostgresError`) for a statement, or a rollback, sent on a
+# connection that the server closed under it, e.g. while PostgreSQL restarts.
+_CLOSED_CONNECTION_MESSAGES = ("connection is closed", "underlying connection is closed")
+
+
+def _outage_named_by(exc: BaseException) -> str | None:
+    """`_outage_of` for one exception, without looking at what caused it."""
     import aiokafka.errors as kafka_errors
     import asyncpg.exceptions as pg_errors
     import sqlalchemy.exc as sa_errors
@@ -216,6 +249,10 @@ def _outage_of(exc: BaseException) -> str | None:
         pg_errors.PostgresConnectionError
         | pg_errors.CannotConnectNowError
         | pg_errors.TooManyConnectionsError,
+    ):
+        return "database"
+    if isinstance(exc, pg_errors.InterfaceError) and any(
+        words in str(exc) for words in _CLOSED_CONNECTION_MESSAGES
     ):
         return "database"
     if isinstance(
@@ -337,7 +374,11 @@ async def _outage_handler(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unhandled_handler(request: Request, exc: Exception) -> Response:
+async def unhandled_error(request: Request, exc: Exception) -> Response:
+    """The answer to an exception no handler claimed: 503 when it is the aftermath of an outage, else
+    a logged 500 (the app's catch-all handler, and the request middleware's net)."""
+    if _outage_of(exc) is not None:  # e.g. asyncpg's "connection is closed", SQLAlchemy's refusals after it
+        return await _outage_handler(request, exc)
     return internal_error(request, exc)
 
 
@@ -350,4 +391,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConcurrencyError, _concurrency_handler)
     for exc_type in outage_exception_types():
         app.add_exception_handler(exc_type, _outage_handler)
-    app.add_exception_handler(Exception, _unhandled_handler)
+    app.add_exception_handler(Exception, unhandled_error)

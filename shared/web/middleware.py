@@ -18,7 +18,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import context
-from shared.web.errors import internal_error
+from shared.web.errors import unhandled_error
 
 __all__ = ["CORRELATION_HEADER", "PROBE_PATHS", "RequestContextMiddleware"]
 
@@ -96,7 +96,7 @@ class RequestContextMiddleware:
             if started:
                 log.error("error after the response started", exc_info=True)
                 raise
-            await internal_error(Request(scope), exc)(scope, receive, send_with_id)
+            await (await unhandled_error(Request(scope), exc))(scope, receive, send_with_id)
         finally:
             elapsed = perf_counter() - begin
             method = scope.get("method", "")
