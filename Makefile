@@ -81,14 +81,18 @@ reset: down
 # Event topics keep their data forever, so test topics are cleaned up: the run's own after pytest
 # (EE_KEEP_TEST_TOPICS=1 keeps them for a post-mortem), and those of runs killed over an hour ago.
 # The exit status is pytest's (make reports any failure as its own "Error").
+# TEST_DB_SUFFIX names the databases of the run (`profile_test`, ...): a second checkout testing at the
+# same time on the same PostgreSQL gives its own (`make test TEST_DB_SUFFIX=_testci`).
+TEST_DB_SUFFIX ?= _test
+
 test: venv infra
 	@prefix="test$$(date +%s)."; \
 	$(LOCAL)/browser.sh; \
-	$(LOCAL)/postgres.sh createdbs _test; \
+	$(LOCAL)/postgres.sh createdbs $(TEST_DB_SUFFIX); \
 	$(VENV)/bin/python -m shared.kafka_admin purge-test-topics --older-than 3600; \
 	$(VENV)/bin/python -m shared.kafka_admin ensure-topics --prefix "$$prefix"; \
-	echo "pytest with EE_DB_SUFFIX=_test EE_TOPIC_PREFIX=$$prefix"; \
-	rc=0; EE_DB_SUFFIX=_test EE_TOPIC_PREFIX="$$prefix" $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	echo "pytest with EE_DB_SUFFIX=$(TEST_DB_SUFFIX) EE_TOPIC_PREFIX=$$prefix"; \
+	rc=0; EE_DB_SUFFIX=$(TEST_DB_SUFFIX) EE_TOPIC_PREFIX="$$prefix" $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [[ -z "$${EE_KEEP_TEST_TOPICS:-}" ]]; then \
 		$(VENV)/bin/python -m shared.kafka_admin delete-topics --prefix "$$prefix" || true; \
 	fi; \
