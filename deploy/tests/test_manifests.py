@@ -401,10 +401,17 @@ def test_disruption_budgets_autoscalers_and_sizes() -> None:
     for service in stateless:
         assert autoscalers[service]["spec"]["minReplicas"] >= 2
         assert deployments[service]["spec"]["replicas"] >= autoscalers[service]["spec"]["minReplicas"]
-        assert budgets[service]["spec"]["minAvailable"] >= 1
+    # Every service, ranking too (no singleton: scoring split by partitions, each replica answers over
+    # the whole pool): two replicas or more, updated one new pod at a time with none taken away before
+    # its successor is ready, and a budget that keeps one up during a drain.
+    for service in NAMES:
+        spec = deployments[service]["spec"]
+        assert spec["replicas"] >= 2, service
+        assert spec["strategy"]["type"] == "RollingUpdate", service
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, service
+        assert budgets[service]["spec"]["minAvailable"] >= 1, service
+        assert "maxUnavailable" not in budgets[service]["spec"], service
     ranking = deployments["ranking"]
-    assert ranking["spec"]["replicas"] == 1 and ranking["spec"]["strategy"]["type"] == "Recreate"
-    assert budgets["ranking"]["spec"]["maxUnavailable"] == 1  # a node drain may move the one scorer
     (container,) = ranking["spec"]["template"]["spec"]["containers"]
     assert memory_bytes(container["resources"]["requests"]["memory"]) >= RANKING_BYTES_AT_1M
     assert memory_bytes(container["resources"]["limits"]["memory"]) > memory_bytes(
