@@ -6,7 +6,7 @@
 #                                  reuses a broker that already answers on 127.0.0.1:9092
 #   deploy/local/kafka.sh stop     stop the broker this script started (by pid), wait for it to exit
 #   deploy/local/kafka.sh status   print state; exit 0 when a broker answers, 3 otherwise
-#   deploy/local/kafka.sh wait     wait (EE_KAFKA_START_TIMEOUT s) until the broker answers
+#   deploy/local/kafka.sh wait     wait until the broker answers (as start does; see the knobs)
 #   deploy/local/kafka.sh wipe     delete the broker's data (topics, offsets, cluster id); must be stopped
 #
 # Layout: .local/kafka/{libs,data,logs}, config .local/kafka/server.properties (rendered from
@@ -15,7 +15,12 @@
 # When KAFKA_BOOTSTRAP_SERVERS points anywhere other than 127.0.0.1:9092 (or localhost:9092), the
 # broker is somebody else's: start/stop/wipe do nothing and `wait` probes that address instead.
 #
-# Knobs: EE_KAFKA_VERSION (default 4.1.2), EE_KAFKA_HEAP (512m), EE_KAFKA_START_TIMEOUT (90 s).
+# Knobs: EE_KAFKA_VERSION (default 4.1.2), EE_KAFKA_HEAP (512m), EE_KAFKA_START_TIMEOUT (90 s),
+# EE_KAFKA_START_LIMIT (900 s). A start waits for the broker to answer as long as it makes progress:
+# it fails once the broker we started has neither answered nor written a log line for
+# EE_KAFKA_START_TIMEOUT seconds, or after EE_KAFKA_START_LIMIT in all. A node killed with -9 recovers
+# its log segments before it serves (minutes on a loaded machine, one log line per partition): that is
+# progress, not a hang. A broker that is not ours (no log to watch) gets EE_KAFKA_START_TIMEOUT flat.
 # A second, private broker beside the shared one (the Kafka-outage fault test starts one):
 #   EE_KAFKA_PORT (9092) and EE_KAFKA_CONTROLLER_PORT (port + 1): its listeners on 127.0.0.1;
 #   EE_KAFKA_HOME (.local/kafka): its data/, logs/, server.properties and pid (the jars stay in
@@ -39,6 +44,7 @@ LOG4J_VERSION="${EE_LOG4J_VERSION:-2.25.3}"
 DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.10.0"
 HEAP="${EE_KAFKA_HEAP:-512m}"
 START_TIMEOUT="${EE_KAFKA_START_TIMEOUT:-90}"
+START_LIMIT="${EE_KAFKA_START_LIMIT:-900}"
 
 KAFKA_HOME="${EE_KAFKA_HOME:-$EE_LOCAL/kafka}"
 LIBS="${EE_KAFKA_LIBS:-$EE_LOCAL/kafka/libs}"
@@ -234,17 +240,36 @@ print_log_tail() {
     tail -n 40 "$LOGS/server.log" >&2 2>/dev/null || true
 }
 
-# Wait until the broker answers; fail early when the process we started dies.
+# What the broker we started has logged so far (sizes and times of its log files): a change is progress.
+log_mark() {
+    { stat -c '%n:%s:%Y' "$LOGS"/server.log "$LOGS"/controller.log "$LOGS"/kafka.out 2>/dev/null || true; } \
+        | tr '\n' ' '
+}
+
+# Wait until the broker answers; fail early when the process we started dies. The broker we started (a
+# pid) gets START_TIMEOUT seconds without progress (no answer and nothing new in its logs), at most
+# START_LIMIT in all; any other one START_TIMEOUT seconds.
 wait_ready() {
-    local pid="${1:-}" host="${2:-$HOST}" port="${3:-$PORT}" deadline
-    deadline=$(( $(date +%s) + START_TIMEOUT ))
+    local pid="${1:-}" host="${2:-$HOST}" port="${3:-$PORT}" t0 now last_progress mark seen
+    t0="$(date +%s)"
+    last_progress="$t0"
+    seen=""
+    [[ -z "$pid" ]] || seen="$(log_mark)"
     until kafka_answers "$host" "$port"; do
         if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
             print_log_tail
             die "the broker (pid $pid) exited during startup"
         fi
-        if (( $(date +%s) >= deadline )); then
-            [[ -n "$pid" ]] && print_log_tail
+        now="$(date +%s)"
+        if [[ -n "$pid" ]]; then
+            mark="$(log_mark)"
+            [[ "$mark" != "$seen" ]] && { seen="$mark"; last_progress="$now"; }
+            if (( now - last_progress >= START_TIMEOUT || now - t0 >= START_LIMIT )); then
+                print_log_tail
+                die "no Kafka answer on $host:$port after $(( now - t0 ))s (nothing new in its logs for" \
+                    "$(( now - last_progress ))s; EE_KAFKA_START_TIMEOUT=$START_TIMEOUT, EE_KAFKA_START_LIMIT=$START_LIMIT)"
+            fi
+        elif (( now - t0 >= START_TIMEOUT )); then
             die "no Kafka answer on $host:$port after ${START_TIMEOUT}s"
         fi
         sleep 0.1
