@@ -143,8 +143,12 @@ _RETRIES: Final = (
     # with an Idempotency-Key (the service answers a repeat with its first answer, and applies nothing
     # twice). A POST, PUT or DELETE without one gets the 502 instead: the client must find out what
     # happened before sending it again. Timeouts are never retried (the request may still be running).
-    # HAProxy keeps a copy of each request for this; one larger than its buffer (tune.bufsize, 16 kB)
-    # is never resent.
+    # HAProxy keeps a copy of each request for this, but only of a request it had received whole when
+    # it began sending it: a client writing a PUT's body after its headers (httpx does) would lose the
+    # retry, and an instance killed under it then closes the client's kept-alive connection without an
+    # answer. http-buffer-request waits for the whole body first (bounded by timeout http-request), so
+    # every request can be resent; one larger than the buffer (tune.bufsize, 16 kB) never is.
+    "    option http-buffer-request",
     "    retry-on conn-failure empty-response junk-response",
     "    retries 3",
     "    option redispatch 1",

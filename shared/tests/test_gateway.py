@@ -115,6 +115,8 @@ def test_backends_retry_on_the_other_instance_and_resend_in_flight_writes_only_w
     for backend in ("be_profile", "be_draws"):
         section = config.split(f"backend {backend}\n", 1)[1].split("\n\n", 1)[0]
         assert "retry-on conn-failure empty-response junk-response" in section
+        # without it a body sent after the headers leaves HAProxy no copy to resend (HAProxy 2.6)
+        assert "option http-buffer-request" in section
         assert "option redispatch 1" in section
         assert (
             "http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || "
