@@ -19,7 +19,11 @@
 #                                    already runs this code; /readyz 200), state ready, and wait until
 #                                    HAProxy sends it traffic again (its health check passed)
 #   deploy/local/cluster.sh rolling-restart [SERVICE...]
-#                                    restart a, then restart b: never both instances of a service down
+#                                    one instance at a time: for each service, restart its instance a
+#                                    (as `restart a SERVICE`: drained, stopped, started, /readyz 200, UP
+#                                    in HAProxy again), then its instance b the same way; only then the
+#                                    next service. At every moment every service has an instance serving
+#                                    and at most one instance of the whole cluster is away
 #   deploy/local/cluster.sh recover  after a crash (kill -9 of a Kafka node or an instance): start again,
 #                                    side by side, whatever of it is not running; no topic or database
 #                                    step and no migrations (the databases already run this code), so it
@@ -230,13 +234,22 @@ cmd_restart() {
     log "instance $instance of ${names[*]} restarted in $(( $(now_ms) - t0 )) ms"
 }
 
+# One instance at a time: cmd_restart returns only once the restarted instance answers /readyz (services.sh
+# start waits for it) and HAProxy reports it UP again, so the next one is taken away only then.
 cmd_rolling_restart() {
-    local instance t0
-    t0="$(now_ms)"
-    for instance in "${INSTANCES[@]}"; do
-        cmd_restart "$instance" "$@"
+    local instance name t0
+    local -a names=("$@")
+    ((${#names[@]})) || mapfile -t names < <(service_names)
+    for name in "${names[@]}"; do
+        service_names | grep -qx "$name" || die "unknown service '$name' ($(service_names | paste -sd' '))"
     done
-    log "rolling restart done in $(( $(now_ms) - t0 )) ms"
+    t0="$(now_ms)"
+    for name in "${names[@]}"; do
+        for instance in "${INSTANCES[@]}"; do
+            cmd_restart "$instance" "$name"
+        done
+    done
+    log "rolling restart done in $(( $(now_ms) - t0 )) ms (${#names[@]} services, one instance at a time)"
 }
 
 cmd_wipe() {
