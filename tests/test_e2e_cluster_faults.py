@@ -14,13 +14,13 @@ retry contract). Phases:
 
 1. `before`: steady load;
 2. `kill`: `kill -9` of Kafka node 2 and of instance a of every service; requests may fail only with a
-   retryable 503 (problem+json), never another 5xx or a connection error (one exception, counted: a
-   request an instance had not read yet when killed is reset, and HAProxy closes the client's keep-alive
-   connection without an answer, HTTP's sign to send it again, which the client does with the same
-   Idempotency-Key; any other connection error fails the test); the killed processes are
-   started again (`cluster.sh recover`) until `cluster.sh status` and every instance's /readyz say ready;
-3. `rolling`: `cluster.sh rolling-restart` (drain in HAProxy, SIGTERM, start, ready; a, then b) during
-   the load: no 503 and no other 5xx at all.
+   retryable 503 (problem+json with a Retry-After), never another status and never a connection closed
+   without an answer or any other connection error: a request the killed instance held (read or not)
+   is resent by HAProxy to the other instance (it buffers every request whole, so each can be resent;
+   see shared/gateway.py); the killed processes are started again (`cluster.sh recover`) until
+   `cluster.sh status` and every instance's /readyz say ready;
+3. `rolling`: `cluster.sh rolling-restart` (one instance at a time: drain in HAProxy, SIGTERM, start,
+   /readyz, UP in HAProxy, then the next) during the load: no 503 and no other 5xx at all.
 
 Afterwards nothing accepted is lost or applied twice: each accepted command's event is in the profile
 event store once, on Kafka once (by event id), the ranking projection holds every profile's last update,
@@ -129,11 +129,12 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
+    # No EE_KAFKA_START_TIMEOUT: kafka.sh's default waits as long as the node killed with -9 makes
+    # progress recovering its logs (minutes on a loaded machine), up to EE_KAFKA_START_LIMIT.
     private = prepare_private_cluster(
         "faults", secret=SECRET, port_base=port_base(), run_dir=RUN_DIR, db_suffix=DB_SUFFIX,
         kafka_port=kafka_port(),
         EE_SERVICE_READY_TIMEOUT="180",  # two cores shared with other runs: starts can be slow
-        EE_KAFKA_START_TIMEOUT="300",  # a node killed with -9 recovers its logs first (90 s seen)
     )
     prefix, env, bootstrap = private.prefix, private.env, private.bootstrap
     started = time.monotonic()
@@ -560,18 +561,15 @@ async def test_kill_9_of_a_broker_and_an_instance_of_each_service_then_a_rolling
     figures["statuses"] = dict(sorted(load.statuses.items()))
     figures["transport_errors"] = dict(load.transport_errors)
     try:
-        # An instance killed while it held a request: HAProxy resends it (empty answer) unless the
-        # kernel reset the connection (the request not yet read); then HAProxy 2.6 closes the client's
-        # keep-alive connection without an answer, which tells an HTTP client to send it again (the
-        # client does, with the same Idempotency-Key). Counted; only then, never in another phase.
+        # An instance killed while it held a request: HAProxy resends it to the other instance, whether
+        # the dead one had read it (an empty answer) or not (a reset). No connection closed without an
+        # answer (HAProxy 2.6's way of giving up on a kept-alive one) and no other connection error.
         closed = {k: v for k, v in load.transport_errors.items() if k.endswith(" RemoteProtocolError")}
         figures["closed_without_answer_at_kill"] = sum(v for k, v in closed.items() if k.startswith("kill:"))
-        others = {
-            k: v for k, v in load.transport_errors.items() if not k.startswith("kill:") or k not in closed
-        }
-        assert not others, f"connection errors reached the client: {others}"
+        assert not load.transport_errors, f"connection errors reached the client: {load.transport_errors}"
         assert not load.not_problem_json, load.not_problem_json[:3]
         assert not load.refused, load.refused[:5]
+        assert not load.retry_after_missing, f"503 without Retry-After: {dict(load.retry_after_missing)}"
         for phase in ("setup", "before", "kill"):
             assert not load.bad_statuses(phase, {200, 201, 503}), load.bad_statuses(phase, {200, 201, 503})
         for phase in ("rolling", "after"):
