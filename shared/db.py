@@ -21,6 +21,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.dialects.postgresql import base as postgresql_base
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as postgresql_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -198,6 +199,23 @@ async def drop_database(database_url: str) -> None:
                 await asyncio.sleep(0.5)
     finally:
         await conn.close()
+
+
+def guarded_upsert_sql(table: sa.Table, key: str, *, where: str | None = None) -> str:
+    """An upsert of one row of `table` (every column, `$1..$n` in column order, each cast to its
+    column's type), written only when `{written}` holds: the query-table row an aggregate's save
+    sends with the append of its events (`shared.eventstore.Followup`). `where`: the DO UPDATE's
+    condition (e.g. only a newer version)."""
+    dialect = postgresql_dialect()
+    columns = [column.name for column in table.c]
+    values = ", ".join(
+        f"${n}::{column.type.compile(dialect=dialect)}" for n, column in enumerate(table.c, start=1)
+    )
+    updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != key)
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {values} WHERE {{written}} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}" + (f" WHERE {where}" if where else "")
+    )
 
 
 def _json_dumps(value: Any) -> str:

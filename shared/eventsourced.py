@@ -36,10 +36,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from shared.db import driver_connection
 from shared.domain_events import DomainEvent
 from shared.events.mapping import EventMapper
 from shared.events.registry import REGISTRY, EventRegistry
-from shared.eventstore import Snapshot
+from shared.eventstore import Followup, Snapshot, snapshot_followup
 from shared.uow import UnitOfWork
 
 
@@ -66,8 +67,19 @@ class EventSourcedRepository(ABC, Generic[A]):
     snapshot_every: ClassVar[int] = 8
     """A snapshot at every multiple of this many versions: a load replays fewer events than this."""
 
+    load_also: ClassVar[tuple[str, ...]] = ()
+    """Scalar subqueries read with the snapshot and the events, in the same round trip (their
+    parameters are `$3...`, from `load_also_args`); `loaded_also` gets their values before the
+    aggregate is rebuilt (e.g. the data key its personal fields are opened with)."""
+
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
+
+    def load_also_args(self, aggregate_id: str) -> tuple[Any, ...]:
+        return ()
+
+    def loaded_also(self, values: tuple[Any, ...]) -> None:
+        """The values of `load_also`, before the aggregate is rebuilt."""
 
     @abstractmethod
     def stream_id(self, aggregate_id: str) -> str: ...
@@ -82,7 +94,18 @@ class EventSourcedRepository(ABC, Generic[A]):
     def is_published(self, event: DomainEvent) -> bool: ...
 
     async def project(self, aggregate: A) -> None:
-        """Write the aggregate's query-table row(s), in the same transaction (none by default)."""
+        """Write the aggregate's query-table row(s), in the same transaction (none by default).
+
+        A repository whose projection is one statement returns it from `projection` instead: it is
+        then sent with the append of the events (one round trip)."""
+        followup = self.projection(aggregate)
+        if followup is not None:
+            connection = await driver_connection(self.uow.session)
+            await connection.execute(followup.alone(), *followup.args)
+
+    def projection(self, aggregate: A) -> Followup | None:
+        """The aggregate's query-table row as one write sent with the append (None: see `project`)."""
+        return None
 
     def to_snapshot(self, aggregate: A) -> dict[str, Any]:
         """The aggregate's state as JSON-ready data (with `snapshot_kind`)."""
@@ -98,9 +121,10 @@ class EventSourcedRepository(ABC, Generic[A]):
             envelopes = await self.uow.events.load(self.uow.session, sid)
             snapshot = None
         else:
-            snapshot, envelopes = await self.uow.events.load_from_snapshot(
-                self.uow.session, sid, self.snapshot_kind
+            snapshot, envelopes, also = await self.uow.events.load_from_snapshot_with(
+                self.uow.session, sid, self.snapshot_kind, self.load_also, *self.load_also_args(aggregate_id)
             )
+            self.loaded_also(also)
         events = (self.mapper.to_domain(self.registry.parse(envelope)) for envelope in envelopes)
         if snapshot is not None:
             aggregate = self.from_snapshot(snapshot.state, events)
@@ -118,24 +142,37 @@ class EventSourcedRepository(ABC, Generic[A]):
         return await self.uow.events.current_version(self.uow.session, self.stream_id(aggregate_id)) > 0
 
     async def save(self, aggregate: A) -> None:
-        """Append the pending events (ConcurrencyError if the stream moved) and project the aggregate."""
+        """Append the pending events (ConcurrencyError if the stream moved) and project the aggregate.
+
+        The snapshot (when one is due) and the projection go with the last append, in its statement."""
         pending, aggregate.pending = aggregate.pending, []
         expected = aggregate.version - len(pending)
         sid = self.stream_id(self.aggregate_id(aggregate))
-        for published, run in runs_by(pending, self.is_published):
-            wire = [self.mapper.to_wire(event) for event in run]
-            if published:
-                await self.uow.append(sid, expected, wire)
-            else:
-                envelopes = [self.uow.envelope(event, aggregate_id=sid) for event in wire]
-                await self.uow.events.append(self.uow.session, sid, expected, envelopes)
-            expected += len(run)
+        also: list[Followup] = []
         if self.snapshot_kind is not None:
             every = self.snapshot_every
             if (aggregate.version - len(pending)) // every != aggregate.version // every:
                 snapshot = Snapshot(self.snapshot_kind, aggregate.version, self.to_snapshot(aggregate))
-                await self.uow.events.save_snapshot(self.uow.session, sid, snapshot)
-        await self.project(aggregate)
+                also.append(snapshot_followup(sid, snapshot))
+        projection = self.projection(aggregate)
+        if projection is not None:
+            also.append(projection)
+        runs = runs_by(pending, self.is_published)
+        for n, (published, run) in enumerate(runs, start=1):
+            wire = [self.mapper.to_wire(event) for event in run]
+            with_it = also if n == len(runs) else ()
+            if published:
+                await self.uow.append(sid, expected, wire, also=with_it)
+            else:
+                envelopes = [self.uow.envelope(event, aggregate_id=sid) for event in wire]
+                await self.uow.events.append(self.uow.session, sid, expected, envelopes, also=with_it)
+            expected += len(run)
+        if not runs and also:  # nothing appended: the writes go alone
+            connection = await driver_connection(self.uow.session)
+            for followup in also:
+                await connection.execute(followup.alone(), *followup.args)
+        if projection is None:
+            await self.project(aggregate)
 
 
 E = TypeVar("E")

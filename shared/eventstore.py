@@ -10,6 +10,8 @@ work), so the events commit together with the outbox rows and any state the serv
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, NamedTuple
@@ -38,7 +40,7 @@ class ConcurrencyError(Exception):
 
 
 
-_APPEND_SQL = """
+_HEAD_AND_INSERT = """
     WITH head AS (
         SELECT coalesce(max(version), 0) AS version FROM event_store WHERE stream_id = $1
     ), inserted AS (
@@ -48,24 +50,59 @@ _APPEND_SQL = """
         WHERE (SELECT version FROM head) = $2
         ON CONFLICT ON CONSTRAINT uq_event_store_stream_version DO NOTHING
         RETURNING 1
-    )
-    SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted)
-"""
+    )"""
 
-# The same, writing the outbox rows of the unit of work too (in their order), only when every event went
-# in: one round trip for what took two.
-_APPEND_WITH_OUTBOX_SQL = _APPEND_SQL.replace(
-    "    SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted)",
-    """    , outboxed AS (
+# The outbox rows of the unit of work (in their order), written only when every event went in.
+_OUTBOXED = """, outboxed AS (
         INSERT INTO outbox (event_id, topic, key, payload)
         SELECT o.e, o.t, o.k, o.p
         FROM unnest($7::text[], $8::text[], $9::text[], $10::bytea[]) WITH ORDINALITY AS o(e, t, k, p, n)
-        WHERE (SELECT count(*) FROM inserted) = cardinality($3::integer[])
+        WHERE {written}
         ORDER BY o.n
         RETURNING 1
-    )
-    SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted), (SELECT count(*) FROM outboxed)""",
-)
+    )"""
+
+# True in the statement when every event went in: what the outbox rows and the `also` writes wait for.
+_WRITTEN = "(SELECT count(*) FROM inserted) = cardinality($3::integer[])"
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+class Followup(NamedTuple):
+    """A write that goes with an append, in the same statement (one round trip), only if every event
+    went in: e.g. the aggregate's projection row or its snapshot. `sql` is an INSERT (or UPDATE) whose
+    parameters are `$1..$n` of `args` and whose condition includes `{written}`."""
+
+    sql: str
+    args: Sequence[Any]
+
+    def alone(self) -> str:
+        """The statement by itself (no append beside it): `{written}` is true."""
+        return self.sql.format(written="true")
+
+
+@functools.lru_cache(maxsize=64)
+def _append_sql(with_outbox: bool, also: tuple[str, ...]) -> str:
+    """The append statement: the version check, the insert, [the outbox rows], [the `also` writes],
+    and the head version with the count of what went in."""
+    parts = [_HEAD_AND_INSERT]
+    if with_outbox:
+        parts.append(_OUTBOXED.format(written=_WRITTEN))
+    offset = 10 if with_outbox else 6
+    for n, sql in enumerate(also):
+        base = offset
+
+        def renumber(match: re.Match[str], base: int = base) -> str:
+            return f"${int(match.group(1)) + base}"
+
+        body = _PARAMETER.sub(renumber, sql).format(written=_WRITTEN)
+        parts.append(f", also{n} AS (\n        {body}\n        RETURNING 1\n    )")
+        offset += _parameter_count(sql)
+    parts.append("\n    SELECT (SELECT version FROM head), (SELECT count(*) FROM inserted)")
+    return "".join(parts)
+
+
+def _parameter_count(sql: str) -> int:
+    return max((int(m) for m in _PARAMETER.findall(sql)), default=0)
 
 
 # The stored envelope is read as JSON text, parsed once by `decode` (not into a dict by the driver's
@@ -74,16 +111,16 @@ _LOAD_SQL = (
     "SELECT envelope::text FROM event_store WHERE stream_id = $1 AND version > $2 ORDER BY version"
 )
 
-# A snapshot of the kind asked for (tag 0) and the stream's events after it (tag 1), in one round trip.
+# A snapshot of the kind asked for and the stream's events after it, in one round trip and one row
+# (version and state NULL without a snapshot), then whatever else the caller reads with it (`also`).
 _LOAD_FROM_SNAPSHOT_SQL = """
     WITH snap AS (
         SELECT version, state FROM snapshots WHERE stream_id = $1 AND kind = $2
     )
-    SELECT 0 AS tag, version, state::text AS body FROM snap
-    UNION ALL
-    SELECT 1, version, envelope::text FROM event_store
-    WHERE stream_id = $1 AND version > coalesce((SELECT version FROM snap), 0)
-    ORDER BY tag, version
+    SELECT (SELECT version FROM snap), (SELECT state::text FROM snap),
+           ARRAY(SELECT envelope::text FROM event_store
+                 WHERE stream_id = $1 AND version > coalesce((SELECT version FROM snap), 0)
+                 ORDER BY version){also}
 """
 
 
@@ -108,6 +145,20 @@ class Snapshot:
     kind: str
     version: int
     state: dict[str, Any]
+
+
+_SNAPSHOT_FOLLOWUP_SQL = """
+        INSERT INTO snapshots (stream_id, kind, version, state)
+        SELECT $1::text, $2::text, $3::integer, $4::text::jsonb WHERE {written}
+        ON CONFLICT (stream_id) DO UPDATE
+        SET kind = excluded.kind, version = excluded.version, state = excluded.state, taken_at = now()
+        WHERE snapshots.kind <> excluded.kind OR snapshots.version < excluded.version"""
+
+
+def snapshot_followup(stream_id: str, snapshot: Snapshot) -> Followup:
+    """`save_snapshot` as a write that goes with the append of the events it covers."""
+    state = orjson.dumps(snapshot.state, option=orjson.OPT_UTC_Z).decode()
+    return Followup(_SNAPSHOT_FOLLOWUP_SQL, (stream_id, snapshot.kind, snapshot.version, state))
 
 
 class Cursor(NamedTuple):
@@ -168,11 +219,15 @@ class EventStore:
         expected_version: int,
         envelopes: Sequence[Envelope],
         outbox: Sequence[OutboxRow] = (),
+        also: Sequence[Followup] = (),
+        encoded: Sequence[bytes] | None = None,
     ) -> list[Envelope]:
         """Append `envelopes` as versions `expected_version + 1, + 2, ...` of `stream_id`.
 
         `outbox` rows (the unit of work's, in order) are written by the same statement, and only if
-        every event was: nothing of them is written when this raises.
+        every event was: nothing of them is written when this raises; so are the `also` writes (the
+        aggregate's projection, its snapshot): one round trip for all of it. `encoded`: the stamped
+        envelopes already through `encode` (the unit of work has them for the outbox), else encoded here.
 
         Returns the envelopes as stored (`aggregateid` = stream id, `aggregateversion` set). Raises
         `ConcurrencyError` when the stream is not at `expected_version`, or when a concurrent
@@ -199,14 +254,15 @@ class EventStore:
             [env.id for env in stamped],
             [env.type for env in stamped],
             # Through the wire codec, so the stored envelope is exactly what consumers read.
-            [encode(env).decode() for env in stamped],
+            [body.decode() for body in ([encode(env) for env in stamped] if encoded is None else encoded)],
         ]
         if outbox:
             arguments += [[row.event_id for row in outbox], [row.topic for row in outbox],
                           [row.key for row in outbox], [row.payload for row in outbox]]  # fmt: skip
-            actual, inserted, _outboxed = await connection.fetchrow(_APPEND_WITH_OUTBOX_SQL, *arguments)
-        else:
-            actual, inserted = await connection.fetchrow(_APPEND_SQL, *arguments)
+        for followup in also:
+            arguments += followup.args
+        sql = _append_sql(bool(outbox), tuple(followup.sql for followup in also))
+        actual, inserted = await connection.fetchrow(sql, *arguments)
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, int(actual))
         if inserted != len(stamped):
@@ -229,15 +285,21 @@ class EventStore:
         self, session: AsyncSession, stream_id: str, kind: str
     ) -> tuple[Snapshot | None, list[Envelope]]:
         """The stream's latest snapshot of `kind` (None if there is none) and its events after it."""
-        connection = await driver_connection(session)
-        snapshot: Snapshot | None = None
-        envelopes: list[Envelope] = []
-        for tag, version, body in await connection.fetch(_LOAD_FROM_SNAPSHOT_SQL, stream_id, kind):
-            if tag == 0:
-                snapshot = Snapshot(kind, int(version), orjson.loads(body))
-            else:
-                envelopes.append(decode(body))
+        snapshot, envelopes, _ = await self.load_from_snapshot_with(session, stream_id, kind)
         return snapshot, envelopes
+
+    async def load_from_snapshot_with(
+        self, session: AsyncSession, stream_id: str, kind: str, also: Sequence[str] = (), *args: Any
+    ) -> tuple[Snapshot | None, list[Envelope], tuple[Any, ...]]:
+        """The stream's latest snapshot of `kind` (None if there is none), its events after it, and the
+        values of the `also` expressions (scalar subqueries whose parameters are `$3...`, `args`) read
+        in the same round trip (e.g. the aggregate's data key)."""
+        connection = await driver_connection(session)
+        sql = _LOAD_FROM_SNAPSHOT_SQL.format(also="".join(f", {expression}" for expression in also))
+        row = await connection.fetchrow(sql, stream_id, kind, *args)
+        version, state, bodies = row[0], row[1], row[2]
+        snapshot = None if version is None else Snapshot(kind, int(version), orjson.loads(state))
+        return snapshot, [decode(body) for body in bodies], tuple(row[3:])
 
     async def save_snapshot(self, session: AsyncSession, stream_id: str, snapshot: Snapshot) -> None:
         """Keep `snapshot` as the stream's, unless one of the same kind and a later version is there.

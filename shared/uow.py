@@ -27,7 +27,7 @@ from shared import context
 from shared.db import driver_connection
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import Event
-from shared.eventstore import EventStore, OutboxRow, stamp
+from shared.eventstore import EventStore, Followup, OutboxRow, stamp
 from shared.messages import envelope_for
 from shared.settings import ServiceSettings
 
@@ -165,23 +165,30 @@ class UnitOfWork:
             causation_id=context.causation_id.get(),
         )
 
-    async def append(self, stream_id: str, expected_version: int, events: Sequence[Event]) -> list[Envelope]:
-        """Append `events` to the stream (versions `expected_version + 1, ...`) and to the outbox.
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Event], *, also: Sequence[Followup] = ()
+    ) -> list[Envelope]:
+        """Append `events` to the stream (versions `expected_version + 1, ...`) and to the outbox;
+        `also`: writes that go in with them (see `EventStore.append`).
 
         Raises `shared.eventstore.ConcurrencyError` when the stream moved; nothing is written then.
         """
         envelopes = stamp(
             stream_id, expected_version, [self.envelope(event, aggregate_id=stream_id) for event in events]
         )
+        # Encoded once: the same bytes are the outbox payload and the stored envelope.
+        encoded = [encode(envelope) for envelope in envelopes]
         # The outbox rows buffered so far and these events' go in with the append itself (one round
         # trip), in the order they were produced; if the append fails, none is written and the
         # buffered ones stay for the commit.
-        produced = zip(events, envelopes, strict=True)
-        rows = [*self._outbox_rows, *(self._outbox_row(event, envelope) for event, envelope in produced)]
+        rows = [OutboxRow(r["event_id"], r["topic"], r["key"], r["payload"]) for r in self._outbox_rows]
+        rows += [
+            OutboxRow(envelope.id, self.settings.topic(event.topic), event.key(), payload)
+            for event, envelope, payload in zip(events, envelopes, encoded, strict=True)
+        ]
         stored = await self.events.append(
-            self.session, stream_id, expected_version, envelopes,
-            [OutboxRow(r["event_id"], r["topic"], r["key"], r["payload"]) for r in rows],
-        )  # fmt: skip
+            self.session, stream_id, expected_version, envelopes, rows, also=also, encoded=encoded
+        )
         self._outbox_rows = []
         self._flushed_outbox = self._flushed_outbox or bool(rows)
         return stored

@@ -34,14 +34,26 @@ class KeyStore:
         self.session = session
         self.ring = ring
 
+    # The same, as scalar subqueries on the profile id `$3` (read with a profile's snapshot and events).
+    SELECTED_BY_PROFILE_3 = (
+        "$3::text",
+        "(SELECT kek_id FROM data_keys WHERE profile_id = $3::text)",
+        "(SELECT wrapped FROM data_keys WHERE profile_id = $3::text)",
+    )
+
     async def get(self, profile_id: str) -> bytes | None:
         """The profile's data key; None when it has none yet or it was erased."""
-        # Every command on a profile reads its key first: asyncpg directly (shared.db.driver_connection).
         connection = await driver_connection(self.session)
         row = await connection.fetchrow(_GET_SQL, profile_id)
-        if row is None or row["wrapped"] is None:
+        if row is None:
             return None
-        return self.ring.unwrap(WrappedKey(row["kek_id"], row["wrapped"]), profile_id)
+        return self.unwrapped(profile_id, row["kek_id"], row["wrapped"])
+
+    def unwrapped(self, profile_id: str, kek_id: str | None, wrapped: bytes | None) -> bytes | None:
+        """The data key from its stored row (None: none yet, or erased)."""
+        if wrapped is None or kek_id is None:
+            return None
+        return self.ring.unwrap(WrappedKey(kek_id, wrapped), profile_id)
 
     async def get_or_create(self, profile_id: str, now: datetime) -> bytes:
         """The profile's data key, made and stored (wrapped) on first use; KeyErased after erasure."""

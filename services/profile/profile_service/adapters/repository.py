@@ -20,9 +20,10 @@ from profile_service.application.events import EVENTS
 from profile_service.domain.events import is_published
 from profile_service.domain.profile import Profile
 from shared.crypto import DEV_KEK
-from shared.db import driver_connection, idempotency_keys, snapshots
+from shared.db import guarded_upsert_sql, idempotency_keys, snapshots
 from shared.domain_events import DomainEvent, ProfileCreated, ProfileSubmitted, ProfileUpdated
 from shared.eventsourced import EventSourcedRepository
+from shared.eventstore import Followup
 from shared.personal import open_document, seal_document, split_personal
 from shared.uow import UnitOfWork
 
@@ -49,9 +50,14 @@ class ProfileRepository(EventSourcedRepository[Profile]):
 
     # --- personal data: sealed on the way in, opened on the way out (docs/PRIVACY.md) -------------
 
-    async def get(self, aggregate_id: str) -> Profile | None:
-        self._key = await self.keys.get(aggregate_id)
-        return await super().get(aggregate_id)
+    # The data key is read with the snapshot and the events (one round trip): `loaded_also` unwraps it.
+    load_also = KeyStore.SELECTED_BY_PROFILE_3
+
+    def load_also_args(self, aggregate_id: str) -> tuple[Any, ...]:
+        return (aggregate_id,)
+
+    def loaded_also(self, values: tuple[Any, ...]) -> None:
+        self._key = self.keys.unwrapped(values[0], values[1], values[2])
 
     async def save(self, aggregate: Profile) -> None:
         sealed: list[DomainEvent] = []
@@ -140,20 +146,14 @@ class ProfileRepository(EventSourcedRepository[Profile]):
             .values(due_at=profile.due_at(self.uow.clock.now()))
         )
 
-    async def project(self, aggregate: Profile) -> None:
+    def projection(self, aggregate: Profile) -> Followup:
         row = projection_row(aggregate, self.uow.clock.now())
-        connection = await driver_connection(self.uow.session)  # every command: no SQLAlchemy layers
-        await connection.execute(_UPSERT_SQL, *(row[column] for column in _COLUMNS))
+        return Followup(_UPSERT_SQL, [row[column] for column in _COLUMNS])
 
 
 _COLUMNS = [column.name for column in profiles.c]
-_UPSERT_SQL = (
-    f"INSERT INTO profiles ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_COLUMNS) + 1))}) "
-    "ON CONFLICT (profile_id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS if name != "profile_id")
-    + " WHERE profiles.version < excluded.version"
-)
+# Sent with the append of the events (every command), in the same statement: see `shared.eventsourced`.
+_UPSERT_SQL = guarded_upsert_sql(profiles, "profile_id", where="profiles.version < excluded.version")
 
 
 def projection_row(profile: Profile, now: datetime) -> dict[str, Any]:
