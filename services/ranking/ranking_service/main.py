@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from ranking_service import api
 from ranking_service.adapters.consumer import ProjectionRunner, ranking_consumer
@@ -60,10 +61,17 @@ def build_app(settings: RankingSettings | None = None, *, clock: Clock | None = 
     runtime.watch_consumer(lambda: runner.consumer)
     runtime.add_metrics(partial(ranking_metrics, settings.service_name, projection))
     runtime.add_background(Periodic("ranking-rescore", runtime.clock, settings.rescore_interval_s, jobs.tick))
-    state = {"ranking": api.RankingContext(view, jobs, runtime.clock, runner.sync), "ranking_runner": runner}
-    return create_service_app(
+    ranking = api.RankingContext(view, jobs, runtime.clock, runner.sync)
+    state = {"ranking": ranking, "ranking_runner": runner}
+    app = create_service_app(
         runtime, [api.router], title="Ranking service", description=DESCRIPTION, state=state
     )
+    # Innermost of the app's middleware: inside the platform's request middleware (correlation id,
+    # metrics, access log), before routing (`api.LeanCandidateReads`).
+    app.user_middleware.append(
+        Middleware(api.LeanCandidateReads, ranking=ranking, route=api.candidate_route(app.routes))
+    )
+    return app
 
 
 app = build_app()

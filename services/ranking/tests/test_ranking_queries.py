@@ -9,6 +9,8 @@ from datetime import datetime
 from ranking_app import Member, app_with, client, problem, token, view_of
 from ranking_factories import pid
 
+from ranking_service.api import LeanCandidateReads
+
 A, B, C, D, E = (pid(n) for n in range(1, 6))
 
 
@@ -243,3 +245,33 @@ async def test_the_view_follows_committed_changes_by_revision() -> None:
     assert view.by_noc["99999"] == {A} and A not in view.by_noc.get("21231", set())
     view.apply([MemoryChange(A, 6, None, None)])
     assert A not in view.pool and A not in view.infos and "99999" not in view.by_noc
+
+
+async def test_the_lean_candidate_path_answers_as_the_route_does() -> None:
+    """`api.LeanCandidateReads` answers the 200s itself and hands every other GET candidate to the
+    route: each request gets the same status, headers and body with it as without it."""
+    lean = app_with(members())
+    routed = app_with(members())
+    routed.user_middleware = [m for m in routed.user_middleware if m.cls is not LeanCandidateReads]
+    requests = [
+        (A, token("candidate", "alice")), (B, token("candidate", "alice")), (B, token("partner", "bob")),
+        (B, token("officer", "olga")), (C, token("ops")), (B, token("province", "p", province="ON")),
+        (pid(99), token("ops")), (B, {}), (B, {"Authorization": "Basic abc"}),
+        (B, {"Authorization": "bearer " + token("ops")["Authorization"].split()[1]}),
+        (B, {"Authorization": "Bearer not-a-token"}), ("x" * 65, token("ops")), (A + "/more", token("ops")),
+    ]  # fmt: skip
+    async with client(lean) as fast, client(routed) as slow:
+        for n, (profile_id, auth) in enumerate(requests):
+            headers = {**auth, "X-Correlation-Id": f"lean-{n}"}
+            got = await fast.get(f"/v1/pool/candidates/{profile_id}", headers=headers)
+            want = await slow.get(f"/v1/pool/candidates/{profile_id}", headers=headers)
+            assert (got.status_code, got.content) == (want.status_code, want.content), profile_id
+            for header in ("content-type", "content-length", "www-authenticate", "x-correlation-id"):
+                assert got.headers.get(header) == want.headers.get(header), header
+        ok = await fast.get(f"/v1/pool/candidates/{A}", headers=token("candidate", "alice"))
+        metrics = (await fast.get("/metrics")).text
+    assert ok.status_code == 200 and ok.headers["x-correlation-id"]
+    assert 'route="/v1/pool/candidates/{profile_id}",service="ranking",status="200"' in metrics
+    view_of(lean).loaded = False
+    async with client(lean) as fast:
+        problem(await fast.get(f"/v1/pool/candidates/{A}", headers=token("ops")), 503)
