@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final, get_args
 
-import orjson
 from pydantic import BaseModel
 
 from shared.bounds import MAX_AMOUNT_CAD
@@ -140,7 +139,6 @@ _DATES: dict[str, date] = {}
 def forget_readings() -> None:
     """Empty the memos of this module (benchmarks and tests start cold with it)."""
     _DATES.clear()
-    _PEOPLE.clear()
     _ABILITY_LEVELS.clear()
     _NOC_TRAITS.clear()
     _FUNDS.clear()
@@ -244,38 +242,47 @@ def _funds_required(family_size: int, as_of: date) -> int:
     return required
 
 
-# What the rules ask of a NOC code on a day, beyond which other codes of the document equal it.
-_NOC_TRAITS: dict[tuple[str, date], tuple[Any, ...]] = {}
+# What the rules ask of a NOC code on a day, beyond which other codes of the document equal it: per
+# day, per code (a reader looks its day's dict up once).
+_NOC_TRAITS: dict[date, dict[str, tuple[Any, ...]]] = {}
 
 
-def _traits(noc: str, as_of: date) -> tuple[Any, ...]:
-    key = (noc, as_of)
-    traits = _NOC_TRAITS.get(key)
+def _traits_of_day(as_of: date) -> dict[str, tuple[Any, ...]]:
+    traits = _NOC_TRAITS.get(as_of)
     if traits is None:
-        traits = (
-            is_fstp_trade(noc),
-            is_certificate_trade(noc),
-            noc.startswith(SENIOR_MANAGERS_MAJOR_GROUP),
-            # the category versions in force that day listing it (`categories.eligible_categories_of`)
-            tuple(version.code for version in categories_in_force(as_of) if noc in version.occupations),
-        )
-        if len(_NOC_TRAITS) >= 100_000:
+        if len(_NOC_TRAITS) >= 64:
             _NOC_TRAITS.clear()
-        _NOC_TRAITS[key] = traits
+        traits = _NOC_TRAITS[as_of] = {}
+    elif len(traits) >= 100_000:
+        traits.clear()
     return traits
 
 
+def _traits(noc: str, as_of: date) -> tuple[Any, ...]:
+    return (
+        is_fstp_trade(noc),
+        is_certificate_trade(noc),
+        noc.startswith(SENIOR_MANAGERS_MAJOR_GROUP),
+        # the category versions in force that day listing it (`categories.eligible_categories_of`)
+        tuple(version.code for version in categories_in_force(as_of) if noc in version.occupations),
+    )
+
+
 class _Reader:
-    __slots__ = ("as_of", "facts", "nocs")
+    __slots__ = ("as_of", "facts", "nocs", "traits")
 
     def __init__(self, as_of: date) -> None:
         self.as_of = as_of
         self.facts = RawFacts()
         self.nocs: dict[str, int] = {}  # code -> its first place in the document
+        self.traits = _traits_of_day(as_of)
 
     def occupation(self, noc: str) -> tuple[Any, ...]:
         place = self.nocs.setdefault(noc, len(self.nocs))
-        return (place, _traits(noc, self.as_of))
+        traits = self.traits.get(noc)
+        if traits is None:
+            traits = self.traits[noc] = _traits(noc, self.as_of)
+        return (place, traits)
 
     def document(self, doc: Any) -> RawFacts:
         doc = _keys(doc, _DOCUMENT_KEYS, _DOCUMENT_REQUIRED)
@@ -364,49 +371,21 @@ class _Reader:
     def person(
         self, holder: Mapping[str, Any]
     ) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[Any, ...]]]:
-        """(education, tests, jobs) of the candidate or the spouse; each job as (NOC code, key part)."""
-        lists = (
+        """(education, tests, jobs) of the candidate or the spouse; each job as (NOC code, key part).
+
+        Read afresh each time: people's lists differ from one document to the next (a memo of them by
+        their JSON answered 4% of reads and cost more than it saved)."""
+        education, tests, jobs, completed, taken, issued, ends = _person(
             holder.get("education", _NONE),  # absent: an empty list (null is not)
             holder.get("language_tests", _NONE),
             holder.get("work_experience", _NONE),
         )
-        try:
-            # The lists as JSON: one C call, and JSON keeps true, 1 and 1.0 apart (equal as Python keys).
-            key: bytes | None = orjson.dumps(lists, option=_PLAIN_JSON_ONLY)
-        except TypeError:  # not plain JSON (a dataclass, a date, a str subclass...): read afresh
-            key = None
-        known = _PEOPLE.get(key) if key is not None else None
-        if known is None:
-            known = _person(*lists)
-            if key is not None:
-                if len(_PEOPLE) >= _MAX_PEOPLE:
-                    _PEOPLE.clear()
-                _PEOPLE[key] = known
-        else:
-            # JSON writes NaN and infinities as null, which two fields may be: those must be read.
-            for item in lists[0]:
-                if type(item.get("eca")) is float:
-                    raise _Unsure
-            for item in lists[2]:
-                if type(item["end"]) is float:
-                    raise _Unsure
-        education, tests, jobs, completed, taken, issued, ends = known
         facts, occupation = self.facts, self.occupation
         facts.calendar_dates += completed
         facts.test_days += taken
         facts.eca_days += issued
         facts.job_ends += ends
         return education, tests, [(noc, (occupation(noc), rest)) for noc, rest in jobs]
-
-
-# What orjson would write like JSON's own values but is not: refused (TypeError), so read afresh.
-_PLAIN_JSON_ONLY: Final = (
-    orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-
-# People's lists already read, by their JSON (the JSON of valid lists has no NaN: see `person`).
-_PEOPLE: dict[bytes, Any] = {}
-_MAX_PEOPLE: Final = 200_000
 
 
 def _person(education: Any, tests: Any, jobs: Any) -> tuple[Any, ...]:
