@@ -129,11 +129,18 @@ class DerivedProfile:
     assessments: dict[str, ProgramAssessment]  # per program, with the reasons when not eligible
 
 
-def derive_profile(doc: ProfileDocument, as_of: date, nominated: bool) -> DerivedProfile:
+def derive_profile(
+    doc: ProfileDocument, as_of: date, nominated: bool, *, explain: bool = True
+) -> DerivedProfile:
+    """Everything scoring, pool entry and searches need of `doc` on `as_of`.
+
+    `explain=False` (scoring): the assessments' unmet requirements are listed as
+    `eligibility.UNEXPLAINED`, not as sentences; everything else is the same.
+    """
     # One set of facts for the whole derivation: the language levels, work hours, education and
     # spouse facts are each computed once, however many rules read them.
     facts = AsOf(doc, as_of)
-    assessments = assess_facts(facts)
+    assessments = assess_facts(facts, explain=explain)
     programs = programs_passed(assessments)
     return DerivedProfile(
         factors=_factors(facts, nominated),

@@ -1,19 +1,21 @@
 """Minimum entry criteria of the three federal programs as of a day (crs-rules.md §3).
 
 Each assessment lists every unmet requirement as a sentence the candidate can act on, not only the
-first, so a portal can show the whole to-do list at once.
+first, so a portal can show the whole to-do list at once. Scoring needs only whether a program is met:
+`assess_facts(facts, explain=False)` checks the same requirements, in the same code, and lists each
+unmet one as `UNEXPLAINED` instead of writing its sentence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from shared.rules.asof import AsOf
 from shared.rules.document import JobOffer, LanguageTest, ProfileDocument
 from shared.rules.education import rank
-from shared.rules.experience import HOURS_PER_YEAR, SKILLED_TEERS, is_fstp_trade
+from shared.rules.experience import HOURS_PER_YEAR, SKILLED_TEERS, OccupationHours, is_fstp_trade
 from shared.rules.factors import Clb, EducationLevel, Language
 from shared.rules.language import expires_on
 
@@ -27,6 +29,10 @@ CEC_MIN_CLB_TEER_0_OR_1 = 7
 CEC_MIN_CLB_TEER_2_OR_3 = 5
 FSTP_MIN_CLB_SPEAKING_LISTENING = 5
 FSTP_MIN_CLB_READING_WRITING = 4
+
+
+UNEXPLAINED = "unmet (not explained: assessed with explain=False)"
+"""The reason listed for each unmet requirement when the sentences were not asked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +234,11 @@ def _adaptability_points(facts: AsOf) -> int:
 # --- requirements shared by the programs ------------------------------------------------------------
 
 
-def _quebec(doc: ProfileDocument) -> list[str]:
+def _quebec(doc: ProfileDocument, explain: bool = True) -> list[str]:
     if not doc.intends_to_reside_in_quebec:
         return []
+    if not explain:
+        return [UNEXPLAINED]
     return [
         "You plan to live in Quebec, which selects its own skilled workers: the federal programs need "
         "you to plan to live in another province or territory."
@@ -238,7 +246,12 @@ def _quebec(doc: ProfileDocument) -> list[str]:
 
 
 def _language(
-    facts: AsOf, meets: Callable[[Clb], bool], requirement: str, *, first_only: bool = False
+    facts: AsOf,
+    meets: Callable[[Clb], bool],
+    requirement: str,
+    *,
+    first_only: bool = False,
+    explain: bool = True,
 ) -> list[str]:
     """The minimum in English or French; with `first_only` (the FSWP: "first official language") in the
     declared first official language when the candidate declared one."""
@@ -247,6 +260,8 @@ def _language(
     if declared is not None:
         if meets(levels[declared]):
             return []
+        if not explain:
+            return [UNEXPLAINED]
         status = _language_status(facts.doc.language_tests, levels, facts.as_of)
         return [
             f"You need {requirement} in your first official language ({_LANGUAGE_NAMES[declared]}), from "
@@ -254,6 +269,8 @@ def _language(
         ]
     if any(meets(clb) for clb in levels.values()):
         return []
+    if not explain:
+        return [UNEXPLAINED]
     return [
         f"You need {requirement} in English or French, from a test taken in the last 2 years; "
         f"{_language_status(facts.doc.language_tests, levels, facts.as_of)}"
@@ -277,12 +294,14 @@ def _language_status(tests: Iterable[LanguageTest], levels: dict[Language, Clb],
     return f"your {latest.test} result of {latest.taken_on} expired on {expires_on(latest)}; take a new test."
 
 
-def _funds(doc: ProfileDocument, as_of: date, has_qualifying_offer: bool) -> list[str]:
+def _funds(doc: ProfileDocument, as_of: date, has_qualifying_offer: bool, explain: bool = True) -> list[str]:
     if doc.authorized_to_work_in_canada and has_qualifying_offer:
         return []  # exempt: can work in Canada now and has a valid job offer
     required = settlement_funds_required(doc.family_size, as_of)
     if doc.settlement_funds_cad >= required:
         return []
+    if not explain:
+        return [UNEXPLAINED]
     return [
         f"Show at least ${required:,} CAD in settlement funds for a family of {doc.family_size} "
         f"(you have ${doc.settlement_funds_cad:,}), unless you are authorized to work in Canada and "
@@ -293,47 +312,61 @@ def _funds(doc: ProfileDocument, as_of: date, has_qualifying_offer: bool) -> lis
 # --- the programs ----------------------------------------------------------------------------------------
 
 
-def _assess_fsw(facts: AsOf) -> ProgramAssessment:
+def _assess_fsw(facts: AsOf, explain: bool = True) -> ProgramAssessment:
     doc, as_of = facts.doc, facts.as_of
-    reasons = _quebec(doc)
+    reasons = _quebec(doc, explain)
     occupation = facts.longest_continuous_skilled_occupation
     if occupation is None or occupation.hours < HOURS_PER_YEAR:
-        longest = (
-            f"your longest is {occupation.hours:,.0f} hours (NOC {occupation.noc_code})"
-            if occupation
-            else "you have none"
-        )
-        reasons.append(
-            "You need 1 year (1,560 hours) of continuous full-time work, or the part-time equivalent, in "
-            f"one TEER 0-3 occupation in the last 10 years; {longest}."
-        )
+        reasons.append(_fsw_work_reason(occupation) if explain else UNEXPLAINED)
     reasons += _language(
         facts,
         lambda clb: clb.lowest() >= FSW_MIN_CLB,
-        f"CLB {FSW_MIN_CLB} in all four abilities",
+        _FSW_LANGUAGE,
         first_only=True,
+        explain=explain,
     )
     if rank(facts.education_level) < rank(EducationLevel.SECONDARY):
         reasons.append(
-            "Add a completed secondary or post-secondary credential: a Canadian one, or a foreign one "
+            UNEXPLAINED
+            if not explain
+            else "Add a completed secondary or post-secondary credential: a Canadian one, or a foreign one "
             "with an educational credential assessment (ECA) issued in the last 5 years."
         )
     grid = fsw_grid_of(facts)
     if grid.total < FSW_PASS_MARK:
         reasons.append(
-            f"Your FSW selection grid score is {grid.total}/100 and the pass mark is {FSW_PASS_MARK}: "
+            UNEXPLAINED
+            if not explain
+            else f"Your FSW selection grid score is {grid.total}/100 and the pass mark is {FSW_PASS_MARK}: "
             "better language results, an ECA for more education, or a job offer add points."
         )
-    reasons += _funds(doc, as_of, is_arranged_employment(doc.job_offer))
+    reasons += _funds(doc, as_of, is_arranged_employment(doc.job_offer), explain)
     return ProgramAssessment(eligible=not reasons, reasons=reasons, points=grid.total)
 
 
-def _assess_cec(facts: AsOf) -> ProgramAssessment:
-    reasons = _quebec(facts.doc)
+_FSW_LANGUAGE = f"CLB {FSW_MIN_CLB} in all four abilities"
+
+
+def _fsw_work_reason(occupation: OccupationHours | None) -> str:
+    longest = (
+        f"your longest is {occupation.hours:,.0f} hours (NOC {occupation.noc_code})"
+        if occupation
+        else "you have none"
+    )
+    return (
+        "You need 1 year (1,560 hours) of continuous full-time work, or the part-time equivalent, in "
+        f"one TEER 0-3 occupation in the last 10 years; {longest}."
+    )
+
+
+def _assess_cec(facts: AsOf, explain: bool = True) -> ProgramAssessment:
+    reasons = _quebec(facts.doc, explain)
     experience = facts.cec_experience
     if experience.hours < HOURS_PER_YEAR:
         reasons.append(
-            "You need 1 year (1,560 hours) of skilled (TEER 0-3) work in Canada in the last 3 years, "
+            UNEXPLAINED
+            if not explain
+            else "You need 1 year (1,560 hours) of skilled (TEER 0-3) work in Canada in the last 3 years, "
             "full-time or the part-time equivalent, not self-employed and not while a full-time student; "
             f"you have {experience.hours:,.0f} hours."
         )
@@ -348,38 +381,43 @@ def _assess_cec(facts: AsOf) -> ProgramAssessment:
         # Only a full year in TEER 2 or 3 alone lets CLB 5 suffice; TEER 0 or 1 work needs CLB 7.
         minimum = CEC_MIN_CLB_TEER_0_OR_1
         why = f"CLB {minimum} in all four abilities for TEER 0 or 1 experience"
-    reasons += _language(facts, lambda clb: clb.lowest() >= minimum, why)
+    reasons += _language(facts, lambda clb: clb.lowest() >= minimum, why, explain=explain)
     return ProgramAssessment(eligible=not reasons, reasons=reasons)
 
 
-def _assess_fst(facts: AsOf) -> ProgramAssessment:
+def _assess_fst(facts: AsOf, explain: bool = True) -> ProgramAssessment:
     doc, as_of = facts.doc, facts.as_of
-    reasons = _quebec(doc)
+    reasons = _quebec(doc, explain)
     trades = facts.trade_hours
     qualified = {trade.noc_code for trade in trades if trade.hours >= FSTP_HOURS}
     if not qualified:
-        most = (
-            f"your most is {trades[0].hours:,.0f} hours (NOC {trades[0].noc_code})"
-            if trades
-            else "you have none"
-        )
-        reasons.append(
-            "You need 2 years (3,120 hours) of full-time work, or the part-time equivalent, in one skilled "
-            f"trade in the last 5 years; {most}."
-        )
+        reasons.append(_fst_work_reason(trades) if explain else UNEXPLAINED)
     elif not _offer_or_certificate_in(qualified, doc, as_of):
         reasons.append(
-            "You need a valid full-time job offer of at least 1 year, or a Canadian certificate of "
+            UNEXPLAINED
+            if not explain
+            else "You need a valid full-time job offer of at least 1 year, or a Canadian certificate of "
             f"qualification, in your trade (NOC {', '.join(sorted(qualified))})."
         )
-    reasons += _language(
-        facts,
-        _meets_fstp_language,
-        f"CLB {FSTP_MIN_CLB_SPEAKING_LISTENING} in speaking and listening and "
-        f"CLB {FSTP_MIN_CLB_READING_WRITING} in reading and writing",
-    )
-    reasons += _funds(doc, as_of, _is_trade_offer(doc.job_offer))
+    reasons += _language(facts, _meets_fstp_language, _FSTP_LANGUAGE, explain=explain)
+    reasons += _funds(doc, as_of, _is_trade_offer(doc.job_offer), explain)
     return ProgramAssessment(eligible=not reasons, reasons=reasons)
+
+
+_FSTP_LANGUAGE = (
+    f"CLB {FSTP_MIN_CLB_SPEAKING_LISTENING} in speaking and listening and "
+    f"CLB {FSTP_MIN_CLB_READING_WRITING} in reading and writing"
+)
+
+
+def _fst_work_reason(trades: Sequence[OccupationHours]) -> str:
+    most = (
+        f"your most is {trades[0].hours:,.0f} hours (NOC {trades[0].noc_code})" if trades else "you have none"
+    )
+    return (
+        "You need 2 years (3,120 hours) of full-time work, or the part-time equivalent, in one skilled "
+        f"trade in the last 5 years; {most}."
+    )
 
 
 def _meets_fstp_language(clb: Clb) -> bool:
@@ -407,9 +445,16 @@ def assess(doc: ProfileDocument, as_of: date) -> dict[str, ProgramAssessment]:
     return assess_facts(AsOf(doc, as_of))
 
 
-def assess_facts(facts: AsOf) -> dict[str, ProgramAssessment]:
-    """`assess` over facts already (partly) derived: each is computed once for all three programs."""
-    return {"fsw": _assess_fsw(facts), "cec": _assess_cec(facts), "fst": _assess_fst(facts)}
+def assess_facts(facts: AsOf, *, explain: bool = True) -> dict[str, ProgramAssessment]:
+    """`assess` over facts already (partly) derived: each is computed once for all three programs.
+
+    `explain=False`: the same verdicts and points, each unmet requirement listed as `UNEXPLAINED`
+    (scoring asks only which programs are met; the sentences cost more than the checks)."""
+    return {
+        "fsw": _assess_fsw(facts, explain),
+        "cec": _assess_cec(facts, explain),
+        "fst": _assess_fst(facts, explain),
+    }
 
 
 def eligible_programs(doc: ProfileDocument, as_of: date) -> list[str]:

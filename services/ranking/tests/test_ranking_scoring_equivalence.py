@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from bench.pool_generator import generate_documents
 from ranking_service.domain import scoring
@@ -24,8 +25,11 @@ from ranking_service.domain.scoring import (
     score_profile,
     score_reference,
 )
+from shared.rules.asof import AsOf
 from shared.rules.crs import RULES_2020_10_27, RULES_2025_03_25, RulesVersion, rules_for_day
-from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE
+from shared.rules.derive import derive_profile
+from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE, ProfileDocument
+from shared.rules.eligibility import UNEXPLAINED, ProgramAssessment, assess_facts
 
 AS_OF = date(2026, 6, 1)
 COUNT = 2_000
@@ -276,3 +280,37 @@ def test_the_cache_answers_only_for_the_same_facts() -> None:
     assert second == score_reference(other, AS_OF, False, RULES_2025_03_25)
     assert first.crs != second.crs
     assert scoring.CACHE_STATS.misses == 2
+
+
+# --- verdicts without their sentences (what scoring asks of the eligibility rules) ------------------
+
+
+def _verdicts(assessments: dict[str, ProgramAssessment]) -> dict[str, tuple[bool, int | None, int]]:
+    return {name: (a.eligible, a.points, len(a.reasons)) for name, a in assessments.items()}
+
+
+def test_unexplained_assessments_give_the_same_verdicts(documents: list[dict[str, Any]]) -> None:
+    """`explain=False` runs the same checks and lists the same number of unmet requirements, none
+    written out, for the generated profiles and every valid change of the table above."""
+    changed = []
+    for change in MUTATIONS.values():
+        document = orjson.loads(orjson.dumps(_GOOD))
+        change(document)
+        changed.append(document)
+    unmet = 0
+    for document in [*documents[:500], *changed]:
+        try:
+            doc = ProfileDocument.model_validate(document)
+        except ValidationError:
+            continue
+        for day in DAYS:
+            explained = assess_facts(AsOf(doc, day))
+            unexplained = assess_facts(AsOf(doc, day), explain=False)
+            assert _verdicts(unexplained) == _verdicts(explained)
+            for assessment in unexplained.values():
+                assert set(assessment.reasons) <= {UNEXPLAINED}
+            unmet += sum(len(a.reasons) for a in explained.values())
+            assert UNEXPLAINED not in [r for a in explained.values() for r in a.reasons]
+            derived = derive_profile(doc, day, False, explain=False)
+            assert derived.factors == derive_profile(doc, day, False).factors
+    assert unmet > 1_000  # enough unmet requirements met the comparison

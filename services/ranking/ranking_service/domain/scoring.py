@@ -132,7 +132,7 @@ def clear_caches() -> None:
 def score_reference(document: Mapping[str, Any], as_of: date, nominated: bool, rules: RulesVersion) -> Scored:
     """`score_profile` the reference way: pydantic validation, the derivation, the grid."""
     doc = parse_document(document)
-    derived = derive_profile(doc, as_of, nominated)
+    derived = derive_profile(doc, as_of, nominated, explain=False)  # verdicts only: no sentences
     try:
         result = calculate(derived.factors, rules)
     except CrsInputError as exc:
