@@ -8,9 +8,11 @@
     app = create_service_app(runtime, [api.router], title=..., description=...)
 
 `start()` runs the relay, every consumer and every background job as asyncio tasks under a
-supervisor: a task that crashes is logged and restarted with backoff instead of dying silently. Only a
-`ClusterMismatchError` is final (restarting cannot fix it): the task stays down, the error is logged
-and kept in `fatal_errors`. `stop()` asks each part to finish, then cancels what is left.
+supervisor (with `elect_duties`, the consumers and jobs only in the one process of the service that
+holds its duties lock: see `DutyElection`): a task that crashes is logged and restarted with backoff
+instead of dying silently. Only a `ClusterMismatchError` is final (restarting cannot fix it): the task
+stays down, the error is logged and kept in `fatal_errors`. `stop()` asks each part to finish, then
+cancels what is left.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +37,7 @@ from shared.clock import Clock
 from shared.consumer import ClusterMismatchError, IdempotentConsumer
 from shared.db import create_engine, session_factory
 from shared.housekeeping import Housekeeping
+from shared.leadership import advisory_leadership
 from shared.loopmonitor import LoopMonitor
 from shared.metrics import MetricsSource, consumer_metrics, outbox_metrics
 from shared.outbox import OutboxRelay
@@ -61,6 +68,62 @@ class _Part:
     run: Callable[[], Awaitable[None]]
     stop: Callable[[], Awaitable[None]] | None
     restarts: int = 0
+    elected: bool = False  # a duty: runs only in the process holding the duties lock
+
+
+def workers_configured() -> int:
+    """`EE_WORKERS`: how many processes serve this service from this host (uvicorn --workers)."""
+    try:
+        return max(1, int(os.environ.get("EE_WORKERS") or 1))
+    except ValueError:
+        return 1
+
+
+class DutyElection:
+    """The consumers and background jobs of a service run in one of its processes only.
+
+    Each process (a uvicorn worker, an instance) holds, or waits for, the PostgreSQL session advisory
+    lock `<service>.duties` on a dedicated connection (`shared.leadership`). The holder runs the
+    duties; the others retry every `retry_s`. The holder checks its connection every `check_s`: a
+    lost connection means a lost lock (another process may take it), so the duties are cancelled at
+    once and the election starts over. A process that dies loses its connection, hence the lock, and
+    a waiting one takes over within `retry_s`. The outbox relay and housekeeping keep their own locks.
+    """
+
+    def __init__(self, engine: AsyncEngine, name: str, *, retry_s: float = 1.0, check_s: float = 1.0) -> None:
+        self.engine = engine
+        self.name = name
+        self.retry_s = retry_s
+        self.check_s = check_s
+        self.leading = False
+        self.terms = 0  # how many times this process took the lock
+
+    async def run(self, lead: Callable[[], Coroutine[Any, Any, None]], stopping: asyncio.Event) -> None:
+        """Until `stopping`: take the lock, then `lead()` (cancelled when the lock is lost)."""
+        while not stopping.is_set():
+            async with advisory_leadership(self.engine, self.name) as conn:
+                if conn is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), self.retry_s)
+                    continue
+                self.leading = True
+                self.terms += 1
+                log.info("this process runs the duties of %s (pid %d)", self.name, os.getpid())
+                duties = asyncio.create_task(lead(), name=f"duties:{self.name}")
+                try:
+                    while not duties.done() and not stopping.is_set():
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(asyncio.shield(duties), self.check_s)
+                        if not duties.done():
+                            await conn.execute(sa.text("SELECT 1"))  # raises when the lock is gone
+                            await conn.commit()  # never idle in a transaction (it would hold back xmin)
+                except Exception as exc:
+                    log.warning("lost the duties lock of %s (%r): stopping them", self.name, exc)
+                finally:
+                    self.leading = False
+                    if not duties.done():
+                        duties.cancel()
+                    await asyncio.gather(duties, return_exceptions=True)
 
 
 class ServiceRuntime:
@@ -76,6 +139,7 @@ class ServiceRuntime:
         relay: bool = True,
         engine: AsyncEngine | None = None,
         housekeeping: bool = True,
+        elect_duties: bool | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or Clock()
@@ -93,6 +157,12 @@ class ServiceRuntime:
         self._metrics: list[MetricsSource] = []
         self._watched: list[Callable[[], IdempotentConsumer | None]] = []
         self._started = False
+        # Several processes of the service (EE_WORKERS > 1): one of them runs the consumers and jobs.
+        if elect_duties is None:
+            elect_duties = workers_configured() > 1
+        self.election: DutyElection | None = (
+            DutyElection(self.engine, f"{settings.service_name}.duties") if elect_duties else None
+        )
         if self.relay is not None:
             self._parts.append(_Part("outbox-relay", self.relay.run, self.relay.stop))
         # How long the event loop is blocked at a time (what every request waits behind): /metrics.
@@ -115,7 +185,7 @@ class ServiceRuntime:
             # Events a handler publishes go out at once instead of at the relay's next poll.
             consumer.on_outbox_commit = self.relay.wake
         self.consumers.append(consumer)
-        self._parts.append(_Part(f"consumer:{consumer.name}", consumer.run, consumer.stop))
+        self._parts.append(_Part(f"consumer:{consumer.name}", consumer.run, consumer.stop, elected=True))
         return consumer
 
     def add_background(self, job: BackgroundSpec, name: str | None = None) -> None:
@@ -132,7 +202,7 @@ class ServiceRuntime:
             label = name or getattr(target, "__name__", "job")
         else:
             raise TypeError(f"not a background job: {job!r}")
-        self._parts.append(_Part(f"background:{label}", run, stop))
+        self._parts.append(_Part(f"background:{label}", run, stop, elected=True))
 
     def add_readiness_check(self, name: str, check: Check) -> None:
         """Make `/readyz` depend on `check` too (see `shared.readiness`), e.g. "pool" in ranking."""
@@ -184,10 +254,30 @@ class ServiceRuntime:
         """Start every part as a supervised task; returns at once (they connect in the background)."""
         if self._tasks:
             return
+        _die_with_parent()
         self._started = True
         self._stopping.clear()
+        election = self.election
         for part in self._parts:
-            self._tasks[part.name] = asyncio.create_task(self._supervise(part), name=part.name)
+            if election is None or not part.elected:
+                self._tasks[part.name] = asyncio.create_task(self._supervise(part), name=part.name)
+        if election is not None:
+            duties = election.run(self._lead, self._stopping)
+            self._tasks["duties"] = asyncio.create_task(duties, name="duties")
+
+    async def _lead(self) -> None:
+        """The elected parts, supervised, while this process holds the duties lock."""
+        duties = [part for part in self._parts if part.elected]
+        tasks = {part.name: asyncio.create_task(self._supervise(part), name=part.name) for part in duties}
+        self._tasks.update(tasks)
+        try:
+            await asyncio.gather(*tasks.values())
+        finally:
+            for name, task in tasks.items():
+                task.cancel()
+                if self._tasks.get(name) is task:
+                    del self._tasks[name]
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Ask every part to finish (consumers first, the relay last), cancel stragglers, close up."""
@@ -249,6 +339,8 @@ class ServiceRuntime:
             task = self._tasks.get(part.name)
             if part.name in self.fatal_errors:
                 states[part.name] = f"failed: {self.fatal_errors[part.name]}"
+            elif part.elected and self.election is not None and not self.election.leading:
+                states[part.name] = "standby" if self._started else "stopped"  # another process runs it
             elif task is not None and not task.done():
                 states[part.name] = "running"
             else:
@@ -274,13 +366,14 @@ class ServiceRuntime:
         stored positions belong to another Kafka cluster).
         """
         problems = [f"{name} is stopped: {exc}" for name, exc in self.fatal_errors.items()]
-        if self._started:
+        standby = self.election is not None and not self.election.leading
+        if not self._started:
+            problems.append("the service's consumers and jobs are not started")
+        elif not standby:  # a process that waits for the duties lock serves requests all the same
             problems += [
                 f"consumer:{c.name} is not running" for c in self.consumers
                 if not c.running and f"consumer:{c.name}" not in self.fatal_errors
             ]
-        else:
-            problems.append("the service's consumers and jobs are not started")
         if not problems:
             return True
         return "Not every part of the service runs: " + "; ".join(problems) + "."
@@ -321,6 +414,27 @@ class ServiceRuntime:
         except Exception as exc:
             log.debug("Kafka not ready: %r", exc)
             return False
+
+
+def _die_with_parent() -> None:
+    """In a worker process of `uvicorn --workers N`: die with the supervising process.
+
+    The supervisor's pid is the one the scripts record and `kill -9`; without this its workers would
+    outlive it, keep the port and keep the duties lock. Linux only (prctl PR_SET_PDEATHSIG)."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError) as exc:
+        log.warning("cannot tie this worker to its supervisor's life: %r", exc)
+        return
+    if os.getppid() != parent.pid:  # the supervisor died before prctl
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _takes_an_argument(fn: Callable[..., Any]) -> bool:

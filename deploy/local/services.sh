@@ -106,8 +106,24 @@ migrate() {
     fi
 }
 
+# EE_<NAME>_WORKERS (1): processes serving the service (uvicorn --workers), e.g. EE_PROFILE_WORKERS=2.
+# The pid file names uvicorn's supervisor; its workers die with it (shared.runtime, PR_SET_PDEATHSIG),
+# and one of them at a time runs the consumers and jobs (shared.runtime.DutyElection).
+workers_of() {
+    local name="$1" var workers
+    var="EE_${name^^}_WORKERS"
+    workers="${!var:-1}"
+    [[ "$workers" =~ ^[1-9][0-9]?$ ]] || die "$var must be a number from 1 to 99, got '$workers'"
+    if [[ "$name" == ranking && "$workers" != 1 ]]; then
+        die "$var: ranking holds the pool in memory and consumes every event: one process per instance"
+    fi
+    printf '%s\n' "$workers"
+}
+
 launch() {
-    local name="$1" port="$2" file
+    local name="$1" port="$2" file workers extra=()
+    workers="$(workers_of "$name")"
+    ((workers == 1)) || extra=(--workers "$workers")
     file="$(pidfile "$name")"
     rm -f "$file"
     printf '\n===== %s starting %s_service on %s:%s =====\n' "$(date -Is)" "$name" "$HOST" "$port" >>"$LOGS/$name.log"
@@ -116,8 +132,8 @@ launch() {
     (
         cd "$EE_ROOT"
         exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$file" \
-            env PYTHONPATH="$IMPORT_ROOTS${PYTHONPATH:+:$PYTHONPATH}" \
-            "$VENV/bin/uvicorn" "${name}_service.main:app" --host "$HOST" --port "$port"
+            env PYTHONPATH="$IMPORT_ROOTS${PYTHONPATH:+:$PYTHONPATH}" EE_WORKERS="$workers" \
+            "$VENV/bin/uvicorn" "${name}_service.main:app" --host "$HOST" --port "$port" ${extra[@]+"${extra[@]}"}
     ) </dev/null >>"$LOGS/$name.log" 2>&1 7>&- &
     local i
     for i in $(seq 50); do
