@@ -28,6 +28,7 @@ from ranking_service.domain.candidate import CandidateRow
 from ranking_service.application.projection import rejection
 from ranking_service.application.events import EVENTS
 from ranking_service.replay import DeadRecord, Item, Merge, read_item, split
+from ranking_service.replay import merge as merge_module
 from ranking_service.replay.decode import _fast_read
 
 from shared.decisions import MAX_RETRIES, Action, UnreadableEvent, handler_failed, judge, read_event
@@ -229,6 +230,36 @@ def test_merging_everything_then_scoring_once_gives_the_rows_of_the_batches() ->
         assert rebuilt.pop("updated_at") == NOW
         assert rebuilt.pop("revision") == 1
         assert rebuilt == {name: value for name, value in live.items() if name != "revision"}
+
+
+@pytest.mark.parametrize("held", [1, 2, 3, 1_000])
+def test_documents_held_unencoded_give_the_same_rows(held: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Documents are encoded in groups, a replaced one never: the rows are those of encoding each
+    document event at once, and an erasure drops a document still held."""
+    a, b, c = ProfileStream(A), ProfileStream(B), ProfileStream(C)
+    events: list[tuple[Event, int | None]] = [
+        a.created(document(DOB_416)), b.created(document(DOB_432)), a.submitted(document(DOB_432)),
+        c.created(document(DOB_INELIGIBLE)), b.submitted(document(DOB_432)), c.erased(),
+        a.updated(document(DOB_416)), b.withdrawn(), b.erased(),
+    ]  # fmt: skip
+    monkeypatch.setattr(merge_module, "PENDING_DOCUMENTS", held)
+    merge = Merge()
+    for item in items(*events):
+        merge.apply(item)
+    assert len(merge.pending) < held
+    rows = {row[0]: row for row in merge.rows(NOW, CURRENT_RULES.name, sorted(merge.changed))}
+    assert merge.pending == {}
+    assert set(merge.documents) == {A}
+    assert orjson.loads(merge.documents[A]) == document(DOB_416)
+
+    monkeypatch.setattr(merge_module, "PENDING_DOCUMENTS", 1)  # each encoded when applied
+    at_once = Merge()
+    for item in items(*events):
+        at_once.apply(item)
+    assert at_once.documents == merge.documents
+    assert rows == {row[0]: row for row in at_once.rows(NOW, CURRENT_RULES.name, sorted(at_once.changed))}
+    document_column = COPY_COLUMNS.index("document")
+    assert [rows[p][document_column] is None for p in (A, B, C)] == [False, True, True]
 
 
 def test_repeats_change_nothing_and_a_profile_event_without_version_counts_once() -> None:

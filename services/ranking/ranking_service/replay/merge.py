@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -36,6 +36,11 @@ class Stats:
             setattr(self, name, getattr(self, name) + value)
 
 
+PENDING_DOCUMENTS: Final = 4_096
+"""Documents held as decoded before being encoded to JSON text: a profile's next document event
+within this many (its Submitted after its Created, an Updated) replaces it unencoded."""
+
+
 @dataclass
 class Merge:
     """Facts of every profile heard of, merged in memory; documents kept as compact JSON."""
@@ -43,6 +48,7 @@ class Merge:
     facts: dict[str, ProfileFacts] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
     documents: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest documents, not encoded yet
     seen: set[str] = field(default_factory=set)  # ids of profile events without a stream version
     stats: Stats = field(default_factory=Stats)
 
@@ -61,16 +67,28 @@ class Merge:
         self.stats.applied += 1
         self.facts[item.profile_id] = facts
         self.changed.add(item.profile_id)
-        if facts.document is not None:  # a document event: keep it as JSON text (a dict costs ~5x more)
-            # As text, not orjson's bytes: those keep the encoder's whole buffer (~8 KB), text is exact.
-            self.documents[item.profile_id] = orjson.dumps(facts.document).decode()
+        if facts.document is not None:  # a document event: kept as JSON text (a dict costs ~5x more),
+            # encoded only once no later event of the profile replaced it among the next few thousand.
+            self.pending[item.profile_id] = facts.document
             facts.document = None
+            if len(self.pending) >= PENDING_DOCUMENTS:
+                self.encode_pending()
         elif isinstance(item.event, PersonalDataErased):  # docs/PRIVACY.md: the document goes
+            self.pending.pop(item.profile_id, None)
             self.documents.pop(item.profile_id, None)
+
+    def encode_pending(self) -> None:
+        """The documents held decoded, encoded to JSON text."""
+        documents, dumps = self.documents, orjson.dumps
+        for profile_id, document in self.pending.items():
+            # As text, not orjson's bytes: those keep the encoder's whole buffer (~8 KB), text is exact.
+            documents[profile_id] = dumps(document).decode()
+        self.pending.clear()
 
     def rows(self, now: datetime, rules_name: str, ids: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """COPY records of these changed profiles, each evaluated once as of `now`."""
         rules = pinned_rules(rules_name)  # None: the version in force on the day of `now`
+        self.encode_pending()
         for profile_id in ids:
             facts = self.facts[profile_id]
             packed = self.documents.get(profile_id)
