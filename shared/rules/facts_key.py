@@ -29,6 +29,7 @@ goes the reference way (pydantic, then the derivation), which decides.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final, get_args
@@ -140,12 +141,20 @@ def forget_readings() -> None:
     """Empty the memos of this module (benchmarks and tests start cold with it)."""
     _DATES.clear()
     _ABILITY_LEVELS.clear()
+    _TEST_LEVELS.clear()
     _NOC_TRAITS.clear()
     _FUNDS.clear()
 
 
 def _day(value: Any) -> date:
     """A plain `YYYY-MM-DD` string (what pydantic reads as the same date), else unsure."""
+    day = _DATES.get(value) if type(value) is str else None
+    if day is None:
+        return _new_day(value)
+    return day
+
+
+def _new_day(value: Any) -> date:
     if type(value) is not str:
         raise _Unsure
     day = _DATES.get(value)
@@ -216,6 +225,13 @@ def _choice(value: Any, allowed: frozenset[str]) -> str:
 
 def _keys(item: Any, allowed: frozenset[str], required: frozenset[str]) -> Mapping[str, Any]:
     if type(item) is not dict or not item.keys() <= allowed or not required <= item.keys():
+        raise _Unsure
+    return item
+
+
+def _exact_keys(item: Any, keys: frozenset[str]) -> Mapping[str, Any]:
+    """`_keys` of a model whose every field is required: one comparison."""
+    if type(item) is not dict or item.keys() != keys:
         raise _Unsure
     return item
 
@@ -326,7 +342,7 @@ class _Reader:
         certificate_key: tuple[Any, ...] | None = None
         certificate = doc.get("certificate_of_qualification")
         if certificate is not None:
-            certificate = _keys(certificate, _CERTIFICATE_KEYS, _CERTIFICATE_KEYS)
+            certificate = _exact_keys(certificate, _CERTIFICATE_KEYS)
             _choice(certificate["province"], _PROVINCES)
             noc = _noc(certificate["noc_code"])
             issued = _day(certificate["issued_on"])
@@ -336,7 +352,7 @@ class _Reader:
         offer_key: tuple[Any, ...] | None = None
         offer = doc.get("job_offer")
         if offer is not None:
-            offer = _keys(offer, _OFFER_KEYS, _OFFER_KEYS)
+            offer = _exact_keys(offer, _OFFER_KEYS)
             noc = _noc(offer["noc_code"])
             _text(offer["employer"])
             duration = offer["duration_months"]
@@ -425,7 +441,7 @@ def _credential(item: Any) -> tuple[tuple[Any, ...], date, date | None]:
     eca = item.get("eca")
     issued = None
     if eca is not None:
-        eca = _keys(eca, _ECA_KEYS, _ECA_KEYS)
+        eca = _exact_keys(eca, _ECA_KEYS)
         _text(eca["organization"])
         issued = _day(eca["issued_on"])
     credential = (
@@ -440,18 +456,39 @@ def _credential(item: Any) -> tuple[tuple[Any, ...], date, date | None]:
 
 
 def _test(item: Any) -> tuple[tuple[Any, ...], date]:
-    item = _keys(item, _TEST_KEYS, _TEST_KEYS)
+    item = _exact_keys(item, _TEST_KEYS)
     test = item["test"]
     language = _TEST_LANGUAGE.get(test) if type(test) is str else None
     if language is None:  # not a test name
         raise _Unsure
     taken = _day(item["taken_on"])
     new_scale = taken >= TEF_NEW_SCALE_FROM  # the one day the scales and charts depend on
+    scores = (item["speaking"], item["listening"], item["reading"], item["writing"])  # `_CLB_ORDER`
+    if tuple(map(type, scores)) not in _NUMBER_TYPES:  # never a bool (1 and True are equal keys)
+        raise _Unsure
+    key = (test, new_scale, *scores)  # 7 and 7.0 alike: pydantic reads both as 7.0
+    levels = _TEST_LEVELS.get(key)
+    if levels is None:
+        levels = _test_levels(test, taken, new_scale, scores)
+        if len(_TEST_LEVELS) >= 100_000:
+            _TEST_LEVELS.clear()
+        _TEST_LEVELS[key] = levels
+    if levels is _OFF_SCALE:
+        raise _Unsure
+    return (language, taken, levels), taken
+
+
+_NUMBER_TYPES: Final = frozenset(itertools.product(_NUMBER, repeat=4))
+_OFF_SCALE: Final = (-1, -1, -1, -1)
+# The four levels of a test result (`_OFF_SCALE`: a score not on its scale), by test, scale and scores.
+_TEST_LEVELS: dict[tuple[Any, ...], tuple[int, int, int, int]] = {}
+
+
+def _test_levels(
+    test: Any, taken: date, new_scale: bool, scores: tuple[Any, ...]
+) -> tuple[int, int, int, int]:
     levels = []
-    for ability in _CLB_ORDER:
-        score = item[ability]
-        if type(score) not in _NUMBER:
-            raise _Unsure
+    for ability, score in zip(_CLB_ORDER, scores, strict=True):
         key = (test, new_scale, ability, score)
         level = _ABILITY_LEVELS.get(key)
         if level is None:
@@ -460,10 +497,10 @@ def _test(item: Any) -> tuple[tuple[Any, ...], date]:
                 _ABILITY_LEVELS.clear()
             _ABILITY_LEVELS[key] = level
         if level < 0:
-            raise _Unsure
+            return _OFF_SCALE
         levels.append(level)
     speaking, listening, reading, writing = levels
-    return (language, taken, (speaking, listening, reading, writing)), taken
+    return (speaking, listening, reading, writing)
 
 
 _CLB_ORDER: Final = ("speaking", "listening", "reading", "writing")  # as `Clb.abilities`
@@ -480,7 +517,7 @@ def _ability_level(test: Any, ability: Any, taken: date, score: float) -> int:
 
 def _job(item: Any) -> tuple[str, date | None, tuple[Any, ...]]:
     """(NOC code, end, the rest of the job as the rules see it)."""
-    item = _keys(item, _JOB_KEYS, _JOB_KEYS)
+    item = _exact_keys(item, _JOB_KEYS)
     noc = _noc(item["noc_code"])
     end = None if item["end"] is None else _day(item["end"])
     rest = (
