@@ -27,7 +27,6 @@ import asyncio
 import copy
 import os
 import re
-import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -253,73 +252,6 @@ def render_haproxy(
     return "\n".join(lines)
 
 
-# --- HAProxy's runtime API (drain an instance before restarting it) -------------------------------------
-
-
-def haproxy_command(socket_path: str, command: str, timeout_s: float = 5.0) -> str:
-    """Send one command to HAProxy's runtime API (the admin socket) and return its answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(timeout_s)
-        conn.connect(socket_path)
-        conn.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStat:
-    """One server of a backend as `show stat` reports it."""
-
-    status: str  # UP, DOWN, DRAIN, MAINT, "UP 1/2" (going down), ...
-    sessions: int  # current sessions (requests in flight on it)
-    queued: int  # requests waiting for it
-
-
-def parse_stat(csv_text: str, backend: str, server: str) -> ServerStat:
-    """The line of `show stat` (CSV, first line `# pxname,svname,...`) of `backend`/`server`."""
-    lines = csv_text.strip().splitlines()
-    if not lines or not lines[0].startswith("# "):
-        raise ValueError(f"not an answer of show stat: {csv_text[:200]!r}")
-    columns = lines[0][2:].split(",")
-    for line in lines[1:]:
-        row = dict(zip(columns, line.split(","), strict=False))
-        if row.get("pxname") == backend and row.get("svname") == server:
-            return ServerStat(row["status"], int(row["scur"] or 0), int(row["qcur"] or 0))
-    raise ValueError(f"HAProxy has no server {backend}/{server}")
-
-
-def set_server_state(
-    socket_path: str,
-    backend: str,
-    server: str,
-    state: str,
-    *,
-    wait_idle_s: float = 0.0,
-    wait_up_s: float = 0.0,
-    interval_s: float = 0.1,
-) -> ServerStat:
-    """`set server <backend>/<server> state <state>` (ready, drain or maint); then, when asked, wait
-    until nothing is in flight on it (`wait_idle_s`: after drain or maint) or until HAProxy sends it
-    traffic again (`wait_up_s`: its health check passed after ready). Raises TimeoutError."""
-    if state not in ("ready", "drain", "maint"):
-        raise ValueError(f"state must be ready, drain or maint, not {state!r}")
-    answer = haproxy_command(socket_path, f"set server {backend}/{server} state {state}").strip()
-    if answer:
-        raise ValueError(f"HAProxy refused 'set server {backend}/{server} state {state}': {answer}")
-    deadline = time.monotonic() + max(wait_idle_s, wait_up_s)
-    while True:
-        stat = parse_stat(haproxy_command(socket_path, "show stat"), backend, server)
-        idle = stat.sessions == 0 and stat.queued == 0
-        if (not wait_idle_s or idle) and (not wait_up_s or stat.status == "UP"):
-            return stat
-        if time.monotonic() > deadline:
-            want = "idle" if wait_idle_s else "UP"
-            raise TimeoutError(f"{backend}/{server} not {want} in time: {stat}")
-        time.sleep(interval_s)
-
-
 def compose_haproxy(table: Iterable[ServiceEntry]) -> str:
     """The compose file's front door: every service by its compose name, HAProxy on *:8000."""
     entries = list(table)
@@ -531,24 +463,6 @@ def render_haproxy_command(
         name, ports = item.split("=", 1)
         chosen[name] = [f"127.0.0.1:{int(p)}" for p in ports.split("+")]
     typer.echo(render_haproxy(table, port_base=port_base, servers=chosen, admin_socket=admin_socket or None))
-
-
-@cli.command("server-state")
-def server_state_command(
-    socket_path: Annotated[str, typer.Option("--socket", help="HAProxy's admin socket")],
-    server: Annotated[str, typer.Argument(help="backend/server, e.g. be_profile/profile1")],
-    state: Annotated[str, typer.Argument(help="ready, drain or maint")],
-    wait_idle: Annotated[float, typer.Option(help="then wait up to this many s for 0 in flight")] = 0.0,
-    wait_up: Annotated[float, typer.Option(help="then wait up to this many s for it to be UP")] = 0.0,
-) -> None:
-    """Set one server's state through HAProxy's runtime API (and wait until it is idle, or UP)."""
-    backend, _, name = server.partition("/")
-    try:
-        stat = set_server_state(socket_path, backend, name, state, wait_idle_s=wait_idle, wait_up_s=wait_up)
-    except (OSError, ValueError, TimeoutError) as exc:
-        typer.echo(f"{server}: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(f"{server}: {stat.status}, {stat.sessions} in flight, {stat.queued} queued")
 
 
 @cli.command("services")

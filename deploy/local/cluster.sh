@@ -200,7 +200,7 @@ cmd_status() {
 
 # HAProxy's runtime API (frontdoor.sh renders the configuration with this admin socket).
 server_state() {
-    "$EE_ROOT/.venv/bin/python" -m shared.gateway server-state --socket "$CLUSTER_RUN/run/haproxy.sock" "$@"
+    "$EE_ROOT/.venv/bin/python" -m shared.haproxy_admin server-state --socket "$CLUSTER_RUN/run/haproxy.sock" "$@"
 }
 
 server_of() { echo "be_$2/$2$([[ "$1" == a ]] && echo 1 || echo 2)"; }

@@ -7,15 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.gateway import (
-    ServerStat,
-    ServiceEntry,
-    load_table,
-    merge_openapi,
-    parse_stat,
-    render_haproxy,
-    route_of,
-)
+from shared.gateway import ServiceEntry, load_table, merge_openapi, render_haproxy, route_of
+from shared.haproxy_admin import ServerStat, parse_stat
 
 TABLE = (
     ServiceEntry("profile", 1, ("/v1/profiles", "/v1/provinces")),
