@@ -3,6 +3,7 @@ ownership of the candidate endpoint, the distribution, the top and the provinces
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 
@@ -275,3 +276,34 @@ async def test_the_lean_candidate_path_answers_as_the_route_does() -> None:
     view_of(lean).loaded = False
     async with client(lean) as fast:
         problem(await fast.get(f"/v1/pool/candidates/{A}", headers=token("ops")), 503)
+
+
+async def test_a_commit_goes_into_the_view_in_slices_and_its_positions_after_it() -> None:
+    """`apply_to_view` yields to the loop between changes (here after each one): a query in between
+    sees each candidate before or after its change, whole, and the old positions until the last."""
+    from ranking_service.application.projection import apply_to_view
+    from ranking_service.domain.pool import PoolEntry
+    from ranking_service.domain.view import CandidateInfo, MemoryChange
+
+    app = app_with(members())
+    view = view_of(app)
+    before = {m.profile_id: m.crs for m in members()}
+    changes = [
+        MemoryChange(p, 5, PoolEntry(p, before[p] + 100, view.pool.get(p).submitted_at, frozenset({"fsw"})),  # type: ignore[union-attr]
+                     CandidateInfo.of("alice", "IN", {}, ("21231",), {}, 5))
+        for p in (A, B, C, D)
+    ]  # fmt: skip
+    seen: list[tuple[dict[str, int], dict[str, int]]] = []
+    applying = asyncio.create_task(apply_to_view(view, changes, {"x.ee.profile.events:0": 9}, slice_s=0))
+    while not applying.done():
+        crs = {p: view.pool.get(p).crs for p in before}  # type: ignore[union-attr]
+        seen.append((crs, dict(view.positions)))
+        await asyncio.sleep(0)
+    await applying
+    assert len({tuple(crs.values()) for crs, _ in seen}) >= 3  # the loop ran between changes
+    for crs, positions in seen:
+        assert all(crs[p] in (before[p], before[p] + 100) for p in before)
+        assert positions == {"x.ee.profile.events:0": 7}
+        assert len(view.pool) == 5
+    assert view.positions == {"x.ee.profile.events:0": 9}
+    assert [view.pool.get(p).crs for p in (A, B, C, D, E)] == [570, 570, 612, 501, 300]  # type: ignore[union-attr]

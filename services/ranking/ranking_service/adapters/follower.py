@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ranking_service.application.jobs import RankingJobs
 from ranking_service.application.ports import StoredStanding, StoreFactory
+from ranking_service.application.projection import apply_to_view
 from ranking_service.domain.pool import PoolEntry, from_us
 from ranking_service.domain.view import MemoryChange, PoolView
 from ranking_service.settings import RankingSettings
@@ -203,7 +204,7 @@ class ScoredStreamFollower:
                     profile_id, crs, from_us(submitted_us), frozenset(programs), frozenset(categories)
                 )
                 changes.append(MemoryChange(profile_id, standing.revision, entry, standing.info))
-            self.view.apply(changes)
+            await apply_to_view(self.view, changes)
             self.applied += len(changes)
         for version, correlation in rules:
             self.jobs.rules_activated(version, correlation)

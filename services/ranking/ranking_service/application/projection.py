@@ -13,8 +13,15 @@ Every query of the service shares the event loop with this work, so a batch is a
 most `SLICE_PROFILES` profiles per lock/save round trip (in ascending id order, slice after slice, so
 the lock order stays one order), and evaluation yields to the loop between slices of a few
 milliseconds (`shared.cooperative`). The slices are all in the batch's one transaction, and the view
-changes once, after the commit: a query between two slices sees the pool as of the last commit, never
-half a batch.
+changes only after the commit: a query between two slices sees the pool as of the last commit.
+
+Putting a commit's changes into the view yields to the loop too (`apply_to_view`): moving a candidate
+in the pool's orderings costs tens of microseconds at a million, so a commit of a few hundred changes
+(a consumer that fell behind, a rescoring chunk) applied at once stalled every query for tens of
+milliseconds. Each candidate moves at once (its entry, details and place in every ordering), so a query
+between two slices of it sees each candidate either before or after the commit, never half moved; the
+positions move after the last change, so whoever waits for a position (the selection's read-your-writes)
+sees the whole commit.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from ranking_service.domain.pool import PoolEntry, is_profile_id
 from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
 from shared import context
 from shared.consumer import Delivery
-from shared.cooperative import in_slices
+from shared.cooperative import SLICE_SECONDS, in_slices
 from shared.domain_events import CandidateFact, DomainEvent
 from shared.events.catalogue import CandidateEvent, Event, PoolDetailsChanged, Ranked, RemovedFromPool
 from shared.rules.crs import IN_FORCE, RulesVersion, pinned_rules
@@ -93,6 +100,19 @@ class _Evaluated:
     change: Change
 
 
+async def apply_to_view(
+    view: PoolView,
+    changes: Sequence[MemoryChange],
+    positions: Mapping[str, int] | None = None,
+    *,
+    slice_s: float = SLICE_SECONDS,
+) -> None:
+    """Committed changes into the view, yielding to the loop every `slice_s`; then the positions."""
+    async for change in in_slices(changes, slice_s):
+        view.apply_change(change)
+    view.advance(positions or {})
+
+
 class RankingProjection:
     """Applies batches of events (and rescoring passes) to the table, the outbox and the view."""
 
@@ -119,8 +139,9 @@ class RankingProjection:
         for item in items:
             positions[item.position_key] = max(positions.get(item.position_key, 0), item.next_offset)
         await self.process(uow, sorted({item.profile_id for item in items}), items)
-        # Positions move with the pool, in the same callback: a query never sees one without the other.
-        uow.after_commit(partial(self.view.apply, (), positions))
+        # Positions move after the pool's changes (the callbacks run in order, each awaited): a query
+        # never sees a position without the changes it covers.
+        uow.after_commit(partial(apply_to_view, self.view, (), positions))
 
     # --- the shared path ---------------------------------------------------------------------------
 
@@ -166,7 +187,7 @@ class RankingProjection:
                 self._publish(uow, chunk_written, now, causes)
             changes.extend(change for e in chunk_written if (change := _memory_change(e)) is not None)
             written.extend(chunk_written)
-        uow.after_commit(partial(self.view.apply, changes))
+        uow.after_commit(partial(apply_to_view, self.view, changes))
         return _outcome(written)
 
     async def _evaluate(

@@ -119,28 +119,36 @@ class PoolView:
         self.loaded, self.loaded_at = True, at
 
     def apply(self, changes: Iterable[MemoryChange], positions: Mapping[str, int] | None = None) -> None:
-        """Apply committed changes; a change no newer than what is held (a revision not above the held
-        one: every write of a row raises its revision) is skipped."""
+        """Apply committed changes, then move the positions (`apply_change`, `advance`)."""
         for change in changes:
-            held = self.infos.get(change.profile_id)
-            if held is not None and held.revision >= change.revision:
-                continue
-            info = change.info
-            if change.entry is None or info is None:
-                if held is not None:
-                    self._unindex(change.profile_id, held)
-                self.pool.remove(change.profile_id)
-                self.infos.pop(change.profile_id, None)
-                continue
-            self.pool.upsert(change.entry)
-            self.infos[change.profile_id] = info
-            # Most changes are a new score with the same occupations (interned: the same tuple).
-            if held is None or held.noc_codes != info.noc_codes:
-                if held is not None:
-                    self._unindex(change.profile_id, held)
-                for noc in info.noc_codes:
-                    self.by_noc.setdefault(noc, set()).add(change.profile_id)
-        for key, offset in (positions or {}).items():
+            self.apply_change(change)
+        self.advance(positions or {})
+
+    def apply_change(self, change: MemoryChange) -> None:
+        """Apply one committed change; one no newer than what is held (a revision not above the held
+        one: every write of a row raises its revision) is skipped."""
+        held = self.infos.get(change.profile_id)
+        if held is not None and held.revision >= change.revision:
+            return
+        info = change.info
+        if change.entry is None or info is None:
+            if held is not None:
+                self._unindex(change.profile_id, held)
+            self.pool.remove(change.profile_id)
+            self.infos.pop(change.profile_id, None)
+            return
+        self.pool.upsert(change.entry)
+        self.infos[change.profile_id] = info
+        # Most changes are a new score with the same occupations (interned: the same tuple).
+        if held is None or held.noc_codes != info.noc_codes:
+            if held is not None:
+                self._unindex(change.profile_id, held)
+            for noc in info.noc_codes:
+                self.by_noc.setdefault(noc, set()).add(change.profile_id)
+
+    def advance(self, positions: Mapping[str, int]) -> None:
+        """The view now reflects the events before these offsets ("topic:partition" -> next offset)."""
+        for key, offset in positions.items():
             if offset > self.positions.get(key, -1):
                 self.positions[key] = offset
 
