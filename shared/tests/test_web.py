@@ -132,6 +132,14 @@ DB_ERRORS: dict[str, Exception] = {
     # asyncpg's InterfaceError (not a PostgresError) for a statement on a connection the restarting
     # server closed, on the direct statement path (was a 500 in CI during a PostgreSQL restart).
     "closed-connection": asyncpg.exceptions.InterfaceError("connection is closed"),
+    # A pooled connection the restarting server has just failed (asyncpg still consuming the error,
+    # state 2), checked out before its socket's end arrived: the BEGIN is refused (was a 500 in an
+    # end-to-end PostgreSQL restart).
+    "consuming-an-error": _adapted_error(
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        )
+    ),
     # SQLAlchemy refusing the session after its connection died: the outage is only in the chain.
     "after-lost-connection": _raised_during(
         sqlalchemy.exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled back."),

@@ -271,12 +271,31 @@ def _outage_named_by(exc: BaseException) -> str | None:
         or str(exc).startswith("Multiple exceptions")
     ):
         return "a dependency"
+    if _still_consuming_an_error(exc):
+        return "database"
     if _server_unavailable(exc):
         # Raised outside SQLAlchemy's wrapping: asyncpg's own errors on the direct statement path
         # (AdminShutdownError while PostgreSQL restarts), or the dialect's PEP 249 adapter error from
         # a BEGIN sent by `shared.db.driver_connection`, its asyncpg cause carrying the SQLSTATE.
         return "database"
     return None
+
+
+def _still_consuming_an_error(exc: BaseException) -> bool:
+    """asyncpg's "cannot switch to state N; another operation (2) is in progress" (under the dialect's
+    PEP 249 adapter error of a BEGIN): a pooled connection whose server has just failed it (state 2:
+    consuming that error) and is closing it, e.g. while PostgreSQL restarts; it looks open until the
+    socket's end arrives."""
+    import asyncpg.exceptions as pg_errors
+
+    current: BaseException | None = exc
+    for _ in range(3):
+        if current is None:
+            return False
+        if isinstance(current, pg_errors.InternalClientError) and "another operation (2)" in str(current):
+            return True
+        current = current.__cause__
+    return False
 
 
 # SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), shutting down or

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from applications_service.domain.documents import ProfileFacts
 from applications_service.domain.standard import Decided, OpenApplication
+from shared.db import driver_connection
 
 from .tables import invitations, profile_facts
 
@@ -50,21 +52,34 @@ async def delete_profile_facts(session: AsyncSession, profile_id: str) -> None:
     await session.execute(sa.delete(profile_facts).where(profile_facts.c.profile_id == profile_id))
 
 
+# Every application reads them (and every decision and landing the invitation of its application):
+# asyncpg directly (shared.db.driver_connection), JSON columns as text parsed once.
+_PROFILE_FACTS_SQL = (
+    "SELECT eligible_programs::text, authorized_to_work_in_canada, has_valid_job_offer, family_size, "
+    "document::text FROM profile_facts WHERE profile_id = $1"
+)
+_INVITATION_OF_APPLICATION_SQL = "SELECT invitation_id FROM invitations WHERE application_id = $1"
+
+
 async def get_profile_facts(session: AsyncSession, profile_id: str) -> ProfileFacts | None:
-    row = (
-        (await session.execute(sa.select(profile_facts).where(profile_facts.c.profile_id == profile_id)))
-        .mappings()
-        .first()
-    )
+    connection = await driver_connection(session)
+    row = await connection.fetchrow(_PROFILE_FACTS_SQL, profile_id)
     if row is None:
         return None
+    programs, authorized, job_offer, family_size, document = row
     return ProfileFacts(
-        eligible_programs=tuple(row["eligible_programs"]),
-        authorized_to_work_in_canada=row["authorized_to_work_in_canada"],
-        has_valid_job_offer=row["has_valid_job_offer"],
-        family_size=row["family_size"],
-        document=row["document"],
+        eligible_programs=tuple(orjson.loads(programs)),
+        authorized_to_work_in_canada=authorized,
+        has_valid_job_offer=job_offer,
+        family_size=family_size,
+        document=None if document is None else orjson.loads(document),
     )
+
+
+async def invitation_of_application(session: AsyncSession, application_id: str) -> str | None:
+    connection = await driver_connection(session)
+    found: str | None = await connection.fetchval(_INVITATION_OF_APPLICATION_SQL, application_id)
+    return found
 
 
 async def invitation_row(session: AsyncSession, invitation_id: str) -> Row | None:

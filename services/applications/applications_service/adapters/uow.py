@@ -28,8 +28,7 @@ class SqlInvitations:
         await self._repository.save(invitation)
 
     async def invitation_of_application(self, application_id: str) -> str | None:
-        row = await queries.application_row(self._uow.session, application_id)
-        return row["invitation_id"] if row is not None else None
+        return await queries.invitation_of_application(self._uow.session, application_id)
 
     async def due(self, now: datetime, limit: int, after: str = "") -> list[str]:
         return await due_invitation_ids(self._uow, now, limit, after)
