@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, Final, get_args
+from typing import Any, Final, TypeVar, get_args
 
 from pydantic import BaseModel
 
@@ -134,7 +134,19 @@ def read_facts(document: Mapping[str, Any], as_of: date) -> RawFacts | None:
         return None
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
 _DATES: dict[str, date] = {}
+
+
+def _remember(memo: dict[_K, _V], key: _K, value: _V, limit: int = 100_000) -> _V:
+    """Keep `value` under `key` in a memo that never grows past `limit` (full: start it afresh; the
+    readings repeat so much that a cleared memo fills again with what is still asked)."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def forget_readings() -> None:
@@ -163,10 +175,7 @@ def _new_day(value: Any) -> date:
             raise _Unsure
         if not (value[:4].isdigit() and value[5:7].isdigit() and value[8:].isdigit()):
             raise _Unsure
-        day = date.fromisoformat(value)  # ValueError (30 February): unsure
-        if len(_DATES) >= 100_000:
-            _DATES.clear()
-        _DATES[value] = day
+        day = _remember(_DATES, value, date.fromisoformat(value))  # ValueError (30 February): unsure
     return day
 
 
@@ -252,9 +261,7 @@ def _funds_required(family_size: int, as_of: date) -> int:
     key = (family_size, as_of)
     required = _FUNDS.get(key)
     if required is None:
-        if len(_FUNDS) >= 10_000:
-            _FUNDS.clear()
-        required = _FUNDS[key] = settlement_funds_required(family_size, as_of)
+        required = _remember(_FUNDS, key, settlement_funds_required(family_size, as_of), limit=10_000)
     return required
 
 
@@ -266,9 +273,7 @@ _NOC_TRAITS: dict[date, dict[str, tuple[Any, ...]]] = {}
 def _traits_of_day(as_of: date) -> dict[str, tuple[Any, ...]]:
     traits = _NOC_TRAITS.get(as_of)
     if traits is None:
-        if len(_NOC_TRAITS) >= 64:
-            _NOC_TRAITS.clear()
-        traits = _NOC_TRAITS[as_of] = {}
+        traits = _remember(_NOC_TRAITS, as_of, {}, limit=64)
     elif len(traits) >= 100_000:
         traits.clear()
     return traits
@@ -469,10 +474,7 @@ def _test(item: Any) -> tuple[tuple[Any, ...], date]:
     key = (test, new_scale, *scores)  # 7 and 7.0 alike: pydantic reads both as 7.0
     levels = _TEST_LEVELS.get(key)
     if levels is None:
-        levels = _test_levels(test, taken, new_scale, scores)
-        if len(_TEST_LEVELS) >= 100_000:
-            _TEST_LEVELS.clear()
-        _TEST_LEVELS[key] = levels
+        levels = _remember(_TEST_LEVELS, key, _test_levels(test, taken, new_scale, scores))
     if levels is _OFF_SCALE:
         raise _Unsure
     return (language, taken, levels), taken
@@ -492,10 +494,7 @@ def _test_levels(
         key = (test, new_scale, ability, score)
         level = _ABILITY_LEVELS.get(key)
         if level is None:
-            level = _ability_level(test, ability, taken, score)
-            if len(_ABILITY_LEVELS) >= 100_000:
-                _ABILITY_LEVELS.clear()
-            _ABILITY_LEVELS[key] = level
+            level = _remember(_ABILITY_LEVELS, key, _ability_level(test, ability, taken, score))
         if level < 0:
             return _OFF_SCALE
         levels.append(level)
