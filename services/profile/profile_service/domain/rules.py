@@ -22,8 +22,21 @@ RECHECK_AT_LEAST_EVERY: Final = timedelta(days=7)
 PROGRAM_NAMES: Final = PROGRAM_ABBREVIATIONS
 
 
+_last_parsed: tuple[dict[str, Any], ProfileDocument] | None = None
+
+
 def parse(document: dict[str, Any]) -> ProfileDocument:
-    return ProfileDocument.model_validate(document)
+    """The document as the pydantic model. A command parses the same document dict several times (its
+    eligibility, then the review date of the projection row and of the event): the last one parsed is
+    kept, by identity, so that each later call is free. Documents are replaced, never changed in place
+    (events are immutable), and the memo holds the dict itself, so its identity cannot be reused."""
+    global _last_parsed
+    last = _last_parsed
+    if last is not None and last[0] is document:
+        return last[1]
+    model = ProfileDocument.model_validate(document)
+    _last_parsed = (document, model)
+    return model
 
 
 def assessments(document: dict[str, Any], today: date) -> dict[str, ProgramAssessment]:
