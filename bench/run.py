@@ -1305,6 +1305,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # The rebuild step runs the ranking app's lifespan in this process, which sends the root logger
+    # to stderr as JSON at INFO: from then on httpx logged every request the bench sent (a JSON line
+    # per PUT of the update run, on the cores the services share). The bench's requests are counted
+    # and timed; their log lines are not needed.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     with single_run(RUN_DIR / ".lock"):
         console.print(
             f"make bench: pool of {config.pool_size:,} (seed {config.seed}), services on "
