@@ -29,12 +29,15 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.leanhttp import LeanReads
 from shared import kafka_admin
 
 __all__ = [
@@ -606,8 +609,14 @@ def _per_put(before: float | None, after: float | None, count: int) -> float | N
 
 @dataclass(frozen=True)
 class ReadsPlan:
-    """GET candidate sequentially for `half_s`, then `concurrency` in flight for `half_s`, after
-    `lead_s` (each part also bounded by `count` requests)."""
+    """GET candidate from each client of `clients` in turn ("lean": `bench.leanhttp`, "httpx": an
+    httpx AsyncClient), sequentially for `part_s`, then `concurrency` in flight for `part_s`, after
+    `lead_s` (each part also bounded by `count` requests).
+
+    `expected[i]` is `[crs, submitted_at]` of `ids[i]` (from the pool's rows): an answer whose body
+    does not carry them is an error (the answer has no profile id; the CRS and the microsecond
+    submission instant together tell the candidate asked for from any other). `server_pid`: the
+    ranking process, whose CPU per request is read from /proc for each part."""
 
     url: str  # the ranking service's base URL
     token: str
@@ -615,36 +624,162 @@ class ReadsPlan:
     count: int
     concurrency: int
     lead_s: float
-    half_s: float
+    part_s: float
+    expected: list[tuple[int, str]] | None = None
+    clients: tuple[str, ...] = ("lean", "httpx")
+    server_pid: int | None = None
+    warmup: int = 0  # sequential requests of each client before its parts, not counted
+
+
+CANDIDATE_PREFIX: Final = "/v1/pool/candidates/"
+
+
+def candidate_check(ids: Sequence[str], expected: Sequence[tuple[int, str]]) -> Callable[[str, bytes], bool]:
+    """Whether a GET candidate answer's body is the candidate of its path: its `crs` and
+    `submitted_at` (compared as instants) are the ones expected of that id."""
+    wanted = {
+        pid: (int(crs), datetime.fromisoformat(at)) for pid, (crs, at) in zip(ids, expected, strict=True)
+    }
+
+    def check(path: str, body: bytes) -> bool:
+        want = wanted.get(path[len(CANDIDATE_PREFIX) :]) if path.startswith(CANDIDATE_PREFIX) else None
+        if want is None:
+            return False
+        try:
+            answer = orjson.loads(body)
+            return bool(
+                answer["crs"] == want[0] and datetime.fromisoformat(answer["submitted_at"]) == want[1]
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return False
+
+    return check
+
+
+def process_cpu_s(pid: int | None) -> float | None:
+    """CPU (user + system) process `pid` has used so far, from /proc; None when unreadable."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _us_per(before: float | None, after: float | None, count: int) -> float | None:
+    if before is None or after is None or count <= 0:
+        return None
+    return round((after - before) / count * 1e6, 1)
+
+
+async def _timed_part(
+    run: Callable[[], Awaitable[RunResult]], server_pid: int | None
+) -> tuple[RunResult, dict[str, Any]]:
+    """One part of the reads, with this process's CPU (the client's) and the server's per request."""
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    client_before, server_before = time.process_time(), process_cpu_s(server_pid)
+    result = await run()
+    client_after, server_after = time.process_time(), process_cpu_s(server_pid)
+    done = result.summary.count if result.summary else 0
+    extra: dict[str, Any] = {
+        "loadavg_before": load_before,
+        "client_cpu_us_per_request": _us_per(client_before, client_after, done),
+    }
+    if server_pid is not None:
+        extra["server_cpu_us_per_request"] = _us_per(server_before, server_after, done)
+    return result, extra
 
 
 async def measure_reads(plan: ReadsPlan) -> dict[str, Any]:
-    """The reads of `plan` from this process (one client of its own, keep-alive): both runs' figures."""
+    """The reads of `plan` from this process: for each client, a sequential run then a concurrent
+    one, each with its client CPU (this process's: run it where nothing else runs) and server CPU per
+    request. `{"lean": {"sequential": ..., "concurrent": ...}, "httpx": {...}}`."""
     headers = {"Authorization": f"Bearer {plan.token}"}
     ids = plan.ids
+    check = candidate_check(ids, plan.expected) if plan.expected is not None else None
+    url = httpx.URL(plan.url)
+    host, port = url.host, url.port or 80
+    paths = [f"{CANDIDATE_PREFIX}{profile_id}" for profile_id in ids]
+    await asyncio.sleep(plan.lead_s)
+    figures: dict[str, Any] = {}
+    for kind in plan.clients:
+        if kind == "lean":
+            parts = await _lean_parts(plan, host, port, headers, paths, check)
+        elif kind == "httpx":
+            parts = await _httpx_parts(plan, headers, paths, check)
+        else:
+            raise ValueError(f"unknown client {kind!r}")
+        figures[kind] = parts
+    return figures
+
+
+async def _lean_parts(
+    plan: ReadsPlan,
+    host: str,
+    port: int,
+    headers: dict[str, str],
+    paths: Sequence[str],
+    check: Callable[[str, bytes], bool] | None,
+) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    if plan.warmup:
+        warm = LeanReads(host, port, headers, slots=1, check=check)
+        await run_sequential(lambda i: warm.get(paths[i % len(paths)]), plan.warmup, limit_s=plan.part_s)
+        await warm.close()
+    for part, slots in (("sequential", 1), ("concurrent", plan.concurrency)):
+        client = LeanReads(host, port, headers, slots=slots, check=check)  # fresh connections per part
+        result, extra = await _timed_part(_lean_run(client, paths, plan, slots), plan.server_pid)
+        await client.close()
+        if part == "concurrent":
+            extra["concurrency"] = slots
+        figures[part] = {**result.as_dict(), **extra, "client": "lean", **client.figures()}
+    return figures
+
+
+def _lean_run(
+    client: LeanReads, paths: Sequence[str], plan: ReadsPlan, slots: int
+) -> Callable[[], Awaitable[RunResult]]:
+    def get(index: int) -> Awaitable[bool]:
+        return client.get(paths[index % len(paths)])
+
+    if slots == 1:
+        return lambda: run_sequential(get, plan.count, limit_s=plan.part_s)
+    return lambda: run_concurrent(get, plan.count, slots, limit_s=plan.part_s)
+
+
+async def _httpx_parts(
+    plan: ReadsPlan,
+    headers: dict[str, str],
+    paths: Sequence[str],
+    check: Callable[[str, bytes], bool] | None,
+) -> dict[str, Any]:
     connections = 2 * plan.concurrency
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=60, trust_env=False) as client:
+    figures: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=plan.url, limits=limits, timeout=60, trust_env=False) as client:
 
-        async def get_candidate(index: int) -> bool:
-            url = f"{plan.url}/v1/pool/candidates/{ids[index % len(ids)]}"
-            answer = await client.get(url, headers=headers)
-            return answer.status_code == 200
+        async def get(index: int) -> bool:
+            path = paths[index % len(paths)]
+            answer = await client.get(path, headers=headers)
+            return answer.status_code == 200 and (check is None or check(path, answer.content))
 
-        await asyncio.sleep(plan.lead_s)
-        load_before = [round(x, 2) for x in os.getloadavg()]
-        sequential = await run_sequential(get_candidate, plan.count, limit_s=plan.half_s)
-        load_between = [round(x, 2) for x in os.getloadavg()]
-        concurrent = await run_concurrent(get_candidate, plan.count, plan.concurrency, limit_s=plan.half_s)
-    return {
-        "sequential": {**sequential.as_dict(), "loadavg_before": load_before},
-        "concurrent": {
-            **concurrent.as_dict(),
+        if plan.warmup:
+            await run_sequential(get, plan.warmup, limit_s=plan.part_s)
+        result, extra = await _timed_part(
+            lambda: run_sequential(get, plan.count, limit_s=plan.part_s), plan.server_pid
+        )
+        figures["sequential"] = {**result.as_dict(), **extra, "client": "httpx"}
+        result, extra = await _timed_part(
+            lambda: run_concurrent(get, plan.count, plan.concurrency, limit_s=plan.part_s), plan.server_pid
+        )
+        figures["concurrent"] = {
+            **result.as_dict(),
+            **extra,
+            "client": "httpx",
             "concurrency": plan.concurrency,
-            "loadavg_before": load_between,
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        },
-    }
+        }
+    return figures
 
 
 async def measure_reads_apart(plan: ReadsPlan, limit_s: float) -> dict[str, Any]:

@@ -69,7 +69,6 @@ from bench.latency import (
     measure_reads_apart,
     measure_update_visibility,
     ratio,
-    run_concurrent,
     run_sequential,
     summarize,
 )
@@ -461,6 +460,12 @@ class Suite:
                 await asyncio.sleep(0.5)
         raise TimeoutError(f"the ranking pool did not reach {expected} candidates in {limit_s:g} s: {last}")
 
+    def _pid(self, service: str) -> int | None:
+        try:
+            return int((RUN_DIR / "run" / f"{service}.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def _rss_mb(self, service: str) -> float | None:
         try:
             pid = int((RUN_DIR / "run" / f"{service}.pid").read_text().strip())
@@ -524,22 +529,15 @@ class Suite:
     # -- 4. queries over HTTP ---------------------------------------------------------------------
 
     async def _candidate_queries(self) -> None:
+        """GET candidate from a process of its own (`python -m bench.latency reads`): this one holds
+        the pool's rows (a full collection of them is a pause of the client, not of the server). The
+        lean client first, then httpx for reference; each part with its client and server CPU."""
         ranking = self.base_url["ranking"]
         headers = {"Authorization": f"Bearer {self._token('bench-ops', 'ops')}"}
         ids = self.sample_ids
         count = self.config.http_requests
-
-        async def get_candidate(index: int) -> bool:
-            answer = await self.client.get(
-                f"{ranking}/v1/pool/candidates/{ids[index % len(ids)]}", headers=headers
-            )
-            return answer.status_code == 200
-
-        await run_sequential(get_candidate, min(200, count), limit_s=30)  # warm-up, not counted
-        load_before = [round(x, 2) for x in os.getloadavg()]
-        sequential = await run_sequential(get_candidate, count, limit_s=30)
-        load_between = [round(x, 2) for x in os.getloadavg()]
-        concurrent = await run_concurrent(get_candidate, count, self.config.concurrency, limit_s=30)
+        plan = self._reads_plan(lead_s=0.0, part_s=30.0, warmup=min(200, count))
+        figures = await measure_reads_apart(plan, limit_s=4 * 30.0 + 120)
         # Untimed: the ranks the service gives, to compare with the baseline's.
         ranks: dict[str, int] = {}
         for profile_id in ids[: min(200, self.config.baseline_rank_samples)]:
@@ -547,14 +545,36 @@ class Suite:
             if answer.status_code == 200:
                 ranks[profile_id] = int(answer.json()["rank"])
         self.service_ranks = ranks
-        self.figures["candidate"] = {
-            "sequential": {**sequential.as_dict(), "loadavg_before": load_before},
-            "concurrent": {
-                **concurrent.as_dict(), "concurrency": self.config.concurrency, "loadavg_before": load_between
-            },
-        }
-        self._say("GET candidate, sequential", sequential)
-        self._say(f"GET candidate, {self.config.concurrency} in flight", concurrent)
+        self.figures["candidate"] = {**figures.get("lean", {}), "httpx": figures.get("httpx", {})}
+        for kind, parts in figures.items():
+            for part, run in parts.items():
+                what = "sequential" if part == "sequential" else f"{self.config.concurrency} in flight"
+                self._say_read(f"GET candidate, {what}, {kind} client", run)
+
+    def _reads_plan(self, lead_s: float, part_s: float, warmup: int = 0) -> ReadsPlan:
+        """GET candidate of the sampled ids, each answer checked against the pool's row of its id."""
+        rows = {row[0]: row for row in self.pool_rows}
+        ids = [i for i in self.sample_ids if i in rows]
+        return ReadsPlan(
+            url=self.base_url["ranking"],
+            token=self._token("bench-ops", "ops"),
+            ids=ids,
+            count=self.config.http_requests,
+            concurrency=self.config.concurrency,
+            lead_s=lead_s,
+            part_s=part_s,
+            expected=[(rows[i][1], rows[i][2].isoformat()) for i in ids],
+            server_pid=self._pid("ranking"),
+            warmup=warmup,
+        )
+
+    def _say_read(self, what: str, run: dict[str, Any]) -> None:
+        self.console.print(
+            f"  {what}: {run.get('count', 0):,} in {run.get('seconds')} s, p50 {run.get('p50_ms')} ms, "
+            f"p99 {run.get('p99_ms')} ms, max {run.get('max_ms')} ms, errors {run.get('errors')}; "
+            f"CPU per request: client {run.get('client_cpu_us_per_request')} µs, "
+            f"ranking {run.get('server_cpu_us_per_request')} µs (load {run.get('loadavg_before')})"
+        )
 
     async def _distribution(self) -> None:
         url = f"{self.base_url['ranking']}/v1/pool/distribution"
@@ -739,29 +759,19 @@ class Suite:
 
     async def _reads_under_load(self, duration_s: float) -> None:
         """GET candidate while the updates are applied, from a process of its own (this one's loop is
-        busy sending the updates): sequential for the first half, then 8 in flight."""
-        ids = self.sample_ids
-        if not ids:
+        busy sending the updates): the lean client sequential, then 8 in flight, then httpx the same
+        for reference, a quarter of the run each. The ranking CPU per request is not a read's here:
+        the service applies the updates at the same time."""
+        if not self.sample_ids:
             return
         lead = min(5.0, duration_s / 6)  # the update run under way first
-        plan = ReadsPlan(
-            url=self.base_url["ranking"],
-            token=self._token("bench-ops", "ops"),
-            ids=list(ids),
-            count=self.config.http_requests,
-            concurrency=self.config.concurrency,
-            lead_s=lead,
-            half_s=max(1.0, (duration_s - lead) / 2),
-        )
+        plan = self._reads_plan(lead_s=lead, part_s=max(1.0, (duration_s - lead) / 4))
         figures = await measure_reads_apart(plan, limit_s=duration_s + 120)
-        self.figures["candidate_under_load"] = figures
-        for part, what in (("sequential", "sequential"), ("concurrent", f"{plan.concurrency} in flight")):
-            run = figures.get(part) or {}
-            self.console.print(
-                f"  GET candidate during the updates, {what}: {run.get('count', 0):,} requests, "
-                f"p50 {run.get('p50_ms')} ms, p99 {run.get('p99_ms')} ms, max {run.get('max_ms')} ms, "
-                f"errors {run.get('errors')} (load {run.get('loadavg_before')})"
-            )
+        self.figures["candidate_under_load"] = {**figures.get("lean", {}), "httpx": figures.get("httpx", {})}
+        for kind, parts in figures.items():
+            for part, run in parts.items():
+                what = "sequential" if part == "sequential" else f"{plan.concurrency} in flight"
+                self._say_read(f"GET candidate during the updates, {what}, {kind} client", run)
 
     async def _stalls_during(self, duration_s: float, found: dict[str, dict[str, float]]) -> None:
         """The longest event-loop stall of ranking and profile over the update run: their 10 s window
@@ -1047,6 +1057,46 @@ def _latency_row(
     )
 
 
+def _read_rows(
+    reads: dict[str, Any],
+    during: str,
+    sequential_target_ms: float,
+    concurrent_target_ms: float,
+    baseline: dict[str, Any] | None,
+    *,
+    server_cpu: bool = True,
+) -> list[Row]:
+    """GET candidate, sequential and concurrent, from the lean client (the figures held to the
+    targets), then from httpx for reference (no verdict): each with the client's CPU per request, and
+    the ranking service's when it did nothing but answer them (`server_cpu`)."""
+    rows: list[Row] = []
+    for client, parts in (("", reads), (", httpx client, for reference", reads.get("httpx") or {})):
+        if client and not parts:
+            continue
+        for part, target in (("sequential", sequential_target_ms), ("concurrent", concurrent_target_ms)):
+            run = parts.get(part)
+            if part == "concurrent" and not run:
+                continue
+            what = "sequential" if part == "sequential" else f"{(run or {}).get('concurrency', 8)} in flight"
+            label = f"GET /v1/pool/candidates/{{id}}, {what}{during}{client}"
+            row = _latency_row(label, run, None if client else target, baseline)
+            if run and "p99_ms" in run:
+                notes = []
+                if part == "concurrent" and run.get("per_second"):
+                    notes.append(f"{run['per_second']:,.0f} requests/s")
+                cpu = f"client CPU {_us(run.get('client_cpu_us_per_request'))}/request"
+                if server_cpu:
+                    cpu += f", ranking CPU {_us(run.get('server_cpu_us_per_request'))}/request"
+                notes.append(cpu)
+                row = replace(row, measured=f"{row.measured}, {', '.join(notes)}")
+            rows.append(row)
+    return rows
+
+
+def _us(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} µs"
+
+
 def _update_rows(label: str, update: dict[str, Any] | None, target: str, budget: bool) -> list[Row]:
     """Update → visible at one rate, then its two halves: the PUT answered, and the Ranked after it."""
     if not update or "visible" not in update:
@@ -1145,15 +1195,7 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
         rows.append(Row("ranking restart → pool loaded", measured, "—", None, None, "—", restart))
     candidate = figures.get("candidate", {})
     baseline = figures.get("baseline", {})
-    rows.append(_latency_row("GET /v1/pool/candidates/{id}, sequential", candidate.get("sequential"),
-                             TARGET_QUERY_P99_MS, baseline.get("candidate")))  # fmt: skip
-    concurrent = candidate.get("concurrent")
-    if concurrent:
-        label = f"GET /v1/pool/candidates/{{id}}, {concurrent.get('concurrency')} in flight"
-        row = _latency_row(label, concurrent, TARGET_QUERY_P99_MS, baseline.get("candidate"))
-        if concurrent.get("per_second"):
-            row = replace(row, measured=f"{row.measured}, {concurrent['per_second']:,.0f} requests/s")
-        rows.append(row)
+    rows += _read_rows(candidate, "", TARGET_QUERY_P99_MS, TARGET_QUERY_P99_MS, baseline.get("candidate"))
     rows.append(_latency_row("GET /v1/pool/distribution", figures.get("distribution"), None,
                              baseline.get("distribution")))  # fmt: skip
     for label, run in figures.get("selection", {}).items():
@@ -1169,11 +1211,8 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
     under_load = figures.get("candidate_under_load") or {}
     rate = figures.get("update_visible", {}).get("achieved_rate_per_s")
     during = f"while {rate or '?'} updates/s are applied"
-    rows.append(_latency_row(f"GET /v1/pool/candidates/{{id}}, sequential, {during}",
-                             under_load.get("sequential"), TARGET_QUERY_P99_MS, None))  # fmt: skip
-    concurrent_target = TARGET_LOADED_CONCURRENT_P99_MS
-    rows.append(_latency_row(f"GET /v1/pool/candidates/{{id}}, 8 in flight, {during}",
-                             under_load.get("concurrent"), concurrent_target, None))  # fmt: skip
+    rows += _read_rows(under_load, f", {during}", TARGET_QUERY_P99_MS, TARGET_LOADED_CONCURRENT_P99_MS, None,
+                       server_cpu=False)  # fmt: skip
     cpu = figures.get("update_cpu") or {}
     if cpu:
         measured = "; ".join(
