@@ -13,7 +13,8 @@ One run, on the running Kafka and PostgreSQL (`make infra`), everything isolated
    databases `<service>_benchsuite`; ranking on the rebuilt database, so it loads the pool (its stored
    positions are the end of the log) instead of replaying it.
 3. **PostgreSQL baseline** (`bench.pg_baseline`): the pool's rows in a table of their own, indexed.
-4. **queries over HTTP** (`bench.latency`, httpx, keep-alive, loopback): `GET /v1/pool/candidates/{id}`
+4. **queries over HTTP** (`bench.latency`, loopback; GET candidate from `bench.leanhttp` in a process of
+   its own, httpx for reference, see bench/README.md): `GET /v1/pool/candidates/{id}`
    sequential and concurrent, `GET /v1/pool/distribution`, `POST /v1/pool/selection` of 10,000
    (general, one program, one category); the same questions to the baseline.
 5. **update → visible**: profiles created through the profile API, then `PUT /v1/profiles/{id}` with
