@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ranking_service.adapters.tables import ranking_rules
+from ranking_service.adapters.tables import ranking_profiles, ranking_rules
 from ranking_service.application.ports import RulesRow, Slots, StoredStanding
 from ranking_service.domain.candidate import (
     CandidateRow,
@@ -23,7 +23,7 @@ from ranking_service.domain.candidate import (
 from ranking_service.domain.pool import PoolRow
 from ranking_service.domain.scoring import Scored
 from ranking_service.domain.view import CandidateInfo
-from shared.db import consumer_positions, driver_connection
+from shared.db import consumer_positions
 from shared.leadership import advisory_key
 
 # (column, PostgreSQL array type of the unnest parameter, cast of the element on insert)
@@ -58,14 +58,13 @@ _NAMES: Final = [name for name, _, _ in _COLUMNS]
 COPY_COLUMNS: Final = [*_NAMES, "updated_at"]
 
 
-def _upsert_sql() -> str:
-    params = ", ".join(f"${n}::{kind}[]" for n, (_, kind, _) in enumerate(_COLUMNS, start=1))
+def _upsert_sql() -> sa.TextClause:
+    params = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind, _ in _COLUMNS)
     selected = ", ".join(f"u.{name}{cast}" for name, _, cast in _COLUMNS)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _NAMES if name != "profile_id")
-    return (
+    return sa.text(
         f"INSERT INTO ranking_profiles ({', '.join(_NAMES)}, updated_at) "
-        f"SELECT {selected}, ${len(_COLUMNS) + 1}::timestamptz "
-        f"FROM unnest({params}) AS u({', '.join(_NAMES)}) "
+        f"SELECT {selected}, :now FROM unnest({params}) AS u({', '.join(_NAMES)}) "
         f"ON CONFLICT (profile_id) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at"
     )
 
@@ -78,13 +77,8 @@ RULES_LOCK: Final = advisory_key("ranking-rules")
 scores with the rules committed before it began, and nothing scored with the old rules commits after
 the activation (whose sweeps then find every row they must rescore)."""
 
-_SCORING_RULES: Final = (
-    "SELECT pg_advisory_xact_lock_shared($1), (SELECT version FROM ranking_rules WHERE id = 1)"
-)
-# One lock order for every writer (ascending ids): no deadlocks.
-_LOCK: Final = (
-    f"SELECT {', '.join(_NAMES)} FROM ranking_profiles WHERE profile_id = ANY($1::text[]) "
-    "ORDER BY profile_id FOR UPDATE"
+_SCORING_RULES: Final = sa.text(
+    "SELECT pg_advisory_xact_lock_shared(:key), (SELECT version FROM ranking_rules WHERE id = 1)"
 )
 _SLOT: Final = "((hashtext(profile_id) & 2147483647) % :slots_of)"
 """A profile's rescoring slot (PostgreSQL's own hash of its id modulo the profile topic's partition
@@ -108,16 +102,17 @@ class SqlProjectionStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    # lock, save and scoring_rules run on every consumer batch: sent through asyncpg on the session's
-    # connection, in its transaction (its prepared statements; no SQLAlchemy compilation, result
-    # machinery or greenlet switch, which cost more CPU than the statements' own work).
-
     async def lock(self, profile_ids: Sequence[str]) -> dict[str, CandidateRow]:
         if not profile_ids:
             return {}
-        connection = await driver_connection(self.session)
-        records = await connection.fetch(_LOCK, sorted(profile_ids))
-        return {record["profile_id"]: _candidate(record) for record in records}
+        query = (
+            sa.select(ranking_profiles)
+            .where(ranking_profiles.c.profile_id == sa.any_(sa.cast(sorted(profile_ids), sa.ARRAY(sa.Text))))
+            .order_by(ranking_profiles.c.profile_id)  # one lock order for every writer: no deadlocks
+            .with_for_update()
+        )
+        result = await self.session.execute(query)
+        return {row.profile_id: _candidate(row._mapping) for row in result}
 
     async def save(self, rows: Sequence[CandidateRow], now: datetime) -> None:
         if not rows:
@@ -126,12 +121,11 @@ class SqlProjectionStore:
         for row in rows:
             for name, value in _values(row).items():
                 columns[name].append(value)
-        connection = await driver_connection(self.session)
-        await connection.execute(_UPSERT, *columns.values(), now)
+        await self.session.execute(_UPSERT, {**columns, "now": now})
 
     async def scoring_rules(self) -> str | None:
-        connection = await driver_connection(self.session)
-        version: str | None = (await connection.fetchrow(_SCORING_RULES, RULES_LOCK))[1]
+        result = await self.session.execute(_SCORING_RULES, {"key": RULES_LOCK})
+        version: str | None = result.one()[1]
         return version
 
     async def due(self, now: datetime, limit: int, slots: Slots | None = None) -> list[str]:
