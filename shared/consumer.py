@@ -164,7 +164,6 @@ class IdempotentConsumer:
         retry_backoff_s: float = 0.05,
         max_backoff_s: float = 5.0,
         on_outbox_commit: Callable[[], None] | None = None,
-        kafka_commit_interval_s: float = 1.0,
     ) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
@@ -191,10 +190,6 @@ class IdempotentConsumer:
         self._registry = registry
         self._poll_timeout_ms = poll_timeout_ms
         self._retry_backoff_s = retry_backoff_s
-        # Kafka's group offsets are a mirror for lag tools (the database holds the positions): one
-        # commit per interval, not one Kafka round trip per batch.
-        self._kafka_commit_interval_s = kafka_commit_interval_s
-        self._kafka_committed_at = float("-inf")
         self._max_backoff_s = max_backoff_s
         self._consumer: AIOKafkaConsumer | None = None
         self._cluster_id: str | None = None
@@ -279,12 +274,8 @@ class IdempotentConsumer:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff_s)
                     continue
-                await self._commit_kafka(consumer)
+                await self._commit_kafka(consumer, records)
         finally:
-            if self._consumer is not None and self._positions:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(2):
-                        await self._commit_kafka(self._consumer, force=True)
             self._ready.clear()
             self._positioned.clear()
             await self._close()
@@ -583,18 +574,15 @@ class IdempotentConsumer:
         by_reason = self.metrics.dead_lettered_by_reason
         by_reason[kind] = by_reason.get(kind, 0) + 1
 
-    async def _commit_kafka(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
-        """Mirror the stored positions into Kafka's group offsets (lag tools read them), at most once
-        per `kafka_commit_interval_s` (and on the way out)."""
+    async def _commit_kafka(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
+        """Mirror the stored positions into Kafka's group offsets (lag tools read them)."""
         if self.group_id is None:
             return
-        now = asyncio.get_running_loop().time()
-        if not force and now - self._kafka_committed_at < self._kafka_commit_interval_s:
-            return
-        self._kafka_committed_at = now
-        offsets = dict(self._positions)
-        if not offsets:
-            return
+        offsets = {
+            tp: self._positions[tp]
+            for tp in {TopicPartition(r.topic, r.partition) for r in records}
+            if tp in self._positions
+        }
         try:
             await consumer.commit(offsets)
         except Exception as exc:  # rebalanced meanwhile: the database positions still hold
