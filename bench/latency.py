@@ -656,13 +656,19 @@ def candidate_check(ids: Sequence[str], expected: Sequence[tuple[int, str]]) -> 
     return check
 
 
+def process_cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds process `pid` has used so far (Linux /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def process_cpu_s(pid: int | None) -> float | None:
     """CPU (user + system) process `pid` has used so far, from /proc; None when unreadable."""
     if pid is None:
         return None
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(process_cpu_times(pid))
     except (OSError, ValueError, IndexError):
         return None
 

@@ -37,7 +37,7 @@ from typing import Any, Final
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from bench.latency import summarize
+from bench.latency import process_cpu_times, summarize
 from shared.testing import free_port, listening, spawn, stop_process
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -94,8 +94,7 @@ class Tail:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(process_cpu_times(pid))
 
 
 def invited_envelope(profile_id: str, now: datetime) -> tuple[bytes, bytes]:

@@ -30,21 +30,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from bench.latency import process_cpu_times
+
 ROOT: Final = Path(__file__).resolve().parents[1]
 RUN_DIR: Final = ROOT / ".local" / "bench"
 RANKING_ALEMBIC: Final = ROOT / "services" / "ranking" / "alembic.ini"
 RANKING_ROOTS: Final = (".", "services/ranking")
 
 
-def _cpu(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of `pid` (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
 def _cpu_s(pid: int) -> float:
-    return sum(_cpu(pid))
+    return sum(process_cpu_times(pid))
 
 
 class RankingUpdatesBench:
@@ -202,7 +197,7 @@ class RankingUpdatesBench:
             topic = self.settings.topic(PROFILE_TOPIC)
             pid = self.process.pid
             load_before = os.getloadavg()
-            (user_before, sys_before), started = _cpu(pid), time.monotonic()
+            (user_before, sys_before), started = process_cpu_times(pid), time.monotonic()
             pending = []
             spy = await self._py_spy(seconds)
             try:
@@ -229,7 +224,7 @@ class RankingUpdatesBench:
             await asyncio.sleep(0.5)  # the follower reads the last Ranked back
             if spy is not None:
                 await spy.wait()
-            (user_after, sys_after), ended = _cpu(pid), time.monotonic()
+            (user_after, sys_after), ended = process_cpu_times(pid), time.monotonic()
             load_after = os.getloadavg()
             rows, batches, passes = await db.fetchrow(
                 "SELECT count(*), count(DISTINCT created_at), count(DISTINCT published_at) FROM outbox "

@@ -69,6 +69,7 @@ from bench.latency import (
     create_profiles,
     measure_reads_apart,
     measure_update_visibility,
+    process_cpu_s,
     ratio,
     run_sequential,
     summarize,
@@ -468,8 +469,10 @@ class Suite:
             return None
 
     def _rss_mb(self, service: str) -> float | None:
+        pid = self._pid(service)
+        if pid is None:
+            return None
         try:
-            pid = int((RUN_DIR / "run" / f"{service}.pid").read_text().strip())
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     return round(int(line.split()[1]) / 1024, 1)
@@ -479,12 +482,7 @@ class Suite:
 
     def _cpu_seconds(self, service: str) -> float | None:
         """CPU (user + system) the service's process has used so far, from /proc."""
-        try:
-            pid = int((RUN_DIR / "run" / f"{service}.pid").read_text().strip())
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return None
+        return process_cpu_s(self._pid(service))
 
     def _token(self, sub: str, role: str) -> str:
         from shared.auth import mint_token

@@ -41,7 +41,7 @@ from typing import Any, Final
 
 import httpx
 
-from bench.latency import RankedTail, ratio, send_offsets, summarize
+from bench.latency import RankedTail, process_cpu_s, ratio, send_offsets, summarize
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 RUN_DIR: Final = ROOT / ".local" / "bench"
@@ -181,15 +181,6 @@ def rows(figures: dict[str, Any] | None) -> list[dict[str, Any]]:
         *ladder_rows("profile PUT → Ranked", figures.get("profile")),
         *ladder_rows("applications command → its event", figures.get("applications")),
     ]
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """CPU (user + system) seconds the process has used, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _per_command(before: float | None, after: float | None, count: int) -> float | None:
