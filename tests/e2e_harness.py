@@ -535,14 +535,19 @@ async def read_topics(topics: Iterable[str], bootstrap: str = BOOTSTRAP, timeout
     """Every record of `topics`, from the beginning to the end offsets of the moment it starts."""
     names = list(topics)
     partitions = await partitions_of(names, bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    # "earliest": assign() starts a position reset of its own, by the default "latest" otherwise, which
+    # can land after the seek below and leave every partition at its end (0 records read, in CI).
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     records: list[Record] = []
     try:
         consumer.assign(partitions)
         begin = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        for tp in partitions:
+            consumer.seek(tp, begin[tp])  # the offsets just read, not a second reset request
         pending = {tp for tp, offset in end.items() if offset > 0}
         deadline = time.monotonic() + timeout
         while pending:
