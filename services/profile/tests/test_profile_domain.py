@@ -107,6 +107,43 @@ def test_replay_rebuilds_the_same_state_and_version() -> None:
         assert getattr(again, name) == getattr(profile, name), name
 
 
+def count_derivations(monkeypatch: pytest.MonkeyPatch) -> list[date]:
+    """The days of every program derivation from here on (`rules.eligible_on`), still computed."""
+    derived: list[date] = []
+    real = rules.eligible_on
+
+    def counting(document: dict[str, Any], today: date) -> list[str]:
+        derived.append(today)
+        return real(document, today)
+
+    monkeypatch.setattr(rules, "eligible_on", counting)
+    return derived
+
+
+def test_replay_skips_the_drafts_derivation_when_a_later_event_sets_the_programs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    profile = in_pool()
+    profile.update(quebec_doc(), T0)
+    derived = count_derivations(monkeypatch)
+    again = replayed(profile)
+    assert derived == []  # Submitted and Updated set the programs: the draft's were never used
+    assert (again.eligible_programs, again.status, again.version) == (
+        profile.eligible_programs, profile.status, profile.version,
+    )  # fmt: skip
+
+
+def test_replay_derives_a_drafts_programs_when_nothing_later_sets_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    profile = draft()
+    profile.withdraw(T0)
+    derived = count_derivations(monkeypatch)
+    again = replayed(profile)
+    assert derived == [T0.date()]
+    assert again.eligible_programs == ["fsw"] == profile.eligible_programs
+
+
 def test_replay_needs_profile_created_first() -> None:
     with pytest.raises(ValueError, match="starts with ProfileCreated"):
         Profile.replay([ProfileWithdrawn(profile_id="p-1", owner=OWNER, withdrawn_at=T0)])

@@ -48,6 +48,9 @@ from shared.domain_events import (
 from shared.personal import redact
 from shared.rules.eligibility import ProgramAssessment
 
+SETS_PROGRAMS: Final = (ProfileUpdated, ProfileSubmitted, ProfileRemovedFromPool)
+"""Events that set `eligible_programs` outright, whatever the profile held before."""
+
 
 class Status(StrEnum):
     DRAFT = "draft"
@@ -112,10 +115,13 @@ class Profile:
         first = next(iterator, None)
         if not isinstance(first, ProfileCreated):
             raise ValueError("a profile's stream starts with ProfileCreated")
+        rest = list(iterator)
         profile = cls(first.profile_id, first.owner, first.document, first.created_at, first.created_at)
-        profile._apply(first)
+        # A later event in the stream sets the programs: the draft's derivation would be thrown away,
+        # and it is a whole eligibility assessment on every load of a profile younger than a snapshot.
+        profile._apply_created(first, derive=not any(isinstance(e, SETS_PROGRAMS) for e in rest))
         profile.version = 1
-        for event in iterator:
+        for event in rest:
             profile._apply(event)
             profile.version += 1
         return profile
@@ -369,10 +375,7 @@ class Profile:
     def _apply(self, event: DomainEvent) -> None:
         match event:
             case ProfileCreated():
-                self.document, self.created_at = event.document, event.created_at
-                self.updated_at = event.created_at
-                # Informational for a draft (ProfileCreated carries no programs): derived on its day.
-                self.eligible_programs = rules.eligible_on(event.document, event.created_at.date())
+                self._apply_created(event, derive=True)
             case ProfileUpdated():
                 self.document, self.updated_at = event.document, event.updated_at
                 self.status, self.eligible_programs = Status(event.status), list(event.eligible_programs)
@@ -393,6 +396,13 @@ class Profile:
                 self.nomination = None
             case _:
                 self._apply_received(event)
+
+    def _apply_created(self, event: ProfileCreated, *, derive: bool) -> None:
+        self.document, self.created_at = event.document, event.created_at
+        self.updated_at = event.created_at
+        if derive:
+            # Informational for a draft (ProfileCreated carries no programs): derived on its day.
+            self.eligible_programs = rules.eligible_on(event.document, event.created_at.date())
 
     def _apply_received(self, event: DomainEvent) -> None:
         match event:
