@@ -438,3 +438,60 @@ def test_a_type_goes_to_one_handler_only() -> None:
         IdempotentConsumer("x", ServiceSettings(), None, CLOCK, topics=[PROFILE_TOPIC],  # type: ignore[arg-type]
                            handlers={"ProfileWithdrawn": record}, batch_handler=lambda w, d: asyncio.sleep(0),
                            batch_types=["ProfileWithdrawn"])
+
+
+async def test_records_arriving_within_the_linger_land_in_one_transaction(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    """A batch smaller than batch_size waits for the linger: a record produced soon after the first
+    is applied in the same batch (one call of the batch handler, one transaction)."""
+    db = consumed_table
+    calls: list[list[str]] = []
+
+    async def apply_all(work: UnitOfWork, deliveries: Sequence[Delivery]) -> None:
+        calls.append([d.event.key() for d in deliveries])
+        for delivery in deliveries:
+            await record(work, delivery)
+
+    topic = settings.topic(PROFILE_TOPIC)
+    consumer = IdempotentConsumer(
+        f"linger-{uuid.uuid4().hex[:6]}", settings, db.sessions, CLOCK, topics=[PROFILE_TOPIC], handlers={},
+        batch_handler=apply_all, batch_types=["ProfileWithdrawn"], linger_ms=1500, retry_backoff_s=0.01,
+    )
+    async with running(consumer):
+        await consumer.wait_ready()
+        await produce(settings, topic, [encode(envelope("l-1"))], key=KEY)
+        await wait_until(lambda: consumer.lingering, timeout=10)
+        await asyncio.sleep(0.2)
+        await produce(settings, topic, [encode(envelope("l-2"))], key=KEY)
+        await wait_until(lambda: consumer.metrics.processed >= 2, timeout=10,
+                         message=lambda: f"{consumer.metrics} {calls}")
+    assert calls == [["l-1", "l-2"]]
+    assert consumer.metrics.batches == 1
+
+
+async def test_stop_during_a_linger_returns_promptly_and_applies_the_batch_in_hand(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    consumer = consumer_for(db, settings, linger_ms=30_000)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.wait_ready()
+        only = envelope("s-1")
+        await produce(settings, settings.topic(PROFILE_TOPIC), [encode(only)], key=KEY)
+        await wait_until(lambda: consumer.lingering, timeout=10)
+        started = asyncio.get_running_loop().time()
+        await consumer.stop()
+        assert asyncio.get_running_loop().time() - started < 5  # not the 30 s linger
+    finally:
+        await consumer.stop()
+        await task
+    assert consumer.metrics.processed == 1  # the batch in hand was applied, not dropped
+    assert only.id in await consumed_ids(db)
+
+
+def test_a_negative_linger_is_refused() -> None:
+    with pytest.raises(ValueError, match="linger_ms"):
+        IdempotentConsumer("x", ServiceSettings(), None, CLOCK, topics=[PROFILE_TOPIC],  # type: ignore[arg-type]
+                           handlers={"ProfileWithdrawn": record}, linger_ms=-1)
