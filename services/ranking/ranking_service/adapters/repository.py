@@ -222,9 +222,60 @@ def copy_record(row: CandidateRow, now: datetime, document_json: str | None) -> 
     """The row as a COPY record in `COPY_COLUMNS` order (a fresh table: nothing to update).
 
     `document_json` is the document already encoded (`orjson.dumps(row.facts.document).decode()`).
+    The same values as `_values`, built straight into the tuple: a rebuild makes one per profile, and
+    the dict in between, and encoding the same few program, category and NOC lists again for each
+    row, cost about half of it.
     """
-    values = _values(row, document_json)
-    return (*(values[name] for name in _NAMES), now)
+    facts, standing = row.facts, row.standing
+    scored, reason, invitations = standing.scored, standing.reason, facts.invitations
+    if scored is None:
+        score: tuple[Any, ...] = _NO_SCORE
+    else:
+        score = (
+            scored.crs,
+            _json(scored.breakdown),
+            scored.rules_version,
+            _json_tuple(scored.programs),
+            _json_tuple(scored.categories),
+            _json_tuple(scored.noc_codes),
+            _json(scored.lowest_clb),
+            scored.citizenship,
+        )
+    return (
+        facts.profile_id,
+        facts.owner,
+        facts.version,
+        document_json,
+        facts.status.value,
+        facts.submitted_at,
+        facts.expires_at,
+        facts.nominated,
+        facts.province,
+        _json({key: state.value for key, state in invitations.items()}) if invitations else "{}",
+        standing.in_pool,
+        None if reason is None else reason.value,
+        *score,
+        standing.scored_on,
+        None if scored is None else scored.rescore_on,
+        standing.basis_version,
+        standing.rescore_at,
+        row.revision,
+        now,
+    )
+
+
+_NO_SCORE: Final = (None,) * 8  # the columns of `_scored_values` before `scored_on`, of no score
+_TUPLE_TEXTS: dict[tuple[str, ...], str] = {}
+
+
+def _json_tuple(values: tuple[str, ...]) -> str:
+    """`_json(list(values))`, remembered: the same few lists come back row after row."""
+    text = _TUPLE_TEXTS.get(values)
+    if text is None:
+        if len(_TUPLE_TEXTS) >= 10_000:
+            _TUPLE_TEXTS.clear()
+        text = _TUPLE_TEXTS[values] = orjson.dumps(list(values)).decode()
+    return text
 
 
 _ENCODE: Final = object()
