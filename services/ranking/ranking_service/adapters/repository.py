@@ -222,10 +222,20 @@ def copy_record(row: CandidateRow, now: datetime, document_json: str | None) -> 
     """The row as a COPY record in `COPY_COLUMNS` order (a fresh table: nothing to update).
 
     `document_json` is the document already encoded (`orjson.dumps(row.facts.document).decode()`).
-    The same values as `_values`, built straight into the tuple: a rebuild makes one per profile, and
-    the dict in between, and encoding the same few program, category and NOC lists again for each
-    row, cost about half of it.
     """
+    return (*_record(row, document_json), now)
+
+
+def _values(row: CandidateRow) -> dict[str, Any]:
+    """The row's columns by name (the upsert's parameters), its document encoded here."""
+    return dict(zip(_NAMES, _record(row, _json(row.facts.document)), strict=True))
+
+
+def _record(row: CandidateRow, document_json: str | None) -> tuple[Any, ...]:
+    """The row's columns in `_NAMES` order: the one place that maps a row to the table. Built straight
+    into a tuple, the few program, category and NOC lists' JSON remembered: a rebuild makes one per
+    profile, and a dict in between plus encoding the same lists again for each row cost about half
+    of it."""
     facts, standing = row.facts, row.standing
     scored, reason, invitations = standing.scored, standing.reason, facts.invitations
     if scored is None:
@@ -260,11 +270,10 @@ def copy_record(row: CandidateRow, now: datetime, document_json: str | None) -> 
         standing.basis_version,
         standing.rescore_at,
         row.revision,
-        now,
     )
 
 
-_NO_SCORE: Final = (None,) * 8  # the columns of `_scored_values` before `scored_on`, of no score
+_NO_SCORE: Final = (None,) * 8  # the score's columns before `scored_on` (crs .. citizenship), unscored
 _TUPLE_TEXTS: dict[tuple[str, ...], str] = {}
 
 
@@ -276,59 +285,6 @@ def _json_tuple(values: tuple[str, ...]) -> str:
             _TUPLE_TEXTS.clear()
         text = _TUPLE_TEXTS[values] = orjson.dumps(list(values)).decode()
     return text
-
-
-_ENCODE: Final = object()
-
-
-def _values(row: CandidateRow, document: object = _ENCODE) -> dict[str, Any]:
-    facts, standing, scored = row.facts, row.standing, row.standing.scored
-    return {
-        "profile_id": facts.profile_id,
-        "owner": facts.owner,
-        "version": facts.version,
-        "document": _json(facts.document) if document is _ENCODE else document,
-        "status": facts.status.value,
-        "submitted_at": facts.submitted_at,
-        "expires_at": facts.expires_at,
-        "nominated": facts.nominated,
-        "province": facts.province,
-        "invitations": _json({key: state.value for key, state in facts.invitations.items()}),
-        "in_pool": standing.in_pool,
-        "reason": None if standing.reason is None else standing.reason.value,
-        **_scored_values(scored),
-        "scored_on": standing.scored_on,
-        "basis_version": standing.basis_version,
-        "rescore_at": standing.rescore_at,
-        "revision": row.revision,
-    }
-
-
-def _scored_values(scored: Scored | None) -> dict[str, Any]:
-    if scored is None:
-        names = (
-            "crs",
-            "breakdown",
-            "rules_version",
-            "programs",
-            "categories",
-            "noc_codes",
-            "lowest_clb",
-            "citizenship",
-            "rescore_on",
-        )
-        return dict.fromkeys(names)
-    return {
-        "crs": scored.crs,
-        "breakdown": _json(scored.breakdown),
-        "rules_version": scored.rules_version,
-        "programs": _json(list(scored.programs)),
-        "categories": _json(list(scored.categories)),
-        "noc_codes": _json(list(scored.noc_codes)),
-        "lowest_clb": _json(scored.lowest_clb),
-        "citizenship": scored.citizenship,
-        "rescore_on": scored.rescore_on,
-    }
 
 
 def _candidate(row: Any) -> CandidateRow:
