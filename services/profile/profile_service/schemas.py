@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from profile_service.adapters.queries import ProfileRow
+from profile_service.domain import rules
 from profile_service.domain.profile import Profile
 from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE, ProfileDocument
 from shared.rules.eligibility import ProgramAssessment
@@ -80,7 +81,7 @@ class ProfileView(ProfileSummary):
             nomination=NominationView(province=nomination.province, nominated_at=nomination.nominated_at)
             if nomination else None,
             created_at=profile.created_at, updated_at=profile.updated_at,
-            document=ProfileDocument.model_validate(profile.document),
+            document=rules.parse(profile.document),  # the model the command already validated
         )
 
 

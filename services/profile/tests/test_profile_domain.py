@@ -528,3 +528,26 @@ def test_a_withdrawn_profile_is_due_for_erasure_after_the_retention_only() -> No
     assert profile.erasable_at(RETENTION) is None
     restored = Profile.restore(profile.snapshot())
     assert restored.erased_at == profile.erased_at and restored.closed_at == T0
+
+
+# --- the parsed-document memo (rules.parse / rules.remember) ---------------------------------------------
+
+
+def test_parse_answers_the_remembered_model_for_that_dict_only() -> None:
+    model = rules.parse(copy.deepcopy(PROFILE_DOCUMENT_EXAMPLE))
+    dumped = model.model_dump(mode="json")
+    rules.remember(dumped, model)
+    assert rules.parse(dumped) is model
+    equal_but_another = copy.deepcopy(dumped)
+    parsed = rules.parse(equal_but_another)
+    assert parsed is not model and parsed == model
+
+
+def test_parse_keeps_the_documents_of_commands_in_flight_together() -> None:
+    # Commands interleave at their awaits: each one's document is still parsed once.
+    example = PROFILE_DOCUMENT_EXAMPLE
+    documents = [{**copy.deepcopy(example), "sibling_in_canada": n % 2 == 0} for n in range(64)]
+    models = [rules.parse(document) for document in documents]
+    assert [rules.parse(document) for document in documents] == models
+    assert all(rules.parse(d) is m for d, m in zip(documents, models, strict=True))
+    assert [m.sibling_in_canada for m in models] == [n % 2 == 0 for n in range(64)]

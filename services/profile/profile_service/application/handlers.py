@@ -13,6 +13,7 @@ from typing import Any
 
 from profile_service.application.errors import InvalidDocument, ProfileNotFound, StaleVersion
 from profile_service.application.ports import UnitOfWork
+from profile_service.domain import rules
 from profile_service.domain.errors import NominationNotFound
 from profile_service.domain.profile import Profile, Status
 from shared.eventstore import ConcurrencyError
@@ -26,6 +27,14 @@ def check_document(document: ProfileDocument, today: date) -> None:
         raise InvalidDocument(errors)
 
 
+def _dumped(document: ProfileDocument) -> dict[str, Any]:
+    """The request's document as the JSON dict the domain and the events hold; the rules are told it
+    is `document`, already validated (the eligibility and the answer would otherwise parse it again)."""
+    dumped = document.model_dump(mode="json")
+    rules.remember(dumped, document)
+    return dumped
+
+
 async def load_owned(uow: UnitOfWork, profile_id: str, owner: str) -> Profile:
     profile = await uow.profiles.get(profile_id)
     if profile is None or profile.owner != owner or profile.erased_at is not None:
@@ -36,7 +45,7 @@ async def load_owned(uow: UnitOfWork, profile_id: str, owner: str) -> Profile:
 async def create_profile(uow: UnitOfWork, owner: str, document: ProfileDocument) -> Profile:
     now = uow.clock.now()
     check_document(document, now.date())
-    profile = Profile.create(str(uuid.uuid4()), owner, document.model_dump(mode="json"), now)
+    profile = Profile.create(str(uuid.uuid4()), owner, _dumped(document), now)
     await uow.profiles.save(profile)
     return profile
 
@@ -48,7 +57,7 @@ async def update_profile(
 
     def update(profile: Profile) -> None:
         check_document(document, now.date())
-        profile.update(document.model_dump(mode="json"), now)
+        profile.update(_dumped(document), now)
 
     return await _change_owned(uow, profile_id, owner, expected_version, update)
 

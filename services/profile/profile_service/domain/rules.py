@@ -22,21 +22,32 @@ RECHECK_AT_LEAST_EVERY: Final = timedelta(days=7)
 PROGRAM_NAMES: Final = PROGRAM_ABBREVIATIONS
 
 
-_last_parsed: tuple[dict[str, Any], ProfileDocument] | None = None
+_PARSED_KEPT: Final = 256
+_parsed: dict[int, tuple[dict[str, Any], ProfileDocument]] = {}
+"""Documents parsed lately, by the identity of their dict (each kept with its dict, so that identity
+cannot be reused while it is here), oldest first."""
 
 
 def parse(document: dict[str, Any]) -> ProfileDocument:
-    """The document as the pydantic model. A command parses the same document dict several times (its
-    eligibility, then the review date of the projection row and of the event): the last one parsed is
-    kept, by identity, so that each later call is free. Documents are replaced, never changed in place
-    (events are immutable), and the memo holds the dict itself, so its identity cannot be reused."""
-    global _last_parsed
-    last = _last_parsed
-    if last is not None and last[0] is document:
-        return last[1]
+    """The document as the pydantic model. A command reads the same document dict several times (its
+    eligibility, then the review date of the projection row and of the event, then the answer's
+    document), with awaits between them where other commands parse theirs: the last documents parsed
+    are kept, by identity, so that each later call is free. Documents are replaced, never changed in
+    place (events are immutable)."""
+    kept = _parsed.get(id(document))
+    if kept is not None and kept[0] is document:
+        return kept[1]
     model = ProfileDocument.model_validate(document)
-    _last_parsed = (document, model)
+    remember(document, model)
     return model
+
+
+def remember(document: dict[str, Any], model: ProfileDocument) -> None:
+    """`document` is `model` dumped (`model_dump(mode="json")`), e.g. a request's body validated once:
+    `parse(document)` answers `model` without validating the same document again."""
+    if len(_parsed) >= _PARSED_KEPT:
+        del _parsed[next(iter(_parsed))]
+    _parsed[id(document)] = (document, model)
 
 
 def assessments(document: dict[str, Any], today: date) -> dict[str, ProgramAssessment]:
