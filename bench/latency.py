@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import httpx
 import orjson
@@ -41,6 +41,7 @@ from bench.leanhttp import LeanReads
 from shared import kafka_admin
 
 __all__ = [
+    "InFlight",
     "RankedTail",
     "ReadsPlan",
     "RunResult",
@@ -291,6 +292,73 @@ class RankedTail:
 
 
 # ============================================================================================
+# Entities lent to one command at a time, until its event is read back
+# ============================================================================================
+
+Entity = TypeVar("Entity")
+
+
+class InFlight(Generic[Entity]):
+    """Entities (profiles, invitations) that each take one command at a time: an entity is lent to a
+    command when it is sent and comes back once the command was accepted *and* its event was read
+    back from Kafka, or at once when the command was refused.
+
+    Giving it back on the answer alone loses measurements: the entity's next update can then be
+    accepted before ranking has read the previous one, ranking applies both in one batch and publishes
+    one `Ranked` for the profile (continuing the later correlation id), and the earlier update looks
+    as if it never became visible. An entity whose event never comes stays lent (its command counts
+    as not visible). An entity with a true `retired` attribute (e.g. an application that has landed)
+    is not given back."""
+
+    def __init__(self, entities: Iterable[Entity] = ()) -> None:
+        self.free: deque[Entity] = deque(entities)
+        self._lent: dict[str, Entity] = {}  # correlation id -> the entity its command went to
+        self._answered: set[str] = set()
+        self._seen: set[str] = set()
+
+    def add(self, entities: Iterable[Entity]) -> None:
+        self.free.extend(entities)
+
+    @property
+    def lent(self) -> int:
+        return len(self._lent)
+
+    def lend(self, correlation: str) -> Entity | None:
+        """A free entity for the command `correlation`, or None when every entity is lent."""
+        if not self.free:
+            return None
+        entity = self.free.popleft()
+        self._lent[correlation] = entity
+        return entity
+
+    def refused(self, correlation: str) -> None:
+        """The command was refused (or failed): its entity takes the next one straight away."""
+        self._give_back(correlation)
+
+    def accepted(self, correlation: str) -> None:
+        if correlation in self._lent:
+            self._answered.add(correlation)
+            self._give_back_when_done(correlation)
+
+    def seen(self, correlation: str) -> None:
+        """The command's event was read back (it may be read before the command's answer)."""
+        if correlation in self._lent:
+            self._seen.add(correlation)
+            self._give_back_when_done(correlation)
+
+    def _give_back_when_done(self, correlation: str) -> None:
+        if correlation in self._answered and correlation in self._seen:
+            self._give_back(correlation)
+
+    def _give_back(self, correlation: str) -> None:
+        self._answered.discard(correlation)
+        self._seen.discard(correlation)
+        entity = self._lent.pop(correlation, None)
+        if entity is not None and not getattr(entity, "retired", False):
+            self.free.append(entity)
+
+
+# ============================================================================================
 # Profiles created through the profile service, then updated at a fixed rate
 # ============================================================================================
 
@@ -369,7 +437,7 @@ class UpdateRun:
     accepted: int = 0  # 200 answers
     rejected: list[str] = field(default_factory=list)  # non-200 answers (first few)
     rejected_count: int = 0
-    skipped: int = 0  # no profile free (its previous update unanswered) at the send time
+    skipped: int = 0  # no profile free (its previous update unanswered or not yet seen) at the send time
     late_sends: int = 0  # sent over 50 ms behind schedule (the client could not keep up)
     visible_ms: list[float] = field(default_factory=list)  # PUT sent -> Ranked read, per update
     put_ms: list[float] = field(default_factory=list)  # PUT sent -> answered
@@ -420,7 +488,8 @@ async def measure_update_visibility(
     in_flight: int = 64,
 ) -> UpdateRun:
     """Open-loop updates at `rate` per second for `duration_s`, each profile's next update only after
-    its previous one answered; then wait up to `settle_s` for the last Ranked events.
+    its previous one was answered and its `Ranked` read (`InFlight`); then wait up to `settle_s` for
+    the last Ranked events.
 
     The PUTs go over `in_flight` connections (64 in `make bench`, the client's limit), each an httpx
     client of its own lent to one PUT at a time; a PUT with none free waits its turn, in order, inside
@@ -436,7 +505,7 @@ async def measure_update_visibility(
     for connection in lent:
         free.put_nowait(connection)
     run = UpdateRun(planned=len(offsets))
-    idle: deque[TrackedProfile] = deque(profiles)
+    idle: InFlight[TrackedProfile] = InFlight(profiles)
     sent_at: dict[str, float] = {}  # correlation id -> wall-clock send instant (accepted or in flight)
     visible: dict[str, float] = {}
     put_ms: dict[str, float] = {}  # accepted updates: PUT sent -> answered
@@ -445,6 +514,7 @@ async def measure_update_visibility(
     def on_ranked(_subject: str, correlation: str | None, received: float) -> None:
         if correlation is not None and correlation in sent_at and correlation not in visible:
             visible[correlation] = (received - sent_at[correlation]) * 1000.0
+            idle.seen(correlation)
 
     tail.on_ranked = on_ranked
 
@@ -466,7 +536,7 @@ async def measure_update_visibility(
             run.rejected_count += 1
             run.rejected.append(f"{type(exc).__name__}: {exc}")
             sent_at.pop(correlation, None)
-            idle.append(profile)
+            idle.refused(correlation)
             return
         finally:
             free.put_nowait(connection)
@@ -478,11 +548,12 @@ async def measure_update_visibility(
             answered_ok.add(correlation)
             profile.document = document
             profile.version = int(answer.headers["ETag"].strip('"'))
+            idle.accepted(correlation)
         else:
             run.rejected_count += 1
             run.rejected.append(f"{answer.status_code}: {answer.text[:200]}")
             sent_at.pop(correlation, None)
-        idle.append(profile)
+            idle.refused(correlation)
 
     tasks: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
@@ -493,11 +564,11 @@ async def measure_update_visibility(
                 await asyncio.sleep(delay)
             elif delay < -0.05:
                 run.late_sends += 1
-            if not idle:
+            correlation = f"bench-update-{index}-{uuid.uuid4().hex[:12]}"
+            profile = idle.lend(correlation)
+            if profile is None:
                 run.skipped += 1
                 continue
-            profile = idle.popleft()
-            correlation = f"bench-update-{index}-{uuid.uuid4().hex[:12]}"
             task = asyncio.create_task(update(profile, correlation))
             tasks.add(task)
             task.add_done_callback(tasks.discard)

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,7 +40,7 @@ from typing import Any, Final
 
 import httpx
 
-from bench.latency import RankedTail, process_cpu_s, ratio, send_offsets, summarize
+from bench.latency import InFlight, RankedTail, process_cpu_s, ratio, send_offsets, summarize
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 RUN_DIR: Final = ROOT / ".local" / "bench"
@@ -67,7 +66,7 @@ class Step:
     sent: int = 0
     accepted: int = 0
     rejected: int = 0
-    skipped: int = 0  # no entity free at the send time (its previous command unanswered)
+    skipped: int = 0  # no entity free at the send time (its previous command unanswered or not yet seen)
     not_visible: int = 0
     visible_ms: list[float] = field(default_factory=list)
     answered_ms: list[float] = field(default_factory=list)
@@ -211,14 +210,15 @@ Send = Callable[[Any, str], Awaitable[tuple[bool, str | None]]]
 async def open_loop_step(
     rate: float,
     seconds: float,
-    entities: deque[Any],
+    entities: InFlight[Any],
     send: Send,
     tail: RankedTail,
     *,
     settle_s: float = 10.0,
     cpu_s: Callable[[], float | None] = lambda: None,
 ) -> Step:
-    """`rate` commands per second for `seconds` over the free `entities` (one command in flight each)."""
+    """`rate` commands per second for `seconds` over the free `entities` (one command in flight each,
+    until its event is read back: `InFlight`)."""
     step = Step(rate, seconds)
     sent_at: dict[str, float] = {}
     seen: dict[str, float] = {}
@@ -227,6 +227,7 @@ async def open_loop_step(
     def on_event(_subject: str, correlation: str | None, received: float) -> None:
         if correlation is not None and correlation in sent_at and correlation not in seen:
             seen[correlation] = (received - sent_at[correlation]) * 1000.0
+            entities.seen(correlation)
 
     async def one(entity: Any, correlation: str) -> None:
         started = time.perf_counter()
@@ -239,12 +240,12 @@ async def open_loop_step(
         if ok:
             step.accepted += 1
             accepted.add(correlation)
+            entities.accepted(correlation)
         else:
             step.rejected += 1
             step.examples.append(str(why)[:200])
             sent_at.pop(correlation, None)
-        if not getattr(entity, "retired", False):
-            entities.append(entity)
+            entities.refused(correlation)
 
     tail.on_ranked = on_event
     tasks: set[asyncio.Task[None]] = set()
@@ -255,11 +256,12 @@ async def open_loop_step(
             delay = started + offset - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if not entities:
+            correlation = f"bench-writes-{index}-{uuid.uuid4().hex[:12]}"
+            entity = entities.lend(correlation)
+            if entity is None:
                 step.skipped += 1
                 continue
-            correlation = f"bench-writes-{index}-{uuid.uuid4().hex[:12]}"
-            task = asyncio.create_task(one(entities.popleft(), correlation))
+            task = asyncio.create_task(one(entity, correlation))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             step.sent += 1
@@ -312,7 +314,7 @@ async def profile_ladder(
     profiles, setup = await create_profiles(client, profile_url, token, documents, ranked_tail, limit_s=300)
     if not profiles:
         raise RuntimeError(f"no profile entered the pool: {setup}")
-    free: deque[Any] = deque(_Profile(p.profile_id, p.document, p.version) for p in profiles)
+    free: InFlight[_Profile] = InFlight(_Profile(p.profile_id, p.document, p.version) for p in profiles)
     auth = {"Authorization": f"Bearer {token}"}
 
     async def put(profile: _Profile, correlation: str) -> tuple[bool, str | None]:
@@ -473,14 +475,14 @@ class ApplicationsBench:
         invited = 0
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         async with httpx.AsyncClient(timeout=30, trust_env=False, limits=limits) as client:
-            free: deque[Any] = deque()
+            free: InFlight[_Invitation] = InFlight()
 
             async def at(rate: float) -> Step:
                 # Enough fresh invitations for this step (three commands each), before its clock starts.
                 nonlocal invited
                 count = int(rate * self.step_s / COMMANDS_PER_INVITATION) + 50
                 started = time.perf_counter()
-                free.extend(await self._invite(client, count))
+                free.add(await self._invite(client, count))
                 invited += count
                 self.say(f"  {count:,} invitations shown by the service in "
                          f"{time.perf_counter() - started:.1f} s")  # fmt: skip

@@ -6,11 +6,13 @@ No timing is asserted anywhere: these check arithmetic on given numbers.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bench.latency import (
+    InFlight,
     percentile,
     ratio,
     run_concurrent,
@@ -267,3 +269,31 @@ def test_the_restart_row_gives_the_time_to_a_loaded_pool_and_its_size() -> None:
     [row] = [r for r in budget_rows(figures) if r.what == "ranking restart → pool loaded"]
     assert row.measured == "4.3 s, pool of 100,000 loaded, nothing replayed" and row.value == 4.31
     assert [r for r in budget_rows({"rebuild": {}}) if r.what == "ranking restart → pool loaded"] == []
+
+
+def test_an_entity_comes_back_once_its_command_is_accepted_and_seen_or_refused() -> None:
+    @dataclass
+    class Thing:
+        name: str
+        retired: bool = False
+
+    a, b, c = Thing("a"), Thing("b"), Thing("c")
+    pool: InFlight[Thing] = InFlight([a, b])
+    assert pool.lend("1") is a and pool.lend("2") is b and pool.lend("3") is None
+    pool.accepted("1")
+    assert pool.lend("3") is None  # answered, not yet seen
+    pool.seen("1")
+    assert pool.lend("3") is a  # accepted and seen: back
+    pool.seen("2")  # seen before its answer
+    assert pool.lend("4") is None
+    pool.accepted("2")
+    assert pool.lend("4") is b
+    pool.refused("3")  # refused: back at once
+    assert pool.lend("5") is a and pool.lent == 2
+    b.retired = True
+    pool.accepted("4")
+    pool.seen("4")
+    assert pool.lend("6") is None and pool.lent == 1  # retired: not given back
+    pool.seen("unknown")  # events of other commands change nothing
+    pool.add([c])
+    assert pool.lend("6") is c

@@ -393,3 +393,40 @@ async def test_updates_go_over_at_most_in_flight_connections_and_each_is_seen(
     assert run.not_visible == 0 and len(run.visible_ms) == run.accepted
     assert len(set(seen.clients)) == 3  # three connections, each reused
     assert all(p.version > 1 for p in profiles)
+
+
+async def test_a_profile_waits_for_its_ranked_so_coalesced_updates_are_all_seen(
+    server: tuple[int, Seen],
+) -> None:
+    """Ranking applies a batch at a time and publishes one Ranked per profile, continuing the batch's
+    last correlation id for it. A profile given back on its PUT's answer gets a second update into the
+    same batch, and the first is then never seen: the profile must wait for its Ranked."""
+    import httpx
+
+    port, seen = server
+    tail = FakeTail()
+    batch: dict[str, str] = {}  # profile id -> the latest correlation id of the batch being read
+    seen.on_put = lambda subject, correlation: batch.__setitem__(subject, correlation)
+
+    async def apply_batches() -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            applied = dict(batch)
+            batch.clear()
+            for subject, correlation in applied.items():
+                assert tail.on_ranked is not None
+                tail.on_ranked(subject, correlation, time.time())
+
+    applying = asyncio.create_task(apply_batches())
+    profiles = [TrackedProfile(f"p{i}", {"sibling_in_canada": False}, 1) for i in range(4)]
+    try:
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            run = await measure_update_visibility(
+                client, f"http://127.0.0.1:{port}", "tok", profiles, tail,  # type: ignore[arg-type]
+                rate=200, duration_s=0.5, settle_s=5, in_flight=4,
+            )  # fmt: skip
+    finally:
+        applying.cancel()
+    assert run.accepted > 0 and run.rejected_count == 0
+    assert run.not_visible == 0 and len(run.visible_ms) == run.accepted
+    assert run.skipped == run.planned - run.sent > 0  # four profiles cannot take 200 updates/s here
