@@ -37,7 +37,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.leanhttp import LeanReads
+from bench.leanhttp import LeanClient, LeanReads, RequestFailed
 from shared import kafka_admin
 
 __all__ = [
@@ -475,8 +475,27 @@ def toggled_sibling(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "sibling_in_canada": not document["sibling_in_canada"]}
 
 
+IN_FLIGHT: Final = 64  # commands in flight at most (connections), as a partner's client pool would cap them
+
+
+def lean_client(
+    url: str, slots: int, *, timeout_s: float = 30.0, headers: dict[str, str] | None = None
+) -> tuple[LeanClient, str]:
+    """A `LeanClient` on `url`'s host and port (plain http, loopback in the bench) keeping the answers'
+    ETag, and the path its requests' paths go under (`url`'s own, without its last slash)."""
+    parsed = httpx.URL(url)
+    if parsed.scheme != "http" or parsed.port is None:
+        raise ValueError(f"the lean client speaks plain http to an explicit port, not {url}")
+    client = LeanClient(parsed.host, parsed.port, headers or {}, slots=slots, timeout_s=timeout_s,
+                        keep_headers=("etag",))  # fmt: skip
+    return client, parsed.path.rstrip("/")
+
+
+def json_body(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document)
+
+
 async def measure_update_visibility(
-    client: httpx.AsyncClient,
     profile_url: str,
     token: str,
     profiles: Sequence[TrackedProfile],
@@ -485,25 +504,23 @@ async def measure_update_visibility(
     rate: float,
     duration_s: float,
     settle_s: float = 20.0,
-    in_flight: int = 64,
+    in_flight: int = IN_FLIGHT,
+    timeout_s: float = 30.0,
 ) -> UpdateRun:
     """Open-loop updates at `rate` per second for `duration_s`, each profile's next update only after
     its previous one was answered and its `Ranked` read (`InFlight`); then wait up to `settle_s` for
     the last Ranked events.
 
-    The PUTs go over `in_flight` connections (64 in `make bench`, the client's limit), each an httpx
-    client of its own lent to one PUT at a time; a PUT with none free waits its turn, in order, inside
-    the timed span, as it would in one client's connection pool. The latency is the same, the bench's
-    CPU is not: httpcore's pool scans every queued request against every connection (and asks each
-    idle socket whether it is readable, a getpeername each time) whenever a request comes or goes;
-    with the profile service saturated hundreds queue (py-spy: ~8 ms of bench CPU per accepted
-    update, 60-70% of it in `_assign_requests_to_connections`). `client` gives the timeout."""
+    The PUTs go over `in_flight` keep-alive connections of a `LeanClient` (64 in `make bench`, the
+    client's limit); a PUT with none free waits its turn, in order, inside the timed span, as it would
+    in a client's connection pool. An httpx client would measure the same latency at a cost in the
+    bench's own CPU, on the same 2 cores as the services: its pool scans every queued request against
+    every connection whenever one comes or goes (py-spy: ~8 ms of bench CPU per accepted update with
+    the profile service saturated), and even one connection per client costs several hundred µs per
+    request in its models and anyio."""
     offsets = send_offsets(rate, duration_s)
-    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    lent = [httpx.AsyncClient(limits=one, timeout=client.timeout, trust_env=False) for _ in range(in_flight)]
-    free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-    for connection in lent:
-        free.put_nowait(connection)
+    auth = {"Authorization": f"Bearer {token}"}
+    client, base = lean_client(profile_url, in_flight, timeout_s=timeout_s, headers=auth)
     run = UpdateRun(planned=len(offsets))
     idle: InFlight[TrackedProfile] = InFlight(profiles)
     sent_at: dict[str, float] = {}  # correlation id -> wall-clock send instant (accepted or in flight)
@@ -520,38 +537,31 @@ async def measure_update_visibility(
 
     async def update(profile: TrackedProfile, correlation: str) -> None:
         document = toggled_sibling(profile.document)
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "If-Match": f'"{profile.version}"',
-            "X-Correlation-Id": correlation,
-        }
+        headers = {"If-Match": f'"{profile.version}"', "X-Correlation-Id": correlation}
+        body = json_body(document)
         started = time.perf_counter()
         sent_at[correlation] = time.time()
-        connection = await free.get()
         try:
-            answer = await connection.put(
-                f"{profile_url}/v1/profiles/{profile.profile_id}", json=document, headers=headers
-            )
-        except httpx.HTTPError as exc:
+            path = f"{base}/v1/profiles/{profile.profile_id}"
+            answer = await client.request("PUT", path, body=body, headers=headers)
+        except RequestFailed as exc:
             run.rejected_count += 1
-            run.rejected.append(f"{type(exc).__name__}: {exc}")
+            run.rejected.append(f"{exc.kind}: {exc}")
             sent_at.pop(correlation, None)
             idle.refused(correlation)
             return
-        finally:
-            free.put_nowait(connection)
         answered_ms = (time.perf_counter() - started) * 1000.0
         run.put_ms.append(answered_ms)
-        if answer.status_code == 200:
+        if answer.status == 200:
             run.accepted += 1
             put_ms[correlation] = answered_ms
             answered_ok.add(correlation)
             profile.document = document
-            profile.version = int(answer.headers["ETag"].strip('"'))
+            profile.version = int(answer.headers["etag"].strip('"'))
             idle.accepted(correlation)
         else:
             run.rejected_count += 1
-            run.rejected.append(f"{answer.status_code}: {answer.text[:200]}")
+            run.rejected.append(f"{answer.status}: {answer.body[:200].decode(errors='replace')}")
             sent_at.pop(correlation, None)
             idle.refused(correlation)
 
@@ -586,7 +596,7 @@ async def measure_update_visibility(
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        await asyncio.gather(*(connection.aclose() for connection in lent), return_exceptions=True)
+        await client.close()
         tail.on_ranked = None
     failure = tail.failure()
     run.tail_error = None if failure is None else repr(failure)

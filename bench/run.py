@@ -695,7 +695,6 @@ class Suite:
                 raise RuntimeError(f"no profile entered the pool: {setup}")
             if config.update_probe_rate > 0 and config.update_probe_seconds > 0:
                 probe = await measure_update_visibility(
-                    self.client,
                     url,
                     token,
                     profiles,
@@ -713,7 +712,6 @@ class Suite:
             stalls: dict[str, dict[str, float]] = {}
             run, *_ = await asyncio.gather(
                 measure_update_visibility(
-                    self.client,
                     url,
                     token,
                     profiles,

@@ -39,8 +39,20 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
+import orjson
 
-from bench.latency import InFlight, RankedTail, process_cpu_s, ratio, send_offsets, summarize
+from bench.latency import (
+    IN_FLIGHT,
+    InFlight,
+    RankedTail,
+    json_body,
+    lean_client,
+    process_cpu_s,
+    ratio,
+    send_offsets,
+    summarize,
+)
+from bench.leanhttp import RequestFailed
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 RUN_DIR: Final = ROOT / ".local" / "bench"
@@ -234,7 +246,7 @@ async def open_loop_step(
         sent_at[correlation] = time.time()
         try:
             ok, why = await send(entity, correlation)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RequestFailed) as exc:
             ok, why = False, f"{type(exc).__name__}: {exc}"
         step.answered_ms.append((time.perf_counter() - started) * 1000.0)
         if ok:
@@ -315,23 +327,30 @@ async def profile_ladder(
     if not profiles:
         raise RuntimeError(f"no profile entered the pool: {setup}")
     free: InFlight[_Profile] = InFlight(_Profile(p.profile_id, p.document, p.version) for p in profiles)
-    auth = {"Authorization": f"Bearer {token}"}
+    puts, base = lean_client(profile_url, IN_FLIGHT, headers={"Authorization": f"Bearer {token}"})
 
     async def put(profile: _Profile, correlation: str) -> tuple[bool, str | None]:
         document = toggled_sibling(profile.document)
-        headers = {**auth, "If-Match": f'"{profile.version}"', "X-Correlation-Id": correlation}
-        path = f"{profile_url}/v1/profiles/{profile.profile_id}"
-        answer = await client.put(path, json=document, headers=headers)
-        if answer.status_code != 200:
-            return False, f"{answer.status_code}: {answer.text[:200]}"
+        headers = {"If-Match": f'"{profile.version}"', "X-Correlation-Id": correlation}
+        path = f"{base}/v1/profiles/{profile.profile_id}"
+        answer = await puts.request("PUT", path, body=json_body(document), headers=headers)
+        if answer.status != 200:
+            return False, f"{answer.status}: {_text(answer.body)}"
         profile.document = document
-        profile.version = int(answer.headers["ETag"].strip('"'))
+        profile.version = int(answer.headers["etag"].strip('"'))
         return True, None
 
-    ladder = await run_ladder(
-        lambda rate: open_loop_step(rate, step_s, free, put, ranked_tail, cpu_s=cpu_s), rates
-    )
+    try:
+        ladder = await run_ladder(
+            lambda rate: open_loop_step(rate, step_s, free, put, ranked_tail, cpu_s=cpu_s), rates
+        )
+    finally:
+        await puts.close()
     return {"setup": setup, **ladder}
+
+
+def _text(body: bytes) -> str:
+    return body[:200].decode(errors="replace")
 
 
 # ============================================================================================
@@ -474,6 +493,7 @@ class ApplicationsBench:
         officer = self._token(self.OFFICER, "officer")
         invited = 0
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+        commands, _ = lean_client(self.url, IN_FLIGHT)
         async with httpx.AsyncClient(timeout=30, trust_env=False, limits=limits) as client:
             free: InFlight[_Invitation] = InFlight()
 
@@ -501,26 +521,27 @@ class ApplicationsBench:
                         "police_certificates": True,
                         "proof_of_funds_cad": 30_000,
                     }  # fmt: skip
-                    answer = await client.post(f"{self.url}/v1/applications", json=body,
-                                               headers={**owner, **headers})
+                    answer = await commands.request("POST", "/v1/applications", body=json_body(body),
+                                                    headers={**owner, **headers})  # fmt: skip
                     expected, following = 201, "decide"
                 elif invitation.next == "decide":
-                    answer = await client.post(
-                        f"{self.url}/v1/applications/{invitation.application_id}/decision",
-                        json={"decision": "approved", "reasons": ["bench"]}, headers={**officer, **headers},
+                    decision = json_body({"decision": "approved", "reasons": ["bench"]})
+                    answer = await commands.request(
+                        "POST", f"/v1/applications/{invitation.application_id}/decision",
+                        body=decision, headers={**officer, **headers},
                     )  # fmt: skip
                     expected, following = 200, "land"
                 else:
-                    answer = await client.post(
-                        f"{self.url}/v1/applications/{invitation.application_id}/landing",
+                    answer = await commands.request(
+                        "POST", f"/v1/applications/{invitation.application_id}/landing",
                         headers={**officer, **headers},
-                    )
+                    )  # fmt: skip
                     expected, following = 200, "done"
-                if answer.status_code != expected:
-                    return False, f"{invitation.next} {answer.status_code}: {answer.text[:200]}"
-                invitation.version = int(answer.headers["ETag"].strip('"'))
+                if answer.status != expected:
+                    return False, f"{invitation.next} {answer.status}: {_text(answer.body)}"
+                invitation.version = int(answer.headers["etag"].strip('"'))
                 if invitation.next == "apply":
-                    invitation.application_id = answer.json()["application_id"]
+                    invitation.application_id = orjson.loads(answer.body)["application_id"]
                 invitation.next = following
                 return True, None
 
@@ -531,6 +552,7 @@ class ApplicationsBench:
                 ladder = await run_ladder(at, self.rates)
             finally:
                 await tail.stop()
+                await commands.close()
         return {"invitations": invited, **ladder}
 
     async def _cleanup(self) -> None:

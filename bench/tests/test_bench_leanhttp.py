@@ -42,6 +42,7 @@ class Seen:
 
     clients: list[tuple[str, int]] = field(default_factory=list)
     headers: list[dict[bytes, bytes]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)  # the PUTs'
     on_put: Callable[[str, str], None] | None = None
     put_delay_s: float = 0.0
 
@@ -60,8 +61,13 @@ def candidate_app(seen: Seen) -> Any:
         path: str = scope["path"]
         extra: list[tuple[bytes, bytes]] = []
         if scope["method"] == "PUT":
-            while (await receive()).get("more_body"):
-                pass
+            chunks = []
+            while True:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            seen.bodies.append(b"".join(chunks))
             await asyncio.sleep(seen.put_delay_s)
             version = int(headers[b"if-match"].strip(b'"')) + 1
             if seen.on_put is not None:
@@ -368,8 +374,6 @@ class FakeTail:
 async def test_updates_go_over_at_most_in_flight_connections_and_each_is_seen(
     server: tuple[int, Seen],
 ) -> None:
-    import httpx
-
     port, seen = server
     tail = FakeTail()
     seen.put_delay_s = 0.02  # answers slower than they are sent: PUTs wait for a free connection
@@ -377,22 +381,24 @@ async def test_updates_go_over_at_most_in_flight_connections_and_each_is_seen(
         tail.on_ranked and tail.on_ranked(subject, correlation, time.time())
     )
     profiles = [TrackedProfile(f"p{i}", {"sibling_in_canada": False}, 1) for i in range(20)]
-    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
-        run = await measure_update_visibility(
-            client,
-            f"http://127.0.0.1:{port}",
-            "tok",
-            profiles,
-            tail,  # type: ignore[arg-type]
-            rate=200,
-            duration_s=0.5,
-            settle_s=5,
-            in_flight=3,
-        )
+    run = await measure_update_visibility(
+        f"http://127.0.0.1:{port}",
+        "tok",
+        profiles,
+        tail,  # type: ignore[arg-type]
+        rate=200,
+        duration_s=0.5,
+        settle_s=5,
+        in_flight=3,
+    )
     assert run.sent == 100 - run.skipped and run.accepted == run.sent and run.rejected_count == 0
     assert run.not_visible == 0 and len(run.visible_ms) == run.accepted
     assert len(set(seen.clients)) == 3  # three connections, each reused
-    assert all(p.version > 1 for p in profiles)
+    assert all(p.version > 1 for p in profiles)  # the answers' ETags were read
+    first = seen.headers[0]
+    assert first[b"authorization"] == b"Bearer tok" and first[b"if-match"] == b'"1"'
+    assert first[b"content-type"] == b"application/json"
+    assert orjson.loads(seen.bodies[0]) == {"sibling_in_canada": True}  # the document, toggled
 
 
 async def test_a_profile_waits_for_its_ranked_so_coalesced_updates_are_all_seen(
@@ -401,7 +407,6 @@ async def test_a_profile_waits_for_its_ranked_so_coalesced_updates_are_all_seen(
     """Ranking applies a batch at a time and publishes one Ranked per profile, continuing the batch's
     last correlation id for it. A profile given back on its PUT's answer gets a second update into the
     same batch, and the first is then never seen: the profile must wait for its Ranked."""
-    import httpx
 
     port, seen = server
     tail = FakeTail()
@@ -420,11 +425,10 @@ async def test_a_profile_waits_for_its_ranked_so_coalesced_updates_are_all_seen(
     applying = asyncio.create_task(apply_batches())
     profiles = [TrackedProfile(f"p{i}", {"sibling_in_canada": False}, 1) for i in range(4)]
     try:
-        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
-            run = await measure_update_visibility(
-                client, f"http://127.0.0.1:{port}", "tok", profiles, tail,  # type: ignore[arg-type]
-                rate=200, duration_s=0.5, settle_s=5, in_flight=4,
-            )  # fmt: skip
+        run = await measure_update_visibility(
+            f"http://127.0.0.1:{port}", "tok", profiles, tail,  # type: ignore[arg-type]
+            rate=200, duration_s=0.5, settle_s=5, in_flight=4,
+        )  # fmt: skip
     finally:
         applying.cancel()
     assert run.accepted > 0 and run.rejected_count == 0
