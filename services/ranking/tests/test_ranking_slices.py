@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ranking_service.application import projection as projection_module
 from ranking_service.application.projection import SLICE_PROFILES, RankingProjection
 from ranking_service.domain.candidate import CandidateRow
 from ranking_service.domain.view import PoolView
@@ -108,3 +109,74 @@ async def test_a_long_batch_goes_in_slices_and_a_read_between_them_sees_the_last
     # After the commit: the whole batch, and the position it reflects, at once.
     assert len(view.pool) == count
     assert view.positions == {f"t.{PROFILE_TOPIC}:0": count}
+
+
+async def _apply_watched(
+    platform_db: PlatformDatabase, slice_s: float, count: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[int, int, int, int]], PoolView, list[str]]:
+    """Apply a batch of `count` new profiles (one chunk) with a budget of `slice_s`, a reader taking a
+    turn whenever the loop is given back; each turn sees (locks, evaluations, saves, pool size)."""
+    RecordingRows.locked, RecordingRows.saved = [], []
+    settings = RankingSettings(env="test", topic_prefix="t.")
+    view = PoolView(CURRENT_RULES.name)
+    projection = RankingProjection(view, RecordingRows, Clock.frozen(NOW), emit=True)
+    projection.slice_s = slice_s
+    evaluations = 0
+    evaluate_one = projection_module._evaluate_one
+
+    def counted(*args: Any) -> Any:
+        nonlocal evaluations
+        evaluations += 1
+        return evaluate_one(*args)
+
+    monkeypatch.setattr(projection_module, "_evaluate_one", counted)
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    turns: list[tuple[int, int, int, int]] = []
+    applying, committing = True, False
+
+    async def reader() -> None:
+        while applying:
+            if not committing:  # the commit moves the view in slices of its own (apply_to_view)
+                saved = len(RecordingRows.saved)
+                turns.append((len(RecordingRows.locked), evaluations, saved, len(view.pool)))
+            await asyncio.sleep(0)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    async with UnitOfWork(platform_db.sessions, settings, Clock.frozen(NOW)) as uow:
+        await projection.apply(uow, [submitted(profile_id, offset) for offset, profile_id in enumerate(ids)])
+        published = [row["key"] for row in uow._outbox_rows]
+        committing = True
+        await uow.commit()
+    applying = False
+    await reading
+    assert published == sorted(ids)  # one Ranked each, in the batch's (ascending id) order
+    return turns, view, ids
+
+
+async def test_within_one_chunk_the_loop_is_given_back_between_evaluations_and_steps(
+    platform_db: PlatformDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = 5
+    turns, view, ids = await _apply_watched(platform_db, 0.0, count, monkeypatch)  # a budget always spent
+    assert [len(chunk) for chunk in RecordingRows.locked] == [count]
+    # After the lock, before any evaluation (the locked rows' reading is not counted: a turn anyway);
+    # between every two evaluations; after the last one, before the save.
+    during = {(locks, evaluated, saves) for locks, evaluated, saves, _ in turns}
+    assert {(1, n, 0) for n in range(count + 1)} <= during
+    # After the save, between the events published (the view's changes built with them).
+    after_save = [turn for turn in turns if turn[:3] == (1, count, 1)]
+    assert len(after_save) >= count
+    # The view did not move before the commit, then took the whole batch.
+    assert {pool for *_, pool in turns} == {0}
+    assert len(view.pool) == count and all(profile_id in view.pool for profile_id in ids)
+
+
+async def test_with_budget_left_a_chunk_is_evaluated_and_published_without_a_turn_between(
+    platform_db: PlatformDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = 5
+    turns, view, _ = await _apply_watched(platform_db, 60.0, count, monkeypatch)
+    evaluated_seen = {evaluated for locks, evaluated, saves, _ in turns if locks == 1}
+    assert evaluated_seen <= {0, count}  # the one turn after the lock, none inside the evaluation
+    assert len(view.pool) == count

@@ -11,9 +11,12 @@ The rescoring jobs go through the same path with no event: `rescore(uow, ids)`.
 
 Every query of the service shares the event loop with this work, so a batch is applied in slices: at
 most `SLICE_PROFILES` profiles per lock/save round trip (in ascending id order, slice after slice, so
-the lock order stays one order), and evaluation yields to the loop between slices of a few
-milliseconds (`shared.cooperative`). The slices are all in the batch's one transaction, and the view
-changes only after the commit: a query between two slices sees the pool as of the last commit.
+the lock order stays one order), and between two round trips the work shares one budget of about
+`SLICE_SECONDS` (`shared.cooperative.Slices`): the evaluation, the events and the view's changes
+yield to the loop whenever it is spent, and the loop gets a turn after reading the locked rows and
+before building the write's parameters whatever is left of it (work done inside a call, which the
+budget does not see). The slices are all in the batch's one transaction, and the view changes only
+after the commit: a query between two slices sees the pool as of the last commit.
 
 Putting a commit's changes into the view yields to the loop too (`apply_to_view`): moving a candidate
 in the pool's orderings costs tens of microseconds at a million, so a commit of a few hundred changes
@@ -27,7 +30,7 @@ sees the whole commit.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -48,7 +51,7 @@ from ranking_service.domain.pool import PoolEntry, is_profile_id
 from ranking_service.domain.view import CandidateInfo, MemoryChange, PoolView
 from shared import context
 from shared.consumer import Delivery
-from shared.cooperative import SLICE_SECONDS, in_slices
+from shared.cooperative import SLICE_SECONDS, Slices, in_slices
 from shared.domain_events import CandidateFact, DomainEvent
 from shared.events.catalogue import CandidateEvent, Event, PoolDetailsChanged, Ranked, RemovedFromPool
 from shared.rules.crs import IN_FORCE, RulesVersion, pinned_rules
@@ -122,6 +125,7 @@ class RankingProjection:
         self.clock = clock
         self.emit = emit
         self.scored = 0  # profiles evaluated since start (the scoring rate on /metrics)
+        self.slice_s = SLICE_SECONDS  # CPU work between two turns of the loop, at most (about)
 
     @property
     def rules(self) -> RulesVersion | None:
@@ -167,50 +171,52 @@ class RankingProjection:
             by_profile.setdefault(item.profile_id, []).append(item)
         written: list[_Evaluated] = []
         changes: list[MemoryChange] = []
+        # One budget for each stretch between round trips: merging, evaluating, the write's
+        # parameters, the events and the view's changes all count toward it (each step starting its
+        # own slice, a stretch was their sum).
+        slices = Slices(self.slice_s)
         for start in range(0, len(ids), SLICE_PROFILES):
             chunk = ids[start : start + SLICE_PROFILES]
             rows = await store.lock(chunk)
+            # Reading the locked rows ran after the round trip resumed, out of the budget's sight:
+            # the loop gets a turn before the evaluation adds its slice to it.
+            await slices.give_back()
             if items:
                 chunk_items = [item for profile_id in chunk for item in by_profile.get(profile_id, ())]
                 causes = _apply_items(rows, chunk_items)
                 targets = [rows[profile_id] for profile_id in causes]
             else:
                 causes, targets = {}, list(rows.values())
-            evaluated = await self._evaluate(targets, now, rules)
+            self.scored += len(targets)
+            evaluated = [_evaluate_one(row, now, rules) async for row in slices.each(targets)]
             chunk_written = [
                 e for e in evaluated if e.row.standing != e.before or e.change is not Change.NONE or items
             ]
             for entry in chunk_written:
                 entry.row.revision += 1
+            if chunk_written:  # the write's parameters and their encoding: a stretch of their own
+                await slices.give_back()
             await store.save([e.row for e in chunk_written], now)
-            if self.emit:
-                self._publish(uow, chunk_written, now, causes)
-            changes.extend(change for e in chunk_written if (change := _memory_change(e)) is not None)
+            slices.restart()
+            async for entry in slices.each(chunk_written):
+                if self.emit:
+                    self._publish(uow, entry, now, causes)
+                if (change := _memory_change(entry)) is not None:
+                    changes.append(change)
             written.extend(chunk_written)
         uow.after_commit(partial(apply_to_view, self.view, changes))
         return _outcome(written)
 
-    async def _evaluate(
-        self, rows: Sequence[CandidateRow], now: datetime, rules: RulesVersion | None
-    ) -> list[_Evaluated]:
-        """Evaluate on the loop, yielding to it between slices (a worker thread would hold the
-        GIL for its switch interval at a time, and every query would wait for it)."""
-        self.scored += len(rows)
-        return [_evaluate_one(row, now, rules) async for row in in_slices(rows)]
-
-    def _publish(
-        self, uow: UnitOfWork, evaluated: Iterable[_Evaluated], now: datetime, causes: Mapping[str, Item]
-    ) -> None:
-        for entry in evaluated:
-            event = _event_for(entry, now)
-            if event is None:
-                continue
-            profile_id = entry.row.facts.profile_id
-            # The batch is applied after every handler ran, outside their message context: each
-            # candidate's event continues the conversation of the (last) event that moved it. A
-            # rescoring pass has no such event and keeps its own run's ids.
-            with _caused_by(causes.get(profile_id)):
-                uow.publish(event, aggregate_id=profile_id, aggregate_version=entry.row.revision)
+    def _publish(self, uow: UnitOfWork, entry: _Evaluated, now: datetime, causes: Mapping[str, Item]) -> None:
+        event = _event_for(entry, now)
+        if event is None:
+            return
+        profile_id = entry.row.facts.profile_id
+        # The batch is applied after every handler ran, outside their message context: each
+        # candidate's event continues the conversation of the (last) event that moved it. A
+        # rescoring pass has no such event and keeps its own run's ids.
+        with _caused_by(causes.get(profile_id)):
+            uow.publish(event, aggregate_id=profile_id, aggregate_version=entry.row.revision)
 
 
 def rejection(event: CandidateFact) -> ValueError | None:
