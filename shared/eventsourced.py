@@ -36,7 +36,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from shared.db import driver_connection
 from shared.domain_events import DomainEvent
 from shared.events.mapping import EventMapper
 from shared.events.registry import REGISTRY, EventRegistry
@@ -100,7 +99,7 @@ class EventSourcedRepository(ABC, Generic[A]):
         then sent with the append of the events (one round trip)."""
         followup = self.projection(aggregate)
         if followup is not None:
-            connection = await driver_connection(self.uow.session)
+            connection = await self.uow.tx.connection()
             await connection.execute(followup.alone(), *followup.args)
 
     def projection(self, aggregate: A) -> Followup | None:
@@ -118,11 +117,11 @@ class EventSourcedRepository(ABC, Generic[A]):
     async def get(self, aggregate_id: str) -> A | None:
         sid = self.stream_id(aggregate_id)
         if self.snapshot_kind is None:
-            envelopes = await self.uow.events.load(self.uow.session, sid)
+            envelopes = await self.uow.events.load(self.uow.tx, sid)
             snapshot = None
         else:
             snapshot, envelopes, also = await self.uow.events.load_from_snapshot_with(
-                self.uow.session, sid, self.snapshot_kind, self.load_also, *self.load_also_args(aggregate_id)
+                self.uow.tx, sid, self.snapshot_kind, self.load_also, *self.load_also_args(aggregate_id)
             )
             self.loaded_also(also)
         events = (self.mapper.to_domain(self.registry.parse(envelope)) for envelope in envelopes)
@@ -165,10 +164,10 @@ class EventSourcedRepository(ABC, Generic[A]):
                 await self.uow.append(sid, expected, wire, also=with_it)
             else:
                 envelopes = [self.uow.envelope(event, aggregate_id=sid) for event in wire]
-                await self.uow.events.append(self.uow.session, sid, expected, envelopes, also=with_it)
+                await self.uow.events.append(self.uow.tx, sid, expected, envelopes, also=with_it)
             expected += len(run)
         if not runs and also:  # nothing appended: the writes go alone
-            connection = await driver_connection(self.uow.session)
+            connection = await self.uow.tx.connection()
             for followup in also:
                 await connection.execute(followup.alone(), *followup.args)
         if projection is None:

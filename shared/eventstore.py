@@ -4,8 +4,9 @@ Each aggregate is a stream; its events have versions 1, 2, 3, ... and `(stream_i
 unique, so of two writers that both read version 3 and append version 4, exactly one commits. The
 other gets `ConcurrencyError` (a 409/412 over HTTP, or a reload-and-retry in a command handler).
 
-The store never opens or commits a transaction: it works inside the caller's session (the unit of
-work), so the events commit together with the outbox rows and any state the service keeps.
+The store never opens or commits a transaction: it works inside the caller's (the unit of work's
+`shared.db.Transaction`, or a session), so the events commit together with the outbox rows and any
+state the service keeps.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import driver_connection, event_store, snapshots
+from shared.db import Transaction, driver_connection, event_store, snapshots
 from shared.envelope import Envelope, decode, encode
 
+_TAKE_BACK_SQL: Final = "DELETE FROM event_store WHERE event_id = ANY($1::uuid[])"
 
 class ConcurrencyError(Exception):
     """Someone else appended to the stream since `expected_version` was read."""
@@ -214,7 +216,7 @@ class EventStore:
 
     async def append(
         self,
-        session: AsyncSession,
+        session: AsyncSession | Transaction,
         stream_id: str,
         expected_version: int,
         envelopes: Sequence[Envelope],
@@ -269,27 +271,32 @@ class EventStore:
             if inserted:
                 # Lost the race for some of the versions only (the winner wrote fewer events): take
                 # back ours, which only this transaction sees, so that nothing is written.
-                await session.execute(
-                    sa.delete(event_store).where(event_store.c.event_id.in_([env.id for env in stamped]))
-                )
+                await connection.execute(_TAKE_BACK_SQL, [env.id for env in stamped])
             raise ConcurrencyError(stream_id, expected_version)
         return stamped
 
-    async def load(self, session: AsyncSession, stream_id: str, after_version: int = 0) -> list[Envelope]:
+    async def load(
+        self, session: AsyncSession | Transaction, stream_id: str, after_version: int = 0
+    ) -> list[Envelope]:
         """The stream's events in version order (from `after_version + 1`, e.g. after a snapshot)."""
         # Every command of a repository without snapshots: asyncpg directly (see `driver_connection`).
         connection = await driver_connection(session)
         return [decode(row[0]) for row in await connection.fetch(_LOAD_SQL, stream_id, after_version)]
 
     async def load_from_snapshot(
-        self, session: AsyncSession, stream_id: str, kind: str
+        self, session: AsyncSession | Transaction, stream_id: str, kind: str
     ) -> tuple[Snapshot | None, list[Envelope]]:
         """The stream's latest snapshot of `kind` (None if there is none) and its events after it."""
         snapshot, envelopes, _ = await self.load_from_snapshot_with(session, stream_id, kind)
         return snapshot, envelopes
 
     async def load_from_snapshot_with(
-        self, session: AsyncSession, stream_id: str, kind: str, also: Sequence[str] = (), *args: Any
+        self,
+        session: AsyncSession | Transaction,
+        stream_id: str,
+        kind: str,
+        also: Sequence[str] = (),
+        *args: Any,
     ) -> tuple[Snapshot | None, list[Envelope], tuple[Any, ...]]:
         """The stream's latest snapshot of `kind` (None if there is none), its events after it, and the
         values of the `also` expressions (scalar subqueries whose parameters are `$3...`, `args`) read

@@ -1,7 +1,7 @@
 """The unit of work: one database transaction holding state, events and outgoing messages.
 
     async with runtime.uow() as uow:
-        stream = await uow.events.load(uow.session, stream_id)
+        stream = await uow.events.load(uow.tx, stream_id)
         envelopes = await uow.append(stream_id, expected_version, [event, ...])  # event store + outbox
         uow.publish(event)                     # outbox only (state kept in ordinary tables)
         await uow.commit()                     # rolled back on exit if not committed
@@ -24,7 +24,7 @@ from typing import Any, Protocol, Self, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import context
-from shared.db import driver_connection
+from shared.db import Transaction
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import Event
 from shared.eventstore import EventStore, Followup, OutboxRow, stamp
@@ -72,7 +72,7 @@ class UnitOfWork:
         self.clock = clock
         self.events = events or EventStore()
         self._on_outbox_commit = on_outbox_commit
-        self._session: AsyncSession | None = None
+        self._tx: Transaction | None = None
         self._outbox_rows: list[dict[str, Any]] = []
         self._flushed_outbox = False
         self._after_commit: list[AfterCommit] = []
@@ -81,9 +81,9 @@ class UnitOfWork:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._session is not None:
+        if self._tx is not None:
             raise UnitOfWorkError("a UnitOfWork is entered once")
-        self._session = self._session_factory()
+        self._tx = Transaction(self._session_factory)
         return self
 
     async def __aexit__(
@@ -91,15 +91,22 @@ class UnitOfWork:
     ) -> None:
         self._outbox_rows.clear()
         self._after_commit.clear()
-        if self._session is not None:
+        if self._tx is not None:
             # close() rolls back whatever was not committed and returns the connection to the pool.
-            await self._session.close()
+            await self._tx.close()
+
+    @property
+    def tx(self) -> Transaction:
+        """This unit of work's transaction: `await uow.tx.connection()` is its asyncpg connection (what
+        the event store and the outbox write through), taken from the pool on first use."""
+        if self._tx is None:
+            raise UnitOfWorkError("use the UnitOfWork inside `async with`")
+        return self._tx
 
     @property
     def session(self) -> AsyncSession:
-        if self._session is None:
-            raise UnitOfWorkError("use the UnitOfWork inside `async with`")
-        return self._session
+        """An ORM session in this unit of work's transaction (made on first use, on its connection)."""
+        return self.tx.session
 
     async def commit(self) -> None:
         """Write the buffered outbox rows and commit; then run the after-commit callbacks."""
@@ -110,7 +117,7 @@ class UnitOfWork:
         rows, self._outbox_rows = self._outbox_rows, []
         if rows:
             # One statement for any number of rows, on the driver's connection (in this transaction).
-            connection = await driver_connection(self.session)
+            connection = await self.tx.connection()
             await connection.execute(
                 _INSERT_OUTBOX,
                 [row["event_id"] for row in rows],
@@ -121,10 +128,10 @@ class UnitOfWork:
             self._flushed_outbox = True
 
     async def _commit(self) -> None:
-        session = self.session
+        tx = self.tx
         had_rows = bool(self._outbox_rows) or self._flushed_outbox
         await self.flush()
-        await session.commit()
+        await tx.commit()
         self._flushed_outbox = False
         callbacks, self._after_commit = self._after_commit, []
         if had_rows and self._on_outbox_commit is not None:
@@ -143,7 +150,7 @@ class UnitOfWork:
         self._outbox_rows.clear()
         self._flushed_outbox = False
         self._after_commit.clear()
-        await self.session.rollback()
+        await self.tx.rollback()
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run `callback` (sync or async) once this transaction has committed; never if it rolls back."""
@@ -187,7 +194,7 @@ class UnitOfWork:
             for event, envelope, payload in zip(events, envelopes, encoded, strict=True)
         ]
         stored = await self.events.append(
-            self.session, stream_id, expected_version, envelopes, rows, also=also, encoded=encoded
+            self.tx, stream_id, expected_version, envelopes, rows, also=also, encoded=encoded
         )
         self._outbox_rows = []
         self._flushed_outbox = self._flushed_outbox or bool(rows)

@@ -153,11 +153,14 @@ class IdempotentCommand:
         """In one transaction: replay a known key, or run `work(uow)`, shape its result into the JSON
         answer (`shape(result)`, a pydantic model or a dict), record it under the key, and commit."""
         async with uow_factory() as uow:
-            replayed = await self.replay(uow.session)
+            # Without a key, no session: the command's statements go through the unit of work's
+            # connection alone (`shared.db.Transaction`).
+            replayed = None if self.key is None else await self.replay(uow.session)
             if replayed is not None:
                 return replayed
             answer = _json(shape(await work(uow)))
-            await self.record(uow.session, answer)
+            if self.key is not None:
+                await self.record(uow.session, answer)
             await uow.commit()
         return self.respond(answer)
 

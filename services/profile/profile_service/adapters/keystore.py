@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from profile_service.adapters.tables import data_keys
 from shared.crypto import KeyRing, WrappedKey, new_data_key
-from shared.db import driver_connection
+from shared.db import Transaction, driver_connection
 
 _GET_SQL = "SELECT kek_id, wrapped FROM data_keys WHERE profile_id = $1"
 
@@ -30,9 +30,14 @@ def keyring(kek_setting: str) -> KeyRing:
 
 
 class KeyStore:
-    def __init__(self, session: AsyncSession, ring: KeyRing) -> None:
-        self.session = session
+    def __init__(self, db: AsyncSession | Transaction, ring: KeyRing) -> None:
+        self.db = db
         self.ring = ring
+
+    @property
+    def session(self) -> AsyncSession:
+        """A session in the key store's transaction (a unit of work's makes it on first use)."""
+        return self.db.session if isinstance(self.db, Transaction) else self.db
 
     # The same, as scalar subqueries on the profile id `$3` (read with a profile's snapshot and events).
     SELECTED_BY_PROFILE_3 = (
@@ -43,7 +48,7 @@ class KeyStore:
 
     async def get(self, profile_id: str) -> bytes | None:
         """The profile's data key; None when it has none yet or it was erased."""
-        connection = await driver_connection(self.session)
+        connection = await driver_connection(self.db)
         row = await connection.fetchrow(_GET_SQL, profile_id)
         if row is None:
             return None

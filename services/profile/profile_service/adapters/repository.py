@@ -44,7 +44,7 @@ class ProfileRepository(EventSourcedRepository[Profile]):
 
     def __init__(self, uow: UnitOfWork) -> None:
         super().__init__(uow)
-        self.keys = KeyStore(uow.session, keyring(str(getattr(uow.settings, "kek", DEV_KEK))))
+        self.keys = KeyStore(uow.tx, keyring(str(getattr(uow.settings, "kek", DEV_KEK))))
         self._key: bytes | None = None
         """The data key of the profile being loaded or saved (None: none yet, or erased)."""
 
@@ -117,7 +117,7 @@ class ProfileRepository(EventSourcedRepository[Profile]):
         """The stream, each event with its personal fields opened (the owner's export)."""
         if self._key is None:
             self._key = await self.keys.get(profile_id)
-        envelopes = await self.uow.events.load(self.uow.session, self.stream_id(profile_id))
+        envelopes = await self.uow.events.load(self.uow.tx, self.stream_id(profile_id))
         events = self.opened(EVENTS.to_domain(self.registry.parse(envelope)) for envelope in envelopes)
         return [
             {"version": envelope.aggregateversion, "type": envelope.type, "time": envelope.time.isoformat(),
