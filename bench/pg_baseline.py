@@ -36,6 +36,7 @@ from typing import Any, Final
 import asyncpg
 
 from bench.latency import RunResult, summarize
+from shared import db
 
 __all__ = [
     "CANDIDATE_SQL",
@@ -111,21 +112,14 @@ def _with_database(dsn: str, name: str) -> str:
 
 
 async def drop_database(dsn: str, name: str) -> None:
-    """DROP DATABASE IF EXISTS `name` WITH (FORCE), connected to the `postgres` database of `dsn`."""
-    conn = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=30)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{_check_name(name)}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    """Drop database `name` on `dsn`'s server (`shared.db.drop_database`: it also waits out an
+    autovacuum worker still in it after the bench's bulk writes)."""
+    await db.drop_database(_with_database(dsn, name))
 
 
 async def create_database(dsn: str, name: str) -> None:
-    await drop_database(dsn, name)
-    conn = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=30)
-    try:
-        await conn.execute(f'CREATE DATABASE "{_check_name(name)}"')
-    finally:
-        await conn.close()
+    """Database `name` on `dsn`'s server, new and empty (`shared.db.create_database`)."""
+    await db.create_database(_with_database(dsn, name))
 
 
 # ============================================================================================

@@ -182,8 +182,7 @@ async def create_database(database_url: str) -> None:
     dsn, name = _maintenance_dsn(database_url)
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        # WITH (FORCE): a crashed earlier run may have left connections open to it.
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _drop(conn, name)  # a crashed earlier run may have left it, connections and all
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
@@ -194,18 +193,23 @@ async def drop_database(database_url: str) -> None:
     dsn, name = _maintenance_dsn(database_url)
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        for attempt in range(20):
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                return
-            except asyncpg.InsufficientPrivilegeError:
-                # An autovacuum worker (a superuser's process, which FORCE may not end) is in the
-                # database after a burst of writes; it leaves within moments.
-                if attempt == 19:
-                    raise
-                await asyncio.sleep(0.5)
+        await _drop(conn, name)
     finally:
         await conn.close()
+
+
+async def _drop(conn: asyncpg.Connection, name: str) -> None:
+    for attempt in range(20):
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            # An autovacuum worker (a process without a role, which FORCE may not end: "must be a
+            # member of the role whose process is being terminated") is in the database after a
+            # burst of writes; it leaves within moments.
+            if attempt == 19:
+                raise
+            await asyncio.sleep(0.5)
 
 
 def guarded_upsert_sql(table: sa.Table, key: str, *, where: str | None = None) -> str:
