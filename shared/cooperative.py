@@ -42,9 +42,7 @@ class Slices:
     async def pause(self) -> None:
         """Give the loop back if the budget is spent (then a new one starts)."""
         if time.perf_counter() >= self.deadline:
-            await asyncio.sleep(0)
-            self.yields += 1
-            self.deadline = time.perf_counter() + self.slice_s
+            await self.give_back()
 
     async def give_back(self) -> None:
         """Give the loop back now, whatever is left of the budget (a new one starts): where the work
@@ -60,13 +58,7 @@ class Slices:
             yield item
 
 
-async def in_slices(items: Iterable[T], slice_s: float = SLICE_SECONDS) -> AsyncIterator[T]:
+def in_slices(items: Iterable[T], slice_s: float = SLICE_SECONDS) -> AsyncIterator[T]:
     """Each of `items` in turn, yielding to the event loop whenever `slice_s` has passed since the
-    last time it did (the caller's work on each item counts toward the slice)."""
-    clock = time.perf_counter
-    deadline = clock() + slice_s
-    for item in items:
-        if clock() >= deadline:
-            await asyncio.sleep(0)
-            deadline = clock() + slice_s
-        yield item
+    last time it did (the caller's work on each item counts toward the slice): a budget of its own."""
+    return Slices(slice_s).each(items)

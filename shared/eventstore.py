@@ -27,6 +27,7 @@ from shared.envelope import Envelope, decode, encode
 
 _TAKE_BACK_SQL: Final = "DELETE FROM event_store WHERE event_id = ANY($1::uuid[])"
 
+
 class ConcurrencyError(Exception):
     """Someone else appended to the stream since `expected_version` was read."""
 
