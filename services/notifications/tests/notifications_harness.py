@@ -145,8 +145,10 @@ class Receiver:
     def records(self) -> list[Json]:
         if not self.out.exists():
             return []
-        lines = self.out.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        # The receiver may be mid-write: a last line without its newline is not a record yet.
+        text = self.out.read_text(encoding="utf-8")
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def accepted(self, path: str | None = None) -> list[Json]:
         return [r for r in self.records() if "error" not in r and (path is None or r["path"] == path)]
