@@ -156,9 +156,7 @@ def ladder_rows(
         return [_row(f"{label}: highest rate held with p99 ≤ {P99_TARGET_MS:g} ms", "not measured",
                      held_target, None, None, None)]  # fmt: skip
     best = ladder.get("highest_rate_held")
-    tried = " ".join(
-        f"{s['rate_per_s']:g}{'✓' if s['held'] else '✗'}" for s in ladder.get("steps") or []
-    )
+    tried = " ".join(f"{s['rate_per_s']:g}{'✓' if s['held'] else '✗'}" for s in ladder.get("steps") or [])
     rows = [_row(
         f"{label}: highest rate held with p99 ≤ {P99_TARGET_MS:g} ms (step ladder)",
         f"{best:g}/s (steps {tried})" if best is not None else f"none held (steps {tried})",
@@ -178,7 +176,11 @@ def ladder_rows(
 
 
 def _row(
-    what: str, measured: str, target: str, ratio_to_target: float | None, meets: bool | None,
+    what: str,
+    measured: str,
+    target: str,
+    ratio_to_target: float | None,
+    meets: bool | None,
     value: float | None,
 ) -> dict[str, Any]:
     return {"what": what, "measured": measured, "target": target, "ratio_to_target": ratio_to_target,
@@ -358,6 +360,30 @@ def _text(body: bytes) -> str:
 # ============================================================================================
 
 
+async def wait_until_all_shown(
+    ids: Sequence[str],
+    shown: Callable[[str], Awaitable[bool]],
+    *,
+    timeout_s: float,
+    batch: int = 32,
+    pause_s: float = 0.2,
+) -> None:
+    """Ask `shown` of every id, `batch` at a time, asking again (after `pause_s`) of those not shown yet,
+    until all are; `RuntimeError` naming how many are missing after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(ids)
+    while pending:
+        asked, rest = pending[:batch], pending[batch:]
+        answers = await asyncio.gather(*(shown(i) for i in asked))
+        missing = [i for i, ok in zip(asked, answers, strict=True) if not ok]
+        pending = missing + rest
+        if missing:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{len(pending)} of {len(ids)} not shown within {timeout_s:g} s, "
+                                   f"e.g. {missing[0]}")  # fmt: skip
+            await asyncio.sleep(pause_s)
+
+
 @dataclass
 class _Invitation:
     invitation_id: str
@@ -453,9 +479,16 @@ class ApplicationsBench:
         now = datetime.now(UTC)
         events = [
             Invited(
-                profile_id=f"bench-writes-{uuid.uuid4()}", owner=self.OWNER, invitation_id=str(uuid.uuid4()),
-                round_id="bench-writes", round_number=1, program="fsw", crs=500, citizenship="FR",
-                invited_at=now, deadline=now + timedelta(days=60),
+                profile_id=f"bench-writes-{uuid.uuid4()}",
+                owner=self.OWNER,
+                invitation_id=str(uuid.uuid4()),
+                round_id="bench-writes",
+                round_number=1,
+                program="fsw",
+                crs=500,
+                citizenship="FR",
+                invited_at=now,
+                deadline=now + timedelta(days=60),
             )
             for _ in range(count)
         ]
@@ -473,16 +506,14 @@ class ApplicationsBench:
         finally:
             await producer.stop()
         ops = self._token("bench-writes-ops", "ops")
-        deadline = time.monotonic() + 300
-        last = events[-1].invitation_id
-        for event in (events[0], events[len(events) // 2], events[-1]):
-            while time.monotonic() < deadline:
-                answer = await client.get(f"{self.url}/v1/invitations/{event.invitation_id}", headers=ops)
-                if answer.status_code == 200:
-                    break
-                await asyncio.sleep(0.2)
-            else:
-                raise RuntimeError(f"invitation {last} not shown within 300 s")
+
+        async def shown(invitation_id: str) -> bool:
+            answer = await client.get(f"{self.url}/v1/invitations/{invitation_id}", headers=ops)
+            return answer.status_code == 200
+
+        # Every one, not a sample: the events are keyed by profile over several partitions, so the
+        # first, middle and last being shown says nothing of the others (a step once met a 404).
+        await wait_until_all_shown([e.invitation_id for e in events], shown, timeout_s=300)
         return [_Invitation(e.invitation_id) for e in events]
 
     async def _measure(self) -> dict[str, Any]:
@@ -568,7 +599,9 @@ class ApplicationsBench:
 
 
 async def measure_applications(
-    rates: Sequence[float] = DEFAULT_RATES, step_s: float = 10.0, say: Callable[[str], Any] = print,
+    rates: Sequence[float] = DEFAULT_RATES,
+    step_s: float = 10.0,
+    say: Callable[[str], Any] = print,
     keep: bool = False,
 ) -> dict[str, Any]:
     return await ApplicationsBench(rates, step_s, say, keep).run()
@@ -576,15 +609,22 @@ async def measure_applications(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.writes", description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in DEFAULT_RATES),
-                        help="ascending rates per second, comma-separated (default %(default)s)")
+    parser.add_argument(
+        "--rates",
+        default=",".join(f"{r:g}" for r in DEFAULT_RATES),
+        help="ascending rates per second, comma-separated (default %(default)s)",
+    )
     parser.add_argument("--step-s", type=float, default=10.0, help="seconds per rate")
-    parser.add_argument("--applications", action="store_true",
-                        help="the applications ladder (self-contained)")
+    parser.add_argument(
+        "--applications", action="store_true", help="the applications ladder (self-contained)"
+    )
     parser.add_argument("--profile-url", help="the profile ladder on a running profile service")
     parser.add_argument("--profile-pid", type=int, help="the profile service's pid (CPU per command)")
-    parser.add_argument("--prefix", default=os.environ.get("EE_TOPIC_PREFIX", ""),
-                        help="the running services' topic prefix (the ranking topic is read)")
+    parser.add_argument(
+        "--prefix",
+        default=os.environ.get("EE_TOPIC_PREFIX", ""),
+        help="the running services' topic prefix (the ranking topic is read)",
+    )
     parser.add_argument("--profiles", type=int, default=400, help="profiles created for the profile ladder")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)

@@ -3,10 +3,12 @@ ladder stops, and the table's rows. No timing is asserted: these check decisions
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench.run import Row, budget_rows
-from bench.writes import Step, rows, run_ladder
+from bench.writes import Step, rows, run_ladder, wait_until_all_shown
 
 
 def step(rate: float, *, accepted: float = 1.0, p99: float = 100.0, rejected: int = 0,
@@ -72,3 +74,29 @@ def test_the_budget_table_carries_the_write_rows() -> None:
     whats = [row.what for row in table if isinstance(row, Row)]
     assert any(w.startswith("profile PUT → Ranked: highest rate held") for w in whats)
     assert any(w.startswith("applications command → its event: highest rate held") for w in whats)
+
+
+async def test_waiting_for_invitations_asks_until_every_one_is_shown() -> None:
+    asked: list[str] = []
+    late = {"i3": 2, "i40": 1}  # answers "not yet" this many times first
+
+    async def shown(invitation_id: str) -> bool:
+        asked.append(invitation_id)
+        if late.get(invitation_id, 0) > 0:
+            late[invitation_id] -= 1
+            return False
+        return True
+
+    ids = [f"i{n}" for n in range(50)]
+    await wait_until_all_shown(ids, shown, timeout_s=5, batch=8, pause_s=0)
+    assert set(asked) == set(ids)
+    assert asked.count("i3") == 3 and asked.count("i40") == 2
+    assert len(asked) == 50 + 3
+
+
+async def test_waiting_for_invitations_names_how_many_are_missing() -> None:
+    async def shown(invitation_id: str) -> bool:
+        return invitation_id != "i7"
+
+    with pytest.raises(RuntimeError, match=re.escape("1 of 10 not shown within 0.05 s, e.g. i7")):
+        await wait_until_all_shown([f"i{n}" for n in range(10)], shown, timeout_s=0.05, pause_s=0.01)
