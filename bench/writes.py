@@ -469,7 +469,7 @@ class ApplicationsBench:
                 await asyncio.sleep(0.2)
         raise RuntimeError("the applications service was not ready within 120 s")
 
-    async def _invite(self, client: httpx.AsyncClient, count: int) -> list[_Invitation]:
+    async def _invite(self, count: int) -> list[_Invitation]:
         """`count` Invited events on the draws topic; wait until the service shows every one."""
         from shared.envelope import encode
         from shared.events.catalogue import Invited
@@ -506,14 +506,17 @@ class ApplicationsBench:
         finally:
             await producer.stop()
         ops = self._token("bench-writes-ops", "ops")
+        # A client of its own each time: kept-alive connections idle through a step were closed by the
+        # service (uvicorn's keep-alive timeout), and one reused just then fails with a ReadError.
+        async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
 
-        async def shown(invitation_id: str) -> bool:
-            answer = await client.get(f"{self.url}/v1/invitations/{invitation_id}", headers=ops)
-            return answer.status_code == 200
+            async def shown(invitation_id: str) -> bool:
+                answer = await client.get(f"{self.url}/v1/invitations/{invitation_id}", headers=ops)
+                return answer.status_code == 200
 
-        # Every one, not a sample: the events are keyed by profile over several partitions, so the
-        # first, middle and last being shown says nothing of the others (a step once met a 404).
-        await wait_until_all_shown([e.invitation_id for e in events], shown, timeout_s=300)
+            # Every one, not a sample: the events are keyed by profile over several partitions, so the
+            # first, middle and last being shown says nothing of the others (a step once met a 404).
+            await wait_until_all_shown([e.invitation_id for e in events], shown, timeout_s=300)
         return [_Invitation(e.invitation_id) for e in events]
 
     async def _measure(self) -> dict[str, Any]:
@@ -523,67 +526,65 @@ class ApplicationsBench:
         owner = self._token(self.OWNER, "partner")
         officer = self._token(self.OFFICER, "officer")
         invited = 0
-        limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         commands, _ = lean_client(self.url, IN_FLIGHT)
-        async with httpx.AsyncClient(timeout=30, trust_env=False, limits=limits) as client:
-            free: InFlight[_Invitation] = InFlight()
+        free: InFlight[_Invitation] = InFlight()
 
-            async def at(rate: float) -> Step:
-                # Enough fresh invitations for this step (three commands each), before its clock starts.
-                nonlocal invited
-                count = int(rate * self.step_s / COMMANDS_PER_INVITATION) + 50
-                started = time.perf_counter()
-                free.add(await self._invite(client, count))
-                invited += count
-                self.say(f"  {count:,} invitations shown by the service in "
-                         f"{time.perf_counter() - started:.1f} s")  # fmt: skip
-                return await open_loop_step(
-                    rate, self.step_s, free, command, tail, cpu_s=lambda: process_cpu_s(pid) if pid else None
-                )
+        async def at(rate: float) -> Step:
+            # Enough fresh invitations for this step (three commands each), before its clock starts.
+            nonlocal invited
+            count = int(rate * self.step_s / COMMANDS_PER_INVITATION) + 50
+            started = time.perf_counter()
+            free.add(await self._invite(count))
+            invited += count
+            self.say(f"  {count:,} invitations shown by the service in "
+                     f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+            return await open_loop_step(
+                rate, self.step_s, free, command, tail, cpu_s=lambda: process_cpu_s(pid) if pid else None
+            )
 
-            async def command(invitation: _Invitation, correlation: str) -> tuple[bool, str | None]:
-                headers = {"If-Match": f'"{invitation.version}"', "X-Correlation-Id": correlation}
-                if invitation.next == "apply":
-                    body = {
-                        "invitation_id": invitation.invitation_id,
-                        "passport": {"number": "17FR12345", "country": "FR",
-                                     "expiry": str(today + timedelta(days=2000))},
-                        "medical_exam_date": str(today - timedelta(days=10)),
-                        "police_certificates": True,
-                        "proof_of_funds_cad": 30_000,
-                    }  # fmt: skip
-                    answer = await commands.request("POST", "/v1/applications", body=json_body(body),
-                                                    headers={**owner, **headers})  # fmt: skip
-                    expected, following = 201, "decide"
-                elif invitation.next == "decide":
-                    decision = json_body({"decision": "approved", "reasons": ["bench"]})
-                    answer = await commands.request(
-                        "POST", f"/v1/applications/{invitation.application_id}/decision",
-                        body=decision, headers={**officer, **headers},
-                    )  # fmt: skip
-                    expected, following = 200, "land"
-                else:
-                    answer = await commands.request(
-                        "POST", f"/v1/applications/{invitation.application_id}/landing",
-                        headers={**officer, **headers},
-                    )  # fmt: skip
-                    expected, following = 200, "done"
-                if answer.status != expected:
-                    return False, f"{invitation.next} {answer.status}: {_text(answer.body)}"
-                invitation.version = int(answer.headers["etag"].strip('"'))
-                if invitation.next == "apply":
-                    invitation.application_id = orjson.loads(answer.body)["application_id"]
-                invitation.next = following
-                return True, None
+        async def command(invitation: _Invitation, correlation: str) -> tuple[bool, str | None]:
+            headers = {"If-Match": f'"{invitation.version}"', "X-Correlation-Id": correlation}
+            if invitation.next == "apply":
+                body = {
+                    "invitation_id": invitation.invitation_id,
+                    "passport": {"number": "17FR12345", "country": "FR",
+                                 "expiry": str(today + timedelta(days=2000))},
+                    "medical_exam_date": str(today - timedelta(days=10)),
+                    "police_certificates": True,
+                    "proof_of_funds_cad": 30_000,
+                }  # fmt: skip
+                answer = await commands.request("POST", "/v1/applications", body=json_body(body),
+                                                headers={**owner, **headers})  # fmt: skip
+                expected, following = 201, "decide"
+            elif invitation.next == "decide":
+                decision = json_body({"decision": "approved", "reasons": ["bench"]})
+                answer = await commands.request(
+                    "POST", f"/v1/applications/{invitation.application_id}/decision",
+                    body=decision, headers={**officer, **headers},
+                )  # fmt: skip
+                expected, following = 200, "land"
+            else:
+                answer = await commands.request(
+                    "POST", f"/v1/applications/{invitation.application_id}/landing",
+                    headers={**officer, **headers},
+                )  # fmt: skip
+                expected, following = 200, "done"
+            if answer.status != expected:
+                return False, f"{invitation.next} {answer.status}: {_text(answer.body)}"
+            invitation.version = int(answer.headers["etag"].strip('"'))
+            if invitation.next == "apply":
+                invitation.application_id = orjson.loads(answer.body)["application_id"]
+            invitation.next = following
+            return True, None
 
-            tail = EventTail(self.settings.kafka_bootstrap_servers, self.settings.topic(APPLICATIONS_TOPIC))
-            await tail.start()
-            pid = self.process.pid if self.process is not None else None
-            try:
-                ladder = await run_ladder(at, self.rates)
-            finally:
-                await tail.stop()
-                await commands.close()
+        tail = EventTail(self.settings.kafka_bootstrap_servers, self.settings.topic(APPLICATIONS_TOPIC))
+        await tail.start()
+        pid = self.process.pid if self.process is not None else None
+        try:
+            ladder = await run_ladder(at, self.rates)
+        finally:
+            await tail.stop()
+            await commands.close()
         return {"invitations": invited, **ladder}
 
     async def _cleanup(self) -> None:
