@@ -18,7 +18,9 @@ One run, on the running Kafka and PostgreSQL (`make infra`), everything isolated
    sequential and concurrent, `GET /v1/pool/distribution`, `POST /v1/pool/selection` of 10,000
    (general, one program, one category); the same questions to the baseline.
 5. **update → visible**: profiles created through the profile API, then `PUT /v1/profiles/{id}` with
-   If-Match at 200/s for 30 s; latency until the `Ranked` continuing each update's correlation id is read.
+   If-Match at 200/s for 60 s; latency until the `Ranked` continuing each update's correlation id is read.
+   Then the updates go on at that rate while GET candidate is measured from a process of its own
+   (`--loaded-reads-seconds`), with py-spy on ranking; that run's visibility is a row of its own.
 6. **round**: `bench.draws_round.run`: `POST /v1/draws` of 10,000 → all ITAs persisted (201) and all
    Invited events read back from Kafka.
 7. **webhooks** (`bench.notifications`, its own notifications service process, database and topics):
@@ -65,6 +67,7 @@ from bench.latency import (
     RankedTail,
     ReadsPlan,
     RunResult,
+    TrackedProfile,
     UpdateRun,
     create_profiles,
     measure_reads_apart,
@@ -125,6 +128,7 @@ class Config:
     update_probe_rate: float
     update_probe_seconds: float
     update_profiles: int
+    loaded_reads_seconds: float
     rounds: int
     round_size: int
     history_events: int
@@ -152,13 +156,28 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     add("--update-probe-rate", type=float, default=20.0, help="a first, unsaturated run (0: none)")
     add("--update-probe-seconds", type=float, default=10.0)
     add("--update-profiles", type=int, default=500, help="profiles created through the API to update")
+    add(
+        "--loaded-reads-seconds",
+        type=float,
+        default=None,
+        help="after the update run, updates go on at "
+        "the same rate this long while GET candidate is measured (default 40 s; 24 s for a quick run)",
+    )
     add("--rounds", type=int, default=2, help="rounds held one after the other")
     add("--round-size", type=int, default=10_000)
     add("--history-events", type=int, default=1_000, help="PUTs on one profile before timing PUTs on it")
-    add("--append-seconds", type=float, default=None, help="each contender of the appends/s comparison "
-        "(default 10 s; 5 s for a quick run)")
-    add("--webhook-invitations", type=int, default=None, help="ITAs fanned out as webhooks (0: skip; "
-        "default 10,000; 1,000 for a quick run)")
+    add(
+        "--append-seconds",
+        type=float,
+        default=None,
+        help="each contender of the appends/s comparison (default 10 s; 5 s for a quick run)",
+    )
+    add(
+        "--webhook-invitations",
+        type=int,
+        default=None,
+        help="ITAs fanned out as webhooks (0: skip; default 10,000; 1,000 for a quick run)",
+    )
     add("--webhook-subscribers", type=int, default=10, help="webhook subscriptions each ITA goes to")
     add("--keep", action="store_true", help="leave services, topics and databases for a post-mortem")
     args = parser.parse_args(argv)
@@ -170,6 +189,8 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         args.append_seconds = 5.0 if quick else 10.0
     if args.webhook_invitations is None:
         args.webhook_invitations = 500 if quick else 10_000
+    if args.loaded_reads_seconds is None:
+        args.loaded_reads_seconds = 24.0 if quick else 40.0
     return Config(**{key.replace("-", "_"): value for key, value in vars(args).items()})
 
 
@@ -707,39 +728,24 @@ class Suite:
                     config.update_probe_rate, config.update_probe_seconds
                 )
                 self._say_updates(probe)
-            cpu_before = {name: self._cpu_seconds(name) for name in ("profile", "ranking")}
-            client_before, wall_before = time.process_time(), time.perf_counter()
             stalls: dict[str, dict[str, float]] = {}
-            run, *_ = await asyncio.gather(
+            run = await self._update_run(url, token, profiles, tail, stalls)
+            # Then the readers, on updates going on at the same rate. Not in the run above: closed-loop
+            # readers (and py-spy) take all the CPU they get, and the budget's update run is one "with
+            # the rest of the system running", not with a saturating load beside it. Its figures are
+            # still shown, as a row of their own.
+            loaded, *_ = await asyncio.gather(
                 measure_update_visibility(
-                    url,
-                    token,
-                    profiles,
-                    tail,
-                    rate=config.update_rate,
-                    duration_s=config.update_seconds,
-                    settle_s=15,
+                    url, token, profiles, tail,
+                    rate=config.update_rate, duration_s=config.loaded_reads_seconds, settle_s=15,
                 ),
-                self._reads_under_load(config.update_seconds),
-                self._stalls_during(config.update_seconds, stalls),
-                self._profile_ranking(config.update_seconds),
-            )
-            wall = time.perf_counter() - wall_before
-            cpu = {name: _spent(before, self._cpu_seconds(name)) for name, before in cpu_before.items()}
-            cpu["bench client"] = time.process_time() - client_before
-            # CPU per accepted update, and the share of one core each process had over the run: a
-            # service far below one core while updates queue was starved by the rest of the machine.
-            self.figures["update_cpu"] = {
-                name: {"ms_per_update": round(spent * 1000 / max(1, run.accepted), 2),
-                       "cores": round(spent / wall, 2)}
-                for name, spent in cpu.items() if spent is not None
-            }
-            load = [round(x, 2) for x in os.getloadavg()]
-            self.figures["update_load"] = load
-            self.console.print(f"  CPU over the update run: {self.figures['update_cpu']} (load {load})")
+                self._reads_under_load(config.loaded_reads_seconds),
+                self._stalls_during(config.loaded_reads_seconds, stalls),
+                self._profile_ranking(config.loaded_reads_seconds),
+            )  # fmt: skip
             self.figures["loop_stalls"] = stalls
             self.console.print(
-                f"  longest event-loop stall during the {config.update_rate:g}/s run: "
+                f"  longest event-loop stall during the {config.update_rate:g}/s runs: "
                 + ", ".join(
                     f"{name} {s.get('phase', 0) * 1000:,.1f} ms "
                     f"(own CPU {s.get('busy_phase', 0) * 1000:,.1f} ms)"
@@ -753,6 +759,46 @@ class Suite:
             **run.as_dict(config.update_rate, config.update_seconds),
         }
         self._say_updates(run)
+        self.figures["update_visible_with_readers"] = loaded.as_dict(
+            config.update_rate, config.loaded_reads_seconds
+        )
+        self.console.print("  the same, while the GET candidate readers ran beside it:")
+        self._say_updates(loaded)
+
+    async def _update_run(
+        self,
+        url: str,
+        token: str,
+        profiles: Sequence[TrackedProfile],
+        tail: RankedTail,
+        stalls: dict[str, dict[str, float]],
+    ) -> UpdateRun:
+        """The budget's run: `update_rate` PUTs/s for `update_seconds` with every service running, its
+        visibility, each service's CPU per accepted update and the longest loop stalls."""
+        config = self.config
+        cpu_before = {name: self._cpu_seconds(name) for name in ("profile", "ranking")}
+        client_before, wall_before = time.process_time(), time.perf_counter()
+        run, _ = await asyncio.gather(
+            measure_update_visibility(
+                url, token, profiles, tail,
+                rate=config.update_rate, duration_s=config.update_seconds, settle_s=15,
+            ),
+            self._stalls_during(config.update_seconds, stalls),
+        )  # fmt: skip
+        wall = time.perf_counter() - wall_before
+        cpu = {name: _spent(before, self._cpu_seconds(name)) for name, before in cpu_before.items()}
+        cpu["bench client"] = time.process_time() - client_before
+        # CPU per accepted update, and the share of one core each process had over the run: a
+        # service far below one core while updates queue was starved by the rest of the machine.
+        self.figures["update_cpu"] = {
+            name: {"ms_per_update": round(spent * 1000 / max(1, run.accepted), 2),
+                   "cores": round(spent / wall, 2)}
+            for name, spent in cpu.items() if spent is not None
+        }  # fmt: skip
+        load = [round(x, 2) for x in os.getloadavg()]
+        self.figures["update_load"] = load
+        self.console.print(f"  CPU over the update run: {self.figures['update_cpu']} (load {load})")
+        return run
 
     async def _reads_under_load(self, duration_s: float) -> None:
         """GET candidate while the updates are applied, from a process of its own (this one's loop is
@@ -849,8 +895,12 @@ class Suite:
 
         document = next(iter(generate_documents(1, self.config.seed + 2_000, workers=1))).document
         figures = await measure_history_cost(
-            self.client, self.base_url["profile"], self._token(PARTNER, "partner"), document,
-            history=self.config.history_events, server_cpu_s=lambda: self._cpu_seconds("profile"),
+            self.client,
+            self.base_url["profile"],
+            self._token(PARTNER, "partner"),
+            document,
+            history=self.config.history_events,
+            server_cpu_s=lambda: self._cpu_seconds("profile"),
         )
         self.figures["put_history"] = figures
         self.console.print(
@@ -866,8 +916,10 @@ class Suite:
         self.figures["appends"] = figures
         self.console.print(
             "  appends/s: event store {}, eventsourcing {}, pgbench {}".format(
-                *(figures[k].get("appends_per_s", figures[k].get("error")) for k in
-                  ("event_store", "eventsourcing", "pgbench"))
+                *(
+                    figures[k].get("appends_per_s", figures[k].get("error"))
+                    for k in ("event_store", "eventsourcing", "pgbench")
+                )
             )
         )
 
@@ -1205,6 +1257,10 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
     target = f"p99 ≤ {TARGET_VISIBLE_P99_MS:g} ms at {TARGET_UPDATE_RATE:g}/s"
     rows += _update_rows("profile update → new score visible (Ranked)", figures.get("update_visible"), target,
                          budget=True)  # fmt: skip
+    with_readers = figures.get("update_visible_with_readers")
+    if with_readers:
+        label = "the same, then, while the GET readers below ran beside it (py-spy on ranking too)"
+        rows += _update_rows(label, with_readers, "—", budget=False)
     under_load = figures.get("candidate_under_load") or {}
     rate = figures.get("update_visible", {}).get("achieved_rate_per_s")
     during = f"while {rate or '?'} updates/s are applied"

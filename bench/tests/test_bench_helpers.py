@@ -195,6 +195,8 @@ def test_budget_rows_judge_the_pool_and_the_updates_of_a_full_run() -> None:
         },
         "update_visible_probe": {"visible": visible, "rate_per_s": 20.0, "achieved_rate_per_s": 20.0,
                                  "accepted": 200, "not_visible": 0, "skipped": 0},
+        "update_visible_with_readers": {"visible": {**visible, "p99_ms": 900.0}, "achieved_rate_per_s": 200.0,
+                                        "accepted": 4_800, "not_visible": 0, "skipped": 0},
     }  # fmt: skip
     rows = budget_rows(figures)
     by_name = {row.what: row for row in rows}
@@ -203,11 +205,15 @@ def test_budget_rows_judge_the_pool_and_the_updates_of_a_full_run() -> None:
     assert update.ratio_to_target == 2.0 and update.meets is False
     probe = by_name["profile update → visible at 20/s (unsaturated probe)"]
     assert probe.ratio_to_target is None and probe.meets is None  # not the budget's rate
+    # The run beside the readers is shown, right after the budget's run, and judged by no target.
+    beside = by_name["the same, then, while the GET readers below ran beside it (py-spy on ranking too)"]
+    assert beside.value == 900.0 and beside.meets is None and beside.ratio_to_target is None
     names = [row.what for row in rows]
     at = names.index("profile update → new score visible (Ranked)")
-    assert names[at + 1 : at + 3] == [
+    assert names[at + 1 : at + 4] == [
         "  of which PUT /v1/profiles/{id} answered",
         "  of which then Ranked read",
+        beside.what,
     ]
 
 
