@@ -135,6 +135,7 @@ class Config:
     append_seconds: float
     webhook_invitations: int
     webhook_subscribers: int
+    write_step_seconds: float
     keep: bool
 
 
@@ -176,7 +177,13 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         "--webhook-invitations",
         type=int,
         default=None,
-        help="ITAs fanned out as webhooks (0: skip; default 10,000; 1,000 for a quick run)",
+        help="ITAs fanned out as webhooks (0: skip; default 10,000; 500 for a quick run)",
+    )
+    add(
+        "--write-step-seconds",
+        type=float,
+        default=float(os.environ.get("BENCH_WRITE_STEP_S") or 0) or None,
+        help="each rate of the write ladders (BENCH_WRITE_STEP_S; default 10 s; 6 s for a quick run)",
     )
     add("--webhook-subscribers", type=int, default=10, help="webhook subscriptions each ITA goes to")
     add("--keep", action="store_true", help="leave services, topics and databases for a post-mortem")
@@ -191,6 +198,8 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         args.webhook_invitations = 500 if quick else 10_000
     if args.loaded_reads_seconds is None:
         args.loaded_reads_seconds = 24.0 if quick else 40.0
+    if args.write_step_seconds is None:  # 6 s at 200/s is still 1,200 commands behind each step's p99
+        args.write_step_seconds = 6.0 if quick else 10.0
     return Config(**{key.replace("-", "_"): value for key, value in vars(args).items()})
 
 

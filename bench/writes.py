@@ -650,13 +650,14 @@ def configured_rates() -> list[float]:
 
 async def suite_step(suite: Any) -> dict[str, Any]:
     """`make bench`'s step (`bench.run.Suite`): the profile ladder on the suite's services, then the
-    applications ladder on its own service process. `BENCH_WRITE_RATES`, `BENCH_WRITE_STEP_S` (10)."""
+    applications ladder on its own service process. `BENCH_WRITE_RATES`; each step lasts the suite's
+    `write_step_seconds` (`BENCH_WRITE_STEP_S`, 10 s; 6 s in a quick run)."""
     from bench.pool_generator import generate_documents
     from shared.events.catalogue import RANKING_TOPIC
     from shared.kafka_admin import topic_name
 
     rates = configured_rates()
-    step_s = float(os.environ.get("BENCH_WRITE_STEP_S") or 10.0)
+    step_s = suite.config.write_step_seconds
     figures: dict[str, Any] = {}
     documents = [c.document for c in generate_documents(400, suite.config.seed + 3_000, workers=1)]
     tail = RankedTail(suite.bootstrap, topic_name(RANKING_TOPIC, suite.prefix))

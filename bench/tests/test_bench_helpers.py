@@ -22,7 +22,7 @@ from bench.latency import (
     toggled_sibling,
 )
 from bench.pg_baseline import bin_counts, distribution_sql, order_key
-from bench.run import budget_rows, selection_kinds
+from bench.run import budget_rows, parse_args, selection_kinds
 
 IRCC_BINS = (
     ("601-1200", 601, 1200),
@@ -303,3 +303,16 @@ def test_an_entity_comes_back_once_its_command_is_accepted_and_seen_or_refused()
     pool.seen("unknown")  # events of other commands change nothing
     pool.add([c])
     assert pool.lend("6") is c
+
+
+def test_a_quick_run_steps_its_write_ladders_for_less_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BENCH_WRITE_STEP_S", raising=False)
+    assert parse_args(["--pool-size", "100000"]).write_step_seconds == 6.0
+    assert parse_args(["--pool-size", "1000000"]).write_step_seconds == 10.0
+    assert parse_args(["--pool-size", "100000", "--write-step-seconds", "8"]).write_step_seconds == 8.0
+
+
+def test_the_write_step_can_be_set_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_WRITE_STEP_S", "3")
+    assert parse_args(["--pool-size", "100000"]).write_step_seconds == 3.0
+    assert parse_args(["--pool-size", "1000000"]).write_step_seconds == 3.0
