@@ -46,9 +46,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -79,6 +80,9 @@ from shared.settings import ServiceSettings
 from shared.uow import BatchUnitOfWork, SupportsNow, UnitOfWork
 
 log = logging.getLogger(__name__)
+
+FRESH_HIGHWATER_S: Final = 5.0
+"""A partition's high-water mark from a fetch younger than this stands for its end offset (`lag`)."""
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -228,20 +232,30 @@ class IdempotentConsumer:
         """True between the start of `run()` and its end (connecting, consuming or backing off)."""
         return self._running
 
-    async def lag(self, timeout_s: float = 1.0) -> dict[TopicPartition, int]:
+    async def lag(
+        self, timeout_s: float = 1.0, fresh_s: float = FRESH_HIGHWATER_S
+    ) -> dict[TopicPartition, int]:
         """Records not yet applied per assigned partition: Kafka's end offset minus the stored position.
 
-        Empty when the consumer is not running or has no partition. Falls back to the high-water mark
-        of the last fetch when the end offsets do not come in `timeout_s`.
+        The end offset is the high-water mark that the partition's last fetch brought back, when that
+        fetch is under `fresh_s` old: a running consumer fetches each partition it has not paused every
+        few hundred milliseconds. Otherwise it is asked of the broker, and that answer waits behind
+        any fetch in flight on the same connection (up to the fetch's 500 ms wait). Asking every
+        time made each `/metrics` scrape take half a second. Falls back to the last high-water mark,
+        however old, when the broker does not answer in `timeout_s`.
+        Empty when the consumer is not running or has no partition.
         """
         consumer, positions = self._consumer, dict(self._positions)
         if consumer is None or not positions:
             return {}
-        try:
-            ends = await asyncio.wait_for(consumer.end_offsets(list(positions)), timeout_s)
-        except Exception as exc:
-            log.debug("consumer %s: end offsets unavailable (%r); using high-water marks", self.name, exc)
-            ends = {tp: hw for tp in positions if (hw := consumer.highwater(tp)) is not None}
+        ends = _fresh_highwaters(consumer, positions, fresh_s)
+        stale = [tp for tp in positions if tp not in ends]
+        if stale:
+            try:
+                ends.update(await asyncio.wait_for(consumer.end_offsets(stale), timeout_s))
+            except Exception as exc:
+                log.debug("consumer %s: end offsets unavailable (%r); using high-water marks", self.name, exc)
+                ends.update(_fresh_highwaters(consumer, stale, fresh_s=float("inf")))
         return {tp: max(0, ends[tp] - position) for tp, position in positions.items() if tp in ends}
 
     @property
@@ -668,6 +682,23 @@ class _SeekOnAssign(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._owner._on_assigned(self._consumer, assigned)
+
+
+def _fresh_highwaters(
+    consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition], fresh_s: float
+) -> dict[TopicPartition, int]:
+    """The high-water marks of `partitions` whose last fetch came back under `fresh_s` ago (`inf`:
+    every one known)."""
+    oldest_ms = (time.time() - fresh_s) * 1000  # aiokafka stamps fetches with the wall clock, in ms
+    fresh: dict[TopicPartition, int] = {}
+    assigned = consumer.assignment()  # a partition revoked meanwhile has no fetch state to read
+    for tp in partitions:
+        if tp not in assigned:
+            continue
+        highwater, fetched_ms = consumer.highwater(tp), consumer.last_poll_timestamp(tp)
+        if highwater is not None and fetched_ms is not None and fetched_ms >= oldest_ms:
+            fresh[tp] = highwater
+    return fresh
 
 
 @contextlib.contextmanager

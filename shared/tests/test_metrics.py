@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import cast
 
 import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from shared.clock import Clock
-from shared.consumer import Delivery, IdempotentConsumer
+from shared.consumer import Delivery, IdempotentConsumer, _fresh_highwaters
 from shared.envelope import encode
 from shared.events.catalogue import PROFILE_TOPIC, ProfileWithdrawn
 from shared.messages import envelope_for
@@ -136,6 +139,12 @@ async def test_metrics_export_consumer_counts_lag_and_the_outbox_backlog(
                    reason="unreadable", **labels) == 1
         assert one(samples, "ee_consumer_running", **labels) == 1
         assert one(samples, "ee_consumer_lag_messages", topic=topic, partition="0", **labels) == 0
+        # Caught up, the partition's last fetch is recent: its high-water mark is the end offset, and a
+        # scrape does not wait on the broker for it (a request behind a fetch in flight: 0.5 s each).
+        asked = _count_end_offset_requests(consumer)
+        samples = await scrape(runtime)
+        assert one(samples, "ee_consumer_lag_messages", topic=topic, partition="0", **labels) == 0
+        assert asked == [], "the scrape asked the broker for end offsets it had from the last fetch"
         assert one(samples, "ee_outbox_unpublished_messages", service="platform") >= 2
         assert one(samples, "ee_outbox_oldest_unpublished_age_seconds", service="platform") >= 3600
 
@@ -156,3 +165,44 @@ async def test_metrics_export_consumer_counts_lag_and_the_outbox_backlog(
 
 async def _lag(consumer: IdempotentConsumer, expected: int) -> bool:
     return sum((await consumer.lag()).values()) == expected
+
+
+def _count_end_offset_requests(consumer: IdempotentConsumer) -> list[object]:
+    """The partitions of every end-offset request the consumer's Kafka client makes from now on."""
+    client = consumer._consumer
+    assert client is not None
+    asked: list[object] = []
+    ask = client.end_offsets
+
+    async def counted(partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        asked.append(partitions)
+        return await ask(partitions)
+
+    client.end_offsets = counted
+    return asked
+
+
+class _Fetched:
+    """What `_fresh_highwaters` reads of a Kafka consumer: the assignment and each partition's last fetch."""
+
+    def __init__(self, fetches: dict[TopicPartition, tuple[int | None, float | None]]) -> None:
+        self.fetches = fetches
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.fetches)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.fetches[tp][0]
+
+    def last_poll_timestamp(self, tp: TopicPartition) -> float | None:
+        return self.fetches[tp][1]
+
+
+def test_only_a_recent_fetch_high_water_mark_stands_for_the_end_offset() -> None:
+    now_ms = time.time() * 1000
+    recent, old, never, gone = (TopicPartition("t", p) for p in range(4))
+    fetched = _Fetched({recent: (40, now_ms - 1_000), old: (7, now_ms - 60_000), never: (None, None)})
+    client = cast(AIOKafkaConsumer, fetched)
+
+    assert _fresh_highwaters(client, [recent, old, never, gone], fresh_s=5.0) == {recent: 40}
+    assert _fresh_highwaters(client, [recent, old, never, gone], fresh_s=float("inf")) == {recent: 40, old: 7}
