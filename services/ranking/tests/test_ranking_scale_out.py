@@ -16,7 +16,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections import defaultdict
@@ -58,13 +57,6 @@ DOBS: Final = (DOB_432, DOB_416, DOB_394, "1995-02-02", "1992-07-07", "1998-11-1
 LAG = re.compile(r"^ee_consumer_lag_messages\{([^}]*)\}", re.M)
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 APPLIED = re.compile(r'^ee_consumer_events_applied_total\{[^}]*consumer="ranking"[^}]*\} (\S+)', re.M)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -114,7 +106,7 @@ class Cluster:
             EE_RANKING_RESCORE_INTERVAL_S="1",
             KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
         )
-        port = free_port()
+        port = testing.free_port()
         log = self.logs / f"ranking-{name}-{port}.log"
         command = [sys.executable, "-m", "uvicorn", "ranking_service.main:app", "--host", "127.0.0.1",
                    "--port", str(port), "--no-access-log"]  # fmt: skip
