@@ -110,6 +110,7 @@ bench: venv infra
 # Both tools always run, so one pass shows every problem; mypy skips folders without Python files.
 lint: venv
 	@rc=0; $(VENV)/bin/ruff check $(LINT_DIRS) || rc=1; \
+	$(VENV)/bin/ruff format --check $(LINT_DIRS) || rc=1; \
 	dirs=(); for d in $(LINT_DIRS); do \
 		[[ -n "$$(find "$$d" -name '*.py' -print -quit 2>/dev/null)" ]] && dirs+=("$$d"); \
 	done; \

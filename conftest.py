@@ -64,7 +64,9 @@ async def platform_topics(platform_settings: PlatformTestSettings) -> AsyncItera
     try:
         await testing.ensure_topics(platform_settings)
     except Exception as exc:
-        pytest.fail(f"Kafka does not answer at {platform_settings.kafka_bootstrap_servers} ({exc!r}): "
-                    "start it with `make test` or `deploy/local/kafka.sh start`")
+        pytest.fail(
+            f"Kafka does not answer at {platform_settings.kafka_bootstrap_servers} ({exc!r}): "
+            "start it with `make test` or `deploy/local/kafka.sh start`"
+        )
     yield platform_settings
     await testing.delete_topics(platform_settings)

@@ -54,16 +54,26 @@ def profile_envelope() -> Envelope:
 
     now = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
     event = ProfileUpdated(
-        profile_id=str(uuid.uuid4()), owner="bench", document=PROFILE_DOCUMENT_EXAMPLE, status="in_pool",
-        eligible_programs=["fsw"], submitted_at=now, expires_at=now, updated_at=now,
+        profile_id=str(uuid.uuid4()),
+        owner="bench",
+        document=PROFILE_DOCUMENT_EXAMPLE,
+        status="in_pool",
+        eligible_programs=["fsw"],
+        submitted_at=now,
+        expires_at=now,
+        updated_at=now,
     )
     return envelope_for(event, source="ee/bench", time=now)
 
 
 def _server(dsn: str) -> dict[str, Any]:
     url = make_url(dsn)
-    return {"host": url.host or "127.0.0.1", "port": url.port or 5432, "user": url.username or "ee",
-            "password": url.password or ""}
+    return {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username or "ee",
+        "password": url.password or "",
+    }
 
 
 async def _recreate(dsn: str, name: str, *, drop_only: bool = False) -> None:
@@ -94,7 +104,9 @@ async def event_store_appends(database_url: str, seconds: float, clients: int) -
     from shared.eventstore import EventStore
 
     engine = create_async_engine(
-        database_url, pool_size=clients, max_overflow=0,
+        database_url,
+        pool_size=clients,
+        max_overflow=0,
         connect_args=asyncpg_connect_args(database_url),
     )
     try:
@@ -120,8 +132,12 @@ async def event_store_appends(database_url: str, seconds: float, clients: int) -
         await asyncio.gather(*(client(i) for i in range(clients)))
         elapsed = time.perf_counter() - started
         appended = sum(counts)
-        return {"appends": appended, "seconds": round(elapsed, 2), "appends_per_s": _rate(appended, elapsed),
-                "client_cpu_us_per_append": round((time.process_time() - cpu) / max(1, appended) * 1e6, 1)}
+        return {
+            "appends": appended,
+            "seconds": round(elapsed, 2),
+            "appends_per_s": _rate(appended, elapsed),
+            "client_cpu_us_per_append": round((time.process_time() - cpu) / max(1, appended) * 1e6, 1),
+        }
     finally:
         await engine.dispose()
 
@@ -136,8 +152,13 @@ def eventsourcing_appends(dsn: str, database: str, seconds: float, clients: int)
 
     server = _server(dsn)
     datastore = PostgresDatastore(
-        dbname=database, host=server["host"], port=server["port"], user=server["user"],
-        password=server["password"], pool_size=clients, max_overflow=0,
+        dbname=database,
+        host=server["host"],
+        port=server["port"],
+        user=server["user"],
+        password=server["password"],
+        pool_size=clients,
+        max_overflow=0,
     )
     try:
         recorder = PostgresApplicationRecorder(datastore)
@@ -164,8 +185,12 @@ def eventsourcing_appends(dsn: str, database: str, seconds: float, clients: int)
             thread.join()
         elapsed = time.perf_counter() - started
         appended = sum(counts)
-        return {"appends": appended, "seconds": round(elapsed, 2), "appends_per_s": _rate(appended, elapsed),
-                "client_cpu_us_per_append": round((time.process_time() - cpu) / max(1, appended) * 1e6, 1)}
+        return {
+            "appends": appended,
+            "seconds": round(elapsed, 2),
+            "appends_per_s": _rate(appended, elapsed),
+            "client_cpu_us_per_append": round((time.process_time() - cpu) / max(1, appended) * 1e6, 1),
+        }
     finally:
         datastore.close()
 
@@ -206,12 +231,33 @@ async def pgbench_commits(dsn: str, database: str, seconds: float, clients: int,
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(_PGBENCH_SCRIPT.format(size=size))
     try:
-        command = [binary, "-n", "-c", str(clients), "-j", str(min(clients, 2)),
-                   "-T", str(max(1, round(seconds))), "-h", server["host"], "-p", str(server["port"]),
-                   "-U", server["user"], "-f", script.name, database]
+        command = [
+            binary,
+            "-n",
+            "-c",
+            str(clients),
+            "-j",
+            str(min(clients, 2)),
+            "-T",
+            str(max(1, round(seconds))),
+            "-h",
+            server["host"],
+            "-p",
+            str(server["port"]),
+            "-U",
+            server["user"],
+            "-f",
+            script.name,
+            database,
+        ]
         env = {**os.environ, "PGPASSWORD": server["password"]}
         done = await asyncio.to_thread(
-            subprocess.run, command, env=env, capture_output=True, text=True, timeout=seconds + 60,
+            subprocess.run,
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
             check=False,
         )
     finally:
@@ -230,8 +276,12 @@ async def measure_appends(dsn: str, *, seconds: float = 10.0, clients: int = 8) 
     """The three rates and the event store's ratio to each. `dsn`: asyncpg URL of the `postgres` db."""
     size = len(encode(profile_envelope()))
     base = dsn.rsplit("/", 1)[0]
-    figures: dict[str, Any] = {"payload_bytes": size, "clients": clients, "seconds": seconds,
-                               "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
+    figures: dict[str, Any] = {
+        "payload_bytes": size,
+        "clients": clients,
+        "seconds": seconds,
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+    }
     runs = (("event_store", "es"), ("eventsourcing", "lib"), ("pgbench", "pg"))
     for what, suffix in runs:
         database = f"{DB_PREFIX}_{suffix}_{os.getpid()}"  # two bench runs at once never share one
@@ -262,7 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.appends", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--dsn", default=os.environ.get("BENCH_PG_DSN", "postgresql://ee:ee@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--dsn", default=os.environ.get("BENCH_PG_DSN", "postgresql://ee:ee@127.0.0.1:5432/postgres")
+    )
     args = parser.parse_args(argv)
     figures = asyncio.run(measure_appends(args.dsn, seconds=args.seconds, clients=args.clients))
     import orjson

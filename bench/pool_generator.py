@@ -46,7 +46,6 @@ from typing import Any, Final, TypeVar
 
 import orjson
 from aiokafka.errors import KafkaError
-from profile_service.domain.rules import pool_expiry
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -82,6 +81,7 @@ from bench.pool_templates import (
     occupation_key,
     settlement_funds,
 )
+from profile_service.domain.rules import pool_expiry
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import NominationIssued, ProfileCreated, ProfileSubmitted
 from shared.kafka_admin import ensure_topics, topic_name

@@ -33,12 +33,21 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILE_ALEMBIC = ROOT / "services/profile/alembic.ini"
 
 IDENTITY = {
-    "family_name": "Benchmark", "given_names": "Ada Maria", "email": "ada.benchmark@example.org",
-    "uci": "1234567890", "passport_number": "P1234567",
+    "family_name": "Benchmark",
+    "given_names": "Ada Maria",
+    "email": "ada.benchmark@example.org",
+    "uci": "1234567890",
+    "passport_number": "P1234567",
 }
 JOB_OFFER = {
-    "noc_code": "21231", "teer": 1, "employer": "Benchmark Software Ltd.", "full_time": True,
-    "non_seasonal": True, "duration_months": None, "lmia_or_exempt": True, "canadian_armed_forces": False,
+    "noc_code": "21231",
+    "teer": 1,
+    "employer": "Benchmark Software Ltd.",
+    "full_time": True,
+    "non_seasonal": True,
+    "duration_months": None,
+    "lmia_or_exempt": True,
+    "canadian_armed_forces": False,
 }
 
 
@@ -92,8 +101,10 @@ async def measure_puts(server_url: str, puts: int) -> dict[str, Any]:
             state: dict[str, tuple[str, int]] = {}
             samples: dict[str, list[float]] = {label: [] for label in labels}
             for label, raw in zip(labels, (plain, personal), strict=True):
-                variants[label] = [ProfileDocument.model_validate({**raw, "sibling_in_canada": flag})
-                                   for flag in (False, True)]
+                variants[label] = [
+                    ProfileDocument.model_validate({**raw, "sibling_in_canada": flag})
+                    for flag in (False, True)
+                ]
                 async with factory() as uow:
                     profile = await create_profile(uow, "bench", variants[label][0])
                     await uow.commit()
@@ -140,8 +151,15 @@ def measure_rebuild(events: int) -> dict[str, Any]:
 
     def updated(document: dict[str, Any], sealed_value: str | None) -> ProfileUpdated:
         return ProfileUpdated(
-            profile_id=pid, owner="bench", document=document, status="in_pool", eligible_programs=["fsw"],
-            submitted_at=now, expires_at=now, updated_at=now, sealed=sealed_value,
+            profile_id=pid,
+            owner="bench",
+            document=document,
+            status="in_pool",
+            eligible_programs=["fsw"],
+            submitted_at=now,
+            expires_at=now,
+            updated_at=now,
+            sealed=sealed_value,
         )
 
     figures: dict[str, Any] = {"events": events}

@@ -49,9 +49,7 @@ LEEWAY_SECONDS: Final = 5
 Role = Literal["candidate", "partner", "province", "officer", "ops"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 
-PROVINCES: Final = frozenset(
-    {"AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"}
-)
+PROVINCES: Final = frozenset({"AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"})
 """Two-letter codes of Canada's provinces and territories (the `province` claim)."""
 
 

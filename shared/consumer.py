@@ -146,6 +146,7 @@ _CLAIM = sa.text(
     "ON CONFLICT DO NOTHING RETURNING event_id"
 )
 
+
 class IdempotentConsumer:
     """Consume `topics` (base names; the settings' prefix is added) into the service database.
 
@@ -298,8 +299,12 @@ class IdempotentConsumer:
                     backoff = self._retry_backoff_s
                 except _InfrastructureError as exc:
                     self.metrics.failures += 1
-                    log.warning("consumer %s: %s; retrying from the stored positions in %.1fs",
-                                self.name, exc.__cause__ or exc, backoff)
+                    log.warning(
+                        "consumer %s: %s; retrying from the stored positions in %.1fs",
+                        self.name,
+                        exc.__cause__ or exc,
+                        backoff,
+                    )
                     self._rewind(consumer, records)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff_s)
@@ -382,16 +387,22 @@ class IdempotentConsumer:
                     TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]
                 ]
                 return str(cluster_id), sorted(partitions)
-            log.warning("consumer %s: topics %s do not exist yet (create them with `python -m "
-                        "shared.kafka_admin ensure-topics`); waiting", self.name, ", ".join(missing))
+            log.warning(
+                "consumer %s: topics %s do not exist yet (create them with `python -m "
+                "shared.kafka_admin ensure-topics`); waiting",
+                self.name,
+                ", ".join(missing),
+            )
             await self._sleep(delay)
             if self._stopping.is_set():
                 raise MissingTopicError(", ".join(missing))
             delay = min(delay * 2, self._max_backoff_s)
 
     async def _check_cluster(self, broker_cluster: str) -> None:
-        where = (f"of {self.settings.service_name} (database {self.settings.database_name}, broker "
-                 f"{self.settings.kafka_bootstrap_servers})")
+        where = (
+            f"of {self.settings.service_name} (database {self.settings.database_name}, broker "
+            f"{self.settings.kafka_bootstrap_servers})"
+        )
         async with self._session_factory() as session:
             await self._stored.check_cluster(session, broker_cluster, where=where)
 
@@ -449,8 +460,12 @@ class IdempotentConsumer:
         except Exception as exc:
             if rejected_data(exc) is None and await self._infrastructure_failed(exc):
                 raise _InfrastructureError("the database is unreachable") from exc
-            log.info("consumer %s: a handler failed in a batch of %d (%r); retrying one by one",
-                     self.name, len(batch.pending), exc)
+            log.info(
+                "consumer %s: a handler failed in a batch of %d (%r); retrying one by one",
+                self.name,
+                len(batch.pending),
+                exc,
+            )
             await self._apply_one_by_one(batch)
 
     async def _classify(self, records: Sequence[Record]) -> _Batch:
@@ -471,8 +486,14 @@ class IdempotentConsumer:
                 continue
             if verdict.action is Action.SKIP_UNKNOWN:
                 self.metrics.skipped_unknown += 1
-                log.info("consumer %s: skipped unknown event type %s at %s:%d@%d", self.name, verdict.reason,
-                         record.topic, record.partition, record.offset)
+                log.info(
+                    "consumer %s: skipped unknown event type %s at %s:%d@%d",
+                    self.name,
+                    verdict.reason,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
                 continue
             if verdict.action is Action.IGNORE:
                 self.metrics.ignored += 1
@@ -540,18 +561,33 @@ class IdempotentConsumer:
                     rejected = rejected_data(exc)
                     if rejected is not None:
                         error, kind = exc, DeadLetterReason.DATA_REJECTED
-                        reason = (f"the database rejected a value of {pending.delivery.envelope.type}: "
-                                  f"{rejected}")
-                        log.warning("consumer %s: %s at %s:%d@%d", self.name, reason, record.topic,
-                                    record.partition, record.offset)
+                        reason = (
+                            f"the database rejected a value of {pending.delivery.envelope.type}: {rejected}"
+                        )
+                        log.warning(
+                            "consumer %s: %s at %s:%d@%d",
+                            self.name,
+                            reason,
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                        )
                         break  # retrying the same value cannot succeed
                     if await self._infrastructure_failed(exc):
                         raise _InfrastructureError("the database is unreachable") from exc
                     error = exc
                     self.metrics.retries += 1
-                    log.warning("consumer %s: handler for %s at %s:%d@%d failed (attempt %d/%d): %r",
-                                self.name, pending.delivery.envelope.type, record.topic, record.partition,
-                                record.offset, attempt, self.max_retries, exc)
+                    log.warning(
+                        "consumer %s: handler for %s at %s:%d@%d failed (attempt %d/%d): %r",
+                        self.name,
+                        pending.delivery.envelope.type,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        attempt,
+                        self.max_retries,
+                        exc,
+                    )
                     if attempt < self.max_retries:
                         await asyncio.sleep(self._retry_backoff_s * attempt)
                 finally:
@@ -593,8 +629,9 @@ class IdempotentConsumer:
             await self.batch_handler(uow, [p.delivery for p in batched])
 
     def _uow(self) -> BatchUnitOfWork:
-        return BatchUnitOfWork(self._session_factory, self.settings, self._clock,
-                               on_outbox_commit=self.on_outbox_commit)
+        return BatchUnitOfWork(
+            self._session_factory, self.settings, self._clock, on_outbox_commit=self.on_outbox_commit
+        )
 
     async def _claim(self, session: AsyncSession, ids: list[str]) -> set[str]:
         """Record the event ids as processed; return those not recorded before."""

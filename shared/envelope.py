@@ -82,8 +82,19 @@ def encode(envelope: Envelope) -> bytes:
 
 _KNOWN = frozenset(
     {
-        "specversion", "id", "source", "type", "time", "data", "subject", "aggregateid",
-        "aggregateversion", "correlationid", "causationid", "datacontenttype", "dataschema",
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "time",
+        "data",
+        "subject",
+        "aggregateid",
+        "aggregateversion",
+        "correlationid",
+        "causationid",
+        "datacontenttype",
+        "dataschema",
     }
 )
 

@@ -42,7 +42,6 @@ class ConcurrencyError(Exception):
         )
 
 
-
 _HEAD_AND_INSERT = """
     WITH head AS (
         SELECT coalesce(max(version), 0) AS version FROM event_store WHERE stream_id = $1
@@ -110,9 +109,7 @@ def _parameter_count(sql: str) -> int:
 
 # The stored envelope is read as JSON text, parsed once by `decode` (not into a dict by the driver's
 # JSONB codec, then dumped and parsed again).
-_LOAD_SQL = (
-    "SELECT envelope::text FROM event_store WHERE stream_id = $1 AND version > $2 ORDER BY version"
-)
+_LOAD_SQL = "SELECT envelope::text FROM event_store WHERE stream_id = $1 AND version > $2 ORDER BY version"
 
 # A snapshot of the kind asked for and the stream's events after it, in one round trip and one row
 # (version and state NULL without a snapshot), then whatever else the caller reads with it (`also`).
@@ -132,8 +129,12 @@ def _save_snapshot() -> sa.Insert:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[snapshots.c.stream_id],
-        set_={"kind": excluded.kind, "version": excluded.version, "state": excluded.state,
-              "taken_at": sa.func.now()},
+        set_={
+            "kind": excluded.kind,
+            "version": excluded.version,
+            "state": excluded.state,
+            "taken_at": sa.func.now(),
+        },
         where=(snapshots.c.kind != excluded.kind) | (snapshots.c.version < excluded.version),
     )
 
@@ -317,8 +318,12 @@ class EventStore:
         """
         await session.execute(
             _SAVE_SNAPSHOT,
-            {"stream_id": stream_id, "kind": snapshot.kind, "version": snapshot.version,
-             "state": snapshot.state},
+            {
+                "stream_id": stream_id,
+                "kind": snapshot.kind,
+                "version": snapshot.version,
+                "state": snapshot.state,
+            },
         )
 
     async def read_all(

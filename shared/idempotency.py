@@ -54,9 +54,7 @@ _KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII, no spaces
 
 def request_fingerprint(method: str, path: str, body: Any = None) -> str:
     """A SHA-256 of the request's method, path and JSON body (key order does not matter)."""
-    canonical = orjson.dumps(
-        [method.upper(), path, jsonable_encoder(body)], option=orjson.OPT_SORT_KEYS
-    )
+    canonical = orjson.dumps([method.upper(), path, jsonable_encoder(body)], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -162,9 +160,7 @@ class IdempotencyKeys:
                     idempotency_keys.c.request_hash,
                     idempotency_keys.c.status_code,
                     idempotency_keys.c.response,
-                ).where(
-                    idempotency_keys.c.scope == self._scope(caller), idempotency_keys.c.key == key
-                )
+                ).where(idempotency_keys.c.scope == self._scope(caller), idempotency_keys.c.key == key)
             )
         ).one_or_none()
         if row is None:

@@ -93,14 +93,19 @@ class LoopMonitor:
         self._stopping.set()
 
     async def metrics(self, service: str) -> list[Metric]:
-        longest = gauge("ee_event_loop_longest_stall_seconds",
-                        "Longest time the event loop ran something without yielding", ["window"])
+        longest = gauge(
+            "ee_event_loop_longest_stall_seconds",
+            "Longest time the event loop ran something without yielding",
+            ["window"],
+        )
         longest.add_metric([service, f"{SHORT_WINDOW_S:g}s"], self.longest(SHORT_WINDOW_S))
         longest.add_metric([service, f"{WINDOW_S:g}s"], self.longest())
         longest.add_metric([service, "process"], self.longest_ever)
-        busiest = gauge("ee_event_loop_longest_busy_seconds",
-                        "Most CPU time the event loop's thread used between two ticks of the monitor",
-                        ["window"])
+        busiest = gauge(
+            "ee_event_loop_longest_busy_seconds",
+            "Most CPU time the event loop's thread used between two ticks of the monitor",
+            ["window"],
+        )
         busiest.add_metric([service, f"{SHORT_WINDOW_S:g}s"], self.busiest(SHORT_WINDOW_S))
         busiest.add_metric([service, f"{WINDOW_S:g}s"], self.busiest())
         busiest.add_metric([service, "process"], self.busiest_ever)

@@ -59,19 +59,31 @@ def gauge(name: str, documentation: str, labels: Sequence[str] = ()) -> GaugeMet
 async def consumer_metrics(service: str, consumers: Iterable[IdempotentConsumer]) -> list[Metric]:
     """Counts and lag of each consumer (see the table above)."""
     applied = counter("ee_consumer_events_applied", "Events applied by a handler and committed", ["consumer"])
-    duplicates = counter("ee_consumer_duplicates_skipped",
-                         "Events skipped as already applied (event id or offset seen before)", ["consumer"])
-    unknown = counter("ee_consumer_unknown_types_skipped",
-                      "Events of a type this build does not know, skipped", ["consumer"])
-    dead = counter("ee_consumer_dead_lettered", "Records sent to the dead-letter topic, by reason",
-                   ["consumer", "reason"])
+    duplicates = counter(
+        "ee_consumer_duplicates_skipped",
+        "Events skipped as already applied (event id or offset seen before)",
+        ["consumer"],
+    )
+    unknown = counter(
+        "ee_consumer_unknown_types_skipped",
+        "Events of a type this build does not know, skipped",
+        ["consumer"],
+    )
+    dead = counter(
+        "ee_consumer_dead_lettered",
+        "Records sent to the dead-letter topic, by reason",
+        ["consumer", "reason"],
+    )
     retries = counter("ee_consumer_retries", "Handler attempts that failed and were retried", ["consumer"])
-    failures = counter("ee_consumer_failures",
-                       "Database or Kafka failures the consumer recovered from", ["consumer"])
+    failures = counter(
+        "ee_consumer_failures", "Database or Kafka failures the consumer recovered from", ["consumer"]
+    )
     running = gauge("ee_consumer_running", "1 while the consumer runs, else 0", ["consumer"])
-    lag = gauge("ee_consumer_lag_messages",
-                "Records on Kafka not yet applied: end offset minus the stored position",
-                ["consumer", "group", "topic", "partition"])
+    lag = gauge(
+        "ee_consumer_lag_messages",
+        "Records on Kafka not yet applied: end offset minus the stored position",
+        ["consumer", "group", "topic", "partition"],
+    )
     for consumer in consumers:
         name, m = consumer.name, consumer.metrics
         applied.add_metric([service, name], m.processed)
@@ -100,8 +112,9 @@ async def outbox_metrics(service: str, engine: AsyncEngine, published: int | Non
         count, age = (await conn.execute(_OUTBOX_BACKLOG)).one()
     backlog = gauge("ee_outbox_unpublished_messages", "Outbox rows committed and not yet published")
     backlog.add_metric([service], int(count))
-    oldest = gauge("ee_outbox_oldest_unpublished_age_seconds",
-                   "Age of the oldest unpublished outbox row (0 when none)")
+    oldest = gauge(
+        "ee_outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished outbox row (0 when none)"
+    )
     oldest.add_metric([service], max(0.0, float(age)))
     metrics: list[Metric] = [backlog, oldest]
     if published is not None:

@@ -115,10 +115,17 @@ def event_store_commit_order_upgrade(op: _MigrationOperations) -> None:
     platform tables were created before the column. Idempotent: a fresh database already has both
     from its first migration. Frozen (see the module docstring)."""
     bind = op.get_bind()
-    bind.execute(sa.text("ALTER TABLE event_store ADD COLUMN IF NOT EXISTS transaction_id xid8 NOT NULL "
-                         "DEFAULT pg_current_xact_id()"))
-    bind.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_event_store_commit_order "
-                         "ON event_store (transaction_id, position)"))
+    bind.execute(
+        sa.text(
+            "ALTER TABLE event_store ADD COLUMN IF NOT EXISTS transaction_id xid8 NOT NULL "
+            "DEFAULT pg_current_xact_id()"
+        )
+    )
+    bind.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_event_store_commit_order ON event_store (transaction_id, position)"
+        )
+    )
 
 
 def event_store_commit_order_downgrade(op: _MigrationOperations) -> None:

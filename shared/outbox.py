@@ -135,8 +135,12 @@ class OutboxRelay:
                 except Exception as exc:
                     self.failures += 1
                     self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("outbox relay of %s failed (%s); retrying in %.1fs",
-                                self._settings.service_name, self.last_error, backoff)
+                    log.warning(
+                        "outbox relay of %s failed (%s); retrying in %.1fs",
+                        self._settings.service_name,
+                        self.last_error,
+                        backoff,
+                    )
                     # A producer that saw errors may be wedged (idempotent sequence state); start over.
                     await self._close_producer()
                     await self._sleep(backoff)
@@ -212,8 +216,9 @@ class OutboxRelay:
         if send_error is not None:
             failed = records[len(acked)]
             self.last_error = f"publishing outbox row {failed.id} to {failed.topic}: {send_error!r}"
-            log.warning("%s (does the topic exist? `python -m shared.kafka_admin ensure-topics`)",
-                        self.last_error)
+            log.warning(
+                "%s (does the topic exist? `python -m shared.kafka_admin ensure-topics`)", self.last_error
+            )
         return acked
 
     # -- resources --------------------------------------------------------------------------------

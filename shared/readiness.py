@@ -68,8 +68,10 @@ def _describe(down: list[str], verdicts: Mapping[str, CheckResult]) -> str:
     if unreachable:
         names = " and ".join(unreachable)
         verb = "is" if len(unreachable) == 1 else "are"
-        sentences.append(f"{names[:1].upper() + names[1:]} {verb} unreachable; the service will report ready "
-                         "once it reconnects.")
+        sentences.append(
+            f"{names[:1].upper() + names[1:]} {verb} unreachable; the service will report ready "
+            "once it reconnects."
+        )
     for name in down:
         if name in UNREACHABLE:
             continue

@@ -371,7 +371,8 @@ class ServiceRuntime:
             problems.append("the service's consumers and jobs are not started")
         elif not standby:  # a process that waits for the duties lock serves requests all the same
             problems += [
-                f"consumer:{c.name} is not running" for c in self.consumers
+                f"consumer:{c.name} is not running"
+                for c in self.consumers
                 if not c.running and f"consumer:{c.name}" not in self.fatal_errors
             ]
         if not problems:
@@ -440,7 +441,8 @@ def _die_with_parent() -> None:
 def _takes_an_argument(fn: Callable[..., Any]) -> bool:
     try:
         params = [
-            p for p in inspect.signature(fn).parameters.values()
+            p
+            for p in inspect.signature(fn).parameters.values()
             if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
     except (TypeError, ValueError):

@@ -149,8 +149,8 @@ async def produce(
 class KafkaReader:
     """Reads a topic from the beginning, every partition, without a consumer group.
 
-        async with KafkaReader(settings, settings.topic("ee.profile.events")) as reader:
-            records = await reader.read(3, timeout=10)
+    async with KafkaReader(settings, settings.topic("ee.profile.events")) as reader:
+        records = await reader.read(3, timeout=10)
     """
 
     def __init__(self, settings: ServiceSettings, topic: str) -> None:

@@ -22,9 +22,18 @@ async def pg_dump_text(url: str) -> bytes:
     executable = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
     env = {**os.environ, "PGPASSWORD": parts.password or ""}
     process = await asyncio.create_subprocess_exec(
-        executable, "--no-owner", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
-        "-U", parts.username or "ee", parts.path.lstrip("/"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        executable,
+        "--no-owner",
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        parts.username or "ee",
+        parts.path.lstrip("/"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     out, err = await process.communicate()
     if process.returncode != 0:

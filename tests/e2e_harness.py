@@ -308,7 +308,13 @@ class PrivateCluster:
 
 
 def prepare_private_cluster(
-    label: str, *, secret: str, port_base: int, run_dir: Path, db_suffix: str, kafka_port: int,
+    label: str,
+    *,
+    secret: str,
+    port_base: int,
+    run_dir: Path,
+    db_suffix: str,
+    kafka_port: int,
     **extra: str,
 ) -> PrivateCluster:
     """A fresh topic prefix and the environment of a cluster of this test's own (ports, run directory,

@@ -89,7 +89,10 @@ async def profiles(world: World) -> list[dict[str, Any]]:
         created = await world.call("profile", "POST", "/v1/profiles", as_=PARTNER, json_body=document)
         assert created.status_code == 201, created.text
         submitted = await world.call(
-            "profile", "POST", f"/v1/profiles/{created.json()['id']}/submit", as_=PARTNER,
+            "profile",
+            "POST",
+            f"/v1/profiles/{created.json()['id']}/submit",
+            as_=PARTNER,
             headers={"If-Match": created.headers["ETag"]},
         )
         assert submitted.status_code == 200, submitted.text

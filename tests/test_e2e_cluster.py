@@ -84,7 +84,11 @@ def make(target: str, env: dict[str, str]) -> str:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     private = prepare_private_cluster(
-        "cluster", secret=SECRET, port_base=port_base(), run_dir=RUN_DIR, db_suffix=DB_SUFFIX,
+        "cluster",
+        secret=SECRET,
+        port_base=port_base(),
+        run_dir=RUN_DIR,
+        db_suffix=DB_SUFFIX,
         kafka_port=kafka_port(),
     )
     prefix, env, bootstrap = private.prefix, private.env, private.bootstrap

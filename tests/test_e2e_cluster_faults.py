@@ -141,7 +141,11 @@ def cluster() -> Iterator[Cluster]:
     # No EE_KAFKA_START_TIMEOUT: kafka.sh's default waits as long as the node killed with -9 makes
     # progress recovering its logs (minutes on a loaded machine), up to EE_KAFKA_START_LIMIT.
     private = prepare_private_cluster(
-        "faults", secret=SECRET, port_base=port_base(), run_dir=RUN_DIR, db_suffix=DB_SUFFIX,
+        "faults",
+        secret=SECRET,
+        port_base=port_base(),
+        run_dir=RUN_DIR,
+        db_suffix=DB_SUFFIX,
         kafka_port=kafka_port(),
         EE_SERVICE_READY_TIMEOUT="180",  # two cores shared with other runs: starts can be slow
     )

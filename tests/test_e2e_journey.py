@@ -578,12 +578,20 @@ async def test_ops_erase_a_never_invited_profile_and_no_trace_of_the_person_is_l
     markers = [f"Family{tag}", f"Given{tag}", f"mail{tag}", f"PP{tag}"[:20], f"Employer{tag}"]
     document = varied_documents(1, journey.today, seed=16)[0]
     document["identity"] = {
-        "family_name": markers[0], "given_names": markers[1], "email": f"{markers[2]}@example.org",
-        "uci": "1234567890", "passport_number": markers[3],
+        "family_name": markers[0],
+        "given_names": markers[1],
+        "email": f"{markers[2]}@example.org",
+        "uci": "1234567890",
+        "passport_number": markers[3],
     }
     offer = document.get("job_offer") or {
-        "noc_code": "21231", "teer": 1, "full_time": True, "non_seasonal": True, "duration_months": None,
-        "lmia_or_exempt": True, "canadian_armed_forces": False,
+        "noc_code": "21231",
+        "teer": 1,
+        "full_time": True,
+        "non_seasonal": True,
+        "duration_months": None,
+        "lmia_or_exempt": True,
+        "canadian_armed_forces": False,
     }
     document["job_offer"] = {**offer, "employer": markers[4]}
     profile_id = await create_extra_profile(world, journey, document)

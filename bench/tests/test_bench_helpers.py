@@ -237,9 +237,14 @@ def test_selection_kinds_take_the_most_common_category_of_the_pool() -> None:
 
 def test_history_row_judges_the_cpu_ratio_against_one_and_a_half() -> None:
     history = {
-        "history": 1_000, "samples": 50, "ratio_p50": 1.2, "ratio_cpu": 1.6,
-        "server_cpu_ms_per_put_long": 4.8, "server_cpu_ms_per_put_short": 3.0,
-        "short": {"p50_ms": 5.0}, "long": {"p50_ms": 6.0},
+        "history": 1_000,
+        "samples": 50,
+        "ratio_p50": 1.2,
+        "ratio_cpu": 1.6,
+        "server_cpu_ms_per_put_long": 4.8,
+        "server_cpu_ms_per_put_short": 3.0,
+        "short": {"p50_ms": 5.0},
+        "long": {"p50_ms": 6.0},
     }
     [row] = [r for r in budget_rows({"put_history": history}) if r.what.startswith("PUT on a profile")]
     assert row.value == 1.6 and row.meets is False and row.target == "≤ 1.5×"
@@ -250,8 +255,11 @@ def test_history_row_judges_the_cpu_ratio_against_one_and_a_half() -> None:
 
 def test_append_rows_give_each_contender_and_the_event_stores_ratio_to_it() -> None:
     appends = {
-        "clients": 8, "payload_bytes": 1350, "loadavg_before": [1.0, 1.0, 1.0],
-        "event_store": {"appends_per_s": 600.0}, "eventsourcing": {"appends_per_s": 300.0},
+        "clients": 8,
+        "payload_bytes": 1350,
+        "loadavg_before": [1.0, 1.0, 1.0],
+        "event_store": {"appends_per_s": 600.0},
+        "eventsourcing": {"appends_per_s": 300.0},
         "pgbench": {"error": "RuntimeError: pgbench not found"},
     }
     rows = [r for r in budget_rows({"appends": appends}) if "appends/s" in r.what or r.what.startswith("  ")]
@@ -265,8 +273,12 @@ def test_privacy_rebuild_figures_compare_sealed_with_plain_events() -> None:
     figures = measure_rebuild(50)
     assert figures["bytes_per_event_sealed"] > figures["bytes_per_event_plain"]
     assert figures["ranking_decode_plain_per_s"] > 0 and figures["profile_replay_sealed_per_s"] > 0
-    put = {"without_personal_fields": {"p50_ms": 1.0}, "with_personal_fields": {"p50_ms": 1.5},
-           "p50_overhead_ms": 0.5, "p50_ratio": 1.5}
+    put = {
+        "without_personal_fields": {"p50_ms": 1.0},
+        "with_personal_fields": {"p50_ms": 1.5},
+        "p50_overhead_ms": 0.5,
+        "p50_ratio": 1.5,
+    }
     assert "sealed" in describe({"put": put, "rebuild": figures})[0]
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from profile_service.domain.rules import pool_expiry
 from rich.console import Console
 
 from bench.ircc import citizenship_weights
@@ -32,6 +31,7 @@ from bench.pool_generator import (
     write_jsonl,
     write_kafka,
 )
+from profile_service.domain.rules import pool_expiry
 from shared import kafka_admin, testing
 from shared.envelope import Envelope, decode
 from shared.events.catalogue import Event, NominationIssued, ProfileCreated, ProfileSubmitted

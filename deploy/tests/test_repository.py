@@ -11,9 +11,7 @@ OUTSIDE: Final = ".." + "/shared"  # written in two parts so this file does not 
 
 
 def tracked_files() -> list[Path]:
-    done = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False, timeout=60
-    )
+    done = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False, timeout=60)
     if done.returncode == 0:
         return [ROOT / name for name in done.stdout.decode().split("\0") if name]
     skip = {".git", ".venv", ".local", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}

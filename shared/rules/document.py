@@ -280,14 +280,15 @@ class Identity(_Contract):
 
     family_name: Text
     given_names: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
-                                            pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    ]
     uci: Annotated[str, StringConstraints(pattern=r"^[0-9]{8}([0-9]{2})?$")] | None = Field(
         default=None, description="Unique client identifier (8 or 10 digits), when IRCC issued one"
     )
-    passport_number: Annotated[
-        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{5,20}$")
-    ] | None = None
+    passport_number: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{5,20}$")] | None
+    ) = None
 
 
 # --- OpenAPI example -------------------------------------------------------------------------------

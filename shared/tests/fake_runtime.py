@@ -60,7 +60,10 @@ def make_app(
 ) -> tuple[FastAPI, FakeRuntime]:
     runtime = runtime or FakeRuntime(settings=FakeSettings(env=env))
     app = create_service_app(
-        runtime, list(routers), title="Test service", description="web layer under test",
+        runtime,
+        list(routers),
+        title="Test service",
+        description="web layer under test",
         configure_logs=False,
     )
     return app, runtime

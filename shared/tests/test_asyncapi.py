@@ -103,12 +103,26 @@ def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]
     [
         ProfileWithdrawn(profile_id="p-1", owner="alice", withdrawn_at=NOW),
         RoundOfInvitationsHeld(
-            round_id="r-1", round_number=1, round_type="general", size=10, invitations_count=10,
-            cutoff_crs=480, tie_break_at=NOW, held_at=NOW,
+            round_id="r-1",
+            round_number=1,
+            round_type="general",
+            size=10,
+            invitations_count=10,
+            cutoff_crs=480,
+            tie_break_at=NOW,
+            held_at=NOW,
         ),
         Invited(
-            profile_id="p-1", owner="alice", invitation_id="i-1", round_id="r-1", round_number=1,
-            program="cec", crs=480, citizenship="IN", invited_at=NOW, deadline=NOW,
+            profile_id="p-1",
+            owner="alice",
+            invitation_id="i-1",
+            round_id="r-1",
+            round_number=1,
+            program="cec",
+            crs=480,
+            citizenship="IN",
+            invited_at=NOW,
+            deadline=NOW,
         ),
     ],
     ids=lambda e: type(e).__name__,
@@ -140,5 +154,6 @@ async def test_each_service_serves_the_topics_it_owns(spec: Any) -> None:
     assert errors(spec, document) == []
     assert [channel["address"] for channel in document["channels"].values()] == [DRAWS_TOPIC]
     assert set(document["components"]["messages"]) == {
-        "ee.draws.RoundOfInvitationsHeld.v1", "ee.draws.Invited.v1"
+        "ee.draws.RoundOfInvitationsHeld.v1",
+        "ee.draws.Invited.v1",
     }

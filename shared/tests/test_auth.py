@@ -312,13 +312,23 @@ def test_cli_module_entry_point_uses_ee_auth_secret() -> None:
     env = {**os.environ, "EE_AUTH_SECRET": SECRET, "EE_ENV": "development"}
     minted = subprocess.run(
         [sys.executable, "-m", "shared.auth", "token", "--role", "ops", "--sub", "alice"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     token = minted.stdout.strip()
     assert decode_token(token, SECRET) == Principal(sub="alice", role="ops")
     verified = subprocess.run(
         [sys.executable, "-m", "shared.auth", "verify", token],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert verified.stdout.strip() == "sub=alice role=ops"
 
@@ -328,7 +338,11 @@ def test_cli_refuses_the_development_secret_in_production() -> None:
     env.pop("EE_AUTH_SECRET", None)
     result = subprocess.run(
         [sys.executable, "-m", "shared.auth", "token", "--role", "ops", "--sub", "alice"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stdout == ""

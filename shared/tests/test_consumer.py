@@ -149,8 +149,14 @@ async def test_duplicate_delivery_is_a_no_op_and_a_restart_resumes_from_stored_p
         await wait_until(lambda: again.metrics.processed >= 1)
         await asyncio.sleep(0.2)
         assert again.metrics.as_dict() | {"batches": 0} == {
-            "processed": 1, "duplicates": 0, "skipped_unknown": 0, "ignored": 0, "dead_lettered": 0,
-            "retries": 0, "batches": 0, "failures": 0,
+            "processed": 1,
+            "duplicates": 0,
+            "skipped_unknown": 0,
+            "ignored": 0,
+            "dead_lettered": 0,
+            "retries": 0,
+            "batches": 0,
+            "failures": 0,
         }
     assert third.id in await consumed_ids(db)
 
@@ -222,8 +228,10 @@ async def test_a_handler_that_keeps_failing_sends_its_message_to_the_dlq_and_the
     await produce(settings, topic, [encode(e) for e in envelopes], key=KEY)
     consumer = consumer_for(db, settings, {"ProfileWithdrawn": fragile}, max_retries=3)
     async with running(consumer):
-        await wait_until(lambda: consumer.metrics.dead_lettered >= 1 and consumer.metrics.processed >= 3,
-                         message=lambda: str(consumer.metrics))
+        await wait_until(
+            lambda: consumer.metrics.dead_lettered >= 1 and consumer.metrics.processed >= 3,
+            message=lambda: str(consumer.metrics),
+        )
     # The batch failed once as a whole (at poison), then one by one: poison 3 times, flaky until its 3rd.
     assert attempts == {"a": 2, "poison": 4, "flaky": 3, "b": 1}
     assert consumer.metrics.retries == 5
@@ -253,8 +261,10 @@ async def test_events_a_handler_publishes_commit_with_the_batch_and_carry_causat
         await wait_until(lambda: consumer.metrics.processed >= 1)
     async with db.sessions() as session:
         payloads = (
-            await session.execute(sa.select(outbox.c.payload).where(outbox.c.key == "chain-next"))
-        ).scalars().all()
+            (await session.execute(sa.select(outbox.c.payload).where(outbox.c.key == "chain-next")))
+            .scalars()
+            .all()
+        )
     (published,) = [decode(p) for p in payloads]
     assert published.causationid == incoming.id
     assert published.correlationid == "corr-1"
@@ -279,7 +289,10 @@ async def test_positions_from_another_kafka_cluster_refuse_to_start(
     async with consumed_table.sessions() as session:
         await session.execute(
             sa.insert(consumer_positions).values(
-                consumer=name, topic=settings.topic(PROFILE_TOPIC), partition=0, next_offset=42,
+                consumer=name,
+                topic=settings.topic(PROFILE_TOPIC),
+                partition=0,
+                next_offset=42,
                 cluster_id="an-older-cluster",
             )
         )
@@ -379,8 +392,9 @@ async def test_a_value_the_database_rejects_goes_to_the_dlq_and_the_next_message
     await produce(settings, topic, [encode(too_big), encode(fine)], key=KEY)
     consumer = consumer_for(db, settings, {"ProfileWithdrawn": store_number}, max_retries=2)
     async with running(consumer):
-        await wait_until(lambda: consumer.metrics.processed >= 1, timeout=30,
-                         message=lambda: str(consumer.metrics))
+        await wait_until(
+            lambda: consumer.metrics.processed >= 1, timeout=30, message=lambda: str(consumer.metrics)
+        )
     assert consumer.metrics.dead_lettered_by_reason == {"data_rejected": 1}
     assert consumer.metrics.failures == 0  # never taken for the database being down
     assert consumer.metrics.retries == 0  # the same value would be rejected again: no retry
@@ -418,12 +432,22 @@ async def test_a_batch_handler_gets_the_new_events_of_a_batch_at_once_and_a_bad_
     values = [encode(e) for e in (first, second, first, poison, third)]
     await produce(settings, settings.topic(PROFILE_TOPIC), values, key=KEY)
     consumer = IdempotentConsumer(
-        f"batch-{uuid.uuid4().hex[:6]}", settings, db.sessions, CLOCK, topics=[PROFILE_TOPIC], handlers={},
-        batch_handler=apply_all, batch_types=["ProfileWithdrawn"], max_retries=1, retry_backoff_s=0.01,
+        f"batch-{uuid.uuid4().hex[:6]}",
+        settings,
+        db.sessions,
+        CLOCK,
+        topics=[PROFILE_TOPIC],
+        handlers={},
+        batch_handler=apply_all,
+        batch_types=["ProfileWithdrawn"],
+        max_retries=1,
+        retry_backoff_s=0.01,
     )
     async with running(consumer):
-        await wait_until(lambda: consumer.metrics.processed >= 3 and consumer.metrics.dead_lettered >= 1,
-                         message=lambda: str(consumer.metrics))
+        await wait_until(
+            lambda: consumer.metrics.processed >= 3 and consumer.metrics.dead_lettered >= 1,
+            message=lambda: str(consumer.metrics),
+        )
     # The whole batch at once (the duplicate of b-1 left out), then one event per call.
     assert calls[0] == ["b-1", "b-2", "poison", "b-3"]
     assert calls[1:] == [["b-1"], ["b-2"], ["poison"], ["b-3"]]
@@ -435,9 +459,16 @@ async def test_a_batch_handler_gets_the_new_events_of_a_batch_at_once_and_a_bad_
 
 def test_a_type_goes_to_one_handler_only() -> None:
     with pytest.raises(ValueError, match="both a handler and the batch handler"):
-        IdempotentConsumer("x", ServiceSettings(), None, CLOCK, topics=[PROFILE_TOPIC],  # type: ignore[arg-type]
-                           handlers={"ProfileWithdrawn": record}, batch_handler=lambda w, d: asyncio.sleep(0),
-                           batch_types=["ProfileWithdrawn"])
+        IdempotentConsumer(
+            "x",
+            ServiceSettings(),
+            None,  # type: ignore[arg-type]
+            CLOCK,
+            topics=[PROFILE_TOPIC],
+            handlers={"ProfileWithdrawn": record},
+            batch_handler=lambda w, d: asyncio.sleep(0),
+            batch_types=["ProfileWithdrawn"],
+        )
 
 
 async def test_records_arriving_within_the_linger_land_in_one_transaction(
@@ -455,8 +486,16 @@ async def test_records_arriving_within_the_linger_land_in_one_transaction(
 
     topic = settings.topic(PROFILE_TOPIC)
     consumer = IdempotentConsumer(
-        f"linger-{uuid.uuid4().hex[:6]}", settings, db.sessions, CLOCK, topics=[PROFILE_TOPIC], handlers={},
-        batch_handler=apply_all, batch_types=["ProfileWithdrawn"], linger_ms=1500, retry_backoff_s=0.01,
+        f"linger-{uuid.uuid4().hex[:6]}",
+        settings,
+        db.sessions,
+        CLOCK,
+        topics=[PROFILE_TOPIC],
+        handlers={},
+        batch_handler=apply_all,
+        batch_types=["ProfileWithdrawn"],
+        linger_ms=1500,
+        retry_backoff_s=0.01,
     )
     async with running(consumer):
         await consumer.wait_ready()
@@ -464,8 +503,9 @@ async def test_records_arriving_within_the_linger_land_in_one_transaction(
         await wait_until(lambda: consumer.lingering, timeout=10)
         await asyncio.sleep(0.2)
         await produce(settings, topic, [encode(envelope("l-2"))], key=KEY)
-        await wait_until(lambda: consumer.metrics.processed >= 2, timeout=10,
-                         message=lambda: f"{consumer.metrics} {calls}")
+        await wait_until(
+            lambda: consumer.metrics.processed >= 2, timeout=10, message=lambda: f"{consumer.metrics} {calls}"
+        )
     assert calls == [["l-1", "l-2"]]
     assert consumer.metrics.batches == 1
 
@@ -493,5 +533,12 @@ async def test_stop_during_a_linger_returns_promptly_and_applies_the_batch_in_ha
 
 def test_a_negative_linger_is_refused() -> None:
     with pytest.raises(ValueError, match="linger_ms"):
-        IdempotentConsumer("x", ServiceSettings(), None, CLOCK, topics=[PROFILE_TOPIC],  # type: ignore[arg-type]
-                           handlers={"ProfileWithdrawn": record}, linger_ms=-1)
+        IdempotentConsumer(
+            "x",
+            ServiceSettings(),
+            None,  # type: ignore[arg-type]
+            CLOCK,
+            topics=[PROFILE_TOPIC],
+            handlers={"ProfileWithdrawn": record},
+            linger_ms=-1,
+        )

@@ -36,8 +36,14 @@ def _document() -> dict[str, Any]:
     doc = copy.deepcopy(PROFILE_DOCUMENT_EXAMPLE)
     doc["identity"] = dict(IDENTITY)
     doc["job_offer"] = {
-        "noc_code": "21231", "teer": 1, "employer": "Employer-MARKER Inc.", "full_time": True,
-        "non_seasonal": True, "duration_months": None, "lmia_or_exempt": True, "canadian_armed_forces": False,
+        "noc_code": "21231",
+        "teer": 1,
+        "employer": "Employer-MARKER Inc.",
+        "full_time": True,
+        "non_seasonal": True,
+        "duration_months": None,
+        "lmia_or_exempt": True,
+        "canadian_armed_forces": False,
     }
     return ProfileDocument.model_validate(doc).model_dump(mode="json")
 

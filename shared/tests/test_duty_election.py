@@ -45,8 +45,12 @@ class Process:
             clock=Clock.frozen(T0),
             consumers=[
                 lambda rt: IdempotentConsumer(
-                    "election-test", rt.settings, rt.session_factory, rt.clock,
-                    topics=[PROFILE_TOPIC], handlers={"ProfileWithdrawn": remember},
+                    "election-test",
+                    rt.settings,
+                    rt.session_factory,
+                    rt.clock,
+                    topics=[PROFILE_TOPIC],
+                    handlers={"ProfileWithdrawn": remember},
                 )
             ],
             background=[job],
@@ -99,7 +103,7 @@ async def test_one_process_runs_the_duties_and_another_takes_over_when_it_dies(
 
         # The leader's consumer handles what is published, whichever process wrote it.
         await _publish(follower.runtime, "e-1")
-        await wait_until(lambda: ("e-1" in {k for _, k in log}), timeout=30)
+        await wait_until(lambda: "e-1" in {k for _, k in log}, timeout=30)
         assert {n for n, k in log if k == "e-1"} == {leader.name}
 
         # The leader's lock connection dies (its process was killed, the network dropped it): the
@@ -125,7 +129,7 @@ async def test_one_process_runs_the_duties_and_another_takes_over_when_it_dies(
         await wait_until(lambda: follower.leads and follower.jobs_running == 1, timeout=10)
         assert follower.runtime.task_states()["consumer:election-test"] == "running"
         await _publish(follower.runtime, "e-2")
-        await wait_until(lambda: ("e-2" in {k for _, k in log}), timeout=30)
+        await wait_until(lambda: "e-2" in {k for _, k in log}, timeout=30)
         assert [k for _, k in log].count("e-1") == 1
         assert {n for n, k in log if k == "e-2"} == {follower.name}
     finally:

@@ -112,8 +112,13 @@ def test_envelope_for_a_catalogue_event() -> None:
         expires_at=T0 + timedelta(days=365),
     )
     env = envelope_for(
-        event, source="ee/profile", time=T0, aggregate_id="p-9", aggregate_version=3,
-        correlation_id="c", causation_id="k",
+        event,
+        source="ee/profile",
+        time=T0,
+        aggregate_id="p-9",
+        aggregate_version=3,
+        correlation_id="c",
+        causation_id="k",
     )
     assert env.type == "ee.profile.ProfileSubmitted.v1"
     assert env.subject == "p-9"  # the Kafka key
@@ -127,16 +132,32 @@ def test_envelope_for_a_catalogue_event() -> None:
 
 def test_envelope_for_keys_a_non_candidate_event_by_its_own_key() -> None:
     event = Invited(
-        profile_id="p-2", owner="o", invitation_id="i-1", round_id="r-1", round_number=300,
-        program="cec", crs=512, citizenship="IN", invited_at=T0, deadline=T0 + timedelta(days=60),
+        profile_id="p-2",
+        owner="o",
+        invitation_id="i-1",
+        round_id="r-1",
+        round_number=300,
+        program="cec",
+        crs=512,
+        citizenship="IN",
+        invited_at=T0,
+        deadline=T0 + timedelta(days=60),
     )
     assert envelope_for(event, source="ee/draws", time=T0).subject == "p-2"
 
 
 def test_envelope_for_refuses_a_naive_time() -> None:
     event = Invited(
-        profile_id="p-2", owner="o", invitation_id="i-1", round_id="r-1", round_number=300,
-        program="cec", crs=512, citizenship="IN", invited_at=T0, deadline=T0,
+        profile_id="p-2",
+        owner="o",
+        invitation_id="i-1",
+        round_id="r-1",
+        round_number=300,
+        program="cec",
+        crs=512,
+        citizenship="IN",
+        invited_at=T0,
+        deadline=T0,
     )
     with pytest.raises(ValueError, match="timezone-aware"):
         envelope_for(event, source="ee/draws", time=datetime(2026, 1, 1))

@@ -33,7 +33,8 @@ def test_every_shared_domain_event_mirrors_its_catalogue_event_field_for_field()
 
 def test_the_module_lists_every_leaf_event_it_defines() -> None:
     leaves = {
-        value for value in vars(domain_events).values()
+        value
+        for value in vars(domain_events).values()
         if isinstance(value, type) and issubclass(value, DomainEvent) and not value.__subclasses__()
     }
     assert leaves == set(PROFILE_FACTS) | set(INVITATION_FACTS)
@@ -42,7 +43,11 @@ def test_the_module_lists_every_leaf_event_it_defines() -> None:
 def test_a_round_trip_through_the_wire_model_gives_the_same_event() -> None:
     mapper = EventMapper((ProfileUpdated, Invited))
     updated = ProfileUpdated(
-        profile_id="p", owner="o", document={"a": 1}, status="in_pool", eligible_programs=["fsw"],
+        profile_id="p",
+        owner="o",
+        document={"a": 1},
+        status="in_pool",
+        eligible_programs=["fsw"],
         updated_at=T0,
     )
     wire = mapper.to_wire(updated)
@@ -58,7 +63,11 @@ def test_a_round_trip_through_the_wire_model_gives_the_same_event() -> None:
 def test_to_wire_validates_as_the_wire_model_does() -> None:
     mapper = EventMapper((ProfileUpdated,))
     bad = ProfileUpdated(
-        profile_id="p", owner="o", document={}, status="in_pool", eligible_programs="fsw",  # type: ignore[arg-type]
+        profile_id="p",
+        owner="o",
+        document={},
+        status="in_pool",
+        eligible_programs="fsw",  # type: ignore[arg-type]
         updated_at=T0,
     )
     with pytest.raises(ValueError, match="eligible_programs"):

@@ -42,8 +42,9 @@ class Nominations:
     pending: list[DomainEvent] = field(default_factory=list)
 
     def nominate(self, province: str) -> None:
-        self._record(NominationIssued(profile_id=self.profile_id, owner="o", province=province,
-                                      nominated_at=T0))
+        self._record(
+            NominationIssued(profile_id=self.profile_id, owner="o", province=province, nominated_at=T0)
+        )
 
     def hear(self, event: DomainEvent) -> None:
         self._record(event)
@@ -148,9 +149,10 @@ async def test_a_stale_save_raises_concurrency_error_and_writes_nothing(
         await NominationsRepository(uow).save(aggregate)
         await uow.commit()
 
-    async with UnitOfWork(platform_db.sessions, platform_db.settings, CLOCK) as first, UnitOfWork(
-        platform_db.sessions, platform_db.settings, CLOCK
-    ) as second:
+    async with (
+        UnitOfWork(platform_db.sessions, platform_db.settings, CLOCK) as first,
+        UnitOfWork(platform_db.sessions, platform_db.settings, CLOCK) as second,
+    ):
         mine = await NominationsRepository(first).get(profile_id)
         theirs = await NominationsRepository(second).get(profile_id)
         assert mine is not None and theirs is not None
@@ -226,8 +228,11 @@ class SnapshottedNominations(NominationsRepository):
     restored = 0
 
     def to_snapshot(self, aggregate: Nominations) -> dict[str, object]:
-        return {"profile_id": aggregate.profile_id, "provinces": list(aggregate.provinces),
-                "version": aggregate.version}
+        return {
+            "profile_id": aggregate.profile_id,
+            "provinces": list(aggregate.provinces),
+            "version": aggregate.version,
+        }
 
     def from_snapshot(self, state: dict[str, Any], events: Iterable[DomainEvent]) -> Nominations:
         type(self).restored += 1
@@ -289,7 +294,8 @@ async def test_a_snapshot_of_another_kind_is_ignored_and_replaced(platform_db: P
         await SnapshottedNominations(uow).save(aggregate)
         # An older shape of the aggregate wrote this one: its state means nothing to this code.
         await uow.session.execute(
-            sa.update(snapshots).where(snapshots.c.stream_id == sid)
+            sa.update(snapshots)
+            .where(snapshots.c.stream_id == sid)
             .values(kind="nominations.v0", state={"garbage": True})
         )
         await uow.commit()

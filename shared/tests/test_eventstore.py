@@ -192,8 +192,11 @@ async def test_read_all_never_skips_an_event_that_commits_after_a_later_one(
 ) -> None:
     """The sequence-gap trap: the slow transaction takes its position first and commits last. A reader
     paging by position would read the fast one's event, move past, and never see the slow one's."""
-    async with platform_db.sessions() as reader, platform_db.sessions() as slow, \
-            platform_db.sessions() as fast:
+    async with (
+        platform_db.sessions() as reader,
+        platform_db.sessions() as slow,
+        platform_db.sessions() as fast,
+    ):
         after = await end_of_log(reader)
         slow_stream, fast_stream = stream(), stream()
         await STORE.append(slow, slow_stream, 0, [envelope(1)])  # position p, not committed yet

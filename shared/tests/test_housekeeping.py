@@ -39,8 +39,10 @@ KEY = b"h-1"
 async def age(db: PlatformDatabase, table: str, column: str, days: float, where: str) -> None:
     """Make rows look `days` old (the purge compares with the database's own now())."""
     async with db.engine.begin() as conn:
-        await conn.execute(sa.text(f"UPDATE {table} SET {column} = now() - make_interval(secs => :s) "
-                                   f"WHERE {where}"), {"s": days * 86_400})
+        await conn.execute(
+            sa.text(f"UPDATE {table} SET {column} = now() - make_interval(secs => :s) WHERE {where}"),
+            {"s": days * 86_400},
+        )
 
 
 async def count(db: PlatformDatabase, table: str, where: str = "true") -> int:
@@ -57,13 +59,24 @@ async def test_rows_older_than_their_retention_are_purged_and_unpublished_rows_n
     )
     async with db.engine.begin() as conn:
         for n in range(4):
-            await conn.execute(sa.text("INSERT INTO outbox (event_id, topic, key, payload, published_at) "
-                                       "VALUES (:e, 't', :k, 'x', CASE WHEN :n < 3 THEN now() END)"),
-                               {"e": f"{tag}-{n}", "k": tag, "n": n})
-            await conn.execute(sa.text("INSERT INTO processed_messages (consumer, event_id) VALUES (:c, :e)"),
-                               {"c": tag, "e": f"e{n}"})
-            await conn.execute(sa.text("INSERT INTO idempotency_keys (scope, key, request_hash, status_code) "
-                                       "VALUES (:s, :k, 'h', 201)"), {"s": tag, "k": f"k{n}"})
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO outbox (event_id, topic, key, payload, published_at) "
+                    "VALUES (:e, 't', :k, 'x', CASE WHEN :n < 3 THEN now() END)"
+                ),
+                {"e": f"{tag}-{n}", "k": tag, "n": n},
+            )
+            await conn.execute(
+                sa.text("INSERT INTO processed_messages (consumer, event_id) VALUES (:c, :e)"),
+                {"c": tag, "e": f"e{n}"},
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO idempotency_keys (scope, key, request_hash, status_code) "
+                    "VALUES (:s, :k, 'h', 201)"
+                ),
+                {"s": tag, "k": f"k{n}"},
+            )
     # outbox: 0 published 8 days ago, 1 published 6 days ago, 2 published now, 3 unpublished for 100 days
     await age(db, "outbox", "published_at", 8, f"event_id = '{tag}-0'")
     await age(db, "outbox", "published_at", 6, f"event_id = '{tag}-1'")
@@ -122,8 +135,16 @@ async def test_a_duplicate_older_than_the_retention_is_still_harmless(
     await produce(settings, topic, [encode(original), encode(original)], key=KEY)
 
     def consumer() -> IdempotentConsumer:
-        return IdempotentConsumer(name, settings, db.sessions, Clock.frozen(T0), topics=[PROFILE_TOPIC],
-                                  handlers={"ProfileWithdrawn": apply}, group_id=group, retry_backoff_s=0.01)
+        return IdempotentConsumer(
+            name,
+            settings,
+            db.sessions,
+            Clock.frozen(T0),
+            topics=[PROFILE_TOPIC],
+            handlers={"ProfileWithdrawn": apply},
+            group_id=group,
+            retry_backoff_s=0.01,
+        )
 
     first = consumer()
     task = asyncio.create_task(first.run())
@@ -137,8 +158,11 @@ async def test_a_duplicate_older_than_the_retention_is_still_harmless(
     assert (await Housekeeping(db.engine, settings).purge_once() or {})["processed_messages"] >= 1
     assert await count(db, "processed_messages", f"consumer = '{name}'") == 0
     # ...and Kafka offers the old records again: the group's committed offsets are reset to the start.
-    reset = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                             group_id=settings.consumer_group(group), enable_auto_commit=False)
+    reset = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.consumer_group(group),
+        enable_auto_commit=False,
+    )
     await reset.start()
     try:
         tp = TopicPartition(topic, 0)

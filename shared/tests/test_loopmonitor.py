@@ -33,8 +33,11 @@ def test_busy_is_the_cpu_of_the_loop_thread_between_ticks_apart_from_the_stall()
 
 
 def _samples(metrics: list[Metric]) -> dict[tuple[str, str], float]:
-    return {(s.name, next(v for k, v in s.labels.items() if k != "service")): s.value
-            for m in metrics for s in m.samples}
+    return {
+        (s.name, next(v for k, v in s.labels.items() if k != "service")): s.value
+        for m in metrics
+        for s in m.samples
+    }
 
 
 async def _ticks(monitor: LoopMonitor, at_least: int) -> None:

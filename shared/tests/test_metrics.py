@@ -84,8 +84,11 @@ def check_conventions(text: str, families: list[Metric]) -> None:
 
 
 def one(samples: dict[str, list[Sample]], family: str, name: str | None = None, **labels: str) -> float:
-    found = [s.value for s in samples.get(family, [])
-             if (name is None or s.name == name) and all(s.labels.get(k) == v for k, v in labels.items())]
+    found = [
+        s.value
+        for s in samples.get(family, [])
+        if (name is None or s.name == name) and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
     assert len(found) == 1, f"{family} {labels}: {samples.get(family)}"
     return found[0]
 
@@ -112,31 +115,53 @@ async def test_metrics_export_consumer_counts_lag_and_the_outbox_backlog(
     name = f"m-{uuid.uuid4().hex[:6]}"
     runtime = ServiceRuntime(settings, clock=Clock.frozen(T0), relay=False)  # the outbox stays unpublished
     consumer = runtime.add_consumer(
-        IdempotentConsumer(name, settings, runtime.session_factory, runtime.clock, topics=[PROFILE_TOPIC],
-                           handlers={"ProfileWithdrawn": apply}, retry_backoff_s=0.01)
+        IdempotentConsumer(
+            name,
+            settings,
+            runtime.session_factory,
+            runtime.clock,
+            topics=[PROFILE_TOPIC],
+            handlers={"ProfileWithdrawn": apply},
+            retry_backoff_s=0.01,
+        )
     )
     topic = settings.topic(PROFILE_TOPIC)
     good = value("good")
-    await produce(settings, topic, [good, good, value("x", type="ee.profile.Teleported.v1"), b"not json"],
-                  key=KEY)
+    await produce(
+        settings, topic, [good, good, value("x", type="ee.profile.Teleported.v1"), b"not json"], key=KEY
+    )
     async with runtime.uow() as uow:
         uow.publish(withdrawn("out-1"))
         uow.publish(withdrawn("out-2"))
         await uow.commit()
     async with platform_db.engine.begin() as conn:  # the oldest waits for an hour already
-        await conn.execute(sa.text("UPDATE outbox SET created_at = now() - interval '1 hour' "
-                                   "WHERE id = (SELECT min(id) FROM outbox WHERE published_at IS NULL)"))
+        await conn.execute(
+            sa.text(
+                "UPDATE outbox SET created_at = now() - interval '1 hour' "
+                "WHERE id = (SELECT min(id) FROM outbox WHERE published_at IS NULL)"
+            )
+        )
     await runtime.start()
     try:
-        await wait_until(lambda: consumer.metrics.dead_lettered >= 1 and consumer.metrics.processed >= 1,
-                         message=lambda: str(consumer.metrics))
+        await wait_until(
+            lambda: consumer.metrics.dead_lettered >= 1 and consumer.metrics.processed >= 1,
+            message=lambda: str(consumer.metrics),
+        )
         samples = await scrape(runtime)
         labels = {"service": "platform", "consumer": name}
         assert one(samples, "ee_consumer_events_applied", **labels) == 1
         assert one(samples, "ee_consumer_duplicates_skipped", **labels) == 1
         assert one(samples, "ee_consumer_unknown_types_skipped", **labels) == 1
-        assert one(samples, "ee_consumer_dead_lettered", "ee_consumer_dead_lettered_total",
-                   reason="unreadable", **labels) == 1
+        assert (
+            one(
+                samples,
+                "ee_consumer_dead_lettered",
+                "ee_consumer_dead_lettered_total",
+                reason="unreadable",
+                **labels,
+            )
+            == 1
+        )
         assert one(samples, "ee_consumer_running", **labels) == 1
         assert one(samples, "ee_consumer_lag_messages", topic=topic, partition="0", **labels) == 0
         # Caught up, the partition's last fetch is recent: its high-water mark is the end offset, and a

@@ -143,8 +143,12 @@ async def test_crash_between_publish_and_mark_republishes_and_the_consumer_appli
         await work.session.execute(sa.text("INSERT INTO applied VALUES (:id)"), {"id": delivery.envelope.id})
 
     consumer = IdempotentConsumer(
-        f"crash-{uuid.uuid4().hex[:6]}", platform_settings, db.sessions, CLOCK,
-        topics=[PROFILE_TOPIC], handlers={"ProfileWithdrawn": apply},
+        f"crash-{uuid.uuid4().hex[:6]}",
+        platform_settings,
+        db.sessions,
+        CLOCK,
+        topics=[PROFILE_TOPIC],
+        handlers={"ProfileWithdrawn": apply},
     )
     task = asyncio.create_task(consumer.run())
     try:

@@ -45,8 +45,12 @@ async def test_a_runtime_relays_consumes_restarts_crashed_jobs_and_stops_cleanly
         clock=Clock.frozen(T0),
         consumers=[
             lambda rt: IdempotentConsumer(
-                "runtime-test", rt.settings, rt.session_factory, rt.clock,
-                topics=[PROFILE_TOPIC], handlers={"ProfileWithdrawn": remember},
+                "runtime-test",
+                rt.settings,
+                rt.session_factory,
+                rt.clock,
+                topics=[PROFILE_TOPIC],
+                handlers={"ProfileWithdrawn": remember},
             )
         ],
         background=[flaky_job],
@@ -61,8 +65,11 @@ async def test_a_runtime_relays_consumes_restarts_crashed_jobs_and_stops_cleanly
         await wait_until(lambda: "rt-1" in seen, message=lambda: str(runtime.task_states()))
         await wait_until(lambda: crashes >= 2, timeout=5)
         assert runtime.task_states() == {
-            "outbox-relay": "running", "event-loop-monitor": "running", "housekeeping": "running",
-            "consumer:runtime-test": "running", "background:flaky_job": "running",
+            "outbox-relay": "running",
+            "event-loop-monitor": "running",
+            "housekeeping": "running",
+            "consumer:runtime-test": "running",
+            "background:flaky_job": "running",
         }
     finally:
         await runtime.stop()
@@ -76,15 +83,19 @@ async def test_a_cluster_mismatch_stops_that_consumer_for_good_and_says_why(
     async with platform_db.sessions() as session:
         await session.execute(
             sa.insert(consumer_positions).values(
-                consumer="stale", topic=settings.topic(PROFILE_TOPIC), partition=0, next_offset=1,
+                consumer="stale",
+                topic=settings.topic(PROFILE_TOPIC),
+                partition=0,
+                next_offset=1,
                 cluster_id="gone",
             )
         )
         await session.commit()
     runtime = ServiceRuntime(settings, relay=False)
     runtime.add_consumer(
-        IdempotentConsumer("stale", settings, runtime.session_factory, runtime.clock,
-                           topics=[PROFILE_TOPIC], handlers={})
+        IdempotentConsumer(
+            "stale", settings, runtime.session_factory, runtime.clock, topics=[PROFILE_TOPIC], handlers={}
+        )
     )
     await runtime.start()
     try:
@@ -126,7 +137,10 @@ async def test_readyz_is_503_while_a_consumer_is_stopped_by_a_cluster_mismatch(
     async with platform_db.sessions() as session:
         await session.execute(
             sa.insert(consumer_positions).values(
-                consumer="elsewhere", topic=settings.topic(PROFILE_TOPIC), partition=0, next_offset=1,
+                consumer="elsewhere",
+                topic=settings.topic(PROFILE_TOPIC),
+                partition=0,
+                next_offset=1,
                 cluster_id="another-cluster",
             )
         )
@@ -134,8 +148,9 @@ async def test_readyz_is_503_while_a_consumer_is_stopped_by_a_cluster_mismatch(
     runtime = ServiceRuntime(settings, relay=False)
     for name in ("healthy", "elsewhere"):
         runtime.add_consumer(
-            IdempotentConsumer(name, settings, runtime.session_factory, runtime.clock,
-                               topics=[PROFILE_TOPIC], handlers={})
+            IdempotentConsumer(
+                name, settings, runtime.session_factory, runtime.clock, topics=[PROFILE_TOPIC], handlers={}
+            )
         )
     assert (await readyz(runtime)).status_code == 503  # not started: nothing consumes yet
     await runtime.start()
@@ -157,8 +172,9 @@ async def test_readyz_is_200_when_every_consumer_runs_and_every_check_passes(
     settings = platform_topics
     runtime = ServiceRuntime(settings, relay=False)
     consumer = runtime.add_consumer(
-        IdempotentConsumer("ready-one", settings, runtime.session_factory, runtime.clock,
-                           topics=[PROFILE_TOPIC], handlers={})
+        IdempotentConsumer(
+            "ready-one", settings, runtime.session_factory, runtime.clock, topics=[PROFILE_TOPIC], handlers={}
+        )
     )
     warmed_up = False
     runtime.add_readiness_check("warm", lambda: warmed_up or "Still warming up.")

@@ -11,9 +11,18 @@ from shared.auth import DEV_SECRET
 from shared.settings import ServiceSettings, env_var_names
 
 ENV_NAMES = [
-    "EE_ENV", "EE_AUTH_SECRET", "KAFKA_BOOTSTRAP_SERVERS", "EE_TOPIC_PREFIX", "EE_DB_SUFFIX",
-    "EE_RELAY_POLL_INTERVAL_MS", "EE_PROFILE_DATABASE_URL", "EE_PROFILE_DB_POOL_SIZE",
-    "EE_PROFILE_DB_MAX_OVERFLOW", "EE_RANKING_DATABASE_URL", "DATABASE_URL", "EE_DATABASE_URL",
+    "EE_ENV",
+    "EE_AUTH_SECRET",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "EE_TOPIC_PREFIX",
+    "EE_DB_SUFFIX",
+    "EE_RELAY_POLL_INTERVAL_MS",
+    "EE_PROFILE_DATABASE_URL",
+    "EE_PROFILE_DB_POOL_SIZE",
+    "EE_PROFILE_DB_MAX_OVERFLOW",
+    "EE_RANKING_DATABASE_URL",
+    "DATABASE_URL",
+    "EE_DATABASE_URL",
 ]
 STRONG_SECRET = "x" * 48
 
@@ -79,7 +88,9 @@ def test_common_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EE_RELAY_POLL_INTERVAL_MS", "50")
     settings = ProfileSettings()
     assert (settings.env, settings.kafka_bootstrap_servers, settings.relay_poll_interval_ms) == (
-        "test", "k1:9092,k2:9092", 50,
+        "test",
+        "k1:9092,k2:9092",
+        50,
     )
 
 

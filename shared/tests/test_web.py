@@ -118,9 +118,7 @@ DB_ERRORS: dict[str, Exception] = {
     "timeout": TimeoutError(),
     "multiple": OSError("Multiple exceptions: [Errno 111] Connect call failed ('127.0.0.1', 5432)"),
     # How SQLAlchemy's asyncpg dialect reports a connect while PostgreSQL restarts (was a 500).
-    "shutting-down": sqlalchemy.exc.DBAPIError(
-        None, None, _driver_error(SHUTTING_DOWN)
-    ),
+    "shutting-down": sqlalchemy.exc.DBAPIError(None, None, _driver_error(SHUTTING_DOWN)),
     # asyncpg's own error on the direct statement path while PostgreSQL restarts (was a 500).
     "admin-shutdown": asyncpg.exceptions.AdminShutdownError(
         "terminating connection due to administrator command"
@@ -263,8 +261,10 @@ async def test_metrics_count_requests_by_route_template(app: Any) -> None:
     assert resp.headers["content-type"].startswith("text/plain")
     lines = resp.text.splitlines()
     counter = [
-        line for line in lines
-        if line.startswith("ee_http_requests_total{") and 'route="/v1/items/{item_id}"' in line
+        line
+        for line in lines
+        if line.startswith("ee_http_requests_total{")
+        and 'route="/v1/items/{item_id}"' in line
         and 'status="200"' in line
     ]
     assert counter and float(counter[0].rsplit(" ", 1)[1]) >= 2
@@ -544,8 +544,14 @@ async def test_clock_put_wakes_waiters(app: Any, runtime: FakeRuntime) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"offset_seconds": 1, "now": "2026-01-01T00:00:00Z"}, {"now": "2026-01-01T00:00:00"},
-     {"offset_seconds": "soon"}, {"offset_seconds": 1e300}, {"shift": 3}],
+    [
+        {},
+        {"offset_seconds": 1, "now": "2026-01-01T00:00:00Z"},
+        {"now": "2026-01-01T00:00:00"},
+        {"offset_seconds": "soon"},
+        {"offset_seconds": 1e300},
+        {"shift": 3},
+    ],
 )
 async def test_clock_put_rejects_bad_bodies(app: Any, runtime: FakeRuntime, payload: dict[str, Any]) -> None:
     async with client(app) as c:

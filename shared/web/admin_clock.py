@@ -91,4 +91,3 @@ def clock_router(clock: AdjustableClock) -> APIRouter:
         return _clock_state(clock)
 
     return router
-

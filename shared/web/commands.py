@@ -120,8 +120,9 @@ class IdempotentCommand:
             headers[REPLAYED_HEADER] = "true"
         if self.status == 204:
             return Response(status_code=204, headers=headers)
-        return Response(orjson.dumps(answer), status_code=self.status, headers=headers,
-                        media_type="application/json")
+        return Response(
+            orjson.dumps(answer), status_code=self.status, headers=headers, media_type="application/json"
+        )
 
     async def replay(self, session: AsyncSession) -> Response | None:
         """The recorded answer for this key and request, None when the key is new (or absent)."""
@@ -163,7 +164,6 @@ class IdempotentCommand:
                 await self.record(uow.session, answer)
             await uow.commit()
         return self.respond(answer)
-
 
     async def run_in_handler(
         self,

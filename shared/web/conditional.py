@@ -38,7 +38,7 @@ def parse_if_match(value: str | None) -> int:
         raise Problem(
             428,
             "Precondition required",
-            'This request changes a resource: send `If-Match` with the ETag from your last read of it '
+            "This request changes a resource: send `If-Match` with the ETag from your last read of it "
             '(for example `If-Match: "3"`), so that you do not overwrite a change you have not seen.',
         )
     match = _ETAG_RE.match(value.strip())

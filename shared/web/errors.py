@@ -267,7 +267,8 @@ def _outage_named_by(exc: BaseException) -> str | None:
     if isinstance(exc, TimeoutError | ConnectionError):  # TimeoutError is asyncio.TimeoutError too
         return "a dependency"
     if isinstance(exc, OSError) and (
-        exc.errno in _NETWORK_ERRNOS or "connect call failed" in str(exc).lower()
+        exc.errno in _NETWORK_ERRNOS
+        or "connect call failed" in str(exc).lower()
         or str(exc).startswith("Multiple exceptions")
     ):
         return "a dependency"
@@ -378,8 +379,10 @@ async def _outage_handler(request: Request, exc: Exception) -> Response:
         exc,
         extra={"dependency": dependency, "exc_type": type(exc).__name__},
     )
-    subject = "The database is" if dependency == "database" else (
-        "Kafka is" if dependency == "Kafka" else "A service this request needs is"
+    subject = (
+        "The database is"
+        if dependency == "database"
+        else ("Kafka is" if dependency == "Kafka" else "A service this request needs is")
     )
     return problem_response(
         request,

@@ -28,9 +28,7 @@ CORRELATION_HEADER = "X-Correlation-Id"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
-HTTP_REQUESTS = Counter(
-    "ee_http_requests", "HTTP requests served", ["service", "method", "route", "status"]
-)
+HTTP_REQUESTS = Counter("ee_http_requests", "HTTP requests served", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
     "ee_http_request_duration_seconds",
     "HTTP request latency, from the first byte in to the last byte out",
@@ -120,4 +118,3 @@ class RequestContextMiddleware:
             )
             context.causation_id.reset(cause_token)
             context.correlation_id.reset(corr_token)
-

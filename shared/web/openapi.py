@@ -30,8 +30,9 @@ def problem_json_in_openapi(schema: dict[str, Any]) -> None:
                 content = response.get("content") or {}
                 json_schema = (content.pop("application/json", None) or {}).get("schema") or {}
                 if PROBLEM_JSON not in content:
-                    content[PROBLEM_JSON] = {"schema": json_schema if json_schema.get("$ref") == ref["$ref"]
-                                             else ref}
+                    content[PROBLEM_JSON] = {
+                        "schema": json_schema if json_schema.get("$ref") == ref["$ref"] else ref
+                    }
                 response["content"] = content
     components = schema.get("components", {}).get("schemas", {})
     text = str(schema.get("paths", {}))
@@ -42,7 +43,6 @@ def problem_json_in_openapi(schema: dict[str, Any]) -> None:
         components["ProblemDetails"] = ProblemDetails.model_json_schema(
             ref_template="#/components/schemas/{model}"
         )
-
 
 
 def links(**targets: tuple[str, dict[str, str]]) -> dict[str, Any]:

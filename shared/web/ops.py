@@ -48,8 +48,13 @@ def ops_router(runtime: Any, service: str) -> APIRouter:
     async def readyz() -> Readiness:
         checks, down = await readiness.evaluate(runtime)  # see shared.readiness
         if down is not None:
-            raise Problem(503, "Not ready", down, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-                          extensions={"checks": checks})
+            raise Problem(
+                503,
+                "Not ready",
+                down,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                extensions={"checks": checks},
+            )
         return Readiness(status="ready", checks=checks)
 
     @router.get(

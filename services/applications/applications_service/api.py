@@ -132,12 +132,23 @@ async def list_invitations(profile_id: str, principal: Readers, runtime: Runtime
 
 
 @router.get(
-    "/invitations/{invitation_id}", response_model=InvitationOut, operation_id="get_invitation",
-    responses={200: {"description": "The invitation; its `ETag` is the version to send as If-Match.",
-                     "links": links(DeclineInvitation=("decline_invitation", {
-                         "invitation_id": "$request.path.invitation_id",
-                         "header.If-Match": "$response.header.ETag",
-                     }))}},
+    "/invitations/{invitation_id}",
+    response_model=InvitationOut,
+    operation_id="get_invitation",
+    responses={
+        200: {
+            "description": "The invitation; its `ETag` is the version to send as If-Match.",
+            "links": links(
+                DeclineInvitation=(
+                    "decline_invitation",
+                    {
+                        "invitation_id": "$request.path.invitation_id",
+                        "header.If-Match": "$response.header.ETag",
+                    },
+                )
+            ),
+        }
+    },
 )
 async def get_invitation(
     invitation_id: str, principal: Readers, runtime: Runtime, response: Response
@@ -186,9 +197,16 @@ async def applications_at_risk(principal: OfficerOrOps, runtime: Runtime) -> lis
 
 
 @router.post(
-    "/applications", response_model=ApplicationOut, status_code=201, operation_id="apply",
-    responses={201: {"description": "Applied; `Location` and `ETag` are set.",
-                     "links": _application_links("$response.body#/application_id")}},
+    "/applications",
+    response_model=ApplicationOut,
+    status_code=201,
+    operation_id="apply",
+    responses={
+        201: {
+            "description": "Applied; `Location` and `ETag` are set.",
+            "links": _application_links("$response.body#/application_id"),
+        }
+    },
 )
 async def apply(
     body: ApplicationIn,
@@ -205,9 +223,15 @@ async def apply(
 
 
 @router.get(
-    "/applications/{application_id}", response_model=ApplicationOut, operation_id="get_application",
-    responses={200: {"description": "The application; its `ETag` is the version to send as If-Match.",
-                     "links": _application_links("$request.path.application_id")}},
+    "/applications/{application_id}",
+    response_model=ApplicationOut,
+    operation_id="get_application",
+    responses={
+        200: {
+            "description": "The application; its `ETag` is the version to send as If-Match.",
+            "links": _application_links("$request.path.application_id"),
+        }
+    },
 )
 async def get_application(
     application_id: str, principal: Readers, runtime: Runtime, response: Response
@@ -219,7 +243,8 @@ async def get_application(
 
 
 @router.post(
-    "/applications/{application_id}/decision", response_model=ApplicationOut,
+    "/applications/{application_id}/decision",
+    response_model=ApplicationOut,
     operation_id="decide_application",
 )
 async def decide(
@@ -237,9 +262,7 @@ async def decide(
     )  # fmt: skip
 
 
-@router.post(
-    "/applications/{application_id}/landing", response_model=ApplicationOut, operation_id="land"
-)
+@router.post("/applications/{application_id}/landing", response_model=ApplicationOut, operation_id="land")
 async def land(
     application_id: str,
     principal: Officer,
@@ -253,7 +276,8 @@ async def land(
 
 
 @router.post(
-    "/applications/{application_id}/withdraw", response_model=ApplicationOut,
+    "/applications/{application_id}/withdraw",
+    response_model=ApplicationOut,
     operation_id="withdraw_application",
 )
 async def withdraw(
@@ -292,6 +316,7 @@ async def run_command(
     The handlers open their own transactions (and retry a lost race), so the key is recorded by their
     `on_saved` hook, in the transaction that saves the aggregate.
     """
+
     def handlers(record: Recorder) -> ApplicationsHandlers:
         async def on_saved(uow: ApplicationsUow, invitation: Invitation) -> None:
             await record(uow.session, shape(projection_row(invitation, runtime.clock.now())))

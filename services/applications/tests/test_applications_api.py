@@ -341,8 +341,9 @@ async def test_profile_facts_from_kafka_waive_proof_of_funds(
             return await queries.get_profile_facts(session, event.profile_id) is None
 
     await wait_until(forgotten, timeout=30)
-    kept = await service.client.get(f"/v1/invitations/{event.invitation_id}",
-                                    headers=owner_of(service, event.owner))
+    kept = await service.client.get(
+        f"/v1/invitations/{event.invitation_id}", headers=owner_of(service, event.owner)
+    )
     assert kept.status_code == 200, kept.text
 
 

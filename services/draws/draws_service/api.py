@@ -49,13 +49,15 @@ async def plan_round(body: RoundIn, _: Ops, draws: Draws) -> PlanOut:
     status_code=201,
     summary="Hold a round of invitations (ops; Idempotency-Key required)",
     operation_id="hold_round",
-    responses={201: {
-        "description": "The round held (or, for a retried key, the round it held).",
-        "links": links(
-            GetRound=("get_round", {"round_ref": "$response.body#/id"}),
-            RoundInvitations=("round_invitations", {"round_ref": "$response.body#/id"}),
-        ),
-    }},
+    responses={
+        201: {
+            "description": "The round held (or, for a retried key, the round it held).",
+            "links": links(
+                GetRound=("get_round", {"round_ref": "$response.body#/id"}),
+                RoundInvitations=("round_invitations", {"round_ref": "$response.body#/id"}),
+            ),
+        }
+    },
 )
 async def hold_round(
     body: RoundIn, key: RequiredIdempotencyKey, response: Response, _: Ops, draws: Draws
@@ -94,7 +96,8 @@ async def get_round(round_ref: RoundRef, draws: Draws) -> RoundOut:
 
 
 @router.get(
-    "/{round_ref}/invitations", summary="The invitations of a round, in rank order (ops)",
+    "/{round_ref}/invitations",
+    summary="The invitations of a round, in rank order (ops)",
     operation_id="round_invitations",
 )
 async def round_invitations(

@@ -58,8 +58,14 @@ def _shown(subscription: Subscription, secret: str | None) -> dict[str, Any]:
 
 
 def _command(
-    scope: str, key: str | None, request: Request, principal: Principal, handlers: NotificationsHandlers,
-    *, body: Any = None, status: int = 200,
+    scope: str,
+    key: str | None,
+    request: Request,
+    principal: Principal,
+    handlers: NotificationsHandlers,
+    *,
+    body: Any = None,
+    status: int = 200,
 ) -> IdempotentCommand:
     """A command with its Idempotency-Key; an answer holding a secret is stored with it sealed."""
     return IdempotentCommand(
@@ -76,6 +82,7 @@ async def _run(
     shape: Callable[[Subscription, str | None], dict[str, Any]] = _shown,
 ) -> Response:
     """Replay a known key, or run the command: its answer is recorded in the transaction that saves."""
+
     def saved(record: Recorder) -> OnSaved:
         return lambda session, subscription, secret: record(session, shape(subscription, secret))
 

@@ -181,6 +181,10 @@ def test_who_may_subscribe() -> None:
         _subscription(role="province")  # no province claim
     with pytest.raises(InvalidSubscription, match="candidates"):
         Subscription.create(
-            "s", Subscriber("p", "partner"), Spec("https://x.example/", ("*",), "", ("p-1",)), "whsec_a", NOW,
+            "s",
+            Subscriber("p", "partner"),
+            Spec("https://x.example/", ("*",), "", ("p-1",)),
+            "whsec_a",
+            NOW,
             EVENT_TYPES,
         )

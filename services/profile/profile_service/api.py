@@ -52,8 +52,6 @@ _NOT_ELIGIBLE: Responses = {422: {"model": ProblemDetails, "description": "Eligi
 _428: Responses = {428: {"model": ProblemDetails, "description": "If-Match missing."}}
 
 
-
-
 def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag_header(version)
 
@@ -78,10 +76,19 @@ def _profile_location(answer: dict[str, Any]) -> str:
 
 
 @router.post(
-    "/profiles", status_code=201, tags=["profiles"], summary="Create a draft profile",
-    response_model=ProfileView, operation_id="create_profile",
-    responses={**_422, 201: {"description": "Created; `Location` and `ETag` headers are set.",
-                             "links": _profile_links("$response.body#/id")}},
+    "/profiles",
+    status_code=201,
+    tags=["profiles"],
+    summary="Create a draft profile",
+    response_model=ProfileView,
+    operation_id="create_profile",
+    responses={
+        **_422,
+        201: {
+            "description": "Created; `Location` and `ETag` headers are set.",
+            "links": _profile_links("$response.body#/id"),
+        },
+    },
 )
 async def create_profile(
     document: ProfileDocument, principal: Owner, runtime: Runtime, key: IdempotencyKey, request: Request
@@ -112,9 +119,17 @@ async def list_profiles(
 
 
 @router.get(
-    "/profiles/{profile_id}", tags=["profiles"], summary="One of your profiles", operation_id="get_profile",
-    responses={**_404, 200: {"description": "The profile; its `ETag` is the version to send as If-Match.",
-                             "links": _profile_links("$request.path.profile_id")}},
+    "/profiles/{profile_id}",
+    tags=["profiles"],
+    summary="One of your profiles",
+    operation_id="get_profile",
+    responses={
+        **_404,
+        200: {
+            "description": "The profile; its `ETag` is the version to send as If-Match.",
+            "links": _profile_links("$request.path.profile_id"),
+        },
+    },
 )
 async def get_profile(
     profile_id: ProfileId, principal: Owner, runtime: Runtime, response: Response
@@ -126,25 +141,35 @@ async def get_profile(
 
 
 @router.put(
-    "/profiles/{profile_id}", tags=["profiles"], summary="Replace the profile document",
-    response_model=ProfileView, operation_id="update_profile",
+    "/profiles/{profile_id}",
+    tags=["profiles"],
+    summary="Replace the profile document",
+    response_model=ProfileView,
+    operation_id="update_profile",
     responses={
-        **_404, **_409, **_422, **_412, **_428,
+        **_404,
+        **_409,
+        **_422,
+        **_412,
+        **_428,
         200: {"description": "The profile changed.", "links": _profile_links("$request.path.profile_id")},
     },
 )
 async def update_profile(
-    profile_id: ProfileId, document: ProfileDocument, expected: IfMatch, key: IdempotencyKey,
-    principal: Owner, runtime: Runtime, request: Request,
+    profile_id: ProfileId,
+    document: ProfileDocument,
+    expected: IfMatch,
+    key: IdempotencyKey,
+    principal: Owner,
+    runtime: Runtime,
+    request: Request,
 ) -> Response:
     """Send the whole document with `If-Match` set to the ETag of your last read.
 
     An in-pool profile that the change makes eligible for no program leaves the pool (the response
     shows `removed_from_pool`). A profile with an open invitation or an application is locked (409).
     """
-    command = IdempotentCommand(
-        "profile.update", key, request, principal.sub, body=document
-    )
+    command = IdempotentCommand("profile.update", key, request, principal.sub, body=document)
     return await command.run(
         profile_uow(runtime.uow),
         lambda uow: handlers.update_profile(uow, profile_id, principal.sub, expected, document),
@@ -153,7 +178,10 @@ async def update_profile(
 
 
 @router.get(
-    "/profiles/{profile_id}/export", tags=["personal data"], responses=_404, operation_id="export_profile",
+    "/profiles/{profile_id}/export",
+    tags=["personal data"],
+    responses=_404,
+    operation_id="export_profile",
     summary="Everything held about you, decrypted, as one JSON document",
 )
 async def export_profile(profile_id: ProfileId, principal: Owner, runtime: Runtime) -> dict[str, Any]:
@@ -164,8 +192,11 @@ async def export_profile(profile_id: ProfileId, principal: Owner, runtime: Runti
 
 
 @router.get(
-    "/admin/profiles/{profile_id}", tags=["personal data"], responses=_404,
-    operation_id="get_profile_for_staff", summary="A profile with its identity, for officers and ops",
+    "/admin/profiles/{profile_id}",
+    tags=["personal data"],
+    responses=_404,
+    operation_id="get_profile_for_staff",
+    summary="A profile with its identity, for officers and ops",
 )
 async def get_profile_for_staff(
     profile_id: ProfileId, principal: Staff, runtime: Runtime, response: Response
@@ -178,11 +209,18 @@ async def get_profile_for_staff(
 
 
 @router.post(
-    "/admin/profiles/{profile_id}/erase", tags=["personal data"], responses={**_404, **_409, **_412, **_428},
-    operation_id="erase_profile", summary="Erase a never-invited profile's personal data now (ops)",
+    "/admin/profiles/{profile_id}/erase",
+    tags=["personal data"],
+    responses={**_404, **_409, **_412, **_428},
+    operation_id="erase_profile",
+    summary="Erase a never-invited profile's personal data now (ops)",
 )
 async def erase_profile(
-    profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey, principal: OpsCaller, runtime: Runtime,
+    profile_id: ProfileId,
+    expected: IfMatch,
+    key: IdempotencyKey,
+    principal: OpsCaller,
+    runtime: Runtime,
     request: Request,
 ) -> Response:
     """Send `If-Match` with the ETag of `GET /v1/admin/profiles/{profile_id}`. Destroys the candidate's
@@ -211,7 +249,10 @@ def _settings(runtime: ServiceRuntime) -> ProfileSettings:
 
 
 @router.get(
-    "/profiles/{profile_id}/eligibility", tags=["profiles"], responses=_404, operation_id="get_eligibility",
+    "/profiles/{profile_id}/eligibility",
+    tags=["profiles"],
+    responses=_404,
+    operation_id="get_eligibility",
     summary="FSWP, CEC and FSTP minimum requirements, as of today",
 )
 async def get_eligibility(profile_id: ProfileId, principal: Owner, runtime: Runtime) -> Eligibility:
@@ -221,13 +262,26 @@ async def get_eligibility(profile_id: ProfileId, principal: Owner, runtime: Runt
 
 
 @router.post(
-    "/profiles/{profile_id}/submit", tags=["profiles"], summary="Enter the pool", response_model=ProfileView,
+    "/profiles/{profile_id}/submit",
+    tags=["profiles"],
+    summary="Enter the pool",
+    response_model=ProfileView,
     operation_id="submit_profile",
-    responses={**_404, **_409, **_412, **_428, **_NOT_ELIGIBLE,
-               200: {"description": "In the pool.", "links": _profile_links("$request.path.profile_id")}},
+    responses={
+        **_404,
+        **_409,
+        **_412,
+        **_428,
+        **_NOT_ELIGIBLE,
+        200: {"description": "In the pool.", "links": _profile_links("$request.path.profile_id")},
+    },
 )
 async def submit_profile(
-    profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
+    profile_id: ProfileId,
+    expected: IfMatch,
+    key: IdempotencyKey,
+    principal: Owner,
+    runtime: Runtime,
     request: Request,
 ) -> Response:
     """Enters the pool when eligible for at least one program; otherwise 422 with every reason.
@@ -244,11 +298,19 @@ async def submit_profile(
 
 
 @router.post(
-    "/profiles/{profile_id}/withdraw", tags=["profiles"], summary="Withdraw the profile for good",
-    response_model=ProfileView, operation_id="withdraw_profile", responses={**_404, **_409, **_412, **_428},
+    "/profiles/{profile_id}/withdraw",
+    tags=["profiles"],
+    summary="Withdraw the profile for good",
+    response_model=ProfileView,
+    operation_id="withdraw_profile",
+    responses={**_404, **_409, **_412, **_428},
 )
 async def withdraw_profile(
-    profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey, principal: Owner, runtime: Runtime,
+    profile_id: ProfileId,
+    expected: IfMatch,
+    key: IdempotencyKey,
+    principal: Owner,
+    runtime: Runtime,
     request: Request,
 ) -> Response:
     command = IdempotentCommand("profile.withdraw", key, request, principal.sub)
@@ -261,8 +323,9 @@ async def withdraw_profile(
 
 # --- provincial nominations ------------------------------------------------------------------------------
 
-ProvinceCode = Annotated[str, Path(description="Two-letter province or territory code, e.g. ON",
-                                   min_length=2, max_length=2)]
+ProvinceCode = Annotated[
+    str, Path(description="Two-letter province or territory code, e.g. ON", min_length=2, max_length=2)
+]
 
 
 def _own_province(code: str, principal: Principal) -> str:
@@ -281,20 +344,35 @@ def _nomination_links(profile_id: str) -> dict[str, Any]:
     return links(
         GetNomination=("get_nomination", nomination),
         WithdrawNomination=(
-            "withdraw_nomination", {**nomination, "header.If-Match": "$response.header.ETag"}
+            "withdraw_nomination",
+            {**nomination, "header.If-Match": "$response.header.ETag"},
         ),
     )
 
 
 @router.post(
-    "/provinces/{code}/nominations", status_code=201, tags=["nominations"], response_model=NominationOut,
-    summary="Nominate a candidate in the pool", operation_id="nominate",
-    responses={**_404, **_409, 201: {"description": "Nominated; `Location` and `ETag` are set.",
-                                     "links": _nomination_links("$response.body#/profile_id")}},
+    "/provinces/{code}/nominations",
+    status_code=201,
+    tags=["nominations"],
+    response_model=NominationOut,
+    summary="Nominate a candidate in the pool",
+    operation_id="nominate",
+    responses={
+        **_404,
+        **_409,
+        201: {
+            "description": "Nominated; `Location` and `ETag` are set.",
+            "links": _nomination_links("$response.body#/profile_id"),
+        },
+    },
 )
 async def nominate(
-    code: ProvinceCode, body: NominationRequest, key: IdempotencyKey, principal: ProvinceCaller,
-    runtime: Runtime, request: Request,
+    code: ProvinceCode,
+    body: NominationRequest,
+    key: IdempotencyKey,
+    principal: ProvinceCaller,
+    runtime: Runtime,
+    request: Request,
 ) -> Response:
     """A candidate holds at most one active nomination (409 while another province's is active).
 
@@ -313,13 +391,23 @@ async def nominate(
 
 
 @router.get(
-    "/provinces/{code}/nominations/{profile_id}", tags=["nominations"], operation_id="get_nomination",
+    "/provinces/{code}/nominations/{profile_id}",
+    tags=["nominations"],
+    operation_id="get_nomination",
     summary="One of the province's active nominations",
-    responses={**_404, 200: {"description": "The nomination; its `ETag` is the If-Match to withdraw it.",
-                             "links": _nomination_links("$request.path.profile_id")}},
+    responses={
+        **_404,
+        200: {
+            "description": "The nomination; its `ETag` is the If-Match to withdraw it.",
+            "links": _nomination_links("$request.path.profile_id"),
+        },
+    },
 )
 async def get_nomination(
-    code: ProvinceCode, profile_id: ProfileId, principal: ProvinceCaller, runtime: Runtime,
+    code: ProvinceCode,
+    profile_id: ProfileId,
+    principal: ProvinceCaller,
+    runtime: Runtime,
     response: Response,
 ) -> NominationOut:
     province = _own_province(code, principal)
@@ -330,13 +418,21 @@ async def get_nomination(
 
 
 @router.delete(
-    "/provinces/{code}/nominations/{profile_id}", status_code=204, tags=["nominations"],
-    summary="Withdraw the province's nomination", responses={**_404, **_412, **_428},
+    "/provinces/{code}/nominations/{profile_id}",
+    status_code=204,
+    tags=["nominations"],
+    summary="Withdraw the province's nomination",
+    responses={**_404, **_412, **_428},
     operation_id="withdraw_nomination",
 )
 async def withdraw_nomination(
-    code: ProvinceCode, profile_id: ProfileId, expected: IfMatch, key: IdempotencyKey,
-    principal: ProvinceCaller, runtime: Runtime, request: Request,
+    code: ProvinceCode,
+    profile_id: ProfileId,
+    expected: IfMatch,
+    key: IdempotencyKey,
+    principal: ProvinceCaller,
+    runtime: Runtime,
+    request: Request,
 ) -> Response:
     """Send `If-Match` with the nomination's ETag (from the nomination, the list or the nominating
     answer): 412 when the profile changed since."""

@@ -28,12 +28,20 @@ def build_app(settings: ProfileSettings | None = None, *, clock: Clock | None = 
     settings = settings or ProfileSettings()
     runtime = ServiceRuntime(settings, clock=clock, consumers=[invitations_consumer])
     batch = settings.review_batch_size
-    review = Periodic("profile-review", runtime.clock, settings.review_interval_s,
-                      lambda: review_due(profile_uow(runtime.uow), batch))
+    review = Periodic(
+        "profile-review",
+        runtime.clock,
+        settings.review_interval_s,
+        lambda: review_due(profile_uow(runtime.uow), batch),
+    )
     runtime.add_background(review)
     retention = timedelta(days=settings.erasure_retention_days)
-    erasure = Periodic("profile-erasure", runtime.clock, settings.review_interval_s,
-                       lambda: erase_due(profile_uow(runtime.uow), retention, batch))
+    erasure = Periodic(
+        "profile-erasure",
+        runtime.clock,
+        settings.review_interval_s,
+        lambda: erase_due(profile_uow(runtime.uow), retention, batch),
+    )
     runtime.add_background(erasure)
     return create_service_app(runtime, [api.router], title=TITLE, description=DESCRIPTION)
 

@@ -57,9 +57,15 @@ class ProfileSummary(BaseModel):
         if row.nomination_province is not None and row.nominated_at is not None:
             nomination = NominationView(province=row.nomination_province, nominated_at=row.nominated_at)
         return cls(
-            id=row.profile_id, owner=row.owner, status=row.status, version=row.version,
-            eligible_programs=row.eligible_programs, submitted_at=row.submitted_at,
-            expires_at=row.expires_at, nomination=nomination, created_at=row.created_at,
+            id=row.profile_id,
+            owner=row.owner,
+            status=row.status,
+            version=row.version,
+            eligible_programs=row.eligible_programs,
+            submitted_at=row.submitted_at,
+            expires_at=row.expires_at,
+            nomination=nomination,
+            created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
@@ -75,12 +81,18 @@ class ProfileView(ProfileSummary):
     def of(cls, profile: Profile) -> ProfileView:
         nomination = profile.nomination
         return cls(
-            id=profile.profile_id, owner=profile.owner, status=profile.status.value,
-            version=profile.version, eligible_programs=profile.eligible_programs,
-            submitted_at=profile.submitted_at, expires_at=profile.expires_at,
+            id=profile.profile_id,
+            owner=profile.owner,
+            status=profile.status.value,
+            version=profile.version,
+            eligible_programs=profile.eligible_programs,
+            submitted_at=profile.submitted_at,
+            expires_at=profile.expires_at,
             nomination=NominationView(province=nomination.province, nominated_at=nomination.nominated_at)
-            if nomination else None,
-            created_at=profile.created_at, updated_at=profile.updated_at,
+            if nomination
+            else None,
+            created_at=profile.created_at,
+            updated_at=profile.updated_at,
             document=rules.parse(profile.document),  # the model the command already validated
         )
 
@@ -113,12 +125,17 @@ class Eligibility(BaseModel):
                     "fsw": {"eligible": True, "reasons": [], "points": 72},
                     "cec": {
                         "eligible": False,
-                        "reasons": ["You need 1 year (1,560 hours) of skilled (TEER 0-3) work in Canada in "
-                                    "the last 3 years ...; you have 0 hours."],
+                        "reasons": [
+                            "You need 1 year (1,560 hours) of skilled (TEER 0-3) work in Canada in "
+                            "the last 3 years ...; you have 0 hours."
+                        ],
                         "points": None,
                     },
-                    "fst": {"eligible": False, "reasons": ["You need 2 years ... in one skilled trade ..."],
-                            "points": None},
+                    "fst": {
+                        "eligible": False,
+                        "reasons": ["You need 2 years ... in one skilled trade ..."],
+                        "points": None,
+                    },
                 }
             ]
         }
@@ -145,24 +162,33 @@ class NominationOut(BaseModel):
     nominated_at: datetime
     status: str = Field(description=STATUS_DESCRIPTION)
     eligible_programs: list[str]
-    version: int = Field(description="the nominated profile's version: the `ETag`, to send as `If-Match` "
-                         "to withdraw the nomination")
+    version: int = Field(
+        description="the nominated profile's version: the `ETag`, to send as `If-Match` "
+        "to withdraw the nomination"
+    )
 
     @classmethod
     def of_row(cls, row: ProfileRow) -> NominationOut:
         assert row.nomination_province is not None and row.nominated_at is not None
         return cls(
-            profile_id=row.profile_id, province=row.nomination_province, nominated_at=row.nominated_at,
-            status=row.status, eligible_programs=row.eligible_programs, version=row.version,
+            profile_id=row.profile_id,
+            province=row.nomination_province,
+            nominated_at=row.nominated_at,
+            status=row.status,
+            eligible_programs=row.eligible_programs,
+            version=row.version,
         )
 
     @classmethod
     def of(cls, profile: Profile) -> NominationOut:
         assert profile.nomination is not None
         return cls(
-            profile_id=profile.profile_id, province=profile.nomination.province,
-            nominated_at=profile.nomination.nominated_at, status=profile.status.value,
-            eligible_programs=profile.eligible_programs, version=profile.version,
+            profile_id=profile.profile_id,
+            province=profile.nomination.province,
+            nominated_at=profile.nomination.nominated_at,
+            status=profile.status.value,
+            eligible_programs=profile.eligible_programs,
+            version=profile.version,
         )
 
 

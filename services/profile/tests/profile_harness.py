@@ -63,8 +63,13 @@ class Service:
         token = mint_token(self.settings.auth_secret, sub, role, province=province)
         return {"Authorization": f"Bearer {token}"}
 
-    async def create(self, sub: str, document: dict[str, Any] | None = None, role: str = "candidate",
-                     headers: dict[str, str] | None = None) -> dict[str, Any]:
+    async def create(
+        self,
+        sub: str,
+        document: dict[str, Any] | None = None,
+        role: str = "candidate",
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         headers = {**self.auth(sub, role), **(headers or {})}
         document = document or example_document()
         response = await self.client.post("/v1/profiles", json=document, headers=headers)
@@ -99,14 +104,19 @@ class Service:
             seen.append((await self.get(sub, profile_id))["status"])
             return seen[-1] == status
 
-        await testing.wait_until(reached, timeout=timeout, interval=0.1,
-                                 message=lambda: f"profile {profile_id} never became {status}: {seen[-1:]}")
+        await testing.wait_until(
+            reached,
+            timeout=timeout,
+            interval=0.1,
+            message=lambda: f"profile {profile_id} never became {status}: {seen[-1:]}",
+        )
 
     async def publish(self, event: Event, source: str) -> None:
         """Publish a foreign event (e.g. the draws service's Invited) the way its producer does."""
         envelope = envelope_for(event, source=source, time=self.clock.now())
-        await testing.produce(self.settings, self.settings.topic(event.topic), [encode(envelope)],
-                              key=event.key().encode())
+        await testing.produce(
+            self.settings, self.settings.topic(event.topic), [encode(envelope)], key=event.key().encode()
+        )
 
 
 @asynccontextmanager
@@ -115,8 +125,10 @@ async def running_service(settings: ProfileSettings, at: datetime = T0) -> Async
     try:
         await testing.create_database(url)
     except OSError as exc:
-        pytest.fail(f"PostgreSQL does not answer ({exc}): start it with `make test` or "
-                    "`deploy/local/postgres.sh start`")
+        pytest.fail(
+            f"PostgreSQL does not answer ({exc}): start it with `make test` or "
+            "`deploy/local/postgres.sh start`"
+        )
     try:
         await upgrade_to_head(ALEMBIC_INI, url)
         await testing.ensure_topics(settings)

@@ -121,7 +121,8 @@ async def test_idempotency_key_replays_the_first_creation(service: Service) -> N
     assert replay.status_code == 201 and replay.json()["id"] == first["id"]
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.headers["ETag"] == '"1"'
     other = await service.client.post(
-        "/v1/profiles", json=example_document(family_size=2),
+        "/v1/profiles",
+        json=example_document(family_size=2),
         headers={**service.auth(me), "Idempotency-Key": key},
     )
     assert other.status_code == 422
@@ -244,7 +245,8 @@ async def test_an_update_that_makes_an_in_pool_profile_ineligible_removes_it(ser
     created = await service.create(me)
     submitted = await service.submit(me, created["id"])
     response = await service.client.put(
-        f"/v1/profiles/{created['id']}", json=example_document(intends_to_reside_in_quebec=True),
+        f"/v1/profiles/{created['id']}",
+        json=example_document(intends_to_reside_in_quebec=True),
         headers={**service.auth(me), "If-Match": f'"{submitted["version"]}"'},
     )
     assert response.status_code == 200
@@ -400,7 +402,8 @@ async def test_a_nomination_withdrawal_needs_the_nominations_etag(service: Servi
 
 async def test_nominating_an_unknown_profile_is_404(service: Service) -> None:
     response = await service.client.post(
-        "/v1/provinces/ON/nominations", json={"profile_id": str(uuid.uuid4())},
+        "/v1/provinces/ON/nominations",
+        json={"profile_id": str(uuid.uuid4())},
         headers=service.auth("on-officer", "province", "ON"),
     )
     assert response.status_code == 404

@@ -63,8 +63,16 @@ def in_pool(at: datetime = T0) -> Profile:
 
 def invited_event(invitation_id: str = "ita-1", at: datetime = T0) -> Invited:
     return Invited(
-        profile_id="p-1", owner=OWNER, invitation_id=invitation_id, round_id="r-1", round_number=1,
-        program="fsw", crs=480, citizenship="IN", invited_at=at, deadline=at + timedelta(days=60),
+        profile_id="p-1",
+        owner=OWNER,
+        invitation_id=invitation_id,
+        round_id="r-1",
+        round_number=1,
+        program="fsw",
+        crs=480,
+        citizenship="IN",
+        invited_at=at,
+        deadline=at + timedelta(days=60),
     )
 
 
@@ -102,8 +110,16 @@ def test_replay_rebuilds_the_same_state_and_version() -> None:
     )
     profile.nominate("ON", T0)
     again = replayed(profile)
-    for name in ("status", "version", "submitted_at", "expires_at", "eligible_programs", "nomination",
-                 "invitation_id", "document"):
+    for name in (
+        "status",
+        "version",
+        "submitted_at",
+        "expires_at",
+        "eligible_programs",
+        "nomination",
+        "invitation_id",
+        "document",
+    ):
         assert getattr(again, name) == getattr(profile, name), name
 
 
@@ -271,8 +287,11 @@ def test_update_making_an_in_pool_profile_ineligible_removes_it_with_reasons() -
 def test_an_invitation_locks_every_candidate_command() -> None:
     profile = invited()
     assert profile.locked and profile.status is Status.INVITED
-    for command in (lambda: profile.update(eligible_doc(), T0), lambda: profile.submit(T0),
-                    lambda: profile.withdraw(T0)):
+    for command in (
+        lambda: profile.update(eligible_doc(), T0),
+        lambda: profile.submit(T0),
+        lambda: profile.withdraw(T0),
+    ):
         with pytest.raises(ProfileLocked, match="ita-1"):
             command()
 
@@ -331,8 +350,14 @@ def test_an_expired_invitation_means_the_pool_is_left_for_good() -> None:
 
 def test_applying_locks_for_good() -> None:
     profile = invited()
-    applied = Applied(profile_id="p-1", owner=OWNER, invitation_id="ita-1", application_id="a-1",
-                      program="fsw", applied_at=T0)
+    applied = Applied(
+        profile_id="p-1",
+        owner=OWNER,
+        invitation_id="ita-1",
+        application_id="a-1",
+        program="fsw",
+        applied_at=T0,
+    )
     assert profile.applied(applied)
     assert profile.status is Status.APPLIED and profile.locked
     with pytest.raises(ProfileLocked, match="application"):
@@ -385,14 +410,28 @@ def test_review_removes_a_profile_whose_language_test_ran_out() -> None:
 def test_review_publishes_a_change_of_eligible_programs() -> None:
     doc = eligible_doc()
     # Canadian skilled work for CEC, and the foreign IELTS test keeps FSW until 2027-02-08.
-    doc["work_experience"].append({
-        "noc_code": "21231", "teer": 1, "country": "CA", "start": "2025-01-01", "end": None,
-        "hours_per_week": 40, "self_employed": False, "while_full_time_student": False,
-    })
-    doc["language_tests"].append({
-        "test": "CELPIP_G", "taken_on": "2026-01-10", "listening": 9, "reading": 9, "writing": 9,
-        "speaking": 9,
-    })
+    doc["work_experience"].append(
+        {
+            "noc_code": "21231",
+            "teer": 1,
+            "country": "CA",
+            "start": "2025-01-01",
+            "end": None,
+            "hours_per_week": 40,
+            "self_employed": False,
+            "while_full_time_student": False,
+        }
+    )
+    doc["language_tests"].append(
+        {
+            "test": "CELPIP_G",
+            "taken_on": "2026-01-10",
+            "listening": 9,
+            "reading": 9,
+            "writing": 9,
+            "speaking": 9,
+        }
+    )
     profile = Profile.create("p-1", OWNER, doc, T0)
     profile.submit(datetime(2026, 6, 1, tzinfo=UTC))
     assert profile.eligible_programs == ["fsw", "cec"]
@@ -475,8 +514,13 @@ RETENTION = timedelta(days=30)
 
 def with_identity() -> dict[str, Any]:
     doc = eligible_doc()
-    doc["identity"] = {"family_name": "Doe", "given_names": "Jane", "email": "jane@example.org",
-                       "uci": None, "passport_number": "X1234567"}
+    doc["identity"] = {
+        "family_name": "Doe",
+        "given_names": "Jane",
+        "email": "jane@example.org",
+        "uci": None,
+        "passport_number": "X1234567",
+    }
     return doc
 
 

@@ -62,15 +62,23 @@ async def profile_events(service: Service, profile_id: str, at_least: int) -> li
 
 def invited(profile: dict[str, Any], invitation_id: str) -> Invited:
     return Invited(
-        profile_id=profile["id"], owner=profile["owner"], invitation_id=invitation_id, round_id="r-1",
-        round_number=300, program="fsw", crs=501, citizenship="IN", invited_at=T0,
+        profile_id=profile["id"],
+        owner=profile["owner"],
+        invitation_id=invitation_id,
+        round_id="r-1",
+        round_number=300,
+        program="fsw",
+        crs=501,
+        citizenship="IN",
+        invited_at=T0,
         deadline=T0 + timedelta(days=60),
     )
 
 
 async def put(service: Service, me: str, profile_id: str, version: int, **changes: Any) -> int:
     response = await service.client.put(
-        f"/v1/profiles/{profile_id}", json=example_document(**changes),
+        f"/v1/profiles/{profile_id}",
+        json=example_document(**changes),
         headers={**service.auth(me), "If-Match": f'"{version}"'},
     )
     return response.status_code
@@ -88,24 +96,39 @@ async def set_clock(service: Service, now: str) -> None:
 async def test_events_reach_kafka_keyed_by_profile_with_owner_and_correlation(service: Service) -> None:
     partner = f"partner-{uuid.uuid4().hex[:6]}"
     auth = service.auth(partner, "partner")
-    created = (await service.client.post("/v1/profiles", json=example_document(),
-                                         headers={**auth, "X-Correlation-Id": "corr-create"})).json()
+    created = (
+        await service.client.post(
+            "/v1/profiles", json=example_document(), headers={**auth, "X-Correlation-Id": "corr-create"}
+        )
+    ).json()
     pid = created["id"]
-    await service.client.put(f"/v1/profiles/{pid}", json=example_document(settlement_funds_cad=25_000),
-                             headers={**auth, "If-Match": '"1"', "X-Correlation-Id": "corr-update"})
+    await service.client.put(
+        f"/v1/profiles/{pid}",
+        json=example_document(settlement_funds_cad=25_000),
+        headers={**auth, "If-Match": '"1"', "X-Correlation-Id": "corr-update"},
+    )
     submit = {**auth, "If-Match": '"2"', "X-Correlation-Id": "corr-submit"}
     await service.client.post(f"/v1/profiles/{pid}/submit", headers=submit)
     province = service.auth("on-1", "province", "ON")
-    nominated = await service.client.post("/v1/provinces/ON/nominations", json={"profile_id": pid},
-                                          headers={**province, "X-Correlation-Id": "corr-nominate"})
+    nominated = await service.client.post(
+        "/v1/provinces/ON/nominations",
+        json={"profile_id": pid},
+        headers={**province, "X-Correlation-Id": "corr-nominate"},
+    )
     assert nominated.status_code == 201
 
     events = await profile_events(service, pid, 4)
     assert [env.name for _, env in events] == [
-        "ProfileCreated", "ProfileUpdated", "ProfileSubmitted", "NominationIssued"
+        "ProfileCreated",
+        "ProfileUpdated",
+        "ProfileSubmitted",
+        "NominationIssued",
     ]
     assert [env.correlationid for _, env in events] == [
-        "corr-create", "corr-update", "corr-submit", "corr-nominate"
+        "corr-create",
+        "corr-update",
+        "corr-submit",
+        "corr-nominate",
     ]
     for key, env in events:
         assert key == pid == env.subject == env.aggregateid
@@ -174,8 +197,14 @@ async def test_applying_keeps_the_profile_locked(service: Service) -> None:
     await service.submit(me, profile["id"])
     await service.publish(invited(profile, "ita-app"), source="ee/draws")
     await service.wait_for_status(me, profile["id"], "invited")
-    applied = Applied(profile_id=profile["id"], owner=me, invitation_id="ita-app", application_id="app-1",
-                      program="fsw", applied_at=T0)
+    applied = Applied(
+        profile_id=profile["id"],
+        owner=me,
+        invitation_id="ita-app",
+        application_id="app-1",
+        program="fsw",
+        applied_at=T0,
+    )
     await service.publish(applied, source="ee/applications")
     await service.wait_for_status(me, profile["id"], "applied")
     version = (await service.get(me, profile["id"]))["version"]

@@ -49,12 +49,20 @@ def personal_document(tag: str) -> tuple[dict[str, Any], list[str]]:
     markers = [f"Fam{tag}", f"Given{tag}", f"mail{tag}", f"PP{tag}", f"Employer{tag}"]
     doc = example_document(
         identity={
-            "family_name": markers[0], "given_names": markers[1], "email": f"{markers[2]}@example.org",
-            "uci": "1234567890", "passport_number": markers[3],
+            "family_name": markers[0],
+            "given_names": markers[1],
+            "email": f"{markers[2]}@example.org",
+            "uci": "1234567890",
+            "passport_number": markers[3],
         },
         job_offer={
-            "noc_code": "21231", "teer": 1, "employer": markers[4], "full_time": True,
-            "non_seasonal": True, "duration_months": None, "lmia_or_exempt": True,
+            "noc_code": "21231",
+            "teer": 1,
+            "employer": markers[4],
+            "full_time": True,
+            "non_seasonal": True,
+            "duration_months": None,
+            "lmia_or_exempt": True,
             "canadian_armed_forces": False,
         },
     )
@@ -67,12 +75,20 @@ def new_tag() -> str:
 
 async def stream_rows(service: Service, profile_id: str) -> bytes:
     async with service.runtime.engine.connect() as conn:
-        events = (await conn.execute(
-            sa.select(event_store.c.envelope).where(event_store.c.stream_id == profile_id)
-        )).scalars().all()
-        states = (await conn.execute(
-            sa.select(snapshots.c.state).where(snapshots.c.stream_id == profile_id)
-        )).scalars().all()
+        events = (
+            (
+                await conn.execute(
+                    sa.select(event_store.c.envelope).where(event_store.c.stream_id == profile_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        states = (
+            (await conn.execute(sa.select(snapshots.c.state).where(snapshots.c.stream_id == profile_id)))
+            .scalars()
+            .all()
+        )
     return orjson.dumps([*events, *states])
 
 
@@ -94,7 +110,8 @@ async def test_personal_fields_are_sealed_in_events_snapshots_and_on_kafka(servi
     for n in range(9):  # past a snapshot (every 8 versions)
         changed = {**document, "sibling_in_canada": n % 2 == 0}
         response = await service.client.put(
-            f"/v1/profiles/{profile_id}", json=changed,
+            f"/v1/profiles/{profile_id}",
+            json=changed,
             headers={**service.auth(me), "If-Match": f'"{version}"'},
         )
         assert response.status_code == 200, response.text
@@ -121,10 +138,10 @@ async def test_owner_exports_everything_decrypted_and_staff_see_the_identity(ser
     export = response.json()
     assert export["document"]["identity"]["family_name"] == markers[0]
     assert [item["type"] for item in export["history"]] == [
-        "ee.profile.ProfileCreated.v1", "ee.profile.ProfileSubmitted.v1"
+        "ee.profile.ProfileCreated.v1",
+        "ee.profile.ProfileSubmitted.v1",
     ]
-    assert all(item["data"]["document"]["job_offer"]["employer"] == markers[4]
-               for item in export["history"])
+    assert all(item["data"]["document"]["job_offer"]["employer"] == markers[4] for item in export["history"])
     assert export["encryption"]["personal_fields_sealed"] is True
     other = await service.client.get(f"/v1/profiles/{profile_id}/export", headers=service.auth("other"))
     assert other.status_code == 404
@@ -176,9 +193,13 @@ async def test_ops_erasure_leaves_no_marker_in_the_database_kafka_or_logs(
     # The aggregate replays without its key: personal fields redacted, the rest intact.
     async with service.runtime.uow() as uow:
         profile = await ProfileRepository(uow).get(profile_id)
-        key_row = (await uow.session.execute(
-            sa.select(data_keys.c.wrapped, data_keys.c.erased_at).where(data_keys.c.profile_id == profile_id)
-        )).one()
+        key_row = (
+            await uow.session.execute(
+                sa.select(data_keys.c.wrapped, data_keys.c.erased_at).where(
+                    data_keys.c.profile_id == profile_id
+                )
+            )
+        ).one()
     assert profile is not None and profile.erased_at is not None and profile.status.value == "withdrawn"
     assert profile.document["identity"] is None and profile.document["job_offer"]["employer"] == REDACTED
     assert profile.submitted_at is not None and profile.expires_at is not None
@@ -218,10 +239,21 @@ async def test_ops_cannot_erase_an_invited_profile(service: Service) -> None:
     profile_id = (await service.create(me, personal_document(new_tag())[0]))["id"]
     await service.submit(me, profile_id)
     now = service.clock.now()
-    await service.publish(Invited(
-        profile_id=profile_id, owner=me, invitation_id=f"ita-{profile_id}", round_id="r-1", round_number=1,
-        program="fsw", crs=480, citizenship="IN", invited_at=now, deadline=now + td(days=60),
-    ), source="ee/draws")
+    await service.publish(
+        Invited(
+            profile_id=profile_id,
+            owner=me,
+            invitation_id=f"ita-{profile_id}",
+            round_id="r-1",
+            round_number=1,
+            program="fsw",
+            crs=480,
+            citizenship="IN",
+            invited_at=now,
+            deadline=now + td(days=60),
+        ),
+        source="ee/draws",
+    )
     await service.wait_for_status(me, profile_id, "invited")
     refused = await service.client.post(
         f"/v1/admin/profiles/{profile_id}/erase",

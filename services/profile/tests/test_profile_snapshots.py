@@ -29,7 +29,8 @@ async def service(make_settings: SettingsFactory) -> AsyncIterator[Service]:
 
 async def put(service: Service, sub: str, profile_id: str, version: int, sibling: bool) -> int:
     response = await service.client.put(
-        f"/v1/profiles/{profile_id}", json=example_document(sibling_in_canada=sibling),
+        f"/v1/profiles/{profile_id}",
+        json=example_document(sibling_in_canada=sibling),
         headers={**service.auth(sub), "If-Match": f'"{version}"'},
     )
     assert response.status_code == 200, response.text
@@ -49,7 +50,8 @@ async def test_a_long_history_loads_from_its_snapshot_as_the_replay_of_every_eve
     profile_id = created["id"]
     await service.submit(me, profile_id)
     nominated = await service.client.post(
-        "/v1/provinces/ON/nominations", json={"profile_id": profile_id},
+        "/v1/provinces/ON/nominations",
+        json={"profile_id": profile_id},
         headers=service.auth("on-officer", "province", "ON"),
     )
     assert nominated.status_code == 201
@@ -60,9 +62,11 @@ async def test_a_long_history_loads_from_its_snapshot_as_the_replay_of_every_eve
         assert from_snapshot == replayed, f"version {version}"
     assert version == 23
     async with service.runtime.engine.connect() as conn:
-        row = (await conn.execute(
-            sa.select(snapshots.c.kind, snapshots.c.version).where(snapshots.c.stream_id == profile_id)
-        )).one()
+        row = (
+            await conn.execute(
+                sa.select(snapshots.c.kind, snapshots.c.version).where(snapshots.c.stream_id == profile_id)
+            )
+        ).one()
     assert (row.kind, row.version) == (ProfileRepository.snapshot_kind, 16)  # every 8 versions: 8, 16
     body = await service.get(me, profile_id)
     assert body["version"] == 23 and body["nomination"]["province"] == "ON"

@@ -207,9 +207,7 @@ class LeanCandidateReads:
 
 def candidate_route(routes: Iterable[Any]) -> APIRoute | None:
     """The app's GET candidate route (its template labels the requests the lean path answers)."""
-    return next(
-        (r for r in routes if isinstance(r, APIRoute) and r.endpoint is candidate), None
-    )
+    return next((r for r in routes if isinstance(r, APIRoute) and r.endpoint is candidate), None)
 
 
 @router.get(
@@ -291,7 +289,8 @@ async def selection(body: SelectionRequest, ranking: Ctx) -> Response:
 
 _RULES_LINKS: Final = links(
     ActivateRules=(
-        "activate_rules", {"version": "$response.body#/active", "header.If-Match": "$response.header.ETag"}
+        "activate_rules",
+        {"version": "$response.body#/active", "header.If-Match": "$response.header.ETag"},
     ),
 )
 Responses = dict[int | str, dict[str, Any]]
@@ -304,8 +303,12 @@ _428: Final[Responses] = {428: {"model": ProblemDetails, "description": "If-Matc
     tags=["operations"],
     summary="The active CRS rules version and the modelled ones (ops); its ETag is the If-Match to activate",
     dependencies=[Depends(require_roles("ops"))],
-    responses={200: {"description": "The rules versions; `ETag` is the active-rules state's revision.",
-                     "links": _RULES_LINKS}},
+    responses={
+        200: {
+            "description": "The rules versions; `ETag` is the active-rules state's revision.",
+            "links": _RULES_LINKS,
+        }
+    },
 )
 async def rules(ranking: Ctx, response: Response) -> RulesState:
     state = await ranking.jobs.rules_state()
@@ -320,8 +323,14 @@ async def rules(ranking: Ctx, response: Response) -> RulesState:
     summary="Score the pool with another rules version; emits Ranked for every changed candidate (ops)",
     operation_id="activate_rules",
     response_model=ActivationAnswer,
-    responses={200: {"description": "Activated; `ETag` is the active-rules state's new revision.",
-                     "links": _RULES_LINKS}, **_412, **_428},
+    responses={
+        200: {
+            "description": "Activated; `ETag` is the active-rules state's new revision.",
+            "links": _RULES_LINKS,
+        },
+        **_412,
+        **_428,
+    },
 )
 async def activate(
     version: Annotated[str, Path(max_length=64)],

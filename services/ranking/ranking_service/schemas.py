@@ -228,10 +228,14 @@ class SelectionAnswer(BaseModel):
 
 
 class RulesState(BaseModel):
-    active: str = Field(description="the version this instance scores with (an activation on another "
-                        "instance reaches it within moments)")
-    revision: int = Field(description="the active-rules state's revision (0 before any activation, +1 per "
-                          "activation); also the `ETag`, to send as `If-Match` to activate")
+    active: str = Field(
+        description="the version this instance scores with (an activation on another "
+        "instance reaches it within moments)"
+    )
+    revision: int = Field(
+        description="the active-rules state's revision (0 before any activation, +1 per "
+        "activation); also the `ETag`, to send as `If-Match` to activate"
+    )
     versions: list[str]
 
 
@@ -239,10 +243,13 @@ class ActivationAnswer(BaseModel):
     rules_version: str
     previous: str
     revision: int = Field(description="the active-rules state's new revision (also the `ETag`)")
-    rescored: int | None = Field(description="profiles of this instance's partitions rescored; null in a "
-                                 "replayed answer whose activation did not finish its rescoring pass")
-    changed: int | None = Field(description="candidates whose score, programs or categories changed "
-                                "(null as `rescored`)")
+    rescored: int | None = Field(
+        description="profiles of this instance's partitions rescored; null in a "
+        "replayed answer whose activation did not finish its rescoring pass"
+    )
+    changed: int | None = Field(
+        description="candidates whose score, programs or categories changed (null as `rescored`)"
+    )
 
 
 class Fingerprint(BaseModel):

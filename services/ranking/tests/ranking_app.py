@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from ranking_factories import NOW
+
 from ranking_service.api import RankingContext
 from ranking_service.domain.pool import Pool, PoolEntry
 from ranking_service.domain.view import CandidateInfo, PoolView
 from ranking_service.main import build_app
 from ranking_service.settings import RankingSettings
-
 from shared.auth import mint_token
 from shared.clock import Clock
 

@@ -17,12 +17,12 @@ import pytest
 from fastapi import FastAPI
 from ranking_app import SECRET, token
 from ranking_factories import NOW, envelope
+
 from ranking_service.adapters.database import drop_database, migrate, recreate_database
 from ranking_service.api import RankingContext
 from ranking_service.domain.view import PoolView
 from ranking_service.main import build_app
 from ranking_service.settings import RankingSettings
-
 from shared import testing
 from shared.clock import Clock
 from shared.envelope import decode, encode

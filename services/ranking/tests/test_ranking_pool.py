@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from ranking_service.domain.pool import (
     CATEGORIES,
     DISTRIBUTION_BINS,

@@ -22,11 +22,11 @@ from ranking_factories import (
     invited,
     pid,
 )
+from ranking_world import World, database, open_world, ranking_settings
+
 from ranking_service.adapters.database import drop_database
 from ranking_service.main import build_app
 from ranking_service.rebuild import rebuild, rebuild_settings
-from ranking_world import World, database, open_world, ranking_settings
-
 from shared import testing
 from shared.envelope import encode
 from shared.events.catalogue import DRAWS_TOPIC, Event, Ranked, RemovedFromPool
@@ -217,7 +217,8 @@ async def test_metrics_give_the_pool_size_the_scoring_count_and_the_projection_l
     assert 'ee_ranking_pool_candidates{service="ranking"} 4.0' in lines
     (scored,) = [line for line in lines if line.startswith("ee_ranking_profiles_scored_total{")]
     assert float(scored.split()[-1]) >= 5  # the four and the ineligible one, at least once each
-    lag = [line for line in lines
-           if line.startswith("ee_consumer_lag_messages{") and 'consumer="ranking' in line]
+    lag = [
+        line for line in lines if line.startswith("ee_consumer_lag_messages{") and 'consumer="ranking' in line
+    ]
     assert lag and all(line.endswith(" 0.0") for line in lag)  # caught up on every partition it reads
     assert any(line.startswith('ee_consumer_events_applied_total{consumer="ranking') for line in lines)

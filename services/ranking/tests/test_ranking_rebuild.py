@@ -21,11 +21,11 @@ from ranking_factories import (
     invited,
     pid,
 )
-from ranking_service.adapters.database import drop_database
-from ranking_service.rebuild import rebuild, rebuild_settings
 from ranking_world import World, open_world
 from sqlalchemy.engine import make_url
 
+from ranking_service.adapters.database import drop_database
+from ranking_service.rebuild import rebuild, rebuild_settings
 from shared import testing
 from shared.events.catalogue import PROFILE_TOPIC
 
@@ -116,7 +116,8 @@ async def test_a_rebuild_after_an_erasure_matches_the_live_pool_and_holds_nothin
         stream = ProfileStream(profile_id)
         at = NOW - timedelta(days=2) + timedelta(minutes=minutes)
         return stream, [
-            stream.created(readable, at=at, sealed=sealed), stream.submitted(readable, at=at, sealed=sealed)
+            stream.created(readable, at=at, sealed=sealed),
+            stream.submitted(readable, at=at, sealed=sealed),
         ]
 
     _, kept = sealed_submission(A, DOB_416, 0, "MarkerKeptQ7")

@@ -21,16 +21,15 @@ from ranking_factories import (
     invited,
     pid,
 )
+
 from ranking_service.adapters.repository import COPY_COLUMNS, _values
-from ranking_service.application.projection import Item as BatchItem
-from ranking_service.application.projection import _apply_items, _evaluate_all
-from ranking_service.domain.candidate import CandidateRow
-from ranking_service.application.projection import rejection
 from ranking_service.application.events import EVENTS
+from ranking_service.application.projection import Item as BatchItem
+from ranking_service.application.projection import _apply_items, _evaluate_all, rejection
+from ranking_service.domain.candidate import CandidateRow
 from ranking_service.replay import DeadRecord, Item, Merge, read_item, split
 from ranking_service.replay import merge as merge_module
 from ranking_service.replay.decode import _fast_read
-
 from shared.decisions import MAX_RETRIES, Action, UnreadableEvent, handler_failed, judge, read_event
 from shared.domain_events import CandidateFact
 from shared.envelope import encode

@@ -65,7 +65,9 @@ def profiles_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
         runtime.clock,
         topics=[PROFILE_TOPIC],
         handlers={
-            "ProfileUpdated": on_profile, "ProfileSubmitted": on_profile, "PersonalDataErased": on_erased,
+            "ProfileUpdated": on_profile,
+            "ProfileSubmitted": on_profile,
+            "PersonalDataErased": on_erased,
         },
         group_id=PROFILES_CONSUMER,
     )

@@ -17,7 +17,10 @@ def invitations_consumer(runtime: ServiceRuntime) -> IdempotentConsumer:
     and its outcome are applied in order per topic, and an outcome that overtakes its Invited is
     ignored by the aggregate rather than lost (it only acts on the invitation it holds)."""
     return IdempotentConsumer(
-        CONSUMER_NAME, runtime.settings, runtime.session_factory, runtime.clock,
+        CONSUMER_NAME,
+        runtime.settings,
+        runtime.session_factory,
+        runtime.clock,
         topics=[DRAWS_TOPIC, APPLICATIONS_TOPIC],
         handlers={name: _over_profile_uow(react) for name, react in HANDLERS.items()},
         group_id="profile",

@@ -94,8 +94,9 @@ class KeyStore:
 
     async def destroy(self, profile_id: str, now: datetime) -> None:
         """Crypto-shredding: the wrapped key is overwritten by NULL (a tombstone stays)."""
-        statement = insert(data_keys).values(profile_id=profile_id, kek_id=None, wrapped=None,
-                                             created_at=now, erased_at=now)
+        statement = insert(data_keys).values(
+            profile_id=profile_id, kek_id=None, wrapped=None, created_at=now, erased_at=now
+        )
         await self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=["profile_id"], set_={"kek_id": None, "wrapped": None, "erased_at": now}

@@ -120,8 +120,12 @@ class ProfileRepository(EventSourcedRepository[Profile]):
         envelopes = await self.uow.events.load(self.uow.tx, self.stream_id(profile_id))
         events = self.opened(EVENTS.to_domain(self.registry.parse(envelope)) for envelope in envelopes)
         return [
-            {"version": envelope.aggregateversion, "type": envelope.type, "time": envelope.time.isoformat(),
-             "data": EVENTS.to_wire(event).model_dump(mode="json", exclude={"sealed"})}
+            {
+                "version": envelope.aggregateversion,
+                "type": envelope.type,
+                "time": envelope.time.isoformat(),
+                "data": EVENTS.to_wire(event).model_dump(mode="json", exclude={"sealed"}),
+            }
             for envelope, event in zip(envelopes, events, strict=True)
         ]
 

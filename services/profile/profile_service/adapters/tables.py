@@ -34,7 +34,9 @@ profiles = sa.Table(
     sa.Index("ix_profiles_owner_created", "owner", "created_at", "profile_id"),
     sa.Index("ix_profiles_due", "due_at", postgresql_where=sa.text("due_at IS NOT NULL")),
     sa.Index(
-        "ix_profiles_nomination", "nomination_province", "nominated_at",
+        "ix_profiles_nomination",
+        "nomination_province",
+        "nominated_at",
         postgresql_where=sa.text("nomination_province IS NOT NULL"),
     ),
 )

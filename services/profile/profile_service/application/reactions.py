@@ -47,7 +47,9 @@ def reaction(event_type: type[E], react: Callable[[Profile, E, datetime], bool])
 
 def _unknown(event: CandidateFact, delivery: Delivery) -> None:
     log.warning(
-        "%s for unknown profile %s ignored", type(event).__name__, event.profile_id,
+        "%s for unknown profile %s ignored",
+        type(event).__name__,
+        event.profile_id,
         extra={"topic": delivery.topic, "partition": delivery.partition, "offset": delivery.offset},
     )
 

@@ -142,8 +142,11 @@ class Profile:
             "submitted_at": _iso(self.submitted_at),
             "expires_at": _iso(self.expires_at),
             "invitation_id": self.invitation_id,
-            "nomination": None if nomination is None else {
-                "province": nomination.province, "nominated_at": nomination.nominated_at.isoformat(),
+            "nomination": None
+            if nomination is None
+            else {
+                "province": nomination.province,
+                "nominated_at": nomination.nominated_at.isoformat(),
             },
             "removal_reasons": list(self.removal_reasons),
             "closed_at": _iso(self.closed_at),
@@ -167,9 +170,9 @@ class Profile:
             submitted_at=_from_iso(state["submitted_at"]),
             expires_at=_from_iso(state["expires_at"]),
             invitation_id=state["invitation_id"],
-            nomination=None if nomination is None else Nomination(
-                nomination["province"], datetime.fromisoformat(nomination["nominated_at"])
-            ),
+            nomination=None
+            if nomination is None
+            else Nomination(nomination["province"], datetime.fromisoformat(nomination["nominated_at"])),
             removal_reasons=list(state["removal_reasons"]),
             closed_at=_from_iso(state["closed_at"]),
             ever_invited=bool(state["ever_invited"]),
@@ -218,8 +221,9 @@ class Profile:
         """Enter the pool when eligible for at least one program; NotEligible with every reason if not."""
         self._require_editable("submit")
         if self.status not in SUBMITTABLE:
-            raise TransitionNotAllowed(f"Profile {self.profile_id} is already in the pool; it cannot be "
-                                       "submitted again.")
+            raise TransitionNotAllowed(
+                f"Profile {self.profile_id} is already in the pool; it cannot be submitted again."
+            )
         if self.expires_at is not None and now >= self.expires_at:
             raise TransitionNotAllowed(self._expired_detail())
         assessed = self.assess(now)
@@ -233,8 +237,11 @@ class Profile:
         submitted_at = self.submitted_at or now
         self._record(
             ProfileSubmitted(
-                **self._ids(), document=self.document, eligible_programs=programs,
-                submitted_at=submitted_at, expires_at=rules.pool_expiry(submitted_at),
+                **self._ids(),
+                document=self.document,
+                eligible_programs=programs,
+                submitted_at=submitted_at,
+                expires_at=rules.pool_expiry(submitted_at),
             )
         )
 
@@ -432,8 +439,13 @@ class Profile:
         self, document: dict[str, Any], status: Status, programs: list[str], now: datetime
     ) -> ProfileUpdated:
         return ProfileUpdated(
-            **self._ids(), document=document, status=status.value, eligible_programs=programs,
-            submitted_at=self.submitted_at, expires_at=self.expires_at, updated_at=now,
+            **self._ids(),
+            document=document,
+            status=status.value,
+            eligible_programs=programs,
+            submitted_at=self.submitted_at,
+            expires_at=self.expires_at,
+            updated_at=now,
         )
 
     def _removed(self, reasons: list[str], now: datetime) -> ProfileRemovedFromPool:

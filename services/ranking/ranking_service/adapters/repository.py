@@ -196,9 +196,16 @@ class SqlProjectionStore:
             "FROM ranking_profiles WHERE profile_id = ANY(:ids)"
         )
         found = []
-        for profile_id, in_pool, revision, crs, submitted_us, owner, citizenship, details in (
-            await self.session.execute(query, {"ids": list(profile_ids)})
-        ):
+        for (
+            profile_id,
+            in_pool,
+            revision,
+            crs,
+            submitted_us,
+            owner,
+            citizenship,
+            details,
+        ) in await self.session.execute(query, {"ids": list(profile_ids)}):
             if in_pool:
                 row, info = _pool_row((profile_id, crs, submitted_us, owner, citizenship, revision, details))
                 found.append(StoredStanding(profile_id, revision, row, info))

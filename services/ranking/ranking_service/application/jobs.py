@@ -229,8 +229,12 @@ class RankingJobs:
                 outcome = await self.rescore_other_rules(slots)
                 self._swept = slots
             if outcome.written:
-                log.info("rules %s: rescored %d profiles of this instance's partitions (changed %d)",
-                         self.projection.view.rules_version, outcome.written, outcome.changed)
+                log.info(
+                    "rules %s: rescored %d profiles of this instance's partitions (changed %d)",
+                    self.projection.view.rules_version,
+                    outcome.written,
+                    outcome.changed,
+                )
         except Exception:  # the next tick sweeps again (the share is marked unswept)
             self._swept = _UNSWEPT
             log.exception("rescoring after a rules activation failed; the periodic job will retry")

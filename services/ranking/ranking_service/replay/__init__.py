@@ -102,5 +102,4 @@ async def replay(
     return stats
 
 
-
 __all__ = ["DeadRecord", "Item", "Merge", "Partition", "Stats", "read_item", "replay", "split"]

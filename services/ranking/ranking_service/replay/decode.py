@@ -51,6 +51,7 @@ class DeadRecord(Exception):
         self.reason = reason
         self.error = error
 
+
 _HANDLED_NAMES: Final = frozenset(model.event_name() for model in EVENTS.wire_models)
 _REQUIRED: Final = frozenset({"specversion", "id", "source", "type", "time", "data"})
 _RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
@@ -189,4 +190,3 @@ def _instant(text: str) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
-

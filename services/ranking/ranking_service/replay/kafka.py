@@ -74,4 +74,3 @@ async def read_partitions(
     finally:
         await consumer.stop()
         await dlq.close()
-

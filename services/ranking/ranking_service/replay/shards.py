@@ -77,7 +77,6 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-
 class Processes:
     """Worker processes for the shards ("spawn": fresh interpreters, no copy of this event loop).
 
@@ -122,4 +121,3 @@ def split(partitions: Sequence[Partition], shards: int) -> list[list[Partition]]
         groups[lightest].append(partition)
         loads[lightest] += partition[3] - partition[2]
     return [group for group in groups if group] or [[]]
-

@@ -44,7 +44,6 @@ async def connect(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(dsn, timeout=10, **asyncpg_connect_args(database_url))
 
 
-
 async def save_positions(
     settings: RankingSettings, consumer_name: str, partitions: Sequence[Partition], cluster_id: str
 ) -> None:

@@ -42,7 +42,9 @@ def upgrade() -> None:
     op.create_index("ix_profiles_owner_created", "profiles", ["owner", "created_at", "profile_id"])
     op.create_index("ix_profiles_due", "profiles", ["due_at"], postgresql_where=sa.text("due_at IS NOT NULL"))
     op.create_index(
-        "ix_profiles_nomination", "profiles", ["nomination_province", "nominated_at"],
+        "ix_profiles_nomination",
+        "profiles",
+        ["nomination_province", "nominated_at"],
         postgresql_where=sa.text("nomination_province IS NOT NULL"),
     )
 
