@@ -8,10 +8,13 @@ One run, on the running Kafka and PostgreSQL (`make infra`), everything isolated
 1. **rebuild**: `measure_rebuild(pool_size)` (bench.ranking_rebuild) writes the seeded synthetic
    pool's events to fresh topics (`benchsuite<unix time>.`) and rebuilds the projection from them into
    a fresh database, kept for step 2: events/s of the replay.
-2. **services**: profile, ranking and draws started by `deploy/local/services.sh` on their own ports
-   (`BENCH_PORT_BASE`, default 18200: 18201..18203), pids and logs under `.local/bench/`, topics of step 1,
-   databases `<service>_benchsuite`; ranking on the rebuilt database, so it loads the pool (its stored
-   positions are the end of the log) instead of replaying it.
+2. **services**: profile, ranking, draws, applications and notifications started by
+   `deploy/local/services.sh` on their own ports (`BENCH_PORT_BASE`, default 18200: 18201..18205), pids
+   and logs under `.local/bench/`, topics of step 1, databases `<service>_benchsuite`; ranking on the
+   rebuilt database, so it loads the pool (its stored positions are the end of the log) instead of
+   replaying it. Applications and notifications consume what every update produces (profile facts, the
+   fan-out), so the write path is measured with them running; they start with their consumers' positions
+   at the end of the log, as a live system's are.
 3. **PostgreSQL baseline** (`bench.pg_baseline`): the pool's rows in a table of their own, indexed.
 4. **queries over HTTP** (`bench.latency`, loopback; GET candidate from `bench.leanhttp` in a process of
    its own, httpx for reference, see bench/README.md): `GET /v1/pool/candidates/{id}`
@@ -88,7 +91,11 @@ BASELINE_DB: Final = "eebench_baseline"  # + the run's id
 PREFIX_RE: Final = re.compile(r"^benchsuite(\d{9,})\.")
 RUN_DB_RE: Final = re.compile(r"^(?:\w+_benchsuite|eebench_baseline)(\d{9,})(?:_bench)?$")
 STALE_S: Final = 7_200  # topics and databases of a run this old are an interrupted run's leftovers
-SERVICES: Final = ("profile", "ranking", "draws")
+SERVICES: Final = ("profile", "ranking", "draws", "applications", "notifications")
+# Consumers of the events the write path produces: in the budget's "rest of the system running". They
+# start at the end of the log (`Suite._start_caught_up`): the pool's history is what a live system
+# applied long ago, and replaying millions of events in the measured minute is not what users see.
+CAUGHT_UP: Final = ("applications", "notifications")
 SERVICE_DB_VARS: Final = tuple(
     f"EE_{name.upper()}_DATABASE_URL" for name in ("profile", "ranking", "draws", "applications")
 )
@@ -456,6 +463,7 @@ class Suite:
     async def _start_services(self) -> None:
         for name in ("profile", "draws"):
             await create_database(self.dsn, f"{name}{self.db_suffix}")
+        await self._start_caught_up()
         started = time.perf_counter()
         await asyncio.to_thread(self._services, "start")
         ready = time.perf_counter() - started
@@ -473,6 +481,52 @@ class Suite:
             f"  services ready in {ready:.1f} s; ranking holds {loaded:,} candidates "
             f"({self.figures['services']['ranking_rss_mb_loaded']} MB RSS)"
         )
+
+    async def _start_caught_up(self) -> None:
+        """The `CAUGHT_UP` services' databases, migrated, with every consumer's position at the end of
+        the log: what their consumers store once they have applied it."""
+        from applications_service.adapters.consumers import INVITATIONS_CONSUMER, PROFILES_CONSUMER
+        from notifications_service.adapters.consumers import CONSUMER as FANOUT_CONSUMER
+        from shared import kafka_admin
+        from shared.events.catalogue import DRAWS_TOPIC, EVENT_TOPICS, PROFILE_TOPIC
+        from shared.kafka_admin import topic_name
+
+        readers = {
+            "applications": {INVITATIONS_CONSUMER: [DRAWS_TOPIC], PROFILES_CONSUMER: [PROFILE_TOPIC]},
+            "notifications": {FANOUT_CONSUMER: list(EVENT_TOPICS)},
+        }
+        cluster = await kafka_admin.cluster_id(self.bootstrap)
+        for service in CAUGHT_UP:
+            database = f"{service}{self.db_suffix}"
+            await create_database(self.dsn, database)
+            await asyncio.to_thread(self._migrate, service)
+            rows = []
+            for consumer, topics in readers[service].items():
+                ends = await log_ends(self.bootstrap, [topic_name(t, self.prefix) for t in topics])
+                rows += [(consumer, topic, part, end, cluster) for (topic, part), end in ends.items()]
+            conn = await asyncpg.connect(self.dsn.rsplit("/", 1)[0] + f"/{database}", timeout=30)
+            try:
+                await conn.executemany(
+                    "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, "
+                    "cluster_id, updated_at) VALUES ($1, $2, $3, $4, $5, now())",
+                    rows,
+                )
+            finally:
+                await conn.close()
+
+    def _migrate(self, service: str) -> None:
+        ini = ROOT / "services" / service / "alembic.ini"
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "alembic"), "-c", str(ini), "upgrade", "head"],
+            cwd=ROOT,
+            env=self.services_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{service}: alembic upgrade failed:\n{done.stderr[-3000:]}")
 
     async def _wait_pool_loaded(self, expected: int | None, limit_s: float) -> int:
         deadline = time.perf_counter() + limit_s
@@ -785,7 +839,7 @@ class Suite:
         """The budget's run: `update_rate` PUTs/s for `update_seconds` with every service running, its
         visibility, each service's CPU per accepted update and the longest loop stalls."""
         config = self.config
-        cpu_before = {name: self._cpu_seconds(name) for name in ("profile", "ranking")}
+        cpu_before = {name: self._cpu_seconds(name) for name in ("profile", "ranking", *CAUGHT_UP)}
         client_before, wall_before = time.process_time(), time.perf_counter()
         run, _ = await asyncio.gather(
             measure_update_visibility(
@@ -1316,6 +1370,29 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
 
 
 TARGET_ITA_TO_PARTNER_MS: Final = 1000.0  # issue 14: "an ITA reaches the partner within 1 s"
+
+
+async def log_ends(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    """The end offset of every partition of `topics` (a topic that does not exist has none)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from shared import kafka_admin
+
+    async with kafka_admin.admin_client(bootstrap) as admin:
+        described = await admin.describe_topics(list(topics))
+    partitions = [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if not t["error_code"]
+        for p in t["partitions"]
+    ]
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await reader.start()
+    try:
+        ends = await reader.end_offsets(partitions) if partitions else {}
+    finally:
+        await reader.stop()
+    return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
 
 def _webhook_rows(webhooks: dict[str, Any] | None) -> list[Row]:

@@ -5,9 +5,9 @@
                                   group_id="ranking")
     await consumer.run()   # until stop()
 
-`linger_ms` (default 0): a batch smaller than `batch_size` waits up to that long for more records, so
-that a steady trickle is applied in fewer, larger transactions (each costs the same round trips
-whatever its size); `stop()` does not wait it out.
+`linger_ms` (default: the service's `consumer_linger_ms`, `shared.settings`): a batch smaller than
+`batch_size` waits up to that long for more records, so that a steady trickle is applied in fewer,
+larger transactions (each costs the same round trips whatever its size); `stop()` does not wait it out.
 
 A batch of records is one database transaction. In it, each event id is claimed in
 `processed_messages` (a redelivered event is already there: a no-op), the handlers run with a unit of
@@ -173,7 +173,7 @@ class IdempotentConsumer:
         retry_backoff_s: float = 0.05,
         max_backoff_s: float = 5.0,
         on_outbox_commit: Callable[[], None] | None = None,
-        linger_ms: int = 0,
+        linger_ms: int | None = None,
     ) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
@@ -201,6 +201,8 @@ class IdempotentConsumer:
         self._poll_timeout_ms = poll_timeout_ms
         self._retry_backoff_s = retry_backoff_s
         self._max_backoff_s = max_backoff_s
+        if linger_ms is None:
+            linger_ms = settings.consumer_linger_ms
         if linger_ms < 0:
             raise ValueError("linger_ms must be 0 or more")
         self._linger_s = linger_ms / 1000

@@ -531,6 +531,24 @@ async def test_stop_during_a_linger_returns_promptly_and_applies_the_batch_in_ha
     assert only.id in await consumed_ids(db)
 
 
+def test_the_linger_is_the_services_unless_the_consumer_is_given_one() -> None:
+    def consumer(settings: ServiceSettings, linger_ms: int | None = None) -> IdempotentConsumer:
+        return IdempotentConsumer(
+            "x",
+            settings,
+            None,  # type: ignore[arg-type]
+            CLOCK,
+            topics=[PROFILE_TOPIC],
+            handlers={"ProfileWithdrawn": record},
+            linger_ms=linger_ms,
+        )
+
+    lingering = ServiceSettings(consumer_linger_ms=120)
+    assert consumer(lingering)._linger_s == pytest.approx(0.120)
+    assert consumer(lingering, linger_ms=0)._linger_s == 0
+    assert consumer(ServiceSettings())._linger_s == 0
+
+
 def test_a_negative_linger_is_refused() -> None:
     with pytest.raises(ValueError, match="linger_ms"):
         IdempotentConsumer(

@@ -20,6 +20,8 @@ ENV_NAMES = [
     "EE_PROFILE_DATABASE_URL",
     "EE_PROFILE_DB_POOL_SIZE",
     "EE_PROFILE_DB_MAX_OVERFLOW",
+    "EE_PROFILE_CONSUMER_LINGER_MS",
+    "EE_RANKING_CONSUMER_LINGER_MS",
     "EE_RANKING_DATABASE_URL",
     "DATABASE_URL",
     "EE_DATABASE_URL",
@@ -35,6 +37,13 @@ class ProfileSettings(ServiceSettings):
 class RankingSettings(ServiceSettings):
     service_name: ClassVar[str] = "ranking"
     default_port: ClassVar[int] = 8002
+
+
+class LingeringSettings(ServiceSettings):
+    """A service whose consumers linger by default (as ranking's, applications' and notifications')."""
+
+    service_name: ClassVar[str] = "ranking"
+    consumer_linger_ms: int = 20
 
 
 @pytest.fixture(autouse=True)
@@ -161,3 +170,16 @@ def test_env_var_names_document_the_mapping() -> None:
     assert names["database_url"] == "EE_RANKING_DATABASE_URL"
     assert names["kafka_bootstrap_servers"] == "KAFKA_BOOTSTRAP_SERVERS"
     assert set(names) == set(ServiceSettings.model_fields)
+
+
+def test_the_consumer_linger_is_per_service_with_the_service_default_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert ProfileSettings().consumer_linger_ms == 0  # the platform's default: never wait
+    assert LingeringSettings().consumer_linger_ms == 20  # a service's own default
+    monkeypatch.setenv("EE_RANKING_CONSUMER_LINGER_MS", "75")
+    assert LingeringSettings().consumer_linger_ms == 75
+    assert ProfileSettings().consumer_linger_ms == 0  # another service's variable is not read
+    monkeypatch.setenv("EE_PROFILE_CONSUMER_LINGER_MS", "5000")
+    with pytest.raises(ValidationError, match="consumer_linger_ms"):
+        ProfileSettings()

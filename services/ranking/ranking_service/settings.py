@@ -55,8 +55,8 @@ class RankingSettings(ServiceSettings):
         le=20_000,
         description="records per consumer batch (one transaction)",
     )
-    consumer_linger_ms: int = Field(
-        default_factory=lambda: int(_env_number("EE_RANKING_CONSUMER_LINGER_MS", 20)),
+    consumer_linger_ms: int = Field(  # EE_RANKING_CONSUMER_LINGER_MS (the platform reads it)
+        default=20,
         ge=0,
         le=1_000,
         description="how long a batch smaller than consumer_batch_size waits for more records",

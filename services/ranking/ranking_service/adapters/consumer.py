@@ -48,7 +48,6 @@ def ranking_consumer(
         group_id=settings.group_id,
         batch_size=batch_size or settings.consumer_batch_size,
         on_outbox_commit=on_outbox_commit,
-        linger_ms=settings.consumer_linger_ms,
     )
 
 
