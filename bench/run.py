@@ -81,6 +81,7 @@ from bench.latency import (
     summarize,
 )
 from bench.pg_baseline import Baseline, PoolRow, create_database, drop_database, timed_runs
+from shared.gateway import load_table
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 RUN_DIR: Final = ROOT / ".local" / "bench"
@@ -246,9 +247,8 @@ class Suite:
         self.server_url = live.database_url.rsplit("/", 1)[0]  # postgresql+asyncpg://ee:ee@host:port
         self.dsn = "postgresql://" + self.server_url.split("://", 1)[1] + "/postgres"
         self.rebuilt_db = f"{live.database_name}_bench"  # where measure_rebuild rebuilds
-        self.base_url = {
-            name: f"http://127.0.0.1:{config.port_base + 1 + i}"
-            for i, name in enumerate(("profile", "ranking", "draws", "applications"))
+        self.base_url = {  # every service at its place in deploy/services.conf
+            entry.name: f"http://127.0.0.1:{entry.port(config.port_base)}" for entry in load_table()
         }
 
     def _configure_process_env(self) -> None:
