@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from applications_service.domain.documents import ProfileFacts
@@ -24,27 +23,37 @@ Row = dict[str, Any]
 _SHORTEST_STANDARD = timedelta(days=181)
 
 
+# One profile event per statement, on every profile update of the whole pool: a fixed statement on the
+# asyncpg connection (prepared once per connection), not an INSERT built and compiled per event (that
+# was a third of the service's CPU under 150 updates/s).
+_UPSERT_PROFILE_FACTS_SQL = (
+    "INSERT INTO profile_facts AS f (profile_id, owner, eligible_programs, authorized_to_work_in_canada, "
+    "has_valid_job_offer, family_size, document, as_of) "
+    "VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7::text::jsonb, $8) "
+    "ON CONFLICT (profile_id) DO UPDATE SET owner = EXCLUDED.owner, "
+    "eligible_programs = EXCLUDED.eligible_programs, "
+    "authorized_to_work_in_canada = EXCLUDED.authorized_to_work_in_canada, "
+    "has_valid_job_offer = EXCLUDED.has_valid_job_offer, family_size = EXCLUDED.family_size, "
+    "document = EXCLUDED.document, as_of = EXCLUDED.as_of "
+    "WHERE f.as_of <= EXCLUDED.as_of"
+)
+
+
 async def upsert_profile_facts(
     session: AsyncSession, profile_id: str, owner: str, facts: ProfileFacts, as_of: datetime
 ) -> None:
     """Keep the newest facts per profile; an older event arriving late changes nothing."""
-    values = {
-        "profile_id": profile_id,
-        "owner": owner,
-        "eligible_programs": list(facts.eligible_programs),
-        "authorized_to_work_in_canada": facts.authorized_to_work_in_canada,
-        "has_valid_job_offer": facts.has_valid_job_offer,
-        "family_size": facts.family_size,
-        "document": dict(facts.document) if facts.document is not None else None,
-        "as_of": as_of,
-    }
-    statement = insert(profile_facts).values(**values)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["profile_id"],
-            set_={k: statement.excluded[k] for k in values if k != "profile_id"},
-            where=profile_facts.c.as_of <= statement.excluded.as_of,
-        )
+    connection = await driver_connection(session)
+    await connection.execute(
+        _UPSERT_PROFILE_FACTS_SQL,
+        profile_id,
+        owner,
+        orjson.dumps(list(facts.eligible_programs)).decode(),
+        facts.authorized_to_work_in_canada,
+        facts.has_valid_job_offer,
+        facts.family_size,
+        None if facts.document is None else orjson.dumps(facts.document).decode(),
+        as_of,
     )
 
 

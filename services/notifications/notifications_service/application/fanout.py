@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
 from notifications_service.application.events import EVENT_TYPES
 from notifications_service.application.ports import Target, UnitOfWork
 from notifications_service.domain.scope import Audience, matches, may_see
@@ -80,5 +78,7 @@ def _event_row(envelope: Envelope) -> dict[str, Any]:
         "type": envelope.type,
         "time": envelope.time,
         "ordering_key": envelope.subject or envelope.id,
-        "envelope": orjson.loads(encode(envelope)),
+        "envelope": encode(
+            envelope
+        ),  # its JSON, stored as is (decoding it here only to encode it again cost)
     }
