@@ -430,10 +430,12 @@ class Suite:
                 await self._selections()
             with self.phase("baseline queries"):
                 await self._baseline_queries()
+            await self._settle("update → visible")
             with self.phase("update → visible"):
                 await self._updates()
             with self.phase("PUT on a long history"):
                 await self._history()
+            await self._settle("write capacity")
             with self.phase("write capacity"):
                 from bench.writes import suite_step
 
@@ -441,6 +443,7 @@ class Suite:
             with self.phase("round"):
                 await self._rounds()
             self.figures.setdefault("services", {})["ranking_rss_mb_end"] = self._rss_mb("ranking")
+            await self._settle("appends side by side")
         with self.phase("appends side by side"):
             await self._appends()
         with self.phase("personal data encryption"):
@@ -921,6 +924,31 @@ class Suite:
                 self.console.print(f"    {share:6.1%}  {name}", markup=False, highlight=False)
         elif summary:
             self.console.print(f"  py-spy on ranking: {summary.get('error')}")
+
+    async def _settle(self, before: str, limit_s: float = 300.0) -> None:
+        """Wait until every consumer of the suite's services has applied all it was sent, so a step
+        starts on a quiet system and not beside the catching up of the step before (a round's 10,000
+        invitations are applied by applications and fanned out by notifications after it is timed)."""
+        started = time.perf_counter()
+        first = lag = await self._consumer_lag()
+        while lag and time.perf_counter() - started < limit_s:
+            await asyncio.sleep(1.0)
+            lag = await self._consumer_lag()
+        waited = round(time.perf_counter() - started, 1)
+        settled = {"lag_at_start": first, "lag": lag, "seconds": waited}
+        self.figures.setdefault("settled", {})[before] = settled
+        self.console.print(f"  before {before}: consumers' lag {first:,} → {lag:,} in {waited} s")
+
+    async def _consumer_lag(self) -> int:
+        """Records sent to the suite's consumers and not applied yet (their `ee_consumer_lag_messages`)."""
+        total = 0
+        for service in SERVICES:
+            with contextlib.suppress(httpx.HTTPError):
+                answer = await self.client.get(f"{self.base_url[service]}/metrics")
+                for line in answer.text.splitlines():
+                    if line.startswith("ee_consumer_lag_messages{"):
+                        total += int(float(line.rsplit(" ", 1)[1]))
+        return total
 
     async def _loop_stalls(self, service: str) -> dict[str, float] | None:
         """The service's longest event-loop stalls (seconds) by window ("10s", "60s", "process"), and
