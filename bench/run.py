@@ -450,17 +450,21 @@ class Suite:
             await self._privacy()
 
     def _services(self, command: str) -> str:
+        return self._run([str(SERVICES_SH), command, *SERVICES], f"services.sh {command}", 1_200)
+
+    def _run(self, argv: list[str], what: str, timeout_s: float) -> str:
+        """`argv` in the repository with the services' environment; its output, or an error naming it."""
         done = subprocess.run(
-            [str(SERVICES_SH), command, *SERVICES],
+            argv,
             cwd=ROOT,
             env=self.services_env(),
             capture_output=True,
             text=True,
-            timeout=1_200,
+            timeout=timeout_s,
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"services.sh {command} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+            raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return done.stdout + done.stderr
 
     async def _start_services(self) -> None:
@@ -519,17 +523,8 @@ class Suite:
 
     def _migrate(self, service: str) -> None:
         ini = ROOT / "services" / service / "alembic.ini"
-        done = subprocess.run(
-            [str(Path(sys.executable).parent / "alembic"), "-c", str(ini), "upgrade", "head"],
-            cwd=ROOT,
-            env=self.services_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{service}: alembic upgrade failed:\n{done.stderr[-3000:]}")
+        alembic = Path(sys.executable).parent / "alembic"
+        self._run([str(alembic), "-c", str(ini), "upgrade", "head"], f"{service}: alembic upgrade", 300)
 
     async def _wait_pool_loaded(self, expected: int | None, limit_s: float) -> int:
         deadline = time.perf_counter() + limit_s
