@@ -509,8 +509,9 @@ class Suite:
             await asyncio.to_thread(self._migrate, service)
             rows = []
             for consumer, topics in readers[service].items():
-                ends = await log_ends(self.bootstrap, [topic_name(t, self.prefix) for t in topics])
-                rows += [(consumer, topic, part, end, cluster) for (topic, part), end in ends.items()]
+                names = [topic_name(t, self.prefix) for t in topics]
+                offsets = await kafka_admin.log_offsets(self.bootstrap, names)
+                rows += [(consumer, topic, part, end, cluster) for topic, part, _, end in offsets]
             conn = await asyncpg.connect(self.dsn.rsplit("/", 1)[0] + f"/{database}", timeout=30)
             try:
                 await conn.executemany(
@@ -1393,29 +1394,6 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
 
 
 TARGET_ITA_TO_PARTNER_MS: Final = 1000.0  # issue 14: "an ITA reaches the partner within 1 s"
-
-
-async def log_ends(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
-    """The end offset of every partition of `topics` (a topic that does not exist has none)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from shared import kafka_admin
-
-    async with kafka_admin.admin_client(bootstrap) as admin:
-        described = await admin.describe_topics(list(topics))
-    partitions = [
-        TopicPartition(t["topic"], p["partition"])
-        for t in described
-        if not t["error_code"]
-        for p in t["partitions"]
-    ]
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await reader.start()
-    try:
-        ends = await reader.end_offsets(partitions) if partitions else {}
-    finally:
-        await reader.stop()
-    return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
 
 def _webhook_rows(webhooks: dict[str, Any] | None) -> list[Row]:

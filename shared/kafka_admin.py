@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
@@ -237,6 +238,29 @@ async def cluster_id(bootstrap: str) -> str:
     if not cid:
         raise KafkaAdminError(f"the broker at {bootstrap} reported no cluster id")
     return str(cid)
+
+
+async def log_offsets(bootstrap: str, topics: Sequence[str]) -> list[tuple[str, int, int, int]]:
+    """(topic, partition, beginning offset, end offset) of every partition of `topics`, sorted; a topic
+    that does not exist has none."""
+    async with admin_client(bootstrap) as client:
+        described = await client.describe_topics(list(topics))
+    partitions = [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if not t["error_code"]
+        for p in t["partitions"]
+    ]
+    if not partitions:
+        return []
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await reader.start()
+    try:
+        begin = await reader.beginning_offsets(partitions)
+        end = await reader.end_offsets(partitions)
+    finally:
+        await reader.stop()
+    return [(tp.topic, tp.partition, begin[tp], end[tp]) for tp in sorted(partitions)]
 
 
 async def kafka_ready(bootstrap: str, timeout: float = 30.0) -> bool:  # noqa: ASYNC109 (the agreed API)

@@ -40,7 +40,7 @@ Keyword arguments win over the environment (tests build settings that way).
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
@@ -56,6 +56,8 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DB_HOST = "ee:ee@127.0.0.1:5432"
 
 Environment = Literal["development", "test", "production"]
+LingerMs = Annotated[int, Field(ge=0, le=1_000)]
+"""`consumer_linger_ms`: a service setting its own default writes `consumer_linger_ms: LingerMs = 100`."""
 
 # Variables shared by every service: field -> variable.
 _COMMON_ENV = {
@@ -128,7 +130,7 @@ class ServiceSettings(BaseSettings):
     # the tests; a burst should queue for a pooled connection rather than open many more.
     db_max_overflow: int = Field(default=2, ge=0, le=50)
     relay_poll_interval_ms: int = Field(default=20, ge=1, le=60_000)
-    consumer_linger_ms: int = Field(default=0, ge=0, le=1_000)
+    consumer_linger_ms: LingerMs = 0
     # Housekeeping (shared.housekeeping): how long rows the platform no longer needs are kept.
     outbox_retention_days: float = Field(default=7, gt=0, le=3650)
     processed_retention_days: float = Field(default=30, gt=0, le=3650)

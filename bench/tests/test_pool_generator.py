@@ -34,7 +34,7 @@ from bench.pool_generator import (
 from profile_service.domain.rules import pool_expiry
 from shared import kafka_admin, testing
 from shared.envelope import Envelope, decode
-from shared.events.catalogue import DRAWS_TOPIC, Event, NominationIssued, ProfileCreated, ProfileSubmitted
+from shared.events.catalogue import Event, NominationIssued, ProfileCreated, ProfileSubmitted
 from shared.events.registry import REGISTRY
 from shared.rules.crs import calculate
 from shared.rules.derive import DerivedProfile, derive_profile
@@ -340,18 +340,3 @@ async def test_kafka_writer_publishes_every_candidate_keyed_by_profile(
         expected = DefaultPartitioner()(candidate.profile_id.encode(), partitions, partitions)
         assert {partition for partition, _, _ in held} == {expected}
         _check_stream([envelope for _, _, envelope in sorted(held, key=lambda item: item[1])], candidate)
-
-
-@pytest.mark.infra
-async def test_log_ends_gives_each_partitions_next_offset_and_nothing_for_a_missing_topic(
-    kafka_settings: PlatformTestSettings,
-) -> None:
-    """What the suite stores as the caught-up services' positions (`bench.run.log_ends`)."""
-    from bench.run import log_ends
-
-    topic = kafka_settings.topic(DRAWS_TOPIC)
-    await testing.produce(kafka_settings, topic, [b"a", b"b"], partition=1)
-    await testing.produce(kafka_settings, topic, [b"c"], partition=2)
-    missing = kafka_settings.topic("ee.no-such-topic")
-    ends = await log_ends(kafka_settings.kafka_bootstrap_servers, [topic, missing])
-    assert ends == {(topic, 0): 0, (topic, 1): 2, (topic, 2): 1}

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from shared import kafka_admin
 from shared.kafka_admin import EVENT_TOPICS, admin_client, all_topic_names, topic_name
@@ -83,6 +84,26 @@ async def test_cluster_id_is_stable(prefix: str) -> None:
     first = await kafka_admin.cluster_id(BOOTSTRAP)
     assert first
     assert await kafka_admin.cluster_id(BOOTSTRAP) == first
+
+
+@pytest.mark.infra
+async def test_log_offsets_gives_each_partitions_beginning_and_end_and_nothing_for_a_missing_topic(
+    prefix: str,
+) -> None:
+    """What the ranking rebuild replays up to, and what the bench stores as caught-up positions."""
+    await kafka_admin.ensure_topics(BOOTSTRAP, prefix, partitions=3)
+    topic = topic_name("ee.draws.events", prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
+    await producer.start()
+    try:
+        for value, partition in ((b"a", 1), (b"b", 1), (b"c", 2)):
+            await producer.send_and_wait(topic, value, partition=partition)
+    finally:
+        await producer.stop()
+    missing = topic_name("ee.no-such-topic", prefix)
+    offsets = await kafka_admin.log_offsets(BOOTSTRAP, [topic, missing])
+    assert offsets == [(topic, 0, 0, 0), (topic, 1, 0, 2), (topic, 2, 0, 1)]
+    assert await kafka_admin.log_offsets(BOOTSTRAP, [missing]) == []
 
 
 async def test_kafka_ready_gives_up_on_a_closed_port() -> None:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.auth import DEV_SECRET
-from shared.settings import ServiceSettings, env_var_names
+from shared.settings import LingerMs, ServiceSettings, env_var_names
 
 ENV_NAMES = [
     "EE_ENV",
@@ -43,7 +43,7 @@ class LingeringSettings(ServiceSettings):
     """A service whose consumers linger by default (as ranking's, applications' and notifications')."""
 
     service_name: ClassVar[str] = "ranking"
-    consumer_linger_ms: int = 20
+    consumer_linger_ms: LingerMs = 20
 
 
 @pytest.fixture(autouse=True)
@@ -183,3 +183,6 @@ def test_the_consumer_linger_is_per_service_with_the_service_default_unless_set(
     monkeypatch.setenv("EE_PROFILE_CONSUMER_LINGER_MS", "5000")
     with pytest.raises(ValidationError, match="consumer_linger_ms"):
         ProfileSettings()
+    monkeypatch.setenv("EE_RANKING_CONSUMER_LINGER_MS", "-1")
+    with pytest.raises(ValidationError, match="consumer_linger_ms"):  # a service's default keeps the bound
+        LingeringSettings()

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings
+from shared.settings import LingerMs, ServiceSettings
 
 
 class ApplicationsSettings(ServiceSettings):
@@ -15,6 +15,6 @@ class ApplicationsSettings(ServiceSettings):
 
     scheduler_interval_s: float = Field(default=30.0, gt=0)
     """How often the deadline/reminder/COPR job runs (it also runs at once when the clock moves)."""
-    consumer_linger_ms: int = Field(default=100, ge=0, le=1_000)
+    consumer_linger_ms: LingerMs = 100
     """EE_APPLICATIONS_CONSUMER_LINGER_MS (`shared.settings`): profile facts and invitations are applied
     a transaction per batch, not per event; no one waits on one of them within 100 ms."""

@@ -25,7 +25,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.settings import ServiceSettings
+from shared.settings import LingerMs, ServiceSettings
 
 DEV_SECRET_KEY = base64.b64encode(b"ee-notifications-dev-key-32bytes").decode()
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -71,7 +71,7 @@ class NotificationsSettings(ServiceSettings):
     consumer_batch_size: int = 500
     # A fan-out transaction per few events instead of per event: the 1 s an ITA has to reach its
     # partner (issue 14) affords 50 ms.
-    consumer_linger_ms: int = Field(default=50, ge=0, le=1_000)
+    consumer_linger_ms: LingerMs = 50
 
     @field_validator("retry_schedule_s")
     @classmethod

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ranking_service.adapters.consumer import TOPICS
@@ -140,24 +139,10 @@ async def _replay(
 async def _log_partitions(settings: RankingSettings) -> list[Partition]:
     """Every partition of the three topics with its beginning and end offset, now."""
     topics = [settings.topic(topic) for topic in TOPICS]
-    async with kafka_admin.admin_client(settings.kafka_bootstrap_servers) as admin:
-        described = await admin.describe_topics(topics)
-    partitions = [
-        TopicPartition(t["topic"], p["partition"])
-        for t in described
-        if not t["error_code"]
-        for p in t["partitions"]
-    ]
+    partitions = await kafka_admin.log_offsets(settings.kafka_bootstrap_servers, topics)
     if not partitions:
         raise RuntimeError(f"none of the topics {', '.join(topics)} exists")
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
-    await reader.start()
-    try:
-        begin = await reader.beginning_offsets(partitions)
-        end = await reader.end_offsets(partitions)
-    finally:
-        await reader.stop()
-    return [(tp.topic, tp.partition, begin[tp], end[tp]) for tp in sorted(partitions)]
+    return partitions
 
 
 async def _live_rules(live: RankingSettings) -> str | None:

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings
+from shared.settings import LingerMs, ServiceSettings
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -55,12 +55,8 @@ class RankingSettings(ServiceSettings):
         le=20_000,
         description="records per consumer batch (one transaction)",
     )
-    consumer_linger_ms: int = Field(  # EE_RANKING_CONSUMER_LINGER_MS (the platform reads it)
-        default=20,
-        ge=0,
-        le=1_000,
-        description="how long a batch smaller than consumer_batch_size waits for more records",
-    )
+    # how long a batch smaller than consumer_batch_size waits for more records
+    consumer_linger_ms: LingerMs = 20  # EE_RANKING_CONSUMER_LINGER_MS (the platform reads it)
 
     @property
     def consumer_name(self) -> str:
