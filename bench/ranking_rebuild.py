@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 
 from ranking_service.adapters.database import drop_database
@@ -172,20 +171,8 @@ def _cpu_seconds() -> float:
 
 
 async def _events_in(settings: RankingSettings) -> int:
-    topic = settings.topic(PROFILE_TOPIC)
-    async with kafka_admin.admin_client(settings.kafka_bootstrap_servers) as admin:
-        described = await admin.describe_topics([topic])
-    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-    if not partitions:
-        return 0
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
-    await reader.start()
-    try:
-        begin = await reader.beginning_offsets(partitions)
-        end = await reader.end_offsets(partitions)
-    finally:
-        await reader.stop()
-    return sum(end.values()) - sum(begin.values())
+    offsets = await kafka_admin.log_offsets(settings.kafka_bootstrap_servers, [settings.topic(PROFILE_TOPIC)])
+    return sum(end - begin for _, _, begin, end in offsets)
 
 
 async def _write_events(
