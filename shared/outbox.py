@@ -64,6 +64,33 @@ def relay_lock_key(service_name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+class IdlePoll:
+    """How long the relay waits for a wake-up before it looks at the outbox again.
+
+    The relay's own process wakes it at each commit; only rows committed by other processes (the
+    service's other workers or instances) need the poll. While passes find rows, the relay polls every
+    `base_s`; each empty pass doubles the wait, up to `max_s`; finding rows or being woken brings it
+    back to `base_s`. An idle relay then costs a few queries a second instead of one every `base_s`
+    (at 20 ms, about 2% of a core per service on this project's machine), and a row another process
+    commits after a quiet spell waits at most `max_s`.
+    """
+
+    __slots__ = ("base_s", "max_s", "wait_s")
+
+    def __init__(self, base_s: float, max_s: float) -> None:
+        if not 0 < base_s <= max_s:
+            raise ValueError(f"need 0 < base_s <= max_s, got {base_s} and {max_s}")
+        self.base_s = base_s
+        self.max_s = max_s
+        self.wait_s = base_s
+
+    def after_pass(self, *, found: bool) -> None:
+        self.wait_s = self.base_s if found else min(self.wait_s * 2, self.max_s)
+
+    def woken(self) -> None:
+        self.wait_s = self.base_s
+
+
 class OutboxRelay:
     """Publish the outbox of one service database to Kafka. `run()` until `stop()`."""
 
@@ -87,7 +114,10 @@ class OutboxRelay:
         self._lock_key = relay_lock_key(settings.service_name)
         self._lock_retry_s = lock_retry_s
         self._max_backoff_s = max_backoff_s
-        self._poll_s = settings.relay_poll_interval_ms / 1000
+        self._poll = IdlePoll(
+            settings.relay_poll_interval_ms / 1000,
+            max(settings.relay_idle_poll_max_ms, settings.relay_poll_interval_ms) / 1000,
+        )
         self._producer_options = producer_options or {}
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
@@ -105,6 +135,11 @@ class OutboxRelay:
     def is_leader(self) -> bool:
         """True while this relay holds the advisory lock (it is the one publishing)."""
         return self._leader_conn is not None
+
+    @property
+    def poll_wait_s(self) -> float:
+        """How long the relay now waits for a wake-up before it looks again (see `IdlePoll`)."""
+        return self._poll.wait_s
 
     def wake(self) -> None:
         """Start the next pass now instead of at the next poll (a unit of work just committed rows)."""
@@ -129,6 +164,7 @@ class OutboxRelay:
                             self._wake.clear()
                             async with self._pass_lock:
                                 count = await self._pass(conn)
+                            self._poll.after_pass(found=count > 0)
                             backoff = 0.1
                             if count < self._batch_size:
                                 await self._wait_for_work()
@@ -263,9 +299,10 @@ class OutboxRelay:
 
     async def _wait_for_work(self) -> None:
         try:
-            await asyncio.wait_for(self._wake.wait(), self._poll_s)
+            await asyncio.wait_for(self._wake.wait(), self._poll.wait_s)
         except TimeoutError:
             return
+        self._poll.woken()
         if self._linger_s > 0 and not self._stopping.is_set():
             # Woken by a commit: let the commits of the next few milliseconds join this pass, so that
             # under load one pass (two statements and one produce request) carries many rows.

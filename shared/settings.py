@@ -23,6 +23,7 @@ pick up names such as `DATABASE_URL` that other tools set on the same machine.
 | db_max_overflow         | EE_<SERVICE>_DB_MAX_OVERFLOW | 2                                            |
 | consumer_linger_ms      | EE_<SERVICE>_CONSUMER_LINGER_MS | 0 (the service may set its own default)   |
 | relay_poll_interval_ms  | EE_RELAY_POLL_INTERVAL_MS    | 20                                           |
+| relay_idle_poll_max_ms  | EE_RELAY_IDLE_POLL_MAX_MS    | 200 (the slowest poll of an idle relay)      |
 | outbox_retention_days   | EE_OUTBOX_RETENTION_DAYS     | 7 (published outbox rows)                    |
 | processed_retention_days| EE_PROCESSED_RETENTION_DAYS  | 30 (consumers' processed-message records)    |
 | idempotency_retention_days | EE_IDEMPOTENCY_RETENTION_DAYS | 7 (stored Idempotency-Key answers)        |
@@ -33,6 +34,12 @@ The consumer linger (`shared.consumer`): a batch smaller than the consumer's bat
 larger transactions, at the cost of at most that much latency. Each service picks its default by what
 its readers wait for (ranking 20 ms: update -> visible; applications 100 ms and notifications 50 ms:
 nothing interactive waits on a single event there).
+
+The outbox relay (`shared.outbox`) is woken at once by its own process's commits. Rows that another
+process commits (another worker or instance of the service) it finds by polling: every
+`relay_poll_interval_ms` while it finds rows, then, pass after empty pass, twice as long each time, up
+to `relay_idle_poll_max_ms`. An idle service then polls a few times a second instead of fifty, and the
+first row another process commits after a quiet spell waits at most that long.
 
 Keyword arguments win over the environment (tests build settings that way).
 """
@@ -67,6 +74,7 @@ _COMMON_ENV = {
     "topic_prefix": "EE_TOPIC_PREFIX",
     "db_suffix": "EE_DB_SUFFIX",
     "relay_poll_interval_ms": "EE_RELAY_POLL_INTERVAL_MS",
+    "relay_idle_poll_max_ms": "EE_RELAY_IDLE_POLL_MAX_MS",
     "outbox_retention_days": "EE_OUTBOX_RETENTION_DAYS",
     "processed_retention_days": "EE_PROCESSED_RETENTION_DAYS",
     "idempotency_retention_days": "EE_IDEMPOTENCY_RETENTION_DAYS",
@@ -130,6 +138,7 @@ class ServiceSettings(BaseSettings):
     # the tests; a burst should queue for a pooled connection rather than open many more.
     db_max_overflow: int = Field(default=2, ge=0, le=50)
     relay_poll_interval_ms: int = Field(default=20, ge=1, le=60_000)
+    relay_idle_poll_max_ms: int = Field(default=200, ge=1, le=60_000)
     consumer_linger_ms: LingerMs = 0
     # Housekeeping (shared.housekeeping): how long rows the platform no longer needs are kept.
     outbox_retention_days: float = Field(default=7, gt=0, le=3650)

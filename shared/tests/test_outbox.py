@@ -15,7 +15,7 @@ from shared.consumer import Delivery, IdempotentConsumer
 from shared.db import event_store, outbox
 from shared.envelope import decode
 from shared.events.catalogue import PROFILE_TOPIC, ProfileWithdrawn
-from shared.outbox import OutboxRecord, OutboxRelay
+from shared.outbox import IdlePoll, OutboxRecord, OutboxRelay
 from shared.settings import ServiceSettings
 from shared.testing import KafkaReader, PlatformDatabase, PlatformTestSettings, wait_until
 from shared.uow import UnitOfWork
@@ -209,6 +209,46 @@ async def test_rows_committing_out_of_id_order_are_both_relayed(
     async with KafkaReader(platform_settings, platform_settings.topic(PROFILE_TOPIC)) as reader:
         records = await reader.drain(0.3)
     assert {a.id, b.id} <= {decode(r.value or b"").id for r in records}
+
+
+def test_an_idle_poll_doubles_up_to_its_cap_and_comes_back_on_rows_or_a_wake() -> None:
+    poll = IdlePoll(0.02, 0.2)
+    waits = []
+    for _ in range(6):
+        poll.after_pass(found=False)
+        waits.append(poll.wait_s)
+    assert waits == [0.04, 0.08, 0.16, 0.2, 0.2, 0.2]
+    poll.after_pass(found=True)
+    assert poll.wait_s == 0.02
+    poll.after_pass(found=False)
+    poll.woken()
+    assert poll.wait_s == 0.02
+    with pytest.raises(ValueError, match="base_s <= max_s"):
+        IdlePoll(0.5, 0.2)
+
+
+async def test_an_idle_relay_polls_slower_and_still_finds_another_process_rows(
+    db: PlatformDatabase, platform_settings: PlatformTestSettings
+) -> None:
+    """Rows committed elsewhere wake nobody: the relay, idle at its slowest poll, still finds them."""
+    settings = platform_settings.model_copy(
+        update={"relay_poll_interval_ms": 10, "relay_idle_poll_max_ms": 80}
+    )
+    relay = OutboxRelay(db.engine, settings)
+    task = asyncio.create_task(relay.run())
+    try:
+        await wait_until(lambda: relay.is_leader and relay.poll_wait_s == 0.08, message="relay never idled")
+        async with uow(db) as work:  # not wired to this relay's wake(), like another process's commit
+            row = work.publish(withdrawn("idle-poll"))
+            await work.commit()
+        await wait_until(lambda: relay.published >= 1, timeout=5)
+        assert await unpublished(db) == []
+    finally:
+        await relay.stop()
+        await task
+    async with KafkaReader(platform_settings, platform_settings.topic(PROFILE_TOPIC)) as reader:
+        records = await reader.drain(0.3)
+    assert row.id in {decode(r.value or b"").id for r in records}
 
 
 async def test_one_relay_active_at_a_time_and_a_standby_takes_over(

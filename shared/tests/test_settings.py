@@ -17,6 +17,7 @@ ENV_NAMES = [
     "EE_TOPIC_PREFIX",
     "EE_DB_SUFFIX",
     "EE_RELAY_POLL_INTERVAL_MS",
+    "EE_RELAY_IDLE_POLL_MAX_MS",
     "EE_PROFILE_DATABASE_URL",
     "EE_PROFILE_DB_POOL_SIZE",
     "EE_PROFILE_DB_MAX_OVERFLOW",
@@ -61,6 +62,7 @@ def test_defaults() -> None:
     assert settings.database_url == "postgresql+asyncpg://ee:ee@127.0.0.1:5432/profile"
     assert settings.database_name == "profile"
     assert (settings.db_pool_size, settings.db_max_overflow, settings.relay_poll_interval_ms) == (10, 2, 20)
+    assert settings.relay_idle_poll_max_ms == 200
     assert settings.source == "ee/profile"
     assert settings.topic("ee.profile.events") == "ee.profile.events"
 
@@ -95,7 +97,9 @@ def test_common_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EE_ENV", "test")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
     monkeypatch.setenv("EE_RELAY_POLL_INTERVAL_MS", "50")
+    monkeypatch.setenv("EE_RELAY_IDLE_POLL_MAX_MS", "800")
     settings = ProfileSettings()
+    assert settings.relay_idle_poll_max_ms == 800
     assert (settings.env, settings.kafka_bootstrap_servers, settings.relay_poll_interval_ms) == (
         "test",
         "k1:9092,k2:9092",
