@@ -20,7 +20,10 @@ once, after the per-event handlers (`batch_handler=projection.apply, batch_types
 fails and its messages are retried one at a time, it gets them one at a time too. Either way only the
 consumer commits (`shared.uow.BatchUnitOfWork`). Kafka's own offsets
 are committed after the database commit and only as a courtesy (lag monitoring): the positions in the
-database are the truth, and the consumer seeks to them on start and on every assignment.
+database are the truth, and the consumer seeks to them on start and on every assignment. The courtesy
+is paid at most once every `mirror_interval_s` (1 s), and for what is left on stop and on a
+revocation: one commit request per batch cost the broker and the consumer more than the lag tools it
+serves needed.
 
 What cannot be applied does not stop the consumer:
 - not JSON, not a CloudEvent, or data that does not validate as its catalogue event → `<topic>.dlq`
@@ -80,6 +83,10 @@ from shared.settings import ServiceSettings
 from shared.uow import BatchUnitOfWork, SupportsNow, UnitOfWork
 
 log = logging.getLogger(__name__)
+
+MIRROR_INTERVAL_S: Final = 1.0
+"""At most one Kafka offset commit (the courtesy mirror of the stored positions) per this many seconds."""
+MIRROR_TIMEOUT_S: Final = 2.0
 
 FRESH_HIGHWATER_S: Final = 5.0
 """A partition's high-water mark from a fetch younger than this stands for its end offset (`lag`)."""
@@ -174,6 +181,7 @@ class IdempotentConsumer:
         max_backoff_s: float = 5.0,
         on_outbox_commit: Callable[[], None] | None = None,
         linger_ms: int | None = None,
+        mirror_interval_s: float = MIRROR_INTERVAL_S,
     ) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
@@ -211,6 +219,10 @@ class IdempotentConsumer:
         self._cluster_id: str | None = None
         # Next offset per assigned partition as committed in the database.
         self._positions: dict[TopicPartition, int] = {}
+        # Stored positions not yet mirrored into Kafka's group offsets, and when the next mirror may go.
+        self._unmirrored: dict[TopicPartition, int] = {}
+        self._mirror_interval_s = mirror_interval_s
+        self._next_mirror = 0.0
         # Partitions sought to their stored position in the current assignment: only their records
         # are processed.
         self._positioned: set[TopicPartition] = set()
@@ -295,6 +307,7 @@ class IdempotentConsumer:
                 # them; after the seek the fetcher reads again from the stored position.
                 records = [r for tp, part in batch.items() if tp in self._positioned for r in part]
                 if not records:
+                    await self._mirror_if_due(consumer)  # a quiet spell still gets the last batch's
                     continue
                 try:
                     await self._handle(records)
@@ -313,6 +326,8 @@ class IdempotentConsumer:
                     continue
                 await self._commit_kafka(consumer, records)
         finally:
+            if self._consumer is not None:
+                await self._mirror(self._consumer)
             self._ready.clear()
             self._positioned.clear()
             await self._close()
@@ -665,17 +680,32 @@ class IdempotentConsumer:
         by_reason[kind] = by_reason.get(kind, 0) + 1
 
     async def _commit_kafka(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
-        """Mirror the stored positions into Kafka's group offsets (lag tools read them)."""
+        """Note the batch's stored positions for the mirror into Kafka's group offsets (lag tools read
+        them), and send it when the last one is `mirror_interval_s` old."""
         if self.group_id is None:
             return
-        offsets = {
-            tp: self._positions[tp]
-            for tp in {TopicPartition(r.topic, r.partition) for r in records}
-            if tp in self._positions
-        }
+        for tp in {TopicPartition(r.topic, r.partition) for r in records}:
+            if tp in self._positions:
+                self._unmirrored[tp] = self._positions[tp]
+        await self._mirror_if_due(consumer)
+
+    async def _mirror_if_due(self, consumer: AIOKafkaConsumer) -> None:
+        if self._unmirrored and time.monotonic() >= self._next_mirror:
+            await self._mirror(consumer)
+
+    async def _mirror(self, consumer: AIOKafkaConsumer, only: Iterable[TopicPartition] | None = None) -> None:
+        """Commit the noted positions (of the partitions `only`, else all) to Kafka's group offsets."""
+        if only is None:
+            offsets, self._unmirrored = self._unmirrored, {}
+        else:
+            offsets = {tp: self._unmirrored.pop(tp) for tp in only if tp in self._unmirrored}
+        if not offsets or self.group_id is None:
+            return
+        self._next_mirror = time.monotonic() + self._mirror_interval_s
         try:
-            await consumer.commit(offsets)
-        except Exception as exc:  # rebalanced meanwhile: the database positions still hold
+            # Bounded: a broker that went away must not hold up a stop or a rebalance for a courtesy.
+            await asyncio.wait_for(consumer.commit(offsets), MIRROR_TIMEOUT_S)
+        except Exception as exc:  # rebalanced meanwhile, or no broker: the database positions still hold
             log.info("consumer %s: Kafka offset commit skipped: %r", self.name, exc)
 
     def _rewind(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
@@ -706,6 +736,8 @@ class IdempotentConsumer:
         self._assigning = True
         # Let a batch transaction in flight commit, so the next owner reads its positions.
         await self._db_idle.wait()
+        if self._consumer is not None:
+            await self._mirror(self._consumer, only=revoked)  # the group's offsets, before they move
         for tp in revoked:
             self._positions.pop(tp, None)
             self._positioned.discard(tp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -17,6 +17,7 @@ from shared.consumer import ClusterMismatchError, Delivery, Handler, IdempotentC
 from shared.db import consumer_positions, outbox
 from shared.envelope import Envelope, decode, encode
 from shared.events.catalogue import PROFILE_TOPIC, ProfileWithdrawn
+from shared.kafka_admin import admin_client
 from shared.messages import envelope_for
 from shared.settings import ServiceSettings
 from shared.testing import (
@@ -337,6 +338,62 @@ async def test_a_consumer_group_seeks_to_the_stored_positions_on_assignment(
         await wait_until(lambda: rebuild.metrics.processed >= 4, timeout=20)
         await asyncio.sleep(0.2)
         assert rebuild.metrics.processed == 4
+
+
+async def group_offsets(settings: ServiceSettings, group: str) -> dict[int, int]:
+    """Kafka's committed offsets of the (prefixed) group, per partition of the profile topic."""
+    async with admin_client(settings.kafka_bootstrap_servers) as admin:
+        offsets = await admin.list_consumer_group_offsets(group)
+    topic = settings.topic(PROFILE_TOPIC)
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def test_kafka_offsets_mirror_the_stored_positions_at_most_once_an_interval_and_on_stop(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    topic = settings.topic(PROFILE_TOPIC)
+    name, group = f"mir-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    consumer = consumer_for(db, settings, name=name, group_id=group, mirror_interval_s=3600)
+    await produce(settings, topic, [encode(envelope()) for _ in range(2)], key=KEY)
+    async with running(consumer):
+        await wait_until(lambda: consumer.metrics.processed >= 2, timeout=20)
+        first = await stored_positions(db, name)
+        # The first batch is mirrored at once; the next ones wait for the interval (an hour here).
+        await wait_until(lambda: _equal(group_offsets(settings, consumer.group_id or ""), first), timeout=10)
+        await produce(settings, topic, [encode(envelope()) for _ in range(3)], key=KEY)
+        await wait_until(lambda: consumer.metrics.processed >= 5, timeout=20)
+        await asyncio.sleep(0.5)
+        assert await group_offsets(settings, consumer.group_id or "") == first
+    # Stopping mirrors what is left: Kafka's offsets end where the database's positions do.
+    final = await stored_positions(db, name)
+    assert sum(final.values()) == sum(first.values()) + 3
+    assert await group_offsets(settings, consumer.group_id or "") == final
+
+
+async def test_a_revocation_mirrors_the_positions_of_the_partitions_it_takes_away(
+    consumed_table: PlatformDatabase, settings: ServiceSettings
+) -> None:
+    db = consumed_table
+    topic = settings.topic(PROFILE_TOPIC)
+    name, group = f"rev-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    first = consumer_for(db, settings, name=name, group_id=group, mirror_interval_s=3600)
+    await produce(settings, topic, [encode(envelope())], key=KEY)
+    async with running(first):
+        await wait_until(lambda: first.metrics.processed >= 1, timeout=20)
+        await produce(settings, topic, [encode(envelope()) for _ in range(2)], key=KEY)
+        await wait_until(lambda: first.metrics.processed >= 3, timeout=20)
+        stored = await stored_positions(db, name)
+        assert sum(stored.values()) == 3
+        # A second member joins: the group rebalances and the first gives its partitions back.
+        async with running(consumer_for(db, settings, name=name, group_id=group, mirror_interval_s=3600)):
+            await wait_until(
+                lambda: _equal(group_offsets(settings, first.group_id or ""), stored), timeout=20
+            )
+
+
+async def _equal(offsets: Awaitable[dict[int, int]], expected: dict[int, int]) -> bool:
+    return await offsets == expected
 
 
 async def test_losing_the_database_mid_batch_blames_no_message_and_resumes_from_the_stored_position(
