@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -348,36 +348,41 @@ async def group_offsets(settings: ServiceSettings, group: str) -> dict[int, int]
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
+def slow_mirror(db: PlatformDatabase, settings: ServiceSettings, name: str) -> IdempotentConsumer:
+    """A group member (group named after `name`) that mirrors into Kafka at most once an hour."""
+    return consumer_for(db, settings, name=name, group_id=f"g-{name}", mirror_interval_s=3600)
+
+
+async def mirrored(settings: ServiceSettings, consumer: IdempotentConsumer, expected: dict[int, int]) -> bool:
+    return await group_offsets(settings, consumer.group_id or "") == expected
+
+
 async def test_kafka_offsets_mirror_the_stored_positions_at_most_once_an_interval_and_on_stop(
     consumed_table: PlatformDatabase, settings: ServiceSettings
 ) -> None:
-    db = consumed_table
-    topic = settings.topic(PROFILE_TOPIC)
-    name, group = f"mir-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
-    consumer = consumer_for(db, settings, name=name, group_id=group, mirror_interval_s=3600)
+    db, topic, name = consumed_table, settings.topic(PROFILE_TOPIC), f"mir-{uuid.uuid4().hex[:6]}"
+    consumer = slow_mirror(db, settings, name)
     await produce(settings, topic, [encode(envelope()) for _ in range(2)], key=KEY)
     async with running(consumer):
         await wait_until(lambda: consumer.metrics.processed >= 2, timeout=20)
         first = await stored_positions(db, name)
         # The first batch is mirrored at once; the next ones wait for the interval (an hour here).
-        await wait_until(lambda: _equal(group_offsets(settings, consumer.group_id or ""), first), timeout=10)
+        await wait_until(lambda: mirrored(settings, consumer, first), timeout=10)
         await produce(settings, topic, [encode(envelope()) for _ in range(3)], key=KEY)
         await wait_until(lambda: consumer.metrics.processed >= 5, timeout=20)
         await asyncio.sleep(0.5)
-        assert await group_offsets(settings, consumer.group_id or "") == first
+        assert await mirrored(settings, consumer, first)
     # Stopping mirrors what is left: Kafka's offsets end where the database's positions do.
     final = await stored_positions(db, name)
     assert sum(final.values()) == sum(first.values()) + 3
-    assert await group_offsets(settings, consumer.group_id or "") == final
+    assert await mirrored(settings, consumer, final)
 
 
 async def test_a_revocation_mirrors_the_positions_of_the_partitions_it_takes_away(
     consumed_table: PlatformDatabase, settings: ServiceSettings
 ) -> None:
-    db = consumed_table
-    topic = settings.topic(PROFILE_TOPIC)
-    name, group = f"rev-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
-    first = consumer_for(db, settings, name=name, group_id=group, mirror_interval_s=3600)
+    db, topic, name = consumed_table, settings.topic(PROFILE_TOPIC), f"rev-{uuid.uuid4().hex[:6]}"
+    first = slow_mirror(db, settings, name)
     await produce(settings, topic, [encode(envelope())], key=KEY)
     async with running(first):
         await wait_until(lambda: first.metrics.processed >= 1, timeout=20)
@@ -386,14 +391,8 @@ async def test_a_revocation_mirrors_the_positions_of_the_partitions_it_takes_awa
         stored = await stored_positions(db, name)
         assert sum(stored.values()) == 3
         # A second member joins: the group rebalances and the first gives its partitions back.
-        async with running(consumer_for(db, settings, name=name, group_id=group, mirror_interval_s=3600)):
-            await wait_until(
-                lambda: _equal(group_offsets(settings, first.group_id or ""), stored), timeout=20
-            )
-
-
-async def _equal(offsets: Awaitable[dict[int, int]], expected: dict[int, int]) -> bool:
-    return await offsets == expected
+        async with running(slow_mirror(db, settings, name)):
+            await wait_until(lambda: mirrored(settings, first, stored), timeout=20)
 
 
 async def test_losing_the_database_mid_batch_blames_no_message_and_resumes_from_the_stored_position(
