@@ -305,6 +305,14 @@ async def driver_connection(source: AsyncSession | Transaction) -> asyncpg.Conne
     return await _begun((await connection.get_raw_connection()).dbapi_connection)
 
 
+async def reading_connection(source: AsyncSession | Transaction) -> asyncpg.Connection:
+    """Like `driver_connection`, for a statement that only reads: a unit of work's `Transaction` that
+    has not begun is not begun for it (`Transaction.reading`)."""
+    if isinstance(source, Transaction):
+        return await source.reading()
+    return await driver_connection(source)
+
+
 async def _begun(adapted: Any) -> asyncpg.Connection:
     """The asyncpg connection under SQLAlchemy's adapter `adapted`, its transaction begun."""
     if adapted._transaction is None and adapted.isolation_level != "autocommit":
@@ -328,7 +336,7 @@ class Transaction:
     transaction; once there is a session, it commits and rolls back the transaction.
     """
 
-    __slots__ = ("_adapted", "_bound", "_engine", "_pooled", "_session", "_session_factory")
+    __slots__ = ("_adapted", "_bound", "_engine", "_pooled", "_sealed", "_session", "_session_factory")
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -339,20 +347,65 @@ class Transaction:
         self._adapted: Any = None  # SQLAlchemy's asyncpg adapter under it
         self._bound: AsyncConnection | None = None  # the session's connection over `_pooled`
         self._session: AsyncSession | None = None
+        self._sealed = False  # its one write committed by itself (`unbegun_connection`)
 
     async def connection(self) -> asyncpg.Connection:
         """The asyncpg connection, inside this transaction (checked out and begun if need be)."""
+        self._check_open()
         if self._session is not None or self._engine is None:
             return await driver_connection(self.session)
+        return await _begun(await self._checked_out())
+
+    async def reading(self) -> asyncpg.Connection:
+        """The asyncpg connection for a statement that only reads: in this transaction once it has
+        begun, else outside any, so that a command whose reads come before its writes sends no BEGIN
+        for them. Each statement of a READ COMMITTED transaction reads its own snapshot anyway; what
+        a transaction adds to reads (locks, `SET LOCAL`) goes through `session` or `connection()`,
+        which begin it."""
+        if self._session is not None or self._engine is None:
+            return await driver_connection(self.session)
+        adapted = await self._checked_out()
+        driver: asyncpg.Connection = adapted._connection
+        return driver
+
+    async def unbegun_connection(self) -> asyncpg.Connection | None:
+        """The connection outside any transaction while nothing has begun (no statement through
+        `connection()`, no session), else None: for a unit of work whose only write is one statement,
+        which then commits by itself. The caller `seal()`s the transaction once that write succeeded."""
+        if self._sealed or self._session is not None or self._engine is None:
+            return None
+        adapted = await self._checked_out()
+        if adapted._transaction is not None:
+            return None
+        driver: asyncpg.Connection = adapted._connection
+        return driver
+
+    def seal(self) -> None:
+        """The write sent on `unbegun_connection()` has committed: nothing more may be written here."""
+        self._sealed = True
+
+    @property
+    def sealed(self) -> bool:
+        return self._sealed
+
+    def _check_open(self) -> None:
+        if self._sealed:
+            raise RuntimeError(
+                "this transaction's one write has committed by itself: nothing more can join it"
+            )
+
+    async def _checked_out(self) -> Any:
+        assert self._engine is not None
         if self._adapted is None:
             self._pooled = await self._engine.raw_connection()
             self._adapted = self._pooled.dbapi_connection
-        return await _begun(self._adapted)
+        return self._adapted
 
     @property
     def session(self) -> AsyncSession:
         """An ORM session in this transaction (on the connection `connection()` took, if it did)."""
         if self._session is None:
+            self._check_open()
             if self._pooled is None or self._engine is None:
                 self._session = self._session_factory()
             else:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Transaction, driver_connection, event_store, snapshots
+from shared.db import Transaction, driver_connection, event_store, reading_connection, snapshots
 from shared.envelope import Envelope, decode, encode
 
 _TAKE_BACK_SQL: Final = "DELETE FROM event_store WHERE event_id = ANY($1::uuid[])"
@@ -225,6 +225,7 @@ class EventStore:
         outbox: Sequence[OutboxRow] = (),
         also: Sequence[Followup] = (),
         encoded: Sequence[bytes] | None = None,
+        alone: bool = False,
     ) -> list[Envelope]:
         """Append `envelopes` as versions `expected_version + 1, + 2, ...` of `stream_id`.
 
@@ -232,6 +233,11 @@ class EventStore:
         every event was: nothing of them is written when this raises; so are the `also` writes (the
         aggregate's projection, its snapshot): one round trip for all of it. `encoded`: the stamped
         envelopes already through `encode` (the unit of work has them for the outbox), else encoded here.
+        `alone`: this is the transaction's last write. When nothing has begun yet and there is one
+        event, the statement then runs outside a transaction and commits by itself (saving a BEGIN and
+        a COMMIT, two round trips of every command), and the transaction is sealed. One event only:
+        a statement that lost part of a multi-event race has to be taken back, which needs a
+        transaction.
 
         Returns the envelopes as stored (`aggregateid` = stream id, `aggregateversion` set). Raises
         `ConcurrencyError` when the stream is not at `expected_version`, or when a concurrent
@@ -250,7 +256,10 @@ class EventStore:
         # holds the same (stream_id, version) keys, so the insert waits for it and then, once it has
         # committed, skips those rows (ON CONFLICT DO NOTHING) instead of failing: no savepoint is
         # needed to keep the caller's transaction usable.
-        connection = await driver_connection(session)
+        unbegun = None
+        if alone and len(stamped) == 1 and isinstance(session, Transaction):
+            unbegun = await session.unbegun_connection()
+        connection = unbegun or await driver_connection(session)
         arguments = [
             stream_id,
             expected_version,
@@ -275,6 +284,9 @@ class EventStore:
                 # back ours, which only this transaction sees, so that nothing is written.
                 await connection.execute(_TAKE_BACK_SQL, [env.id for env in stamped])
             raise ConcurrencyError(stream_id, expected_version)
+        if unbegun is not None:
+            assert isinstance(session, Transaction)
+            session.seal()
         return stamped
 
     async def load(
@@ -282,7 +294,7 @@ class EventStore:
     ) -> list[Envelope]:
         """The stream's events in version order (from `after_version + 1`, e.g. after a snapshot)."""
         # Every command of a repository without snapshots: asyncpg directly (see `driver_connection`).
-        connection = await driver_connection(session)
+        connection = await reading_connection(session)
         return [decode(row[0]) for row in await connection.fetch(_LOAD_SQL, stream_id, after_version)]
 
     async def load_from_snapshot(
@@ -303,7 +315,7 @@ class EventStore:
         """The stream's latest snapshot of `kind` (None if there is none), its events after it, and the
         values of the `also` expressions (scalar subqueries whose parameters are `$3...`, `args`) read
         in the same round trip (e.g. the aggregate's data key)."""
-        connection = await driver_connection(session)
+        connection = await reading_connection(session)
         sql = _LOAD_FROM_SNAPSHOT_SQL.format(also="".join(f", {expression}" for expression in also))
         row = await connection.fetchrow(sql, stream_id, kind, *args)
         version, state, bodies = row[0], row[1], row[2]

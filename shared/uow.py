@@ -77,6 +77,8 @@ class UnitOfWork:
         self._flushed_outbox = False
         self._after_commit: list[AfterCommit] = []
         self._correlation_id: str | None = None
+        # Set by a caller that knows the next append is the last write (`one_write_commits_alone`).
+        self.last_append_commits = False
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -194,7 +196,14 @@ class UnitOfWork:
             for event, envelope, payload in zip(events, envelopes, encoded, strict=True)
         ]
         stored = await self.events.append(
-            self.tx, stream_id, expected_version, envelopes, rows, also=also, encoded=encoded
+            self.tx,
+            stream_id,
+            expected_version,
+            envelopes,
+            rows,
+            also=also,
+            encoded=encoded,
+            alone=self.last_append_commits,
         )
         self._outbox_rows = []
         self._flushed_outbox = self._flushed_outbox or bool(rows)
@@ -274,6 +283,16 @@ class ServiceUnitOfWork:
 
     async def commit(self) -> None:
         await self.inner.commit()
+
+
+def one_write_commits_alone(uow: UnitOfWork | ServiceUnitOfWork | object) -> None:
+    """Declare that the unit of work's next append is its last write (a command runner that will
+    record nothing after the handler, e.g. no Idempotency-Key). If nothing was written before it, that
+    append then commits by itself, one statement without BEGIN and COMMIT (`EventStore.append`), and
+    anything written after it raises. Other kinds of unit of work are left as they are."""
+    inner = uow.inner if isinstance(uow, ServiceUnitOfWork) else uow
+    if isinstance(inner, UnitOfWork) and not isinstance(inner, BatchUnitOfWork):
+        inner.last_append_commits = True
 
 
 W = TypeVar("W")

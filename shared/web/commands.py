@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.idempotency import REPLAYED_HEADER, IdempotencyKeys, request_fingerprint
+from shared.uow import one_write_commits_alone
 from shared.web.conditional import etag_header
 
 __all__ = ["IdempotentCommand", "answer_headers"]
@@ -155,10 +156,13 @@ class IdempotentCommand:
         answer (`shape(result)`, a pydantic model or a dict), record it under the key, and commit."""
         async with uow_factory() as uow:
             # Without a key, no session: the command's statements go through the unit of work's
-            # connection alone (`shared.db.Transaction`).
+            # connection alone (`shared.db.Transaction`), and its one append, written after its reads,
+            # commits by itself (nothing is recorded after it).
             replayed = None if self.key is None else await self.replay(uow.session)
             if replayed is not None:
                 return replayed
+            if self.key is None:
+                one_write_commits_alone(uow)
             answer = _json(shape(await work(uow)))
             if self.key is not None:
                 await self.record(uow.session, answer)
