@@ -63,6 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import context, kafka_admin
 from shared.cooperative import in_slices
+from shared.db import Transaction
 from shared.decisions import (
     MAX_RETRIES,
     Action,
@@ -147,9 +148,10 @@ class _InfrastructureError(Exception):
     """Database or Kafka failed under us: retry the batch later, blame no message."""
 
 
-_CLAIM = sa.text(
+# On the batch's asyncpg connection (numbered parameters), like the positions: once per batch.
+_CLAIM = (
     "INSERT INTO processed_messages (consumer, event_id) "
-    "SELECT :consumer, unnest(CAST(:ids AS text[])) "
+    "SELECT $1, unnest($2::text[]) "
     "ON CONFLICT DO NOTHING RETURNING event_id"
 )
 
@@ -529,7 +531,7 @@ class IdempotentConsumer:
         try:
             async with self._uow() as uow:
                 ids = [p.delivery.envelope.id for p in batch.pending]
-                fresh = await self._claim(uow.session, ids) if ids else set()
+                fresh = await self._claim(uow.tx, ids) if ids else set()
                 batched: list[_Pending] = []
                 for pending in batch.pending:
                     event_id = pending.delivery.envelope.id
@@ -543,7 +545,7 @@ class IdempotentConsumer:
                         await self._call(pending, pending.handler, uow)
                     applied += 1
                 await self._call_batch(batched, uow)
-                await self._save_positions(uow.session, batch.advance)
+                await self._save_positions(uow.tx, batch.advance)
                 await uow.commit_batch()
         finally:
             self._db_idle.set()
@@ -562,7 +564,7 @@ class IdempotentConsumer:
                 self._db_idle.clear()
                 try:
                     async with self._uow() as uow:
-                        if not await self._claim(uow.session, [pending.delivery.envelope.id]):
+                        if not await self._claim(uow.tx, [pending.delivery.envelope.id]):
                             self.metrics.duplicates += 1
                         elif pending.handler is None:
                             await self._call_batch([pending], uow)
@@ -570,7 +572,7 @@ class IdempotentConsumer:
                         else:
                             await self._call(pending, pending.handler, uow)
                             self.metrics.processed += 1
-                        await self._save_positions(uow.session, {tp: record.offset + 1})
+                        await self._save_positions(uow.tx, {tp: record.offset + 1})
                         await uow.commit_batch()
                     error = None
                     break
@@ -623,7 +625,7 @@ class IdempotentConsumer:
         self._db_idle.clear()
         try:
             async with self._uow() as uow:
-                await self._save_positions(uow.session, batch.advance)
+                await self._save_positions(uow.tx, batch.advance)
                 await uow.commit_batch()
         except Exception as exc:
             raise _InfrastructureError("the database is unreachable") from exc
@@ -650,13 +652,13 @@ class IdempotentConsumer:
             self._session_factory, self.settings, self._clock, on_outbox_commit=self.on_outbox_commit
         )
 
-    async def _claim(self, session: AsyncSession, ids: list[str]) -> set[str]:
+    async def _claim(self, tx: Transaction, ids: list[str]) -> set[str]:
         """Record the event ids as processed; return those not recorded before."""
-        result = await session.execute(_CLAIM, {"consumer": self.name, "ids": ids})
-        return set(result.scalars())
+        connection = await tx.connection()
+        return {row[0] for row in await connection.fetch(_CLAIM, self.name, ids)}
 
-    async def _save_positions(self, session: AsyncSession, advance: Mapping[TopicPartition, int]) -> None:
-        await self._stored.save(session, self._cluster_id, advance)
+    async def _save_positions(self, tx: Transaction, advance: Mapping[TopicPartition, int]) -> None:
+        await self._stored.save(tx, self._cluster_id, advance)
 
     async def _infrastructure_failed(self, exc: BaseException) -> bool:
         """Was `exc` the database going away rather than the handler's own fault?"""

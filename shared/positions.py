@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from aiokafka import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import Transaction, driver_connection
+
 
 class ClusterMismatchError(RuntimeError):
     """The stored positions belong to another Kafka cluster: their offsets mean nothing here."""
@@ -25,10 +27,11 @@ class ClusterMismatchError(RuntimeError):
 
 # GREATEST: a consumer that lost its partitions in a rebalance may commit once more; it must not move
 # the new owner's position backwards.
-_SAVE = sa.text(
+# Sent on the driver connection (asyncpg's numbered parameters): once per batch of every consumer.
+_SAVE = (
     "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, cluster_id, updated_at) "
-    "SELECT :consumer, u.topic, u.partition, u.next_offset, :cluster_id, now() "
-    "FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]), CAST(:offsets AS bigint[])) "
+    "SELECT $1, u.topic, u.partition, u.next_offset, $2, now() "
+    "FROM unnest($3::text[], $4::int[], $5::bigint[]) "
     "AS u(topic, partition, next_offset) "
     "ON CONFLICT (consumer, topic, partition) DO UPDATE SET "
     "next_offset = GREATEST(consumer_positions.next_offset, EXCLUDED.next_offset), "
@@ -59,21 +62,25 @@ class ConsumerPositions:
         return {tp: o for tp, o in stored.items() if tp in wanted}
 
     async def save(
-        self, session: AsyncSession, cluster_id: str | None, advance: Mapping[TopicPartition, int]
+        self,
+        source: AsyncSession | Transaction,
+        cluster_id: str | None,
+        advance: Mapping[TopicPartition, int],
     ) -> None:
-        """Move the positions forward (never back) to `advance`, in the caller's transaction."""
+        """Move the positions forward (never back) to `advance`, in the caller's transaction (a unit of
+        work's `Transaction` or a session): on the asyncpg connection under it, without SQLAlchemy's
+        statement path, as every batch of every consumer sends it."""
         if not advance:
             return
         tps = sorted(advance)
-        await session.execute(
+        connection = await driver_connection(source)
+        await connection.execute(
             _SAVE,
-            {
-                "consumer": self.consumer,
-                "cluster_id": cluster_id,
-                "topics": [tp.topic for tp in tps],
-                "partitions": [tp.partition for tp in tps],
-                "offsets": [advance[tp] for tp in tps],
-            },
+            self.consumer,
+            cluster_id,
+            [tp.topic for tp in tps],
+            [tp.partition for tp in tps],
+            [advance[tp] for tp in tps],
         )
 
     async def check_cluster(self, session: AsyncSession, cluster_id: str, *, where: str) -> None:
