@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -128,27 +130,30 @@ class SubscriptionRepository:
 # -- the fan-out ----------------------------------------------------------------------------------
 
 
-async def enabled_targets(session: AsyncSession) -> list[Target]:
-    c = subscriptions.c
-    rows = await session.execute(
-        sa.select(c.id, c.subscriber, c.role, c.province, c.event_types, c.candidates).where(
-            c.enabled.is_(True), c.deleted.is_(False)
-        )
-    )
+# The fan-out's three statements of every batch (`enabled_targets`, `nominating_provinces`,
+# `record_events`) go to asyncpg on the unit of work's connection, without SQLAlchemy's statement
+# path: with the consumer's own claim and positions there too, a batch opens no ORM session at all.
+_ENABLED_TARGETS = (
+    "SELECT id, subscriber, role, province, event_types::text, candidates::text FROM subscriptions "
+    "WHERE enabled AND NOT deleted"
+)
+_NOMINATING_PROVINCES = "SELECT profile_id, province FROM nominations WHERE profile_id = ANY($1::text[])"
+
+
+async def enabled_targets(connection: asyncpg.Connection) -> list[Target]:
     return [
-        Target(r.id, r.subscriber, r.role, r.province, tuple(r.event_types), frozenset(r.candidates))
-        for r in rows
+        Target(r[0], r[1], r[2], r[3], tuple(orjson.loads(r[4])), frozenset(orjson.loads(r[5])))
+        for r in await connection.fetch(_ENABLED_TARGETS)
     ]
 
 
-async def nominating_provinces(session: AsyncSession, profile_ids: Iterable[str]) -> dict[str, str | None]:
+async def nominating_provinces(
+    connection: asyncpg.Connection, profile_ids: Iterable[str]
+) -> dict[str, str | None]:
     ids = list(set(profile_ids))
     if not ids:
         return {}
-    rows = await session.execute(
-        sa.select(nominations.c.profile_id, nominations.c.province).where(nominations.c.profile_id.in_(ids))
-    )
-    return {r.profile_id: r.province for r in rows}
+    return {r[0]: r[1] for r in await connection.fetch(_NOMINATING_PROVINCES, ids)}
 
 
 async def save_nominations(session: AsyncSession, changes: dict[str, str | None], now: datetime) -> None:
@@ -182,31 +187,26 @@ async def forget_person(session: AsyncSession, profile_id: str, keep_event_id: s
 
 # Every event of the five topics is logged, so this runs for every batch the fan-out consumes: one fixed
 # statement over arrays (compiled once), not a multi-row INSERT compiled anew for each batch size.
-_RECORD_EVENTS = sa.text(
-    """
+_RECORD_EVENTS = """
     INSERT INTO events (event_id, type, time, ordering_key, envelope)
     SELECT u.event_id, u.type, u.time, u.ordering_key, CAST(u.envelope AS jsonb)
-    FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:times AS timestamptz[]),
-                CAST(:keys AS text[]), CAST(:envelopes AS text[]))
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
          WITH ORDINALITY AS u(event_id, type, time, ordering_key, envelope, n)
     ORDER BY u.n
     ON CONFLICT DO NOTHING
-    """
-)
+"""
 
 
-async def record_events(session: AsyncSession, rows: Sequence[Row]) -> None:
+async def record_events(connection: asyncpg.Connection, rows: Sequence[Row]) -> None:
     """Log the events (`ports.Deliveries.record_events`), positions in the order given."""
     if rows:
-        await session.execute(
+        await connection.execute(
             _RECORD_EVENTS,
-            {
-                "ids": [row["event_id"] for row in rows],
-                "types": [row["type"] for row in rows],
-                "times": [row["time"] for row in rows],
-                "keys": [row["ordering_key"] for row in rows],
-                "envelopes": [row["envelope"].decode() for row in rows],
-            },
+            [row["event_id"] for row in rows],
+            [row["type"] for row in rows],
+            [row["time"] for row in rows],
+            [row["ordering_key"] for row in rows],
+            [row["envelope"].decode() for row in rows],
         )
 
 

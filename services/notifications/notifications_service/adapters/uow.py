@@ -3,6 +3,7 @@ repositories over its session (`notifications_service.application.ports`)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -12,26 +13,33 @@ from notifications_service.adapters import repository
 from notifications_service.adapters.repository import SubscriptionRepository
 from notifications_service.adapters.secrets import SecretBox
 from notifications_service.application.ports import Row, Target
+from shared.db import Transaction
 from shared.uow import ServiceUnitOfWork, UnitOfWork, wrapped_uow
 
 
 class SqlDeliveries:
-    """`application.ports.Deliveries` over the session (the SQL is `adapters.repository`'s)."""
+    """`application.ports.Deliveries` in the unit of work's transaction (the SQL is
+    `adapters.repository`'s): the fan-out's per-batch statements on its asyncpg connection, the rest
+    through an ORM session on that same connection, made on first use."""
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    @property
+    def session(self) -> Any:
+        return self._tx.session
 
     def pending_row(self, subscription_id: str, event_id: str, ordering_key: str, now: datetime) -> Row:
         return repository.pending_delivery_row(subscription_id, event_id, ordering_key, now)
 
     async def record_events(self, rows: Sequence[Row]) -> None:
-        await repository.record_events(self.session, rows)
+        await repository.record_events(await self._tx.connection(), rows)
 
     async def enabled_targets(self) -> list[Target]:
-        return await repository.enabled_targets(self.session)
+        return await repository.enabled_targets(await self._tx.connection())
 
     async def nominating_provinces(self, profile_ids: Iterable[str]) -> dict[str, str | None]:
-        return await repository.nominating_provinces(self.session, profile_ids)
+        return await repository.nominating_provinces(await self._tx.connection(), profile_ids)
 
     async def save_nominations(self, changes: dict[str, str | None], now: datetime) -> None:
         await repository.save_nominations(self.session, changes, now)
@@ -71,8 +79,13 @@ class NotificationsUnitOfWork(ServiceUnitOfWork):
 
     def __init__(self, inner: UnitOfWork, box: SecretBox) -> None:
         super().__init__(inner)
-        self.subscriptions = SubscriptionRepository(inner.session, box)
-        self.deliveries = SqlDeliveries(inner.session)
+        self._box = box
+        self.deliveries = SqlDeliveries(inner.tx)
+
+    @functools.cached_property
+    def subscriptions(self) -> SubscriptionRepository:
+        # Made when first asked for: its session would otherwise be opened for every fan-out batch.
+        return SubscriptionRepository(self.inner.session, self._box)
 
 
 def notifications_uow(
