@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ranking_service.adapters.tables import ranking_profiles, ranking_rules
+from ranking_service.adapters.tables import ranking_rules
 from ranking_service.application.ports import RulesRow, Slots, StoredStanding
 from ranking_service.domain.candidate import (
     CandidateRow,
@@ -23,7 +23,7 @@ from ranking_service.domain.candidate import (
 from ranking_service.domain.pool import PoolRow
 from ranking_service.domain.scoring import Scored
 from ranking_service.domain.view import CandidateInfo
-from shared.db import consumer_positions
+from shared.db import Transaction, consumer_positions, driver_connection
 from shared.leadership import advisory_key
 
 # (column, PostgreSQL array type of the unnest parameter, cast of the element on insert)
@@ -58,18 +58,32 @@ _NAMES: Final = [name for name, _, _ in _COLUMNS]
 COPY_COLUMNS: Final = [*_NAMES, "updated_at"]
 
 
-def _upsert_sql() -> sa.TextClause:
-    params = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind, _ in _COLUMNS)
+# The consumer's statements of every batch (the rules lock, the locked read and the upsert) go to
+# asyncpg on the unit of work's connection (numbered parameters), without SQLAlchemy's statement path.
+def _upsert_sql() -> str:
+    params = ", ".join(f"${n}::{kind}[]" for n, (_, kind, _) in enumerate(_COLUMNS, start=1))
     selected = ", ".join(f"u.{name}{cast}" for name, _, cast in _COLUMNS)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _NAMES if name != "profile_id")
-    return sa.text(
+    return (
         f"INSERT INTO ranking_profiles ({', '.join(_NAMES)}, updated_at) "
-        f"SELECT {selected}, :now FROM unnest({params}) AS u({', '.join(_NAMES)}) "
+        f"SELECT {selected}, ${len(_COLUMNS) + 1} FROM unnest({params}) AS u({', '.join(_NAMES)}) "
         f"ON CONFLICT (profile_id) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at"
     )
 
 
+def _lock_sql() -> str:
+    # JSON columns as text, decoded here: the same values whatever codecs the connection has.
+    columns = ", ".join(f"{name}::text" if cast == "::jsonb" else name for name, _, cast in _COLUMNS)
+    # One lock order for every writer (sorted ids): no deadlocks.
+    return (
+        f"SELECT {columns} FROM ranking_profiles WHERE profile_id = ANY($1::text[]) "
+        "ORDER BY profile_id FOR UPDATE"
+    )
+
+
 _UPSERT: Final = _upsert_sql()
+_LOCK: Final = _lock_sql()
+_JSON_COLUMNS: Final = frozenset(name for name, _, cast in _COLUMNS if cast == "::jsonb")
 POOL_READ_CHUNK: Final = 20_000
 
 RULES_LOCK: Final = advisory_key("ranking-rules")
@@ -77,8 +91,8 @@ RULES_LOCK: Final = advisory_key("ranking-rules")
 scores with the rules committed before it began, and nothing scored with the old rules commits after
 the activation (whose sweeps then find every row they must rescore)."""
 
-_SCORING_RULES: Final = sa.text(
-    "SELECT pg_advisory_xact_lock_shared(:key), (SELECT version FROM ranking_rules WHERE id = 1)"
+_SCORING_RULES: Final = (
+    "SELECT pg_advisory_xact_lock_shared($1), (SELECT version FROM ranking_rules WHERE id = 1)"
 )
 _SLOT: Final = "((hashtext(profile_id) & 2147483647) % :slots_of)"
 """A profile's rescoring slot (PostgreSQL's own hash of its id modulo the profile topic's partition
@@ -97,22 +111,23 @@ def _json(value: Any) -> str | None:
 
 
 class SqlProjectionStore:
-    """`ProjectionStore` over the caller's session (its transaction)."""
+    """`ProjectionStore` in the caller's transaction: a unit of work's `Transaction` (an ORM session
+    on its connection made only if a query needs one) or a session."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, source: AsyncSession | Transaction) -> None:
+        self._source = source
+
+    @property
+    def session(self) -> AsyncSession:
+        source = self._source
+        return source.session if isinstance(source, Transaction) else source
 
     async def lock(self, profile_ids: Sequence[str]) -> dict[str, CandidateRow]:
         if not profile_ids:
             return {}
-        query = (
-            sa.select(ranking_profiles)
-            .where(ranking_profiles.c.profile_id == sa.any_(sa.cast(sorted(profile_ids), sa.ARRAY(sa.Text))))
-            .order_by(ranking_profiles.c.profile_id)  # one lock order for every writer: no deadlocks
-            .with_for_update()
-        )
-        result = await self.session.execute(query)
-        return {row.profile_id: _candidate(row._mapping) for row in result}
+        connection = await driver_connection(self._source)
+        rows = await connection.fetch(_LOCK, sorted(profile_ids))
+        return {row["profile_id"]: _candidate(_decoded(row)) for row in rows}
 
     async def save(self, rows: Sequence[CandidateRow], now: datetime) -> None:
         if not rows:
@@ -121,11 +136,13 @@ class SqlProjectionStore:
         for row in rows:
             for name, value in _values(row).items():
                 columns[name].append(value)
-        await self.session.execute(_UPSERT, {**columns, "now": now})
+        connection = await driver_connection(self._source)
+        await connection.execute(_UPSERT, *(columns[name] for name in _NAMES), now)
 
     async def scoring_rules(self) -> str | None:
-        result = await self.session.execute(_SCORING_RULES, {"key": RULES_LOCK})
-        version: str | None = result.one()[1]
+        connection = await driver_connection(self._source)
+        row = await connection.fetchrow(_SCORING_RULES, RULES_LOCK)
+        version: str | None = row[1]
         return version
 
     async def due(self, now: datetime, limit: int, slots: Slots | None = None) -> list[str]:
@@ -292,6 +309,14 @@ def _json_tuple(values: tuple[str, ...]) -> str:
             _TUPLE_TEXTS.clear()
         text = _TUPLE_TEXTS[values] = orjson.dumps(list(values)).decode()
     return text
+
+
+def _decoded(record: Any) -> dict[str, Any]:
+    """A locked row by column, its JSON columns (read as text) decoded."""
+    return {
+        name: orjson.loads(value) if name in _JSON_COLUMNS and value is not None else value
+        for name, value in record.items()
+    }
 
 
 def _candidate(row: Any) -> CandidateRow:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ranking_service.domain.candidate import CandidateRow
 from ranking_service.domain.pool import PoolRow
 from ranking_service.domain.view import CandidateInfo
+from shared.db import Transaction
 
 Slots = tuple[frozenset[int], int]
 """The rescoring share of one instance: (its partitions of the profile topic, the topic's partition
@@ -96,5 +97,5 @@ class ProjectionStore(RowStore, Protocol):
         ...
 
 
-RowStoreFactory = Callable[[AsyncSession], RowStore]
+RowStoreFactory = Callable[[AsyncSession | Transaction], RowStore]
 StoreFactory = Callable[[AsyncSession], ProjectionStore]

@@ -160,7 +160,7 @@ class RankingProjection:
         Done in slices of `SLICE_PROFILES` ids, in the order given (sorted by the callers: one lock
         order for every writer), all in the caller's transaction.
         """
-        store = self.store_for(uow.session)
+        store = self.store_for(uow.tx)
         now = self.clock.now()
         # The rules committed now, held against an activation until this transaction ends (every
         # instance scores with the database's rules, whatever its view has heard yet).
