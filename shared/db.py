@@ -374,11 +374,8 @@ class Transaction:
         which then commits by itself. The caller `seal()`s the transaction once that write succeeded."""
         if self._sealed or self._session is not None or self._engine is None:
             return None
-        adapted = await self._checked_out()
-        if adapted._transaction is not None:
-            return None
-        driver: asyncpg.Connection = adapted._connection
-        return driver
+        connection = await self.reading()
+        return None if connection.is_in_transaction() else connection
 
     def seal(self) -> None:
         """The write sent on `unbegun_connection()` has committed: nothing more may be written here."""
