@@ -701,7 +701,7 @@ class IdempotentConsumer:
             offsets, self._unmirrored = self._unmirrored, {}
         else:
             offsets = {tp: self._unmirrored.pop(tp) for tp in only if tp in self._unmirrored}
-        if not offsets or self.group_id is None:
+        if not offsets:  # (only a group's consumer notes positions: `_commit_kafka`)
             return
         self._next_mirror = time.monotonic() + self._mirror_interval_s
         try:

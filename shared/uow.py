@@ -285,11 +285,12 @@ class ServiceUnitOfWork:
         await self.inner.commit()
 
 
-def one_write_commits_alone(uow: UnitOfWork | ServiceUnitOfWork | object) -> None:
+def one_write_commits_alone(uow: object) -> None:
     """Declare that the unit of work's next append is its last write (a command runner that will
     record nothing after the handler, e.g. no Idempotency-Key). If nothing was written before it, that
     append then commits by itself, one statement without BEGIN and COMMIT (`EventStore.append`), and
-    anything written after it raises. Other kinds of unit of work are left as they are."""
+    anything written after it raises. `uow` is whatever a command runner's factory opened: a
+    `UnitOfWork`, a service's wrapper of one, or something else, which is left as it is."""
     inner = uow.inner if isinstance(uow, ServiceUnitOfWork) else uow
     if isinstance(inner, UnitOfWork) and not isinstance(inner, BatchUnitOfWork):
         inner.last_append_commits = True
