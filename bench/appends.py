@@ -66,10 +66,15 @@ def profile_envelope() -> Envelope:
     return envelope_for(event, source="ee/bench", time=now)
 
 
+# A URL without a host means this machine's server over its Unix socket (what asyncpg, and so the
+# services and the event store here, then use): the peers are given the same transport.
+LOCAL_SOCKET_DIR = "/var/run/postgresql"
+
+
 def _server(dsn: str) -> dict[str, Any]:
     url = make_url(dsn)
     return {
-        "host": url.host or "127.0.0.1",
+        "host": url.host or str(url.query.get("host") or LOCAL_SOCKET_DIR),
         "port": url.port or 5432,
         "user": url.username or "ee",
         "password": url.password or "",

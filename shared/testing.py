@@ -97,7 +97,7 @@ async def fresh_platform_database(settings: ServiceSettings) -> AsyncIterator[Pl
     try:
         await create_database(settings.database_url)
     except OSError as exc:
-        host = make_url(settings.database_url).host
+        host = make_url(settings.database_url).host or "this machine's Unix socket"
         raise RuntimeError(
             f"PostgreSQL does not answer at {host} ({exc}): start it with `make test` or "
             "`deploy/local/postgres.sh start`"

@@ -12,8 +12,10 @@
 #   deploy/local/postgres.sh dropdbs [SUFFIX]   drop them (connections are terminated)
 #
 # Everything runs as root (or through `sudo -n`): the server belongs to the postgres user and is
-# administered over its Unix socket with peer authentication. Services and tests connect over TCP:
-# postgresql://ee:ee@127.0.0.1:5432/<db> (scram-sha-256).
+# administered over its Unix socket with peer authentication. Services connect as ee over the Unix
+# socket by default (postgresql://ee:ee@/<db>: no host), which `start` lets ee do with its password
+# (a `local all ee scram-sha-256` line in pg_hba.conf, ahead of Debian's `local all all peer`); a URL
+# naming 127.0.0.1:5432 connects over TCP (scram-sha-256), as some tests do.
 #
 # External databases: when EE_<SERVICE>_DATABASE_URL (EE_PROFILE_DATABASE_URL, EE_RANKING_..., EE_DRAWS_...,
 # EE_APPLICATIONS_...) names a host other than 127.0.0.1/localhost, that database is not managed here;
@@ -178,6 +180,24 @@ END
 SQL
 }
 
+# ee logs in with its password over the Unix socket too. Debian's pg_hba.conf has `local all all peer`,
+# which would ask for an OS user named ee: our line goes before the first `local` line.
+ensure_socket_login() {
+    local hba line
+    hba="$(pg_scalar "SHOW hba_file")"
+    line="local   all             $ROLE                                      scram-sha-256"
+    if as_root grep -Eq "^local[[:space:]]+all[[:space:]]+$ROLE[[:space:]]+scram-sha-256" "$hba"; then
+        return 0
+    fi
+    if as_root grep -Eq '^local[[:space:]]' "$hba"; then
+        as_root sed -i "0,/^local[[:space:]]/s//$line\n&/" "$hba"
+    else
+        printf '%s\n' "$line" | as_root tee -a "$hba" >/dev/null
+    fi
+    pg_scalar "SELECT pg_reload_conf()" >/dev/null
+    log "pg_hba.conf: $ROLE may log in with its password over the Unix socket"
+}
+
 take_lock() {
     mkdir -p "$EE_LOCAL"
     exec 8>"$EE_LOCAL/.postgres.lock"
@@ -201,6 +221,7 @@ cmd_start() {
     wait_accepting
     ensure_max_connections
     ensure_role
+    ensure_socket_login
     log "cluster $PG_VERSION/$PG_CLUSTER accepting connections on $PG_HOST:$PG_PORT" \
         "(max_connections $MAX_CONNECTIONS, role $ROLE) after $(( $(now_ms) - t0 ))ms"
 }
@@ -270,8 +291,11 @@ cmd_createdbs() {
             created+=("$db")
         fi
     done < <(local_dbs "$suffix")
-    # Prove the way services connect (TCP, password) works.
-    local probe="${created[0]:-${existing[0]:-postgres}}"
+    # Prove the ways services and tests connect (the Unix socket and TCP, with the password) work.
+    local probe="${created[0]:-${existing[0]:-postgres}}" socket_dir
+    socket_dir="$(pg_scalar "SHOW unix_socket_directories" | cut -d, -f1)"
+    PGPASSWORD="$ROLE_PASSWORD" psql -X -q -h "$socket_dir" -p "$PG_PORT" -U "$ROLE" -d "$probe" -tAc 'SELECT 1' \
+        >/dev/null || die "cannot log in as $ROLE over the Unix socket ($socket_dir): check pg_hba.conf"
     PGPASSWORD="$ROLE_PASSWORD" psql -X -q -h "$PG_HOST" -p "$PG_PORT" -U "$ROLE" -d "$probe" -tAc 'SELECT 1' \
         >/dev/null || die "cannot log in as $ROLE over TCP ($PG_HOST:$PG_PORT): check pg_hba.conf"
     log "databases ready (owner $ROLE):${created[*]:+ created ${created[*]}}${existing[*]:+ existing ${existing[*]}}"

@@ -59,7 +59,7 @@ def test_defaults() -> None:
     assert settings.env == "development" and not settings.is_production
     assert settings.auth_secret == DEV_SECRET
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
-    assert settings.database_url == "postgresql+asyncpg://ee:ee@127.0.0.1:5432/profile"
+    assert settings.database_url == "postgresql+asyncpg://ee:ee@/profile"
     assert settings.database_name == "profile"
     assert (settings.db_pool_size, settings.db_max_overflow, settings.relay_poll_interval_ms) == (10, 2, 20)
     assert settings.relay_idle_poll_max_ms == 200
@@ -90,7 +90,7 @@ def test_per_service_variables_reach_only_their_service(monkeypatch: pytest.Monk
 def test_generic_names_other_tools_set_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://someone:else@elsewhere/app")
     monkeypatch.setenv("EE_DATABASE_URL", "postgresql://someone:else@elsewhere/app")
-    assert ProfileSettings().database_url.endswith("@127.0.0.1:5432/profile")
+    assert ProfileSettings().database_url == "postgresql+asyncpg://ee:ee@/profile"
 
 
 def test_common_variables(monkeypatch: pytest.MonkeyPatch) -> None:
