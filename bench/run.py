@@ -216,6 +216,13 @@ def parse_args(argv: Sequence[str] | None) -> Config:
 # ============================================================================================
 
 
+def _loaded_reads_timing(duration_s: float) -> tuple[float, float]:
+    """When the reads under load start (the update run under way first) and each part's bound: four
+    parts (lean sequential, lean concurrent, httpx sequential, httpx concurrent) share the rest."""
+    lead = min(5.0, duration_s / 6)
+    return lead, max(1.0, (duration_s - lead) / 4)
+
+
 def _spent(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
@@ -869,8 +876,8 @@ class Suite:
         the service applies the updates at the same time."""
         if not self.sample_ids:
             return
-        lead = min(5.0, duration_s / 6)  # the update run under way first
-        plan = self._reads_plan(lead_s=lead, part_s=max(1.0, (duration_s - lead) / 4))
+        lead, part = _loaded_reads_timing(duration_s)
+        plan = self._reads_plan(lead_s=lead, part_s=part)
         figures = await measure_reads_apart(plan, limit_s=duration_s + 120)
         self.figures["candidate_under_load"] = {**figures.get("lean", {}), "httpx": figures.get("httpx", {})}
         for kind, parts in figures.items():
@@ -900,16 +907,21 @@ class Suite:
                 return
 
     async def _profile_ranking(self, duration_s: float) -> None:
-        """py-spy on the ranking service for the middle of the update run: where its CPU goes."""
+        """py-spy on the ranking service for the end of the update run: where its CPU goes.
+
+        It starts once the lean client's reads (the budget's figures) are over at the latest, beside
+        the httpx reads only: a profiler takes CPU on a saturated machine, and attaching to a large
+        process costs a burst of it, which the budget's readers must not pay."""
         from bench.profiling import profile_process
 
         try:
             pid = int((RUN_DIR / "run" / "ranking.pid").read_text().strip())
         except (OSError, ValueError):
             return
-        lead = min(10.0, duration_s / 4)
-        await asyncio.sleep(lead)
-        summary = await profile_process(pid, seconds=min(20.0, duration_s - lead))
+        lead, part = _loaded_reads_timing(duration_s)
+        start = lead + 2 * part  # the lean sequential and concurrent parts, each bounded by `part`
+        await asyncio.sleep(start)
+        summary = await profile_process(pid, seconds=min(20.0, max(1.0, duration_s - start)))
         self.figures["ranking_profile"] = summary
         if summary and summary.get("top_project"):
             self.console.print(
