@@ -251,7 +251,8 @@ class Suite:
         live = RankingSettings()
         self.bootstrap = live.kafka_bootstrap_servers
         self.auth_secret = live.auth_secret
-        self.server_url = live.database_url.rsplit("/", 1)[0]  # postgresql+asyncpg://ee:ee@host:port
+        # The URL up to the database: postgresql+asyncpg://ee:ee@ by default (no host: the local socket).
+        self.server_url = live.database_url.rsplit("/", 1)[0]
         self.dsn = "postgresql://" + self.server_url.split("://", 1)[1] + "/postgres"
         self.rebuilt_db = f"{live.database_name}_bench"  # where measure_rebuild rebuilds
         self.base_url = {  # every service at its place in deploy/services.conf
