@@ -42,6 +42,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from shared.envelope import Envelope, encode
+from shared.settings import with_database
 
 DB_PREFIX: Final = "eebench_appends"
 
@@ -227,7 +228,7 @@ async def pgbench_commits(dsn: str, database: str, seconds: float, clients: int,
     binary = pgbench_binary()
     if binary is None:
         raise RuntimeError("pgbench not found: deploy/local/bench.sh installs postgresql-contrib")
-    conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + f"/{database}", timeout=10)
+    conn = await asyncpg.connect(with_database(dsn, database), timeout=10)
     try:
         await conn.execute(_PGBENCH_SCHEMA)
     finally:
@@ -280,7 +281,6 @@ async def pgbench_commits(dsn: str, database: str, seconds: float, clients: int,
 async def measure_appends(dsn: str, *, seconds: float = 10.0, clients: int = 8) -> dict[str, Any]:
     """The three rates and the event store's ratio to each. `dsn`: asyncpg URL of the `postgres` db."""
     size = len(encode(profile_envelope()))
-    base = dsn.rsplit("/", 1)[0]
     figures: dict[str, Any] = {
         "payload_bytes": size,
         "clients": clients,
@@ -293,7 +293,7 @@ async def measure_appends(dsn: str, *, seconds: float = 10.0, clients: int = 8) 
         await _recreate(dsn, database)
         try:
             if what == "event_store":
-                url = "postgresql+asyncpg://" + base.split("://", 1)[1] + f"/{database}"
+                url = with_database(dsn, database, driver="postgresql+asyncpg")
                 figures[what] = await event_store_appends(url, seconds, clients)
             elif what == "eventsourcing":
                 figures[what] = await asyncio.to_thread(

@@ -37,6 +37,7 @@ import asyncpg
 
 from bench.latency import RunResult, summarize
 from shared import db
+from shared.settings import with_database
 
 __all__ = [
     "CANDIDATE_SQL",
@@ -108,7 +109,7 @@ def _check_name(name: str) -> str:
 
 def _with_database(dsn: str, name: str) -> str:
     """`dsn` (postgresql://user:pw@host:port/db) pointing at database `name` instead."""
-    return dsn.rsplit("/", 1)[0] + "/" + _check_name(name)
+    return with_database(dsn, _check_name(name))
 
 
 async def drop_database(dsn: str, name: str) -> None:

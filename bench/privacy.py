@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.settings import with_database
+
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_ALEMBIC = ROOT / "services/profile/alembic.ini"
 
@@ -83,7 +85,7 @@ async def measure_puts(server_url: str, puts: int) -> dict[str, Any]:
     from shared.uow import UnitOfWork
 
     name = f"profile_privacy_bench_{uuid.uuid4().hex[:6]}"
-    url = f"{server_url}/{name}"
+    url = with_database(server_url, name)
     await create_database(url)
     try:
         await upgrade_to_head(PROFILE_ALEMBIC, url)
@@ -225,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--puts", type=int, default=300)
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args(argv)
-    server_url = ProfileSettings().database_url.rsplit("/", 1)[0]
+    server_url = ProfileSettings().database_url
     figures = asyncio.run(measure(server_url, args.puts, args.events))
     print("personal data encryption (issue 16)")
     for line in describe(figures):

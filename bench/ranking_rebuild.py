@@ -58,6 +58,7 @@ from shared.envelope import Envelope, encode
 from shared.events.catalogue import PROFILE_TOPIC, ProfileUpdated
 from shared.messages import envelope_for
 from shared.rules.crs import CURRENT_RULES
+from shared.settings import with_database
 
 if TYPE_CHECKING:
     from bench.pool_generator import GeneratedCandidate
@@ -102,8 +103,7 @@ async def measure_rebuild_async(
 ) -> dict[str, Any]:
     prefix = prefix or f"benchrebuild{int(time.time())}."
     live = RankingSettings(topic_prefix=prefix)
-    base_url = live.database_url.rsplit("/", 1)[0]
-    into = rebuild_settings(live, f"{base_url}/{live.database_name}_bench")
+    into = rebuild_settings(live, with_database(live.database_url, f"{live.database_name}_bench"))
     bootstrap = live.kafka_bootstrap_servers
     as_of = datetime.now(UTC).date()
     figures: dict[str, Any] = {"profiles": n_profiles, "prefix": prefix, "workers": workers}

@@ -82,6 +82,7 @@ from bench.latency import (
 )
 from bench.pg_baseline import Baseline, PoolRow, create_database, drop_database, timed_runs
 from shared.gateway import load_table
+from shared.settings import with_database
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 RUN_DIR: Final = ROOT / ".local" / "bench"
@@ -251,9 +252,10 @@ class Suite:
         live = RankingSettings()
         self.bootstrap = live.kafka_bootstrap_servers
         self.auth_secret = live.auth_secret
-        # The URL up to the database: postgresql+asyncpg://ee:ee@ by default (no host: the local socket).
-        self.server_url = live.database_url.rsplit("/", 1)[0]
-        self.dsn = "postgresql://" + self.server_url.split("://", 1)[1] + "/postgres"
+        # A URL of the server (ranking's database on it; `with_database` points it at another one):
+        # postgresql+asyncpg://ee:ee@/ranking by default (no host: the local socket).
+        self.server_url = live.database_url
+        self.dsn = with_database(self.server_url, "postgres", driver="postgresql")
         self.rebuilt_db = f"{live.database_name}_bench"  # where measure_rebuild rebuilds
         self.base_url = {  # every service at its place in deploy/services.conf
             entry.name: f"http://127.0.0.1:{entry.port(config.port_base)}" for entry in load_table()
@@ -274,7 +276,7 @@ class Suite:
             EE_LOCAL_RUN=str(RUN_DIR),
             EE_DB_SUFFIX=self.db_suffix,
             EE_TOPIC_PREFIX=self.prefix,
-            EE_RANKING_DATABASE_URL=f"{self.server_url}/{self.rebuilt_db}",
+            EE_RANKING_DATABASE_URL=with_database(self.server_url, self.rebuilt_db),
             EE_SERVICE_READY_TIMEOUT="900",
         )
         return env
@@ -520,7 +522,7 @@ class Suite:
                 names = [topic_name(t, self.prefix) for t in topics]
                 offsets = await kafka_admin.log_offsets(self.bootstrap, names)
                 rows += [(consumer, topic, part, end, cluster) for topic, part, _, end in offsets]
-            conn = await asyncpg.connect(self.dsn.rsplit("/", 1)[0] + f"/{database}", timeout=30)
+            conn = await asyncpg.connect(with_database(self.dsn, database), timeout=30)
             try:
                 await conn.executemany(
                     "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, "
@@ -584,7 +586,7 @@ class Suite:
 
     async def _load_baseline(self) -> None:
         started = time.perf_counter()
-        conn = await asyncpg.connect(self.dsn.rsplit("/", 1)[0] + f"/{self.rebuilt_db}", timeout=30)
+        conn = await asyncpg.connect(with_database(self.dsn, self.rebuilt_db), timeout=30)
         try:
             records = await conn.fetch(
                 "SELECT profile_id, crs, submitted_at, programs::text AS programs, "

@@ -52,6 +52,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from shared.auth_secret import DEV_SECRET, InsecureSecretError, check_auth_secret
 from shared.kafka_admin import dlq_topic
@@ -64,6 +65,17 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 # /var/run/postgresql, /tmp, and only then localhost over TCP). A round trip over the socket costs both
 # sides about half the CPU of one over TCP loopback; at 150 updates/s that was 6% of the machine.
 DEFAULT_DB_HOST = "ee:ee@"
+
+
+def with_database(url: str, database: str, *, driver: str | None = None) -> str:
+    """`url` pointing at another database on the same server, everything else kept: the query too
+    (`?host=/run/postgresql` names a socket directory, which cutting the URL at its last `/` breaks).
+    `driver`: another scheme as well (`"postgresql"`: a DSN for asyncpg or libpq)."""
+    changed = make_url(url).set(database=database)
+    if driver is not None:
+        changed = changed.set(drivername=driver)
+    return changed.render_as_string(hide_password=False)
+
 
 Environment = Literal["development", "test", "production"]
 LingerMs = Annotated[int, Field(ge=0, le=1_000)]
@@ -193,7 +205,7 @@ class ServiceSettings(BaseSettings):
 
     @property
     def database_name(self) -> str:
-        return self.database_url.rsplit("/", 1)[-1].split("?", 1)[0]
+        return make_url(self.database_url).database or ""
 
     @property
     def source(self) -> str:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from shared.db import create_engine
+from shared.settings import with_database
 from shared.testing import PlatformDatabase
+
+# Where Debian's server (and asyncpg, looking for it) puts its socket.
+SOCKET_DIRECTORIES = ("/run/postgresql", "/var/run/postgresql", "/tmp")
+
+
+def socket_directory() -> str:
+    return next(d for d in SOCKET_DIRECTORIES if any(Path(d).glob(".s.PGSQL.*")))
 
 
 async def test_the_default_url_speaks_to_the_local_server_over_its_unix_socket(
@@ -17,3 +28,24 @@ async def test_the_default_url_speaks_to_the_local_server_over_its_unix_socket(
         row = (await conn.execute(sa.text("SELECT inet_server_addr(), inet_client_addr()"))).one()
     # Both are NULL only for a Unix-socket connection; over TCP loopback they are 127.0.0.1.
     assert tuple(row) == (None, None)
+
+
+async def test_a_url_naming_the_socket_directory_keeps_it_when_pointed_at_another_database(
+    platform_db: PlatformDatabase,
+) -> None:
+    """`?host=<directory>` is how a URL names a socket directory that is not asyncpg's default; the
+    database name comes before the query, so another database's URL must be built by parsing it."""
+    directory = socket_directory()
+    name = platform_db.settings.database_name
+    url = with_database(platform_db.settings.database_url, "postgres") + f"?host={directory}"
+    settings = platform_db.settings.model_copy(update={"database_url": with_database(url, name)})
+    assert settings.database_name == name
+    assert make_url(settings.database_url).query == {"host": directory}
+
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.text("SELECT current_database(), inet_server_addr()"))).one()
+    finally:
+        await engine.dispose()
+    assert tuple(row) == (name, None)  # that database, over the socket

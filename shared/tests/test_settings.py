@@ -6,9 +6,10 @@ from typing import ClassVar
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from shared.auth import DEV_SECRET
-from shared.settings import LingerMs, ServiceSettings, env_var_names
+from shared.settings import LingerMs, ServiceSettings, env_var_names, with_database
 
 ENV_NAMES = [
     "EE_ENV",
@@ -190,3 +191,18 @@ def test_the_consumer_linger_is_per_service_with_the_service_default_unless_set(
     monkeypatch.setenv("EE_RANKING_CONSUMER_LINGER_MS", "-1")
     with pytest.raises(ValidationError, match="consumer_linger_ms"):  # a service's default keeps the bound
         LingeringSettings()
+
+
+def test_the_database_name_and_another_database_s_url_keep_the_query() -> None:
+    url = "postgresql+asyncpg://ee:p%40ss@/profile_x?host=/run/postgresql"
+    assert ProfileSettings(database_url=url).database_name == "profile_x"
+    sibling = make_url(with_database(url, "ranking_rebuild"))
+    assert (sibling.drivername, sibling.password, sibling.host) == ("postgresql+asyncpg", "p@ss", None)
+    assert (sibling.database, sibling.query) == ("ranking_rebuild", {"host": "/run/postgresql"})
+    dsn = make_url(with_database(url, "postgres", driver="postgresql"))
+    assert (dsn.drivername, dsn.database, dsn.query) == (
+        "postgresql",
+        "postgres",
+        {"host": "/run/postgresql"},
+    )
+    assert with_database("postgresql+asyncpg://ee:ee@h:5432/a", "b") == "postgresql+asyncpg://ee:ee@h:5432/b"

@@ -38,6 +38,7 @@ from shared import kafka_admin
 from shared.clock import Clock
 from shared.db import create_engine, session_factory
 from shared.rules.crs import IN_FORCE, RULES_CHOICES, is_rules_choice
+from shared.settings import with_database
 from shared.uow import UnitOfWork
 
 PositionMap = dict[str, int]
@@ -65,7 +66,7 @@ class RebuildReport:
 
 def rebuild_settings(live: RankingSettings, into_url: str | None = None) -> RankingSettings:
     """Settings of the fresh projection: another database, reading every partition, emitting nothing."""
-    url = into_url or live.database_url.rsplit("/", 1)[0] + f"/{live.database_name}_rebuild"
+    url = into_url or with_database(live.database_url, f"{live.database_name}_rebuild")
     if url == live.database_url:
         raise ValueError("the rebuild must go into another database than the live projection's")
     return live.model_copy(update={"database_url": url, "replica": True})

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from ranking_service.adapters.database import drop_database
 from ranking_service.rebuild import rebuild, rebuild_settings
+from ranking_service.settings import RankingSettings
 from shared import testing
 from shared.events.catalogue import PROFILE_TOPIC
 
@@ -152,3 +153,15 @@ async def documents(database_url: str) -> dict[str, str | None]:
     finally:
         await conn.close()
     return {row["profile_id"]: row["document"] for row in found}
+
+
+def test_the_rebuild_goes_into_a_sibling_database_on_the_same_server_by_the_same_socket() -> None:
+    live = RankingSettings(database_url="postgresql+asyncpg://ee:ee@/ranking_x?host=/run/postgresql")
+    into = make_url(rebuild_settings(live).database_url)
+    assert (into.database, into.query, into.username) == (
+        "ranking_x_rebuild",
+        {"host": "/run/postgresql"},
+        "ee",
+    )
+    with pytest.raises(ValueError, match="another database"):
+        rebuild_settings(live, live.database_url)
