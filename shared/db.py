@@ -12,6 +12,7 @@ Each service's first Alembic migration creates the platform tables::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 from typing import Any, Final, Protocol
@@ -204,9 +205,13 @@ async def _drop(conn: asyncpg.Connection, name: str) -> None:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             return
         except asyncpg.InsufficientPrivilegeError:
-            # An autovacuum worker (a process without a role, which FORCE may not end: "must be a
-            # member of the role whose process is being terminated") is in the database after a
-            # burst of writes; it leaves within moments.
+            # An autovacuum worker is in the database after a burst of writes: a process without a
+            # role, which FORCE may not end ("must be a member of the role whose process is being
+            # terminated"), and which may go on for many seconds over a freshly loaded table. A
+            # plain DROP tells autovacuum workers to leave, and fails only if a session is in it.
+            with contextlib.suppress(asyncpg.ObjectInUseError):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                return
             if attempt == 19:
                 raise
             await asyncio.sleep(0.5)
