@@ -41,6 +41,7 @@ from typing import Any, Final
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from shared.db import create_database, drop_database, local_socket_directory
 from shared.envelope import Envelope, encode
 from shared.settings import with_database
 
@@ -67,29 +68,25 @@ def profile_envelope() -> Envelope:
     return envelope_for(event, source="ee/bench", time=now)
 
 
-# A URL without a host means this machine's server over its Unix socket (what asyncpg, and so the
-# services and the event store here, then use): the peers are given the same transport.
-LOCAL_SOCKET_DIR = "/var/run/postgresql"
-
-
 def _server(dsn: str) -> dict[str, Any]:
+    """Where the peers connect. A URL without a host means this machine's server over its Unix socket
+    (what asyncpg, and so the services and the event store here, then use): the peers are given the
+    same transport, by the socket directory asyncpg finds."""
     url = make_url(dsn)
+    port = url.port or 5432
     return {
-        "host": url.host or str(url.query.get("host") or LOCAL_SOCKET_DIR),
-        "port": url.port or 5432,
+        "host": url.host or str(url.query.get("host") or local_socket_directory(port) or "localhost"),
+        "port": port,
         "user": url.username or "ee",
         "password": url.password or "",
     }
 
 
 async def _recreate(dsn: str, name: str, *, drop_only: bool = False) -> None:
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    """The peers' database `name`, new and empty (or only dropped): `shared.db`'s, which also waits
+    out what bulk writes leave behind (an autovacuum worker)."""
+    url = with_database(dsn, name)
+    await (drop_database(url) if drop_only else create_database(url))
 
 
 def _rate(count: int, seconds: float) -> float:

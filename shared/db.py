@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import re
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import asyncpg
@@ -239,6 +240,14 @@ def _json_dumps(value: Any) -> str:
 
 
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+# Where asyncpg (like libpq) looks for the server's socket when a URL names no host, in this order.
+SOCKET_DIRECTORIES: Final = ("/run/postgresql", "/var/run/postgresql", "/tmp", "/private/tmp")
+
+
+def local_socket_directory(port: int = 5432) -> str | None:
+    """The directory holding this machine's server socket for `port`, as asyncpg would find it (for
+    tools such as pgbench or psycopg that are handed the same server); None when there is none."""
+    return next((d for d in SOCKET_DIRECTORIES if Path(d, f".s.PGSQL.{port}").exists()), None)
 
 
 def asyncpg_connect_args(database_url: str) -> dict[str, Any]:

@@ -7,16 +7,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from shared.db import create_engine
+from shared.db import create_engine, local_socket_directory
 from shared.settings import with_database
 from shared.testing import PlatformDatabase
-
-# Where Debian's server (and asyncpg, looking for it) puts its socket.
-SOCKET_DIRECTORIES = ("/run/postgresql", "/var/run/postgresql", "/tmp")
-
-
-def socket_directory() -> str:
-    return next(d for d in SOCKET_DIRECTORIES if any(Path(d).glob(".s.PGSQL.*")))
 
 
 async def test_the_default_url_speaks_to_the_local_server_over_its_unix_socket(
@@ -35,7 +28,8 @@ async def test_a_url_naming_the_socket_directory_keeps_it_when_pointed_at_anothe
 ) -> None:
     """`?host=<directory>` is how a URL names a socket directory that is not asyncpg's default; the
     database name comes before the query, so another database's URL must be built by parsing it."""
-    directory = socket_directory()
+    directory = local_socket_directory()
+    assert directory is not None, "no server socket where asyncpg looks"
     name = platform_db.settings.database_name
     url = with_database(platform_db.settings.database_url, "postgres") + f"?host={directory}"
     settings = platform_db.settings.model_copy(update={"database_url": with_database(url, name)})
@@ -49,3 +43,9 @@ async def test_a_url_naming_the_socket_directory_keeps_it_when_pointed_at_anothe
     finally:
         await engine.dispose()
     assert tuple(row) == (name, None)  # that database, over the socket
+
+
+def test_the_socket_directory_is_the_first_where_asyncpg_finds_the_server_socket() -> None:
+    directory = local_socket_directory()
+    assert directory is not None and Path(directory, ".s.PGSQL.5432").exists()
+    assert local_socket_directory(port=1) is None  # no server listens there
