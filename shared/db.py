@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util import greenlet_spawn
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, with_database
 
 platform_metadata = sa.MetaData()
 
@@ -171,8 +171,7 @@ def _maintenance_dsn(database_url: str) -> tuple[str, str]:
     name = url.database or ""
     if not _SAFE_NAME.match(name):
         raise ValueError(f"refusing to create or drop a database named {name!r}")
-    dsn = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    return dsn, name
+    return with_database(database_url, "postgres", driver="postgresql"), name
 
 
 async def create_database(database_url: str) -> None:
