@@ -45,15 +45,14 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from typing import TYPE_CHECKING, Any, Final
 
-import asyncpg
 import orjson
-from sqlalchemy.engine import make_url
 
 from ranking_service.adapters.database import drop_database
 from ranking_service.rebuild import rebuild, rebuild_settings
 from ranking_service.settings import RankingSettings
 from shared import kafka_admin
 from shared.clock import Clock
+from shared.db import plain_connection
 from shared.envelope import Envelope, encode
 from shared.events.catalogue import PROFILE_TOPIC, ProfileUpdated
 from shared.messages import envelope_for
@@ -235,8 +234,7 @@ def _envelopes(
 
 
 async def _mismatches(into: RankingSettings, expected: dict[str, int]) -> int:
-    url = make_url(into.database_url).set(drivername="postgresql")
-    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    conn = await plain_connection(into.database_url)
     try:
         rows = await conn.fetch("SELECT profile_id, crs FROM ranking_profiles WHERE in_pool")
     finally:

@@ -165,13 +165,24 @@ async def create_platform_schema(engine: AsyncEngine) -> None:
 _SAFE_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-def _maintenance_dsn(database_url: str) -> tuple[str, str]:
-    """asyncpg DSN of the server's `postgres` database, and the database named in `database_url`."""
+CONNECT_TIMEOUT_S: Final = 10.0
+
+
+async def plain_connection(database_url: str) -> asyncpg.Connection:
+    """A bare asyncpg connection (no SQLAlchemy, no pool) to the database a service URL names, with
+    the engine's connect options: for bulk COPY, tools and tests that read a table directly. The
+    caller closes it."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S, **asyncpg_connect_args(database_url))
+
+
+def _maintenance_url(database_url: str) -> tuple[str, str]:
+    """URL of the server's `postgres` database, and the database named in `database_url`."""
     url = make_url(database_url)
     name = url.database or ""
     if not _SAFE_NAME.match(name):
         raise ValueError(f"refusing to create or drop a database named {name!r}")
-    return with_database(database_url, "postgres", driver="postgresql"), name
+    return with_database(database_url, "postgres"), name
 
 
 async def create_database(database_url: str) -> None:
@@ -180,8 +191,8 @@ async def create_database(database_url: str) -> None:
     For tests and tools (the ranking rebuild's fresh projection); services' databases are made by
     `deploy/local/postgres.sh` or the operator.
     """
-    dsn, name = _maintenance_dsn(database_url)
-    conn = await asyncpg.connect(dsn, timeout=10)
+    maintenance, name = _maintenance_url(database_url)
+    conn = await plain_connection(maintenance)
     try:
         await _drop(conn, name)  # a crashed earlier run may have left it, connections and all
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -191,8 +202,8 @@ async def create_database(database_url: str) -> None:
 
 async def drop_database(database_url: str) -> None:
     """Drop the database `database_url` names, closing whatever is still connected to it."""
-    dsn, name = _maintenance_dsn(database_url)
-    conn = await asyncpg.connect(dsn, timeout=10)
+    maintenance, name = _maintenance_url(database_url)
+    conn = await plain_connection(maintenance)
     try:
         await _drop(conn, name)
     finally:

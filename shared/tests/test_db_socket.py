@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from shared.db import create_engine, local_socket_directory
+from shared.db import create_engine, local_socket_directory, plain_connection
 from shared.settings import with_database
 from shared.testing import PlatformDatabase
 
@@ -43,6 +44,26 @@ async def test_a_url_naming_the_socket_directory_keeps_it_when_pointed_at_anothe
     finally:
         await engine.dispose()
     assert tuple(row) == (name, None)  # that database, over the socket
+
+
+@pytest.mark.parametrize("socket_in_query", [False, True])
+async def test_a_plain_connection_reaches_the_named_database_as_the_engine_does(
+    platform_db: PlatformDatabase, socket_in_query: bool
+) -> None:
+    """The bulk paths (COPY, tools) speak asyncpg without SQLAlchemy: the same URL must take them to
+    the same database, by the same socket, without TLS."""
+    name = platform_db.settings.database_name
+    url = platform_db.settings.database_url
+    if socket_in_query:
+        url = with_database(with_database(url, "postgres") + f"?host={local_socket_directory()}", name)
+    conn = await plain_connection(url)
+    try:
+        row = await conn.fetchrow("SELECT current_database(), inet_server_addr()")
+        tls = await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    finally:
+        await conn.close()
+    assert row is not None and tuple(row) == (name, None)
+    assert tls is False
 
 
 def test_the_socket_directory_is_the_first_where_asyncpg_finds_the_server_socket() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import asyncpg
 import pytest
 from ranking_factories import (
     DOB_394,
@@ -28,6 +27,7 @@ from ranking_service.adapters.database import drop_database
 from ranking_service.rebuild import rebuild, rebuild_settings
 from ranking_service.settings import RankingSettings
 from shared import testing
+from shared.db import plain_connection
 from shared.events.catalogue import PROFILE_TOPIC
 
 pytestmark = pytest.mark.infra
@@ -48,8 +48,7 @@ def submission(profile_id: str, dob: str, minutes: int) -> list[tuple[object, in
 
 
 async def rows(database_url: str) -> dict[str, tuple[bool, str | None, int | None]]:
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    conn = await plain_connection(database_url)
     try:
         found = await conn.fetch("SELECT profile_id, in_pool, reason, crs FROM ranking_profiles")
     finally:
@@ -146,8 +145,7 @@ async def test_a_rebuild_after_an_erasure_matches_the_live_pool_and_holds_nothin
 
 
 async def documents(database_url: str) -> dict[str, str | None]:
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    conn = await plain_connection(database_url)
     try:
         found = await conn.fetch("SELECT profile_id, document::text AS document FROM ranking_profiles")
     finally:

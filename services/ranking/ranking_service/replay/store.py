@@ -6,13 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Final
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
 from ranking_service.adapters.repository import COPY_COLUMNS
 from ranking_service.replay.kafka import Partition
 from ranking_service.settings import RankingSettings
-from shared.db import asyncpg_connect_args
+from shared.db import plain_connection
 
 COPY_CHUNK: Final = 2_000  # rows scored between two hand-overs to the COPY stream
 
@@ -29,7 +26,7 @@ async def write_rows(settings: RankingSettings, rows: Iterable[tuple[Any, ...]])
             if count % COPY_CHUNK == 0:
                 await asyncio.sleep(0)  # let the COPY stream send what was scored meanwhile
 
-    conn = await connect(settings.database_url)
+    conn = await plain_connection(settings.database_url)
     try:
         async with conn.transaction():
             await conn.copy_records_to_table("ranking_profiles", records=chunks(), columns=COPY_COLUMNS)
@@ -38,18 +35,12 @@ async def write_rows(settings: RankingSettings, rows: Iterable[tuple[Any, ...]])
     return count
 
 
-async def connect(database_url: str) -> asyncpg.Connection:
-    url = make_url(database_url)
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return await asyncpg.connect(dsn, timeout=10, **asyncpg_connect_args(database_url))
-
-
 async def save_positions(
     settings: RankingSettings, consumer_name: str, partitions: Sequence[Partition], cluster_id: str
 ) -> None:
     """The next offset of every partition that had records: where the live consumer resumes."""
     rows = [(consumer_name, topic, p, end, cluster_id) for topic, p, begin, end in partitions if end > begin]
-    conn = await connect(settings.database_url)
+    conn = await plain_connection(settings.database_url)
     try:
         await conn.executemany(
             "INSERT INTO consumer_positions (consumer, topic, partition, next_offset, cluster_id, "
