@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -29,6 +31,7 @@ from shared.web import (
     etag_header,
     expected_version,
 )
+from shared.web.app import YOUNG_COLLECTION_THRESHOLD
 
 # -- a small API to exercise the app factory ------------------------------------------------------
 
@@ -276,6 +279,31 @@ async def test_lifespan_starts_and_stops_the_runtime(app: Any, runtime: FakeRunt
     async with app.router.lifespan_context(app):
         assert (runtime.started, runtime.stopped) == (1, 0)
     assert (runtime.started, runtime.stopped) == (1, 1)
+
+
+@pytest.fixture
+def collector_restored() -> Iterator[None]:
+    before = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize(("env", "settled"), [("development", True), ("production", True), ("test", False)])
+async def test_a_started_service_freezes_what_it_built_and_collects_young_objects_less_often(
+    collector_restored: None, env: str, settled: bool
+) -> None:
+    gc.set_threshold(700, 10, 10)  # CPython's default
+    gc.unfreeze()
+    runtime = FakeRuntime(settings=FakeSettings(env=env))
+    app = create_service_app(runtime, [], title="t", description="d", configure_logs=False)
+    async with app.router.lifespan_context(app):
+        threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    if settled:
+        assert threshold == (YOUNG_COLLECTION_THRESHOLD, 10, 10)
+        assert frozen > 0
+    else:  # a test process runs many apps one after the other: its collector is left alone
+        assert (threshold, frozen) == ((700, 10, 10), 0)
 
 
 def test_production_refuses_the_development_secret() -> None:
