@@ -12,6 +12,15 @@ lengthen it) and by wall time. Printed (and written to `--out`): how many callba
 longest ones with where their task resumed and where it next gave the loop back, each collection of
 the garbage collector over 1 ms, and the step's process CPU per update (`bench.ranking_updates`).
 
+Another service can be probed by hand (how the profile service's collections were found):
+
+    deploy/local/services.sh start; kill "$(cat .local/run/profile.pid)"
+    PYTHONPATH=.:services/profile python -m bench.loop_stretches serve \
+        --app profile_service.main:app --port 8001 --out /tmp/profile-stretches.json &
+    kill -USR2 <its pid>        # timing starts
+    python -m bench.writes --profile-url http://127.0.0.1:8001 --prefix '' --rates 200 --step-s 30
+    kill -USR1 <its pid>        # the summary is written
+
 Ranking runs under the pure-Python asyncio loop here, not uvloop (its callbacks cannot be timed from
 Python): the stretches are the service's own code between two awaits, the same under either loop; the
 loop's own overhead is not the same. Loopback only; everything it starts is removed at the end.
@@ -36,6 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 BUCKETS_MS: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+RANKING_APP: Final = "ranking_service.main:app"
 KEEP: Final = 40  # the longest callbacks kept
 
 
@@ -106,8 +116,8 @@ def _awaiting(callback: Any) -> str | None:
     return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}:{frame.f_code.co_name}"
 
 
-def serve(port: int, out: Path) -> None:
-    """Run ranking_service.main:app on `port`, timing the loop's callbacks from SIGUSR2 on; the
+def serve(port: int, out: Path, app: str = RANKING_APP) -> None:
+    """Run `app` (ranking's unless told) on `port`, timing the loop's callbacks from SIGUSR2 on; the
     summary to `out` on SIGUSR1 and at exit."""
     import asyncio.events
 
@@ -156,7 +166,7 @@ def serve(port: int, out: Path) -> None:
     gc.callbacks.append(collected)
     signal.signal(signal.SIGUSR2, begin)
     signal.signal(signal.SIGUSR1, dump)
-    uvicorn.run("ranking_service.main:app", host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
 
 
 # --- the driver ----------------------------------------------------------------------------------
@@ -226,10 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--port", type=int, default=18393)
+    parser.add_argument("--app", default=RANKING_APP, help="serve: the ASGI app to run and time")
     parser.add_argument("--out", default=".local/bench/loop-stretches.json")
     args = parser.parse_args(argv)
     if args.mode == "serve":
-        serve(args.port, Path(args.out))
+        serve(args.port, Path(args.out), args.app)
         return 0
     args.keep, args.py_spy, args.rates = False, None, [args.rate]
     out = Path(args.out).resolve()
