@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.cooperative import Slices
 from shared.producer import start_producer
 from shared.settings import ServiceSettings
 
@@ -230,7 +231,9 @@ class OutboxRelay:
         producer = await self._started_producer()
         futures: list[asyncio.Future[Any]] = []
         send_error: BaseException | None = None
-        for record in records:
+        # `send` only appends to the producer's batch (it awaits nothing while there is room), so a
+        # batch of a thousand rows after a backlog was one stretch of ~13 ms of the service's loop.
+        async for record in Slices().each(records):
             try:
                 futures.append(
                     await producer.send(

@@ -6,9 +6,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
 
 from shared.clock import Clock
 from shared.consumer import Delivery, IdempotentConsumer
@@ -106,6 +108,45 @@ async def test_relay_publishes_in_id_order_keyed_then_marks_published(
     assert sorted(event_id for _, event_id in seen) == sorted(ids)
     for key in keys:  # per key (one partition each) the order is the order of the outbox
         assert [e for k, e in seen if k == key] == [ids[i] for i in range(12) if keys[i % 3] == key]
+
+
+async def test_a_backlog_pass_gives_the_loop_back_between_sends(
+    db: PlatformDatabase, platform_settings: PlatformTestSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thousand rows in one pass: the service's other tasks get turns while they are sent (the
+    producer's `send` awaits nothing while its batch has room, so the loop over them held it)."""
+    rows = 1_000
+    async with uow(db) as work:
+        for i in range(rows):
+            work.publish(withdrawn(f"p-backlog-{i % 7}"))
+        await work.commit()
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    turns_at_send: list[int] = []
+    real_send = AIOKafkaProducer.send
+
+    async def send(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
+        turns_at_send.append(turns)
+        return await real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AIOKafkaProducer, "send", send)
+    relay = OutboxRelay(db.engine, platform_settings)
+    ticking = asyncio.create_task(other_task())
+    try:
+        assert await relay.publish_pending() == rows
+    finally:
+        ticking.cancel()
+        await relay.stop()
+    assert len(turns_at_send) == rows
+    # The first send may wait for the topic's metadata; from the second on, only the relay can yield.
+    assert turns_at_send[-1] > turns_at_send[1], "the loop was held from the second send to the last"
+    assert await unpublished(db) == []
 
 
 async def test_crash_between_publish_and_mark_republishes_and_the_consumer_applies_once(
