@@ -32,7 +32,7 @@ from shared.web.middleware import RequestContextMiddleware
 from shared.web.openapi import ERROR_RESPONSES, problem_json_in_openapi
 from shared.web.ops import ops_router
 
-__all__ = ["RuntimeLike", "SettingsLike", "create_service_app", "get_runtime"]
+__all__ = ["RuntimeLike", "SettingsLike", "create_service_app", "get_runtime", "ready_to_serve"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,14 @@ def settle_the_collector() -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
+def ready_to_serve(app: FastAPI, env: str) -> None:
+    """What a started app does before its first request, in every service and the console: its routes
+    built and the collector settled. Not in a test process, which runs many apps one after the other."""
+    if env != "test":
+        build_routes_now(app)
+        settle_the_collector()
+
+
 async def get_runtime(request: Request) -> Any:
     """FastAPI dependency: the service's runtime (`create_service_app`'s first argument).
 
@@ -144,9 +152,7 @@ def create_service_app(
         if configure_logs:
             configure_logging(service)
         await runtime.start()
-        if settings.env != "test":  # a test process runs many apps one after the other
-            build_routes_now(app)
-            settle_the_collector()
+        ready_to_serve(app, settings.env)
         log.info("%s started", service, extra={"env": settings.env})
         try:
             yield

@@ -25,6 +25,7 @@ from console_service.upstream import Upstream
 from shared.logging import configure_logging
 from shared.problem import FieldError, Problem, status_title
 from shared.web import problem_response
+from shared.web.app import ready_to_serve
 from shared.web.middleware import RequestContextMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -83,6 +84,7 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if configure_logs:
             configure_logging("console")
+        ready_to_serve(app, settings.env)
         try:
             yield
         finally:
