@@ -4,26 +4,34 @@ Every query of the ranking service shares the event loop with the projection, so
 evaluated and written `SLICE_PROFILES` profiles at a time (ascending ids: one lock order), yielding to
 the loop between slices. The view changes once, after the commit: a read between two slices sees the
 pool as of the last commit. The real projection and unit of work over a real PostgreSQL session (the
-outbox); the ranking row store is a stand-in with nobody in it yet, which records what it was asked.
+outbox); the ranking row store is a stand-in with nobody in it yet, which records what it was asked,
+except in the last test, where the real store reads its locked rows from a fresh ranking database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
+from ranking_world import database, ranking_settings
 
+from ranking_service.adapters import repository
+from ranking_service.adapters.repository import SqlProjectionStore
 from ranking_service.application import projection as projection_module
 from ranking_service.application.projection import SLICE_PROFILES, RankingProjection
-from ranking_service.domain.candidate import CandidateRow
+from ranking_service.domain.candidate import CandidateRow, ProfileFacts
 from ranking_service.domain.view import PoolView
 from ranking_service.settings import RankingSettings
+from shared import cooperative
 from shared.clock import Clock
 from shared.consumer import Delivery
+from shared.db import create_engine, session_factory
 from shared.envelope import Envelope
 from shared.events.catalogue import PROFILE_TOPIC, ProfileSubmitted
 from shared.messages import envelope_for
@@ -180,3 +188,55 @@ async def test_with_budget_left_a_chunk_is_evaluated_and_published_without_a_tur
     evaluated_seen = {evaluated for locks, evaluated, saves, _ in turns if locks == 1}
     assert evaluated_seen <= {0, count}  # the one turn after the lock, none inside the evaluation
     assert len(view.pool) == count
+
+
+async def test_the_table_s_locked_rows_are_read_with_turns_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real row store: reading a chunk of locked rows (each a document and its details to decode,
+    tens of µs) gives the loop back between rows once the budget is spent, rather than holding it for
+    the whole chunk right after the round trip. A budget always spent here: a turn before every row."""
+    settings = ranking_settings("lockslices")
+    ids = sorted(str(uuid.uuid4()) for _ in range(8))
+    async with database(settings):
+        engine = create_engine(settings)
+        try:
+            sessions = session_factory(engine)
+            rows = [
+                CandidateRow(ProfileFacts(profile_id, "partner-1", 2, dict(PROFILE_DOCUMENT_EXAMPLE)))
+                for profile_id in ids
+            ]
+            async with UnitOfWork(sessions, settings, Clock.frozen(NOW)) as uow:
+                await SqlProjectionStore(uow.tx).save(rows, NOW)
+                await uow.commit()
+
+            turns = 0
+            turns_at_row: list[int] = []
+            read_row = repository._candidate
+
+            def counted(row: Any) -> CandidateRow:
+                turns_at_row.append(turns)
+                return read_row(row)
+
+            async def other_task() -> None:
+                nonlocal turns
+                while True:
+                    await asyncio.sleep(0)
+                    turns += 1
+
+            monkeypatch.setattr(repository, "_candidate", counted)
+            monkeypatch.setattr(
+                repository, "in_slices", partial(cooperative.in_slices, slice_s=0.0), raising=False
+            )
+            ticking = asyncio.create_task(other_task())
+            try:
+                async with UnitOfWork(sessions, settings, Clock.frozen(NOW)) as uow:
+                    locked = await SqlProjectionStore(uow.tx).lock(ids)
+            finally:
+                ticking.cancel()
+        finally:
+            await engine.dispose()
+    assert sorted(locked) == ids
+    assert all(locked[profile_id].facts.document == PROFILE_DOCUMENT_EXAMPLE for profile_id in ids)
+    assert len(turns_at_row) == len(ids)
+    assert all(later > earlier for earlier, later in itertools.pairwise(turns_at_row))

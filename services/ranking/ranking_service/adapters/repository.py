@@ -23,6 +23,7 @@ from ranking_service.domain.candidate import (
 from ranking_service.domain.pool import PoolRow
 from ranking_service.domain.scoring import Scored
 from ranking_service.domain.view import CandidateInfo
+from shared.cooperative import in_slices
 from shared.db import Transaction, consumer_positions, driver_connection
 from shared.leadership import advisory_key
 
@@ -127,7 +128,9 @@ class SqlProjectionStore:
             return {}
         connection = await driver_connection(self._source)
         rows = await connection.fetch(_LOCK, sorted(profile_ids))
-        return {row["profile_id"]: _candidate(_decoded(row)) for row in rows}
+        # Decoded in slices: a row's document and details cost ~70 µs, so a chunk of 64 read at once
+        # held the loop ~4.7 ms right after the round trip (`bench.loop_stretches`), every query waiting.
+        return {row["profile_id"]: _candidate(_decoded(row)) async for row in in_slices(rows)}
 
     async def save(self, rows: Sequence[CandidateRow], now: datetime) -> None:
         if not rows:
