@@ -9,8 +9,15 @@ loads the pool from its table (and freezes it for the collector, as after `make 
 then writes `ProfileUpdated` at `--rate` for `--seconds` and times every callback the ranking
 process's loop runs over that span by the loop thread's CPU time (so another process's load does not
 lengthen it) and by wall time. Printed (and written to `--out`): how many callbacks took how long, the
-longest ones with where their task resumed and where it next gave the loop back, each collection of
+longest ones with where their task resumed and where it next gave the loop back, the busiest turns of
+the loop (the CPU of one turn, how many callbacks it ran and the longest of them), each collection of
 the garbage collector over 1 ms, and the step's process CPU per update (`bench.ranking_updates`).
+
+The monitor's stall is a whole turn: the loop runs every callback ready when the turn began before it
+sees its timer. Under load a turn holds many requests' stretches, each short: at 200 PUT/s for 25-30 s,
+in two runs, the profile service's ten busiest turns ran 11-32 callbacks of at most 2.5 ms each (8-21
+ms in all), a queue rather than one piece of code holding the loop; in each run one of them held a
+young collection instead (9 and 12.6 ms). The busiest turns tell the two apart.
 
 Another service can be probed by hand (how the profile service's collections were found):
 
@@ -47,6 +54,7 @@ from typing import Any, Final
 BUCKETS_MS: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 RANKING_APP: Final = "ranking_service.main:app"
 KEEP: Final = 40  # the longest callbacks kept
+KEEP_ITERATIONS: Final = 10  # the busiest loop iterations kept
 
 
 def bucket(cpu_ms: float) -> str:
@@ -65,6 +73,8 @@ class Stretches:
         self.cpu_s = 0.0
         self.longest: list[tuple[float, float, str]] = []  # a heap: (cpu s, wall s, where)
         self.collections: list[tuple[float, int, int]] = []  # (wall ms, generation, collected)
+        self.iterations = 0
+        self.busiest: list[tuple[float, int, float]] = []  # a heap: (cpu s, callbacks, longest of them s)
 
     def add(self, cpu_s: float, wall_s: float, where: str | None = None) -> None:
         self.counts[bucket(cpu_s * 1000)] += 1
@@ -73,6 +83,15 @@ class Stretches:
             heapq.heappush(self.longest, (cpu_s, wall_s, where or "?"))
         elif cpu_s > self.longest[0][0]:
             heapq.heapreplace(self.longest, (cpu_s, wall_s, where or "?"))
+
+    def add_iteration(self, cpu_s: float, callbacks: int, longest_s: float) -> None:
+        """One turn of the loop: the CPU of everything it ran (its callbacks, one after the other, and
+        the poll), how many callbacks, the longest of them."""
+        self.iterations += 1
+        if len(self.busiest) < KEEP_ITERATIONS:
+            heapq.heappush(self.busiest, (cpu_s, callbacks, longest_s))
+        elif cpu_s > self.busiest[0][0]:
+            heapq.heapreplace(self.busiest, (cpu_s, callbacks, longest_s))
 
     def needs_where(self, cpu_s: float) -> bool:
         return len(self.longest) < KEEP or cpu_s > self.longest[0][0]
@@ -89,6 +108,15 @@ class Stretches:
             "longest": [
                 {"cpu_ms": round(c * 1000, 3), "wall_ms": round(w * 1000, 3), "where": where}
                 for c, w, where in sorted(self.longest, reverse=True)
+            ],
+            "iterations": self.iterations,
+            "busiest_iterations": [
+                {
+                    "cpu_ms": round(c * 1000, 3),
+                    "callbacks": n,
+                    "longest_callback_ms": round(longest * 1000, 3),
+                }
+                for c, n, longest in sorted(self.busiest, reverse=True)
             ],
             "collections_over_1ms": [
                 {"wall_ms": ms, "generation": generation, "collected": collected}
@@ -119,13 +147,26 @@ def _awaiting(callback: Any) -> str | None:
 def serve(port: int, out: Path, app: str = RANKING_APP) -> None:
     """Run `app` (ranking's unless told) on `port`, timing the loop's callbacks from SIGUSR2 on; the
     summary to `out` on SIGUSR1 and at exit."""
+    import asyncio.base_events
     import asyncio.events
 
     import uvicorn
 
     seen: list[Stretches | None] = [None]
     run = asyncio.events.Handle._run
+    run_once = asyncio.base_events.BaseEventLoop._run_once  # type: ignore[attr-defined]
     cpu, wall = time.thread_time, time.perf_counter
+    turn_callbacks, turn_longest = [0], [0.0]  # in the current iteration: callbacks run, the longest (CPU s)
+
+    def timed_iteration(loop: asyncio.base_events.BaseEventLoop) -> None:
+        stretches = seen[0]
+        if stretches is None:
+            run_once(loop)
+            return
+        turn_callbacks[0], turn_longest[0] = 0, 0.0
+        cpu0 = cpu()
+        run_once(loop)
+        stretches.add_iteration(cpu() - cpu0, turn_callbacks[0], turn_longest[0])
 
     def timed(handle: asyncio.events.Handle) -> None:
         stretches = seen[0]
@@ -137,6 +178,8 @@ def serve(port: int, out: Path, app: str = RANKING_APP) -> None:
         cpu0, wall0 = cpu(), wall()
         run(handle)
         spent = cpu() - cpu0
+        turn_callbacks[0] += 1
+        turn_longest[0] = max(turn_longest[0], spent)
         where = None
         if stretches.needs_where(spent):
             name = getattr(getattr(callback, "__self__", None), "get_name", lambda: repr(callback)[:80])()
@@ -163,6 +206,7 @@ def serve(port: int, out: Path, app: str = RANKING_APP) -> None:
             out.write_text(json.dumps(stretches.summary(), indent=1))
 
     asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+    asyncio.base_events.BaseEventLoop._run_once = timed_iteration  # type: ignore[attr-defined]
     gc.callbacks.append(collected)
     signal.signal(signal.SIGUSR2, begin)
     signal.signal(signal.SIGUSR1, dump)
@@ -255,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("longest callbacks (CPU ms, wall ms, task: resumed at -> gave the loop back at):")
     for entry in figures["longest"][:15]:
         print(f"  {entry['cpu_ms']:8.3f} {entry['wall_ms']:8.3f}  {entry['where']}")
+    print(f"busiest loop iterations of {figures['iterations']} (CPU ms, callbacks run, longest of them ms):")
+    for entry in figures["busiest_iterations"]:
+        print(f"  {entry['cpu_ms']:8.3f} {entry['callbacks']:5d} {entry['longest_callback_ms']:8.3f}")
     print("collections over 1 ms:", figures["collections_over_1ms"][:8])
     return 0
 
