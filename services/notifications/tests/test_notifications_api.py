@@ -13,6 +13,7 @@ from notifications_harness import Service
 
 from notifications_service.adapters import repository
 from notifications_service.adapters.tables import deliveries, subscriptions
+from notifications_service.adapters.uow import SqlDeliveries
 from shared.db import idempotency_keys
 from shared.envelope import decode
 from shared.events.catalogue import NOTIFICATIONS_TOPIC
@@ -198,20 +199,54 @@ async def test_bad_bodies_are_422_not_500(service: Service) -> None:
     assert orjson.loads(replay.content)["status"] == 422
 
 
-async def test_a_batch_fanned_out_to_more_rows_than_one_statement_takes(service: Service) -> None:
-    """500 events × 10 subscriptions is 5,000 deliveries: more bind parameters than PostgreSQL takes in
-    one statement (32,767), so the insert is split; all land, none twice."""
+async def test_a_batch_fanned_out_lands_whole_once_and_in_the_order_given(service: Service) -> None:
+    """500 events × 10 subscriptions is 5,000 deliveries (as columns: more rows than one multi-row
+    INSERT could bind): all land, none twice, and their `seq` follows the order given, which keeps
+    each candidate's deliveries in event order."""
     now = service.runtime.clock.now()
     rows = [
-        {"id": f"msg_bulk{i}", "subscription_id": f"bulk-{i % 10}", "event_id": f"e-{i}", "ordering_key": "k",
-         "status": "delivered", "attempts": 1, "next_attempt_at": now, "created_at": now}
-        for i in range(5_000)
+        {"id": f"msg_bulk{i:04d}", "subscription_id": f"bulk-{i % 10}", "event_id": f"e-{i}",
+         "ordering_key": "k", "status": "delivered", "attempts": 1, "next_attempt_at": now, "created_at": now}
+        for i in reversed(range(5_000))  # ids descending: an order of their own would not be the one given
     ]  # fmt: skip
     async with service.runtime.uow() as uow:
-        assert await repository.add_deliveries(uow.session, rows) == 5_000
-        assert await repository.add_deliveries(uow.session, rows) == 0
+        store = SqlDeliveries(uow.tx)
+        assert await store.add_deliveries(rows) == 5_000
+        assert await store.add_deliveries([*rows[:10], *rows]) == 0
+        stored = await uow.session.execute(
+            sa.select(deliveries.c.id).where(deliveries.c.id.like("msg_bulk%")).order_by(deliveries.c.seq)
+        )
+        assert list(stored.scalars()) == [row["id"] for row in rows]
         await uow.session.execute(sa.delete(deliveries).where(deliveries.c.id.like("msg_bulk%")))
         await uow.commit()
+
+
+async def test_a_large_fan_out_refreshes_the_table_statistics_the_dispatcher_plans_with(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once enough deliveries were added, the planner's row counts are those of the table as it is
+    (ANALYZE in the fan-out's transaction), not of the quiet table autovacuum last saw."""
+    monkeypatch.setattr(repository, "ANALYZE_AFTER_ROWS", 100, raising=False)
+    monkeypatch.setattr(repository, "_added_since_analyze", 0, raising=False)
+    now = service.runtime.clock.now()
+    rows = [
+        {"id": f"msg_stats{i:04d}", "subscription_id": "stats", "event_id": f"e-stats-{i}",
+         "ordering_key": "k", "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+        for i in range(150)
+    ]  # fmt: skip
+    counted = sa.text("SELECT reltuples::bigint, (SELECT count(*) FROM deliveries) FROM pg_class "
+                      "WHERE oid = 'deliveries'::regclass")  # fmt: skip
+    try:
+        async with service.runtime.uow() as uow:
+            assert await SqlDeliveries(uow.tx).add_deliveries(rows) == 150
+            await uow.commit()
+        async with service.runtime.uow() as uow:
+            planned, actual = (await uow.session.execute(counted)).one()
+        assert planned == actual
+    finally:
+        async with service.runtime.uow() as uow:
+            await uow.session.execute(sa.delete(deliveries).where(deliveries.c.id.like("msg_stats%")))
+            await uow.commit()
 
 
 # -- Idempotency-Key: a retried command gets the first answer, secrets sealed in the table ----------

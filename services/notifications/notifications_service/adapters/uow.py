@@ -48,7 +48,7 @@ class SqlDeliveries:
         await repository.forget_person(self.session, profile_id, keep_event_id)
 
     async def add_deliveries(self, rows: Sequence[Row]) -> int:
-        return await repository.add_deliveries(self.session, rows)
+        return await repository.add_deliveries(await self._tx.connection(), rows)
 
     async def update_deliveries(self, rows: Sequence[Row]) -> None:
         await repository.update_deliveries(self.session, rows)
