@@ -26,8 +26,6 @@ from notifications_service.application.ports import Target
 from notifications_service.domain.subscription import Spec, Subscriber, Subscription
 
 WEBHOOK_NAMESPACE = uuid.UUID("6b1f3c0e-6f7e-4c55-9a55-3f0c1f2b7d10")
-MAX_PARAMETERS = 32_767  # one statement's bind parameters (PostgreSQL's wire protocol)
-ROWS_PER_INSERT = MAX_PARAMETERS // len(deliveries.c) // 1000 * 1000  # a delivery row has fewer columns
 Row = dict[str, Any]
 
 
@@ -212,9 +210,9 @@ async def record_events(connection: asyncpg.Connection, rows: Sequence[Row]) -> 
 
 # The fan-out's other per-batch write, the same way: a multi-row INSERT was compiled by SQLAlchemy for
 # every batch (7.4% of the service's CPU samples during a burst of invitations, py-spy). The rows go
-# in the order given, so `seq` keeps each candidate's deliveries in event order.
-_ADD_DELIVERIES = """
-    WITH added AS (
+# in the order given, so `seq` keeps each candidate's deliveries in event order. A replay's rows go
+# through the same INSERT, turning existing ones of the same pairs back to pending.
+_INSERT_DELIVERIES = """
         INSERT INTO deliveries (id, subscription_id, event_id, ordering_key, status, attempts,
                                 next_attempt_at, created_at)
         SELECT u.id, u.subscription_id, u.event_id, u.ordering_key, u.status, u.attempts,
@@ -224,10 +222,21 @@ _ADD_DELIVERIES = """
              WITH ORDINALITY AS u(id, subscription_id, event_id, ordering_key, status, attempts,
                                   next_attempt_at, created_at, n)
         ORDER BY u.n
+"""
+_ADD_DELIVERIES = f"""
+    WITH added AS ({_INSERT_DELIVERIES}
         ON CONFLICT DO NOTHING
         RETURNING 1
     )
     SELECT count(*) FROM added
+"""
+_QUEUE_DELIVERIES = f"""
+    WITH queued AS ({_INSERT_DELIVERIES}
+        ON CONFLICT ON CONSTRAINT uq_deliveries_subscription_event
+        DO UPDATE SET status = 'pending', next_attempt_at = $9
+        RETURNING 1
+    )
+    SELECT count(*) FROM queued
 """
 _DELIVERY_COLUMNS = (
     "id", "subscription_id", "event_id", "ordering_key", "status", "attempts",
@@ -396,17 +405,9 @@ async def events_between(
     return [dict(r) for r in rows.mappings()]
 
 
-async def upsert_pending(session: AsyncSession, rows: Sequence[Row], now: datetime) -> int:
+async def upsert_pending(connection: asyncpg.Connection, rows: Sequence[Row], now: datetime) -> int:
     """Replay: new deliveries, and existing ones of the same pairs back to pending (same ids)."""
-    count = 0
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = list(rows[start : start + ROWS_PER_INSERT])
-        statement = insert(deliveries).values(chunk)
-        result = await session.execute(
-            statement.on_conflict_do_update(
-                constraint="uq_deliveries_subscription_event",
-                set_={"status": "pending", "next_attempt_at": now},
-            ).returning(deliveries.c.id)
-        )
-        count += len(result.all())
-    return count
+    if not rows:
+        return 0
+    columns = [[row[name] for row in rows] for name in _DELIVERY_COLUMNS]
+    return int(await connection.fetchval(_QUEUE_DELIVERIES, *columns, now))

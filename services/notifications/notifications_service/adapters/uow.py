@@ -71,7 +71,7 @@ class SqlDeliveries:
         return await repository.events_between(self.session, since, until, after, limit)
 
     async def upsert_pending(self, rows: Sequence[Row], now: datetime) -> int:
-        return await repository.upsert_pending(self.session, rows, now)
+        return await repository.upsert_pending(await self._tx.connection(), rows, now)
 
 
 class NotificationsUnitOfWork(ServiceUnitOfWork):
