@@ -5,7 +5,9 @@
 - `KafkaReader`: everything on a topic from the beginning, to assert on what was published;
 - `wait_until`: poll a condition with a deadline instead of sleeping a fixed time;
 - child processes on loopback (tests and `make bench`): `free_port`, `listening`, `spawn`, `stop_process`;
-- `SettingsFactory`: the type of the root conftest's `make_settings` fixture.
+- `SettingsFactory`: the type of the root conftest's `make_settings` fixture;
+- `LoopTurns`: the turns another task gets on the event loop while some work runs;
+- `default_collector`: CPython's collector settings for a block, the process's restored after it.
 
 Nothing here is imported by service code.
 """
@@ -13,6 +15,7 @@ Nothing here is imported by service code.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
 import signal
@@ -20,8 +23,8 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -266,3 +269,45 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 20.0)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
+
+
+class LoopTurns:
+    """`async with LoopTurns() as turns:` runs another task that counts its turns on the event loop
+    (`turns.count`) until the block ends: work that never gives the loop back leaves it unchanged."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0)
+            self.count += 1
+
+
+CPYTHON_THRESHOLD = (700, 10, 10)
+"""CPython's collector thresholds (young, middle, old), before a service settles them."""
+
+
+@contextmanager
+def default_collector() -> Iterator[None]:
+    """The collector as a fresh CPython process has it (default thresholds, nothing frozen) for the
+    block; the process's thresholds restored and nothing left frozen after it."""
+    before = gc.get_threshold()
+    gc.set_threshold(*CPYTHON_THRESHOLD)
+    gc.unfreeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

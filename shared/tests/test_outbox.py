@@ -19,7 +19,7 @@ from shared.envelope import decode
 from shared.events.catalogue import PROFILE_TOPIC, ProfileWithdrawn
 from shared.outbox import IdlePoll, OutboxRecord, OutboxRelay
 from shared.settings import ServiceSettings
-from shared.testing import KafkaReader, PlatformDatabase, PlatformTestSettings, wait_until
+from shared.testing import KafkaReader, LoopTurns, PlatformDatabase, PlatformTestSettings, wait_until
 from shared.uow import UnitOfWork
 
 pytestmark = pytest.mark.infra
@@ -120,28 +120,20 @@ async def test_a_backlog_pass_gives_the_loop_back_between_sends(
         for i in range(rows):
             work.publish(withdrawn(f"p-backlog-{i % 7}"))
         await work.commit()
-    turns = 0
-
-    async def other_task() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0)
-            turns += 1
-
+    turns = LoopTurns()
     turns_at_send: list[int] = []
     real_send = AIOKafkaProducer.send
 
     async def send(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
-        turns_at_send.append(turns)
+        turns_at_send.append(turns.count)
         return await real_send(self, *args, **kwargs)
 
     monkeypatch.setattr(AIOKafkaProducer, "send", send)
     relay = OutboxRelay(db.engine, platform_settings)
-    ticking = asyncio.create_task(other_task())
     try:
-        assert await relay.publish_pending() == rows
+        async with turns:
+            assert await relay.publish_pending() == rows
     finally:
-        ticking.cancel()
         await relay.stop()
     assert len(turns_at_send) == rows
     # The first send may wait for the topic's metadata; from the second on, only the relay can yield.

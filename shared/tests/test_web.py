@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import context
 from shared.auth import InsecureSecretError, mint_token
 from shared.logging import JsonFormatter
+from shared.testing import default_collector
 from shared.tests.fake_runtime import SECRET, T0, FakeRuntime, FakeSettings, client, make_app
 from shared.web import (
     PROBLEM_JSON,
@@ -284,18 +285,14 @@ async def test_lifespan_starts_and_stops_the_runtime(app: Any, runtime: FakeRunt
 
 @pytest.fixture
 def collector_restored() -> Iterator[None]:
-    before = gc.get_threshold()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*before)
+    with default_collector():
+        yield
 
 
 @pytest.mark.parametrize(("env", "settled"), [("development", True), ("production", True), ("test", False)])
 async def test_a_started_service_freezes_what_it_built_and_collects_young_objects_less_often(
     collector_restored: None, env: str, settled: bool
 ) -> None:
-    gc.set_threshold(700, 10, 10)  # CPython's default
-    gc.unfreeze()
     runtime = FakeRuntime(settings=FakeSettings(env=env))
     app = create_service_app(runtime, [], title="t", description="d", configure_logs=False)
     async with app.router.lifespan_context(app):

@@ -15,7 +15,7 @@ from console_service.api import COOKIE
 from console_service.main import STATIC_DIR, build_app
 from console_service.settings import SERVICES, ConsoleSettings
 from shared.auth import mint_token
-from shared.testing import free_port
+from shared.testing import default_collector, free_port
 from shared.web.app import YOUNG_COLLECTION_THRESHOLD
 
 SECRET = "console-test-secret-0123456789-abcdefgh"
@@ -171,16 +171,10 @@ async def test_bad_input_is_a_422_problem(client: httpx.AsyncClient) -> None:
 async def test_the_console_starts_as_the_services_do(env: str, settled: bool) -> None:
     """Its collector settled once started (`shared.web.app.ready_to_serve`), as in the four services;
     a test process's collector left alone."""
-    before = gc.get_threshold()
-    gc.set_threshold(700, 10, 10)  # CPython's default
-    gc.unfreeze()
-    try:
-        app = build_app(settings(env), configure_logs=False)
+    app = build_app(settings(env), configure_logs=False)
+    with default_collector():
         async with app.router.lifespan_context(app):
             threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
     if settled:
         assert threshold == (YOUNG_COLLECTION_THRESHOLD, 10, 10)
         assert frozen > 0

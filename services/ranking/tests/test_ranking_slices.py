@@ -37,7 +37,7 @@ from shared.events.catalogue import PROFILE_TOPIC, ProfileSubmitted
 from shared.messages import envelope_for
 from shared.rules.crs import CURRENT_RULES
 from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE
-from shared.testing import PlatformDatabase
+from shared.testing import LoopTurns, PlatformDatabase
 from shared.uow import UnitOfWork
 
 pytestmark = pytest.mark.infra
@@ -210,30 +210,20 @@ async def test_the_table_s_locked_rows_are_read_with_turns_between_them(
                 await SqlProjectionStore(uow.tx).save(rows, NOW)
                 await uow.commit()
 
-            turns = 0
+            turns = LoopTurns()
             turns_at_row: list[int] = []
             read_row = repository._candidate
 
             def counted(row: Any) -> CandidateRow:
-                turns_at_row.append(turns)
+                turns_at_row.append(turns.count)
                 return read_row(row)
-
-            async def other_task() -> None:
-                nonlocal turns
-                while True:
-                    await asyncio.sleep(0)
-                    turns += 1
 
             monkeypatch.setattr(repository, "_candidate", counted)
             monkeypatch.setattr(
                 repository, "in_slices", partial(cooperative.in_slices, slice_s=0.0), raising=False
             )
-            ticking = asyncio.create_task(other_task())
-            try:
-                async with UnitOfWork(sessions, settings, Clock.frozen(NOW)) as uow:
-                    locked = await SqlProjectionStore(uow.tx).lock(ids)
-            finally:
-                ticking.cancel()
+            async with turns, UnitOfWork(sessions, settings, Clock.frozen(NOW)) as uow:
+                locked = await SqlProjectionStore(uow.tx).lock(ids)
         finally:
             await engine.dispose()
     assert sorted(locked) == ids

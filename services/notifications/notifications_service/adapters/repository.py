@@ -244,6 +244,11 @@ _DELIVERY_COLUMNS = (
 )  # fmt: skip
 
 
+def _delivery_arrays(rows: Sequence[Row]) -> list[list[Any]]:
+    """The rows as `_INSERT_DELIVERIES`' arrays, column by column."""
+    return [[row[name] for row in rows] for name in _DELIVERY_COLUMNS]
+
+
 ANALYZE_AFTER_ROWS = 20_000
 """Deliveries added by this process after which it refreshes the table's statistics itself."""
 _added_since_analyze = 0
@@ -265,8 +270,7 @@ async def add_deliveries(connection: asyncpg.Connection, rows: Sequence[Row]) ->
     global _added_since_analyze
     if not rows:
         return 0
-    columns = [[row[name] for row in rows] for name in _DELIVERY_COLUMNS]
-    added = int(await connection.fetchval(_ADD_DELIVERIES, *columns))
+    added = int(await connection.fetchval(_ADD_DELIVERIES, *_delivery_arrays(rows)))
     _added_since_analyze += added
     if _added_since_analyze >= ANALYZE_AFTER_ROWS:
         _added_since_analyze = 0
@@ -409,5 +413,4 @@ async def upsert_pending(connection: asyncpg.Connection, rows: Sequence[Row], no
     """Replay: new deliveries, and existing ones of the same pairs back to pending (same ids)."""
     if not rows:
         return 0
-    columns = [[row[name] for row in rows] for name in _DELIVERY_COLUMNS]
-    return int(await connection.fetchval(_QUEUE_DELIVERIES, *columns, now))
+    return int(await connection.fetchval(_QUEUE_DELIVERIES, *_delivery_arrays(rows), now))
