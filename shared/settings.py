@@ -22,6 +22,8 @@ pick up names such as `DATABASE_URL` that other tools set on the same machine.
 | db_pool_size            | EE_<SERVICE>_DB_POOL_SIZE    | 10                                           |
 | db_max_overflow         | EE_<SERVICE>_DB_MAX_OVERFLOW | 2                                            |
 | consumer_linger_ms      | EE_<SERVICE>_CONSUMER_LINGER_MS | 0 (the service may set its own default)   |
+| requests_in_progress    | EE_<SERVICE>_REQUESTS_IN_PROGRESS | 4 (per process; shared.web.admission)   |
+| requests_waiting_max    | EE_<SERVICE>_REQUESTS_WAITING_MAX | 1000 (beyond it: 503, Retry-After)      |
 | relay_poll_interval_ms  | EE_RELAY_POLL_INTERVAL_MS    | 20                                           |
 | relay_idle_poll_max_ms  | EE_RELAY_IDLE_POLL_MAX_MS    | 200 (the slowest poll of an idle relay)      |
 | outbox_retention_days   | EE_OUTBOX_RETENTION_DAYS     | 7 (published outbox rows)                    |
@@ -101,6 +103,8 @@ _SERVICE_ENV = {
     "db_pool_size": "DB_POOL_SIZE",
     "db_max_overflow": "DB_MAX_OVERFLOW",
     "consumer_linger_ms": "CONSUMER_LINGER_MS",
+    "requests_in_progress": "REQUESTS_IN_PROGRESS",
+    "requests_waiting_max": "REQUESTS_WAITING_MAX",
 }
 
 
@@ -152,6 +156,9 @@ class ServiceSettings(BaseSettings):
     # Kept small on purpose: PostgreSQL allows ~300 connections for four services, their replicas and
     # the tests; a burst should queue for a pooled connection rather than open many more.
     db_max_overflow: int = Field(default=2, ge=0, le=50)
+    # Requests worked on at once by one process; the next wait their turn (shared.web.admission).
+    requests_in_progress: int = Field(default=4, ge=1, le=1_000)
+    requests_waiting_max: int = Field(default=1_000, ge=0, le=100_000)
     relay_poll_interval_ms: int = Field(default=20, ge=1, le=60_000)
     relay_idle_poll_max_ms: int = Field(default=200, ge=1, le=60_000)
     consumer_linger_ms: LingerMs = 0

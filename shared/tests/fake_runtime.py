@@ -24,6 +24,8 @@ class FakeSettings:
     env: str = "test"
     auth_secret: str = SECRET
     service_name: str = "testsvc"
+    requests_in_progress: int = 4
+    requests_waiting_max: int = 1_000
 
     @property
     def is_production(self) -> bool:

@@ -27,6 +27,7 @@ from shared.asyncapi import asyncapi_router
 from shared.auth import check_auth_secret, secret_value
 from shared.logging import configure_logging
 from shared.web.admin_clock import AdjustableClock, clock_router
+from shared.web.admission import AdmissionLimit
 from shared.web.errors import install_error_handlers
 from shared.web.middleware import RequestContextMiddleware
 from shared.web.openapi import ERROR_RESPONSES, problem_json_in_openapi
@@ -49,6 +50,12 @@ class SettingsLike(Protocol):
 
     @property
     def service_name(self) -> str: ...
+
+    @property
+    def requests_in_progress(self) -> int: ...
+
+    @property
+    def requests_waiting_max(self) -> int: ...
 
 
 class RuntimeLike(Protocol):
@@ -168,7 +175,13 @@ def create_service_app(
         setattr(app.state, name, value)
 
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_middleware(
+        AdmissionLimit,
+        service=service,
+        limit=settings.requests_in_progress,
+        max_waiting=settings.requests_waiting_max,
+    )
+    app.add_middleware(RequestContextMiddleware, service=service)  # outermost: it sees waits and 503s
 
     app.include_router(ops_router(runtime, service), responses=ERROR_RESPONSES)
     app.include_router(asyncapi_router(service), responses=ERROR_RESPONSES)
