@@ -73,7 +73,8 @@ def configure_logging(
     The level defaults to `EE_LOG_LEVEL` (INFO). Handlers that others attached to the root logger
     (pytest's log capture, for one) are left alone; only the handler this function added before is
     replaced. uvicorn's loggers propagate to the root so their lines are JSON too; its access log is
-    quietened because the service's middleware logs each request with its route and correlation id.
+    quietened because the service's middleware logs each request with its route and correlation id,
+    and httpx's line per request sent is quietened too (below).
     """
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_ee_json_handler", False)]:
@@ -89,4 +90,9 @@ def configure_logging(
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request it sends at INFO. Its one heavy user is the webhook dispatcher, whose
+    # deliveries are recorded with their outcome in its own table: a few of `make bench`'s bursts
+    # left 438,832 such lines in the notifications log. Its warnings still come through.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler
