@@ -17,7 +17,9 @@ The monitor's stall is a whole turn: the loop runs every callback ready when the
 sees its timer. Under load a turn holds many requests' stretches, each short: at 200 PUT/s for 25-30 s,
 in two runs, the profile service's ten busiest turns ran 11-32 callbacks of at most 2.5 ms each (8-21
 ms in all), a queue rather than one piece of code holding the loop; in each run one of them held a
-young collection instead (9 and 12.6 ms). The busiest turns tell the two apart.
+young collection instead (9 and 12.6 ms). The busiest turns tell the two apart. Since
+`shared.web.admission` lets 4 requests be worked on at once, the busiest turns of the same probe took
+7.8 and 8.6 ms (two runs; 23.3 and 27.1 ms without the limit).
 
 Another service can be probed by hand (how the profile service's collections were found):
 
