@@ -57,7 +57,7 @@ class AdmissionLimit:
         if scope["type"] != "http" or scope.get("path") in PROBE_PATHS:
             await self.app(scope, receive, send)
             return
-        if self._free.locked() and self._waiting >= self.max_waiting:
+        if self._waiting >= self.max_waiting and self._free.locked():  # the count first: locked() scans
             await self._turn_away(scope, receive, send)
             return
         self._waiting += 1
