@@ -60,16 +60,20 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def sent(c: Any, path: str) -> asyncio.Task[Any]:
+    """A request on its way, having reached the gate or the waiting room."""
+    task = asyncio.create_task(c.get(path))
+    await settle()
+    return task
+
+
 async def test_at_most_the_limit_run_at_once_and_the_others_follow_in_arrival_order() -> None:
     app, gate = gated_app(limit=2, waiting=100)
     async with client(app) as c:
-        sent = []
-        for n in range(6):
-            sent.append(asyncio.create_task(c.get(f"/v1/gated/{n}")))
-            await settle()
+        requests = [await sent(c, f"/v1/gated/{n}") for n in range(6)]
         assert gate.entered == [0, 1]  # the other four wait, having done nothing of their own
         gate.open.set()
-        answers = await within(asyncio.gather(*sent))
+        answers = await within(asyncio.gather(*requests))
     assert [a.json() for a in answers] == [{"n": n} for n in range(6)]
     assert gate.entered == [0, 1, 2, 3, 4, 5]
     assert gate.most_running == 2
@@ -78,10 +82,8 @@ async def test_at_most_the_limit_run_at_once_and_the_others_follow_in_arrival_or
 async def test_beyond_the_waiting_room_a_request_is_turned_away_with_503_and_retry_after() -> None:
     app, gate = gated_app(limit=1, waiting=2)
     async with client(app) as c:
-        sent = []
-        for n in range(3):  # one in progress, two waiting: the room is full
-            sent.append(asyncio.create_task(c.get(f"/v1/gated/{n}")))
-            await settle()
+        # one in progress, two waiting: the room is full
+        requests = [await sent(c, f"/v1/gated/{n}") for n in range(3)]
         refused = await within(c.get("/v1/gated/99"))
         assert refused.status_code == 503, refused.text
         assert refused.headers["content-type"] == PROBLEM_JSON
@@ -94,7 +96,7 @@ async def test_beyond_the_waiting_room_a_request_is_turned_away_with_503_and_ret
         assert 'ee_http_requests_waiting{service="testsvc"} 2.0' in metrics
         assert 'ee_http_requests_in_progress{service="testsvc"} 1.0' in metrics
         gate.open.set()
-        answers = await within(asyncio.gather(*sent))
+        answers = await within(asyncio.gather(*requests))
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert 99 not in gate.entered
 
@@ -102,10 +104,8 @@ async def test_beyond_the_waiting_room_a_request_is_turned_away_with_503_and_ret
 async def test_a_request_that_fails_gives_its_turn_back() -> None:
     app, gate = gated_app(limit=1, waiting=10)
     async with client(app) as c:
-        failing = asyncio.create_task(c.get("/v1/gated/-1"))
-        await settle()
-        after = asyncio.create_task(c.get("/v1/gated/7"))
-        await settle()
+        failing = await sent(c, "/v1/gated/-1")
+        after = await sent(c, "/v1/gated/7")
         assert gate.entered == [-1]
         gate.open.set()
         assert (await within(failing)).status_code == 500
@@ -115,14 +115,11 @@ async def test_a_request_that_fails_gives_its_turn_back() -> None:
 async def test_a_client_that_goes_away_while_waiting_leaves_the_room() -> None:
     app, gate = gated_app(limit=1, waiting=1)
     async with client(app) as c:
-        first = asyncio.create_task(c.get("/v1/gated/1"))
-        await settle()
-        gone = asyncio.create_task(c.get("/v1/gated/2"))
-        await settle()
+        first = await sent(c, "/v1/gated/1")
+        gone = await sent(c, "/v1/gated/2")
         gone.cancel()
         await settle()
-        later = asyncio.create_task(c.get("/v1/gated/3"))  # the room has space again
-        await settle()
+        later = await sent(c, "/v1/gated/3")  # the room has space again
         gate.open.set()
         assert (await within(first)).status_code == 200
         assert (await within(later)).json() == {"n": 3}
