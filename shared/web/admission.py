@@ -46,12 +46,11 @@ class AdmissionLimit:
         if limit < 1 or max_waiting < 0:
             raise ValueError("limit must be at least 1 and max_waiting at least 0")
         self.app = app
-        self.limit = limit
         self.max_waiting = max_waiting
         self._free = asyncio.Semaphore(limit)
         self._waiting = 0
         self._in_progress = HTTP_IN_PROGRESS.labels(service)
-        self._waiting_gauge = HTTP_WAITING.labels(service)
+        HTTP_WAITING.labels(service).set_function(lambda: self._waiting)  # read at scrape time
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in PROBE_PATHS:
@@ -61,12 +60,10 @@ class AdmissionLimit:
             await self._turn_away(scope, receive, send)
             return
         self._waiting += 1
-        self._waiting_gauge.inc()
         try:
             await self._free.acquire()
         finally:
             self._waiting -= 1
-            self._waiting_gauge.dec()
         self._in_progress.inc()
         try:
             await self.app(scope, receive, send)
