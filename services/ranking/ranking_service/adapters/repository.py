@@ -27,33 +27,33 @@ from shared.cooperative import in_slices
 from shared.db import Transaction, consumer_positions, driver_connection
 from shared.leadership import advisory_key
 
-# (column, PostgreSQL array type of the unnest parameter, cast of the element on insert)
+# (column, PostgreSQL array type of the unnest parameter, whether it holds JSON text)
 _COLUMNS: Final = (
-    ("profile_id", "text", ""),
-    ("owner", "text", ""),
-    ("version", "int", ""),
-    ("document", "text", "::jsonb"),
-    ("status", "text", ""),
-    ("submitted_at", "timestamptz", ""),
-    ("expires_at", "timestamptz", ""),
-    ("nominated", "boolean", ""),
-    ("province", "text", ""),
-    ("invitations", "text", "::jsonb"),
-    ("in_pool", "boolean", ""),
-    ("reason", "text", ""),
-    ("crs", "int", ""),
-    ("breakdown", "text", "::jsonb"),
-    ("rules_version", "text", ""),
-    ("programs", "text", "::jsonb"),
-    ("categories", "text", "::jsonb"),
-    ("noc_codes", "text", "::jsonb"),
-    ("lowest_clb", "text", "::jsonb"),
-    ("citizenship", "text", ""),
-    ("scored_on", "date", ""),
-    ("rescore_on", "date", ""),
-    ("basis_version", "int", ""),
-    ("rescore_at", "timestamptz", ""),
-    ("revision", "bigint", ""),
+    ("profile_id", "text", False),
+    ("owner", "text", False),
+    ("version", "int", False),
+    ("document", "text", True),
+    ("status", "text", False),
+    ("submitted_at", "timestamptz", False),
+    ("expires_at", "timestamptz", False),
+    ("nominated", "boolean", False),
+    ("province", "text", False),
+    ("invitations", "text", True),
+    ("in_pool", "boolean", False),
+    ("reason", "text", False),
+    ("crs", "int", False),
+    ("breakdown", "text", True),
+    ("rules_version", "text", False),
+    ("programs", "text", True),
+    ("categories", "text", True),
+    ("noc_codes", "text", True),
+    ("lowest_clb", "text", True),
+    ("citizenship", "text", False),
+    ("scored_on", "date", False),
+    ("rescore_on", "date", False),
+    ("basis_version", "int", False),
+    ("rescore_at", "timestamptz", False),
+    ("revision", "bigint", False),
 )
 _NAMES: Final = [name for name, _, _ in _COLUMNS]
 COPY_COLUMNS: Final = [*_NAMES, "updated_at"]
@@ -63,7 +63,7 @@ COPY_COLUMNS: Final = [*_NAMES, "updated_at"]
 # asyncpg on the unit of work's connection (numbered parameters), without SQLAlchemy's statement path.
 def _upsert_sql() -> str:
     params = ", ".join(f"${n}::{kind}[]" for n, (_, kind, _) in enumerate(_COLUMNS, start=1))
-    selected = ", ".join(f"u.{name}{cast}" for name, _, cast in _COLUMNS)
+    selected = ", ".join(f"u.{name}" for name in _NAMES)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _NAMES if name != "profile_id")
     return (
         f"INSERT INTO ranking_profiles ({', '.join(_NAMES)}, updated_at) "
@@ -73,8 +73,7 @@ def _upsert_sql() -> str:
 
 
 def _lock_sql() -> str:
-    # JSON columns as text, decoded here: the same values whatever codecs the connection has.
-    columns = ", ".join(f"{name}::text" if cast == "::jsonb" else name for name, _, cast in _COLUMNS)
+    columns = ", ".join(_NAMES)
     # One lock order for every writer (sorted ids): no deadlocks.
     return (
         f"SELECT {columns} FROM ranking_profiles WHERE profile_id = ANY($1::text[]) "
@@ -84,7 +83,14 @@ def _lock_sql() -> str:
 
 _UPSERT: Final = _upsert_sql()
 _LOCK: Final = _lock_sql()
-_JSON_COLUMNS: Final = frozenset(name for name, _, cast in _COLUMNS if cast == "::jsonb")
+_JSON_COLUMNS: Final = frozenset(name for name, _, is_json in _COLUMNS if is_json)
+"""Columns of JSON text (migration 0004: text, not jsonb), decoded here with orjson."""
+# The five JSON values a pool entry needs, as one JSON array decoded in one call (a row out of the
+# pool may lack them: null).
+_POOL_JSON: Final = ("programs", "categories", "breakdown", "noc_codes", "lowest_clb")
+_DETAILS: Final = (
+    "'[' || " + " || ',' || ".join(f"coalesce({c}, 'null')" for c in _POOL_JSON) + " || ']' AS details"
+)
 POOL_READ_CHUNK: Final = 20_000
 
 RULES_LOCK: Final = advisory_key("ranking-rules")
@@ -195,12 +201,11 @@ class SqlProjectionStore:
 
     async def pool_rows(self) -> AsyncIterator[tuple[PoolRow, CandidateInfo]]:
         # Read in big partitions (not a greenlet switch per row), the submission instant as exact
-        # microseconds, and the five JSON values as one text decoded by orjson in one call.
+        # microseconds, and the five JSON values as one text (`_DETAILS`).
         query = sa.text(
             "SELECT profile_id, crs, (extract(epoch FROM submitted_at) * 1000000)::bigint AS submitted_us, "
             "owner, citizenship, revision, "
-            "json_build_array(programs, categories, breakdown, noc_codes, lowest_clb)::text AS details "
-            "FROM ranking_profiles WHERE in_pool"
+            f"{_DETAILS} FROM ranking_profiles WHERE in_pool"
         ).execution_options(yield_per=POOL_READ_CHUNK)
         result = await self.session.stream(query)
         async for partition in result.partitions():
@@ -213,8 +218,7 @@ class SqlProjectionStore:
         query = sa.text(
             "SELECT profile_id, in_pool, revision, crs, "
             "(extract(epoch FROM submitted_at) * 1000000)::bigint AS submitted_us, owner, citizenship, "
-            "json_build_array(programs, categories, breakdown, noc_codes, lowest_clb)::text AS details "
-            "FROM ranking_profiles WHERE profile_id = ANY(:ids)"
+            f"{_DETAILS} FROM ranking_profiles WHERE profile_id = ANY(:ids)"
         )
         found = []
         for (

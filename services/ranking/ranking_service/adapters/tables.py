@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = sa.MetaData()
 
@@ -11,28 +10,30 @@ TZ = sa.DateTime(timezone=True)
 
 # One row per profile ever heard of: the merged facts, the last score and the standing. The pool is
 # the rows `in_pool`; `rescore_at` is when time alone may change the standing (NULL: only an event can).
+# JSON values are JSON text (migration 0004): stored and handed back whole, never queried in SQL.
+JSON_TEXT = sa.Text
 ranking_profiles = sa.Table(
     "ranking_profiles",
     metadata,
     sa.Column("profile_id", sa.Text, primary_key=True),
     sa.Column("owner", sa.Text, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),  # profile stream aggregate version applied
-    sa.Column("document", JSONB, nullable=True),
+    sa.Column("document", JSON_TEXT, nullable=True),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("submitted_at", TZ, nullable=True),
     sa.Column("expires_at", TZ, nullable=True),
     sa.Column("nominated", sa.Boolean, nullable=False),
     sa.Column("province", sa.Text, nullable=True),
-    sa.Column("invitations", JSONB, nullable=False),  # {invitation_id: invited|declined|expired|applied}
+    sa.Column("invitations", JSON_TEXT, nullable=False),  # {invitation_id: invited|declined|expired|applied}
     sa.Column("in_pool", sa.Boolean, nullable=False),
     sa.Column("reason", sa.Text, nullable=True),  # why not in the pool
     sa.Column("crs", sa.Integer, nullable=True),
-    sa.Column("breakdown", JSONB, nullable=True),
+    sa.Column("breakdown", JSON_TEXT, nullable=True),
     sa.Column("rules_version", sa.Text, nullable=True),
-    sa.Column("programs", JSONB, nullable=True),
-    sa.Column("categories", JSONB, nullable=True),
-    sa.Column("noc_codes", JSONB, nullable=True),
-    sa.Column("lowest_clb", JSONB, nullable=True),
+    sa.Column("programs", JSON_TEXT, nullable=True),
+    sa.Column("categories", JSON_TEXT, nullable=True),
+    sa.Column("noc_codes", JSON_TEXT, nullable=True),
+    sa.Column("lowest_clb", JSON_TEXT, nullable=True),
     sa.Column("citizenship", sa.Text, nullable=True),
     sa.Column("scored_on", sa.Date, nullable=True),
     sa.Column("rescore_on", sa.Date, nullable=True),
