@@ -60,6 +60,7 @@ events = sa.Table(
     sa.Column("ordering_key", sa.Text, nullable=False),
     sa.Column("envelope", JSONB, nullable=False),
     sa.Index("ix_events_time", "time"),
+    sa.Index("ix_events_ordering_key", "ordering_key"),  # a person's events, to erase them (0002)
 )
 
 deliveries = sa.Table(
@@ -83,6 +84,7 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_log", "subscription_id", "seq"),
     sa.Index("ix_deliveries_pending", "seq", postgresql_where=PENDING),
     sa.Index("ix_deliveries_pending_key", "subscription_id", "ordering_key", "seq", postgresql_where=PENDING),
+    sa.Index("ix_deliveries_event", "event_id"),  # an erased person's deliveries (0002)
 )
 
 delivery_attempts = sa.Table(
