@@ -25,7 +25,7 @@ from shared.rules.document import PROFILE_DOCUMENT_EXAMPLE, ProfileDocument
 
 IDENTITY = {
     "family_name": "Marker-FAMILY-7Q",
-    "given_names": "Ada",
+    "given_names": "Ada Given-Marker",  # long: a short name can turn up in random ciphertext by chance
     "email": "ada.marker@example.org",
     "uci": "1234567890",
     "passport_number": "PMARKER77",
@@ -123,7 +123,7 @@ def test_sealed_document_round_trip_and_erasure() -> None:
     readable, sealed = seal_document(document, key, "p1")
     assert sealed is not None
     raw = orjson.dumps({"document": readable, "sealed": sealed})
-    for marker in (b"MARKER", b"Ada", b"1234567890", b"example.org"):
+    for marker in (b"MARKER", b"Ada Given-Marker", b"1234567890", b"example.org"):
         assert marker not in raw
     assert open_document(readable, sealed, key, "p1") == document
     assert open_document(readable, sealed, None, "p1") == readable  # key destroyed: redacted
