@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shared.bounds import MAX_AMOUNT_CAD
+from shared.tracked import TrackedDict
 
 # --- date arithmetic shared by the rules -----------------------------------------------------------
 
@@ -84,7 +85,7 @@ def last_years(as_of: date, years: int) -> tuple[date, date]:
     return window
 
 
-_WINDOWS: dict[tuple[date, int], tuple[date, date]] = {}
+_WINDOWS: TrackedDict[tuple[date, int], tuple[date, date]] = TrackedDict()
 
 
 # --- field types -----------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from shared.rules.document import (
 from shared.rules.eligibility import settlement_funds_required
 from shared.rules.experience import is_certificate_trade, is_fstp_trade
 from shared.rules.language import TEST_LANGUAGE, clb_of_scores
+from shared.tracked import TrackedDict
 
 __all__ = ["RawFacts", "forget_readings", "read_facts"]
 
@@ -254,7 +255,7 @@ def _list(value: Any) -> list[Any]:
     return value
 
 
-_FUNDS: dict[tuple[int, date], int] = {}
+_FUNDS: TrackedDict[tuple[int, date], int] = TrackedDict()
 
 
 def _funds_required(family_size: int, as_of: date) -> int:
@@ -267,13 +268,13 @@ def _funds_required(family_size: int, as_of: date) -> int:
 
 # What the rules ask of a NOC code on a day, beyond which other codes of the document equal it: per
 # day, per code (a reader looks its day's dict up once).
-_NOC_TRAITS: dict[date, dict[str, tuple[Any, ...]]] = {}
+_NOC_TRAITS: TrackedDict[date, TrackedDict[str, tuple[Any, ...]]] = TrackedDict()
 
 
-def _traits_of_day(as_of: date) -> dict[str, tuple[Any, ...]]:
+def _traits_of_day(as_of: date) -> TrackedDict[str, tuple[Any, ...]]:
     traits = _NOC_TRAITS.get(as_of)
     if traits is None:
-        traits = _remember(_NOC_TRAITS, as_of, {}, limit=64)
+        traits = _remember(_NOC_TRAITS, as_of, TrackedDict(), limit=64)
     elif len(traits) >= 100_000:
         traits.clear()
     return traits
@@ -483,7 +484,7 @@ def _test(item: Any) -> tuple[tuple[Any, ...], date]:
 _NUMBER_TYPES: Final = frozenset(itertools.product(_NUMBER, repeat=4))
 _OFF_SCALE: Final = (-1, -1, -1, -1)
 # The four levels of a test result (`_OFF_SCALE`: a score not on its scale), by test, scale and scores.
-_TEST_LEVELS: dict[tuple[Any, ...], tuple[int, int, int, int]] = {}
+_TEST_LEVELS: TrackedDict[tuple[Any, ...], tuple[int, int, int, int]] = TrackedDict()
 
 
 def _test_levels(
@@ -504,7 +505,7 @@ def _test_levels(
 
 _CLB_ORDER: Final = ("speaking", "listening", "reading", "writing")  # as `Clb.abilities`
 # The level of one ability's score (-1: not on the test's scale), by test, scale and score.
-_ABILITY_LEVELS: dict[tuple[str, bool, str, float], int] = {}
+_ABILITY_LEVELS: TrackedDict[tuple[str, bool, str, float], int] = TrackedDict()
 
 
 def _ability_level(test: Any, ability: Any, taken: date, score: float) -> int:

@@ -15,6 +15,7 @@ from shared.rules.document import (
     years_after,
 )
 from shared.rules.factors import Clb, Language, LanguageAbility
+from shared.tracked import TrackedDict
 
 DECLARED_LANGUAGES: dict[str, Language] = {"english": "en", "french": "fr"}
 """The document's `first_official_language` values, as the language codes used here."""
@@ -92,7 +93,7 @@ def _minimums(test: TestName, taken_on: date) -> _Minimums:
 
 # Levels already converted, by (chart, score): scores sit on small fixed scales, so this stays small
 # (a few thousand entries at most) and a profile's conversion is a handful of dict lookups.
-_LEVELS: dict[tuple[int, float], int] = {}
+_LEVELS: TrackedDict[tuple[int, float], int] = TrackedDict()
 _MAX_MEMO = 50_000
 
 

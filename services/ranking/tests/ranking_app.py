@@ -59,7 +59,7 @@ def fill(view: PoolView, members: Iterable[Member], positions: dict[str, int] | 
         breakdown = {"age": 100, "education": m.crs - 100}
         infos[m.profile_id] = CandidateInfo.of(
             m.owner, m.citizenship, breakdown, m.noc_codes, m.lowest_clb, 1
-        )
+        ).record
     view.replace(pool, infos, positions or {"x.ee.profile.events:0": 7}, NOW)
 
 

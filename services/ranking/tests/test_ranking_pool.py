@@ -97,7 +97,7 @@ def test_upsert_moves_the_candidate_in_every_ordering_and_out_of_what_it_no_long
     c2 = entry(3, 1050, minutes=2, programs={"fsw", "pnp"}, categories={"french", "healthcare"})
     assert pool.upsert(c2) == c
     assert len(pool) == 3
-    assert pool.get(pid(3)) is c2
+    assert pool.get(pid(3)) == c2
     assert pool.rank(pid(3)) == 1
     assert pool.rank(pid(3), program="fsw") == 1
     assert pool.rank(pid(3), program="pnp") == 1
@@ -525,4 +525,6 @@ def test_program_and_category_sets_and_scores_are_interned() -> None:
     pool = pool_of(a)
     same_place = PoolEntry(pid(1), 777, T0, frozenset({"fsw", "pnp"}), frozenset({"french"}))
     pool.upsert(same_place)
-    assert same_place.key is a.key  # the orderings and the entry keep sharing one key tuple
+    held = pool.get(pid(1))
+    assert held == same_place
+    assert held is not None and held.key is a.key  # the orderings and the held record share one key tuple

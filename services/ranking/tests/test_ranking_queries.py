@@ -245,7 +245,7 @@ async def test_the_view_follows_committed_changes_by_revision() -> None:
     assert view.pool.rank(A) == 1 and view.positions["x.ee.profile.events:0"] == 9
     assert view.by_noc["99999"] == {A} and A not in view.by_noc.get("21231", set())
     view.apply([MemoryChange(A, 6, None, None)])
-    assert A not in view.pool and A not in view.infos and "99999" not in view.by_noc
+    assert A not in view.pool and view.info(A) is None and "99999" not in view.by_noc
 
 
 async def test_the_lean_candidate_path_answers_as_the_route_does() -> None:

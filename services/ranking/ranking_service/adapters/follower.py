@@ -221,7 +221,7 @@ class ScoredStreamFollower:
         view does not hold is read (another instance scored it, or it left: the row says which).
         """
         revision = envelope.aggregateversion
-        held = self.view.infos.get(profile_id)
+        held = self.view.info(profile_id)
         return revision is not None and held is not None and held.revision >= revision
 
     async def _standings(self, profile_ids: list[str]) -> list[StoredStanding]:

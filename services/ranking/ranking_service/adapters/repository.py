@@ -26,6 +26,7 @@ from ranking_service.domain.view import CandidateInfo
 from shared.cooperative import in_slices
 from shared.db import Transaction, consumer_positions, driver_connection
 from shared.leadership import advisory_key
+from shared.tracked import TrackedDict
 
 # (column, PostgreSQL array type of the unnest parameter, whether it holds JSON text)
 _COLUMNS: Final = (
@@ -306,7 +307,7 @@ def _record(row: CandidateRow, document_json: str | None) -> tuple[Any, ...]:
 
 
 _NO_SCORE: Final = (None,) * 8  # the score's columns before `scored_on` (crs .. citizenship), unscored
-_TUPLE_TEXTS: dict[tuple[str, ...], str] = {}
+_TUPLE_TEXTS: TrackedDict[tuple[str, ...], str] = TrackedDict()
 
 
 def _json_tuple(values: tuple[str, ...]) -> str:

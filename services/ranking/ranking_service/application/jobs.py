@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ranking_service.application.ports import RulesRow, Slots, StoreFactory
 from ranking_service.application.projection import Outcome, RankingProjection
 from ranking_service.domain.pool import Pool, PoolRow
-from ranking_service.domain.view import CandidateInfo
+from ranking_service.domain.view import InfoRecord
 from shared import context
 from shared.errors import NotFound, StaleVersion
 from shared.events.catalogue import RulesActivated
@@ -99,7 +99,7 @@ class RankingJobs:
     async def load(self) -> int:
         """Read the projection table into the view (instead of replaying the log); the pool size."""
         rows: list[PoolRow] = []
-        infos: dict[str, CandidateInfo] = {}
+        infos: dict[str, InfoRecord] = {}
         gc.unfreeze()  # a reload: let the pool being replaced be collected
         async with self.uow() as uow:
             store = self.store_for(uow.session)
@@ -107,7 +107,7 @@ class RankingJobs:
             positions = await store.positions(self.consumer_name)
             async for row, info in store.pool_rows():
                 rows.append(row)
-                infos[row[0]] = info
+                infos[row[0]] = info.record
         pool = Pool.from_rows(rows)
         del rows
         view = self.projection.view

@@ -84,7 +84,7 @@ def candidate(view: PoolView, profile_id: str, owner: str | None) -> dict[str, A
     """`{crs, breakdown, rank, pool_size, submitted_at, programs, categories}`; `owner` restricts to
     the owner's own profile (candidates and partners), None lets anyone see it (officers, ops)."""
     pool = _ready(view).pool
-    entry, info = pool.get(profile_id), view.infos.get(profile_id)
+    entry, info = pool.get(profile_id), view.info(profile_id)
     if entry is None or info is None or (owner is not None and info.owner != owner):
         raise NotInPool(profile_id)
     return {
@@ -143,15 +143,22 @@ def selection(
     """The top `size` eligible candidates, best first, at one moment, with the position it reflects."""
     check_codes(program, category)
     view = _ready(view)
-    pool, infos = view.pool, view.infos
+    pool = view.pool
     excluded = frozenset(exclude)
     entries = pool.top(size, program, category, exclude=excluded)
     return {
         "position": dict(view.positions),
         "pool_size": len(pool),
         "eligible_count": pool.size(program, category) - _excluded_members(view, excluded, program, category),
-        "candidates": [_selected(entry, infos[entry.profile_id]) for entry in entries],
+        "candidates": [_selected(entry, _info(view, entry)) for entry in entries],
     }
+
+
+def _info(view: PoolView, entry: PoolEntry) -> CandidateInfo:
+    """The details of a candidate the pool holds (the view holds both, or neither)."""
+    info = view.info(entry.profile_id)
+    assert info is not None, entry.profile_id
+    return info
 
 
 def _selected(entry: PoolEntry, info: CandidateInfo) -> dict[str, Any]:
@@ -203,7 +210,7 @@ def search(view: PoolView, filters: SearchFilters, cursor: str | None, limit: in
     for entry in _matching(view, filters, after):
         if len(found) == limit:
             return {"items": found, "next_cursor": encode_cursor(last)}
-        found.append(_search_item(entry, view.infos[entry.profile_id]))
+        found.append(_search_item(entry, _info(view, entry)))
         last = entry
     return {"items": found, "next_cursor": None}
 
@@ -227,7 +234,7 @@ def _matching(view: PoolView, filters: SearchFilters, after: SortKey | None) -> 
     for entry in entries:
         if filters.programs and not (entry.programs & filters.programs):
             continue
-        info = view.infos[entry.profile_id]
+        info = _info(view, entry)
         if filters.noc_codes and filters.noc_codes.isdisjoint(info.noc_codes):
             continue
         if filters.min_clb is not None and (info.best_clb() or 0) < filters.min_clb:

@@ -12,6 +12,16 @@ are therefore O(log n) (+ the size of the answer) whatever the pool size.
 
 Memory: program and category sets are interned (one frozenset object per distinct combination), score
 ints are interned, and the key tuple is computed once per entry and shared by every ordering.
+
+The pool holds each candidate as a plain tuple of atoms (its key, submission instant and sorted program
+and category codes), not as a `PoolEntry`: the cyclic garbage collector stops tracking such a tuple at
+its first collection, so a pool of a million costs the collector nothing (the map holding them is a
+`shared.tracked.TrackedDict`, which the collector leaves alone once it is old). Held as objects, every
+entry written after the load (`gc.freeze()` covers the loaded ones) was walked again by each collection
+of its generation, and a replaced frozen entry's release counts against the young generation's
+allocations, so collections grew with the updates applied: after 400,000 updates to a pool of
+1,000,000, a young collection took 142 ms and a full one 1,008 ms here. `PoolEntry` is what the pool
+hands out.
 """
 
 from __future__ import annotations
@@ -21,10 +31,9 @@ import operator
 import re
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sortedcontainers import SortedList
 
@@ -32,6 +41,7 @@ from shared.rules.categories import CATEGORY_CODES
 from shared.rules.distribution import MAX_CRS, PUBLISHED_BINS
 from shared.rules.programs import FEDERAL_PROGRAMS as FEDERAL_PROGRAM_CODES
 from shared.rules.programs import PROGRAMS as ALL_PROGRAMS
+from shared.tracked import TrackedDict
 
 PROGRAMS: Final = frozenset(ALL_PROGRAMS)
 """Program codes; ``pnp`` means "holds a provincial nomination"."""
@@ -44,6 +54,9 @@ SortKey = tuple[int, int, str]
 """``(-crs, submitted_us, profile_id)``: ascending order is pool order."""
 PoolRow = tuple[str, int, int, tuple[str, ...], tuple[str, ...]]
 """``(profile_id, crs, submitted_us, programs, categories)`` with programs/categories sorted."""
+Record = tuple[SortKey, datetime, tuple[str, ...], tuple[str, ...]]
+"""How the pool holds an entry: ``(key, submitted_at, programs, categories)``, the codes sorted and
+interned (the instant is kept: making it again from the key costs a microsecond per entry handed out)."""
 
 DISTRIBUTION_BINS: Final = PUBLISHED_BINS
 """IRCC's published CRS bins, in the published order (``shared.rules.distribution``);
@@ -60,6 +73,7 @@ _Interned = dict[frozenset[str], frozenset[str]]
 _PROGRAM_SETS: _Interned = {}
 _CATEGORY_SETS: _Interned = {}
 _SORTED: dict[frozenset[str], tuple[str, ...]] = {}
+_SETS: dict[tuple[str, ...], frozenset[str]] = {}  # the inverse of _SORTED
 _FINGERPRINT_CHUNK: Final = 8192
 """Entries hashed per update of the fingerprint's digest (bounds the text held at once)."""
 
@@ -81,6 +95,7 @@ def _sorted_tuple(codes: frozenset[str]) -> tuple[str, ...]:
     cached = _SORTED.get(codes)
     if cached is None:
         cached = _SORTED.setdefault(codes, tuple(sorted(codes)))
+        _SETS.setdefault(cached, codes)
     return cached
 
 
@@ -104,46 +119,66 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-@dataclass(frozen=True, slots=True)
-class PoolEntry:
+class _EntryFields(NamedTuple):
+    profile_id: str
+    crs: int
+    submitted_at: datetime
+    programs: frozenset[str]
+    categories: frozenset[str]
+    key: SortKey
+
+
+class PoolEntry(_EntryFields):
     """One candidate in the pool, as the ranking projection sees it.
 
     Validated on construction: ``profile_id`` a canonical lowercase UUID string, ``crs`` an int in
     0..1200, ``submitted_at`` timezone-aware (normalised to UTC), ``programs`` a subset of
     :data:`PROGRAMS` holding at least one federal program, ``categories`` a subset of
     :data:`CATEGORIES`. Any iterable of codes is accepted and stored as an interned frozenset.
+
+    A named tuple (immutable; ``key`` is derived from the other fields), so that the pool hands an
+    entry out from its record at the cost of one tuple.
     """
 
-    profile_id: str
-    crs: int
-    submitted_at: datetime
-    programs: frozenset[str]
-    categories: frozenset[str] = frozenset()
-    key: SortKey = field(init=False, repr=False, compare=False)
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        pid = self.profile_id
-        if not isinstance(pid, str) or _UUID.fullmatch(pid) is None:
-            raise ValueError(f"profile_id must be a canonical lowercase UUID string, got {pid!r}")
-        crs = self.crs
+    def __new__(
+        cls,
+        profile_id: str,
+        crs: int,
+        submitted_at: datetime,
+        programs: Iterable[str],
+        categories: Iterable[str] = frozenset(),
+    ) -> PoolEntry:
+        if not isinstance(profile_id, str) or _UUID.fullmatch(profile_id) is None:
+            raise ValueError(f"profile_id must be a canonical lowercase UUID string, got {profile_id!r}")
         if not isinstance(crs, int) or isinstance(crs, bool) or not 0 <= crs <= MAX_CRS:
             raise ValueError(f"crs must be an int from 0 to {MAX_CRS}, got {crs!r}")
-        submitted_at = self.submitted_at
         if not isinstance(submitted_at, datetime) or submitted_at.utcoffset() is None:
             raise ValueError(f"submitted_at must be a timezone-aware datetime, got {submitted_at!r}")
         if submitted_at.tzinfo is not UTC:
             submitted_at = submitted_at.astimezone(UTC)
-            object.__setattr__(self, "submitted_at", submitted_at)
-        programs = _intern_set(self.programs, PROGRAMS, _PROGRAM_SETS, "program")
-        if not programs & FEDERAL_PROGRAMS:
+        program_set = _intern_set(programs, PROGRAMS, _PROGRAM_SETS, "program")
+        if not program_set & FEDERAL_PROGRAMS:
             raise ValueError(
-                f"programs must include at least one of {sorted(FEDERAL_PROGRAMS)}, got {sorted(programs)}"
+                f"programs must include at least one of {sorted(FEDERAL_PROGRAMS)}, got {sorted(program_set)}"
             )
-        object.__setattr__(self, "programs", programs)
-        categories = _intern_set(self.categories, CATEGORIES, _CATEGORY_SETS, "category")
-        object.__setattr__(self, "categories", categories)
-        object.__setattr__(self, "crs", _CRS_INTS[crs])
-        object.__setattr__(self, "key", (_NEG_CRS_INTS[crs], to_us(submitted_at), pid))
+        category_set = _intern_set(categories, CATEGORIES, _CATEGORY_SETS, "category")
+        key = (_NEG_CRS_INTS[crs], to_us(submitted_at), profile_id)
+        return tuple.__new__(cls, (profile_id, _CRS_INTS[crs], submitted_at, program_set, category_set, key))
+
+    @property
+    def record(self) -> Record:
+        """The entry as the pool holds it (see the module docstring)."""
+        return (self.key, self.submitted_at, _sorted_tuple(self.programs), _sorted_tuple(self.categories))
+
+    @classmethod
+    def of_record(cls, record: Record) -> PoolEntry:
+        """The entry a record holds (made from a validated entry: not validated again)."""
+        key, submitted_at, programs, categories = record
+        return tuple.__new__(
+            cls, (key[2], _CRS_INTS[-key[0]], submitted_at, _SETS[programs], _SETS[categories], key)
+        )
 
     def to_row(self) -> PoolRow:
         """The entry as plain values, for persistence: see :data:`PoolRow`."""
@@ -172,7 +207,7 @@ class Pool:
     __slots__ = ("_by_category", "_by_program", "_entries", "_order")
 
     def __init__(self) -> None:
-        self._entries: dict[str, PoolEntry] = {}
+        self._entries: TrackedDict[str, Record] = TrackedDict()
         self._order: SortedList = SortedList()
         self._by_program: dict[str, SortedList] = {code: SortedList() for code in sorted(PROGRAMS)}
         self._by_category: dict[str, SortedList] = {code: SortedList() for code in sorted(CATEGORIES)}
@@ -186,7 +221,8 @@ class Pool:
         return profile_id in self._entries
 
     def get(self, profile_id: str) -> PoolEntry | None:
-        return self._entries.get(profile_id)
+        record = self._entries.get(profile_id)
+        return None if record is None else PoolEntry.of_record(record)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pool):
@@ -206,56 +242,62 @@ class Pool:
         A replaced candidate moves in every ordering, and leaves the orderings of the programs and
         categories it no longer has.
         """
+        record = entry.record
         previous = self._entries.get(entry.profile_id)
-        self._entries[entry.profile_id] = entry
         if previous is None:
-            self._index(entry)
+            self._entries[entry.profile_id] = record
+            self._index(record)
             return None
-        old, new = previous.key, entry.key
-        if old == new:
-            # Same place in every ordering: keep the tuple already stored in the orderings so the
-            # entry and the orderings still share one key object (the swap is invisible: equal value).
-            object.__setattr__(entry, "key", old)
-            self._move_sets(self._by_program, previous.programs, entry.programs, old)
-            self._move_sets(self._by_category, previous.categories, entry.categories, old)
-            return previous
-        self._unindex(previous)
-        self._index(entry)
-        return previous
+        old_key = previous[0]
+        if old_key == record[0]:
+            # Same place in every ordering: keep the key tuple already stored in the orderings, so
+            # the record and the orderings still share one key object (equal value).
+            record = (old_key, record[1], record[2], record[3])
+            self._entries[entry.profile_id] = record
+            self._move_codes(self._by_program, previous[2], record[2], old_key)
+            self._move_codes(self._by_category, previous[3], record[3], old_key)
+        else:
+            self._entries[entry.profile_id] = record
+            self._unindex(previous)
+            self._index(record)
+        return PoolEntry.of_record(previous)
 
     def remove(self, profile_id: str) -> PoolEntry | None:
         """Take the candidate out of the pool; return its entry, or None if it was not there."""
-        entry = self._entries.pop(profile_id, None)
-        if entry is not None:
-            self._unindex(entry)
-        return entry
+        record = self._entries.pop(profile_id, None)
+        if record is None:
+            return None
+        self._unindex(record)
+        return PoolEntry.of_record(record)
 
-    def _index(self, entry: PoolEntry) -> None:
-        key = entry.key
+    def _index(self, record: Record) -> None:
+        key, _, programs, categories = record
         self._order.add(key)
-        for code in entry.programs:
+        for code in programs:
             self._by_program[code].add(key)
-        for code in entry.categories:
+        for code in categories:
             self._by_category[code].add(key)
 
-    def _unindex(self, entry: PoolEntry) -> None:
-        key = entry.key
+    def _unindex(self, record: Record) -> None:
+        key, _, programs, categories = record
         self._order.remove(key)
-        for code in entry.programs:
+        for code in programs:
             self._by_program[code].remove(key)
-        for code in entry.categories:
+        for code in categories:
             self._by_category[code].remove(key)
 
     @staticmethod
-    def _move_sets(
-        orderings: dict[str, SortedList], old: frozenset[str], new: frozenset[str], key: SortKey
+    def _move_codes(
+        orderings: dict[str, SortedList], old: tuple[str, ...], new: tuple[str, ...], key: SortKey
     ) -> None:
         if old is new:
             return
-        for code in old - new:
-            orderings[code].remove(key)
-        for code in new - old:
-            orderings[code].add(key)
+        for code in old:
+            if code not in new:
+                orderings[code].remove(key)
+        for code in new:
+            if code not in old:
+                orderings[code].add(key)
 
     # --- queries ----------------------------------------------------------------------------------
 
@@ -277,14 +319,15 @@ class Pool:
     def rank(self, profile_id: str, program: str | None = None, category: str | None = None) -> int | None:
         """1-based position of the candidate in the ordering; None if not in the pool or the ordering."""
         ordering = self._ordering(program, category)
-        entry = self._entries.get(profile_id)
-        if entry is None:
+        record = self._entries.get(profile_id)
+        if record is None:
             return None
-        if program is not None and program not in entry.programs:
+        key, _, programs, categories = record
+        if program is not None and program not in programs:
             return None
-        if category is not None and category not in entry.categories:
+        if category is not None and category not in categories:
             return None
-        return int(ordering.bisect_left(entry.key)) + 1
+        return int(ordering.bisect_left(key)) + 1
 
     def top(
         self,
@@ -300,16 +343,16 @@ class Pool:
         ordering = self._ordering(program, category)
         if n <= 0:
             return []
-        entries = self._entries
+        entries, entry_of = self._entries, PoolEntry.of_record
         if not exclude:
-            return [entries[key[2]] for key in islice(ordering, n)]
+            return [entry_of(entries[key[2]]) for key in islice(ordering, n)]
         chosen: list[PoolEntry] = []
         # At most len(exclude) of the keys walked are skipped, so this bound always suffices.
         for key in islice(ordering, n + len(exclude)):
             profile_id = key[2]
             if profile_id in exclude:
                 continue
-            chosen.append(entries[profile_id])
+            chosen.append(entry_of(entries[profile_id]))
             if len(chosen) == n:
                 break
         return chosen
@@ -335,8 +378,8 @@ class Pool:
         if after is not None:
             start = max(start, ordering.bisect_right(after))
         stop = ordering.bisect_left((1 - operator.index(min_crs),))
-        entries = self._entries
-        return (entries[key[2]] for key in ordering.islice(start, stop))
+        entries, entry_of = self._entries, PoolEntry.of_record
+        return (entry_of(entries[key[2]]) for key in ordering.islice(start, stop))
 
     def count_at_or_above(self, score: int, program: str | None = None, category: str | None = None) -> int:
         """How many candidates of the ordering have a CRS of ``score`` or more."""
@@ -362,15 +405,15 @@ class Pool:
 
     def __iter__(self) -> Iterator[PoolEntry]:
         """The entries in pool order (do not change the pool while iterating)."""
-        entries = self._entries
-        return (entries[key[2]] for key in self._order)
+        entries, entry_of = self._entries, PoolEntry.of_record
+        return (entry_of(entries[key[2]]) for key in self._order)
 
     # --- persistence and proofs -------------------------------------------------------------------
 
     def snapshot_rows(self) -> list[PoolRow]:
         """Every entry as a :data:`PoolRow`, in pool order (a list: safe to keep while the pool changes)."""
         entries = self._entries
-        return [entries[key[2]].to_row() for key in self._order]
+        return [_row(entries[key[2]]) for key in self._order]
 
     @classmethod
     def from_rows(cls, rows: Iterable[PoolRow | Iterable[Any]]) -> Pool:
@@ -382,20 +425,20 @@ class Pool:
         pool = cls()
         entries = pool._entries
         for row in rows:
-            entry = PoolEntry.from_row(row)
-            if entry.profile_id in entries:
-                raise ValueError(f"profile_id {entry.profile_id} appears twice in the rows")
-            entries[entry.profile_id] = entry
-        ordered = sorted(entries.values(), key=operator.attrgetter("key"))
+            record = PoolEntry.from_row(row).record  # validated on the way
+            profile_id = record[0][2]
+            if profile_id in entries:
+                raise ValueError(f"profile_id {profile_id} appears twice in the rows")
+            entries[profile_id] = record
+        ordered = sorted(entries.values(), key=operator.itemgetter(0))
         by_program: dict[str, list[SortKey]] = {code: [] for code in pool._by_program}
         by_category: dict[str, list[SortKey]] = {code: [] for code in pool._by_category}
-        for entry in ordered:
-            key = entry.key
-            for code in entry.programs:
+        for key, _, programs, categories in ordered:
+            for code in programs:
                 by_program[code].append(key)
-            for code in entry.categories:
+            for code in categories:
                 by_category[code].append(key)
-        pool._order.update([entry.key for entry in ordered])
+        pool._order.update([record[0] for record in ordered])
         for code, keys in by_program.items():
             pool._by_program[code].update(keys)
         for code, keys in by_category.items():
@@ -411,7 +454,7 @@ class Pool:
         digest = hashlib.blake2b(b"ee-pool-v1", digest_size=16)
         entries = self._entries
         keys = iter(self._order)
-        while chunk := [entries[key[2]].to_row() for key in islice(keys, _FINGERPRINT_CHUNK)]:
+        while chunk := [_row(entries[key[2]]) for key in islice(keys, _FINGERPRINT_CHUNK)]:
             digest.update("\n".join(map(repr, chunk)).encode())
             digest.update(b"\n")
         return digest.hexdigest()
@@ -419,12 +462,18 @@ class Pool:
     def check_consistency(self) -> None:
         """Raise ``AssertionError`` unless every ordering holds exactly the entries it should (O(n))."""
         entries = self._entries
-        expected = sorted(entry.key for entry in entries.values())
+        expected = sorted(record[0] for record in entries.values())
         if list(self._order) != expected:
             raise AssertionError("the pool ordering disagrees with its entries")
         for code, ordering in self._by_program.items():
-            if list(ordering) != [key for key in expected if code in entries[key[2]].programs]:
+            if list(ordering) != [key for key in expected if code in entries[key[2]][2]]:
                 raise AssertionError(f"the {code} ordering disagrees with the entries")
         for code, ordering in self._by_category.items():
-            if list(ordering) != [key for key in expected if code in entries[key[2]].categories]:
+            if list(ordering) != [key for key in expected if code in entries[key[2]][3]]:
                 raise AssertionError(f"the {code} ordering disagrees with the entries")
+
+
+def _row(record: Record) -> PoolRow:
+    """A held entry as a :data:`PoolRow` (what `PoolEntry.to_row` gives)."""
+    (negative_crs, submitted_us, profile_id), _, programs, categories = record
+    return (profile_id, _CRS_INTS[-negative_crs], submitted_us, programs, categories)

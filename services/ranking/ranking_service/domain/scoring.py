@@ -25,6 +25,7 @@ from shared.rules.experience import CRS_WINDOW_YEARS
 from shared.rules.facts_key import RawFacts, forget_readings, read_facts
 from shared.rules.language import RESULTS_VALID_YEARS, expires_on
 from shared.rules.programs import NOMINATION
+from shared.tracked import TrackedDict
 
 NOMINATION_PROGRAM: Final = NOMINATION
 CALENDAR_RECHECK: Final = timedelta(days=30)
@@ -77,7 +78,7 @@ def score_profile(document: Mapping[str, Any], as_of: date, nominated: bool, rul
     if raw is None:
         CACHE_STATS.unread += 1
         return score_reference(document, as_of, nominated, rules)
-    key = (raw.key, nominated, rules)  # the rules object itself: a version is identified by it
+    key = (raw.key, nominated, rules.name)  # versions are told apart by name (RULE_VERSIONS); an atom
     known = _DERIVED.get(key)
     if known is None:
         CACHE_STATS.misses += 1
@@ -108,9 +109,9 @@ def score_profile(document: Mapping[str, Any], as_of: date, nominated: bool, rul
 
 DERIVED_CACHE_SIZE: Final = 50_000
 """Scoring facts remembered (emptied when full): a few hundred bytes each."""
-_DERIVED: dict[
+_DERIVED: TrackedDict[
     tuple[Any, ...], tuple[int, dict[str, int], tuple[str, ...], tuple[str, ...], dict[str, int]]
-] = {}
+] = TrackedDict()
 
 
 @dataclass(slots=True)

@@ -3,7 +3,9 @@ projection position it reflects (pure: no I/O).
 
 Only candidates in the pool are held here. Their details are kept small for a pool of a million:
 repeated values (owners, citizenships, NOC code lists, CLB pairs, breakdown items) are interned, and a
-breakdown is a tuple of `(name, points)` pairs rather than a dict.
+breakdown is a tuple of `(name, points)` pairs rather than a dict. Like the pool's entries
+(`domain.pool`), each candidate's details are held as a plain tuple of atoms (`InfoRecord`), which the
+garbage collector stops tracking, and handed out as a `CandidateInfo`.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 from ranking_service.domain.pool import Pool, PoolEntry
+from shared.tracked import TrackedDict
 
 T = TypeVar("T")
 Pairs = tuple[tuple[str, int], ...]
 
 _CACHE_LIMIT: Final = 1_000_000
-_tuples: dict[object, object] = {}
+_tuples: TrackedDict[object, object] = TrackedDict()
 
 
 def _intern(value: T) -> T:
@@ -49,9 +52,9 @@ def strings(values: Iterable[str]) -> tuple[str, ...]:
     return _intern(tuple(sys.intern(value) for value in plain))
 
 
-@dataclass(frozen=True, slots=True)
-class CandidateInfo:
-    """What the queries need beyond the pool entry."""
+class CandidateInfo(NamedTuple):
+    """What the queries need beyond the pool entry (a named tuple: the view holds it as a plain tuple,
+    `record`, and hands it out again at the cost of one tuple)."""
 
     owner: str
     citizenship: str
@@ -75,9 +78,20 @@ class CandidateInfo:
             pairs(lowest_clb), revision,
         )  # fmt: skip
 
+    @property
+    def record(self) -> InfoRecord:
+        """The details as the view holds them: a plain tuple (a named tuple's class keeps it tracked)."""
+        return tuple(self)  # type: ignore[return-value]
+
     def best_clb(self) -> int | None:
         """The candidate's lowest ability in their strongest official language."""
         return max((clb for _language, clb in self.lowest_clb), default=None)
+
+
+InfoRecord = tuple[str, str, Pairs, tuple[str, ...], Pairs, int]
+"""`CandidateInfo`'s fields in order: how the view holds a candidate's details."""
+_NOC_CODES: Final = 3
+_REVISION: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +113,7 @@ class PoolView:
 
     def __init__(self, rules_version: str) -> None:
         self.pool = Pool()
-        self.infos: dict[str, CandidateInfo] = {}
+        self._infos: TrackedDict[str, InfoRecord] = TrackedDict()
         self.by_noc: dict[str, set[str]] = {}
         self.positions: dict[str, int] = {}  # "topic:partition" -> next offset
         self.rules_version = rules_version
@@ -107,16 +121,22 @@ class PoolView:
         self.loaded_at: datetime | None = None
 
     def replace(
-        self, pool: Pool, infos: dict[str, CandidateInfo], positions: Mapping[str, int], at: datetime
+        self, pool: Pool, infos: dict[str, InfoRecord], positions: Mapping[str, int], at: datetime
     ) -> None:
-        """Swap in a whole pool read from the projection table (startup, or recovery)."""
+        """Swap in a whole pool read from the projection table (startup, or recovery); `infos` holds
+        each candidate's `CandidateInfo.record`."""
         by_noc: dict[str, set[str]] = {}
         for profile_id, info in infos.items():
-            for noc in info.noc_codes:
+            for noc in info[_NOC_CODES]:
                 by_noc.setdefault(noc, set()).add(profile_id)
-        self.pool, self.infos, self.by_noc = pool, infos, by_noc
+        self.pool, self._infos, self.by_noc = pool, TrackedDict(infos), by_noc
         self.positions = dict(positions)
         self.loaded, self.loaded_at = True, at
+
+    def info(self, profile_id: str) -> CandidateInfo | None:
+        """The candidate's details; None when not in the pool."""
+        record = self._infos.get(profile_id)
+        return None if record is None else tuple.__new__(CandidateInfo, record)
 
     def apply(self, changes: Iterable[MemoryChange], positions: Mapping[str, int] | None = None) -> None:
         """Apply committed changes, then move the positions (`apply_change`, `advance`)."""
@@ -127,22 +147,22 @@ class PoolView:
     def apply_change(self, change: MemoryChange) -> None:
         """Apply one committed change; one no newer than what is held (a revision not above the held
         one: every write of a row raises its revision) is skipped."""
-        held = self.infos.get(change.profile_id)
-        if held is not None and held.revision >= change.revision:
+        held = self._infos.get(change.profile_id)
+        if held is not None and held[_REVISION] >= change.revision:
             return
         info = change.info
         if change.entry is None or info is None:
             if held is not None:
-                self._unindex(change.profile_id, held)
+                self._unindex(change.profile_id, held[_NOC_CODES])
             self.pool.remove(change.profile_id)
-            self.infos.pop(change.profile_id, None)
+            self._infos.pop(change.profile_id, None)
             return
         self.pool.upsert(change.entry)
-        self.infos[change.profile_id] = info
+        self._infos[change.profile_id] = info.record
         # Most changes are a new score with the same occupations (interned: the same tuple).
-        if held is None or held.noc_codes != info.noc_codes:
+        if held is None or held[_NOC_CODES] != info.noc_codes:
             if held is not None:
-                self._unindex(change.profile_id, held)
+                self._unindex(change.profile_id, held[_NOC_CODES])
             for noc in info.noc_codes:
                 self.by_noc.setdefault(noc, set()).add(change.profile_id)
 
@@ -152,8 +172,8 @@ class PoolView:
             if offset > self.positions.get(key, -1):
                 self.positions[key] = offset
 
-    def _unindex(self, profile_id: str, info: CandidateInfo) -> None:
-        for noc in info.noc_codes:
+    def _unindex(self, profile_id: str, noc_codes: tuple[str, ...]) -> None:
+        for noc in noc_codes:
             members = self.by_noc.get(noc)
             if members is not None:
                 members.discard(profile_id)
