@@ -18,6 +18,7 @@ Lookups cost about 15 ns more than on a plain dict.
 
 from __future__ import annotations
 
+import gc
 from typing import TypeVar
 
 K = TypeVar("K")
@@ -28,3 +29,35 @@ class TrackedDict(dict[K, V]):
     """A dict that stays tracked by the garbage collector (see the module docstring)."""
 
     __slots__ = ()
+
+
+class YoungCollections:
+    """Young (and middle) collections paced by the entries a long-lived structure replaces.
+
+    Replacing an entry of a big structure makes new objects and frees old ones, so the count of
+    allocations that starts a young collection barely moves while the young generation fills with the
+    new entries: the collection, when it comes, walks all of them at once. Counting the replacements
+    and collecting every `every` of them keeps each collection to about that many entries; every
+    `middle_every`-th one collects the middle generation too, which the allocation count would
+    otherwise rarely reach either. 400,000 updates to a pool of 1,000,000 at the services' threshold
+    (`bench.collector`): unpaced, 19 collections, the longest young one 106.61 ms and middle one
+    92.05 ms; paced every 250, 1,600 collections, the longest 3.26 ms and 1.66 ms.
+    """
+
+    __slots__ = ("every", "middle_every", "pending", "young_runs")
+
+    def __init__(self, every: int = 250, middle_every: int = 10) -> None:
+        self.every = every
+        self.middle_every = middle_every
+        self.pending = 0
+        self.young_runs = 0
+
+    def due(self, replaced: int) -> bool:
+        """Note `replaced` entries replaced; True when a collection is due (`collect` it)."""
+        self.pending += replaced
+        return self.pending >= self.every
+
+    def collect(self) -> None:
+        self.pending = 0
+        self.young_runs += 1
+        gc.collect(1 if self.young_runs % self.middle_every == 0 else 0)

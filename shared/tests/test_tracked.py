@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 
-from shared.tracked import TrackedDict
+from shared.tracked import TrackedDict, YoungCollections
 
 
 def _fresh_pair(n: int) -> tuple[int, int]:
@@ -30,3 +30,23 @@ def test_a_tracked_dict_stays_where_it_was() -> None:
     kept[_fresh_pair(1_000)] = 1
     assert not any(thing is kept for thing in gc.get_objects(generation=0))
     assert kept[(1_000, 1_001)] == 1 and len(kept) == 101
+
+
+def test_young_collections_are_due_every_so_many_replacements_and_collect_the_middle_generation_too() -> None:
+    pacing = YoungCollections(every=100, middle_every=3)
+    assert not pacing.due(60)
+    assert pacing.due(40)
+    collected: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            collected.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        for _ in range(3):
+            pacing.collect()
+    finally:
+        gc.callbacks.remove(seen)
+    assert collected[-3:] == [0, 0, 1]
+    assert not pacing.due(99) and pacing.due(1)

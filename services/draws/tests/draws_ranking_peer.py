@@ -61,7 +61,7 @@ class RankingPeer:
             )
             infos[e["profile_id"]] = CandidateInfo.of(
                 e["owner"], e["citizenship"], {"total": e["crs"]}, (), {}, 1
-            )
+            ).record
         self.loads += 1
         context: RankingContext = self.app.state.ranking
         context.view.replace(pool, infos, {"tests.ee.profile.events:0": self.loads}, datetime.now(UTC))

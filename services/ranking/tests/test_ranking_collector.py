@@ -27,7 +27,11 @@ from shared.rules.crs import rules_for_day
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 AS_OF = date(2026, 6, 1)
 PROGRAMS = (frozenset({"fsw"}), frozenset({"fsw", "cec"}), frozenset({"cec", "pnp", "fsw"}))
-CATEGORIES = (frozenset(), frozenset({"stem"}), frozenset({"french", "healthcare"}))
+CATEGORIES: tuple[frozenset[str], ...] = (
+    frozenset(),
+    frozenset({"stem"}),
+    frozenset({"french", "healthcare"}),
+)
 
 
 def _ids(count: int, seed: int) -> list[str]:
