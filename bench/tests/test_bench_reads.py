@@ -44,6 +44,22 @@ def test_the_stall_during_the_update_run_is_judged_against_the_loaded_read_targe
     assert rows["longest event-loop stall of profile during the update run"].meets is False
 
 
+def test_the_stall_with_the_readers_beside_the_updates_is_a_row_of_its_own_with_the_same_target() -> None:
+    figures = {
+        "loop_stalls": {"ranking": {"phase": 0.004}},
+        "loop_stalls_with_readers": {"ranking": {"phase": 0.025, "busy_phase": 0.02}},
+        "update_load": [3.5, 2.0, 1.0],
+    }
+    rows = {row.what: row for row in budget_rows(figures)}
+    alone = rows["longest event-loop stall of ranking during the update run"]
+    beside = rows[
+        "longest event-loop stall of ranking while the GET readers ran beside it (py-spy on ranking too)"
+    ]
+    assert (alone.value, alone.meets) == (4.0, True)
+    assert (beside.value, beside.meets, beside.target) == (25.0, False, alone.target)
+    assert "own CPU at most 20.0 ms" in beside.measured
+
+
 def test_a_busy_port_moves_the_services_to_the_next_free_base() -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
