@@ -182,13 +182,7 @@ class PoolEntry(_EntryFields):
 
     def to_row(self) -> PoolRow:
         """The entry as plain values, for persistence: see :data:`PoolRow`."""
-        return (
-            self.profile_id,
-            self.crs,
-            self.key[1],
-            _sorted_tuple(self.programs),
-            _sorted_tuple(self.categories),
-        )
+        return _row(self.record)
 
     @classmethod
     def from_row(cls, row: PoolRow | Iterable[Any]) -> PoolEntry:
@@ -474,6 +468,6 @@ class Pool:
 
 
 def _row(record: Record) -> PoolRow:
-    """A held entry as a :data:`PoolRow` (what `PoolEntry.to_row` gives)."""
+    """A held entry as a :data:`PoolRow`."""
     (negative_crs, submitted_us, profile_id), _, programs, categories = record
     return (profile_id, _CRS_INTS[-negative_crs], submitted_us, programs, categories)
