@@ -24,6 +24,12 @@ generation day, so every generated candidate is in the pool with the generator's
 - `restart_seconds`, `restart_pool_size`: the ranking service started over the rebuilt database, as a
   restart would: seconds until its pool is loaded from the table (the consumers resume at the stored
   positions, nothing replayed), and the pool's size then;
+- `rescore_*` (`measure_next_day_rescore`): the time-based rescoring pass the service runs after
+  midnight UTC, on the rebuilt database: how many profiles are due five minutes into the next day,
+  and the ranking CPU (and wall time) per profile of evaluating a sample of them through the
+  service's own pass, each chunk rolled back; `rescore_reference_share` is the part of the sample
+  whose scoring facts were new that day (scored the reference way, ~6x the cost of a cached one);
+  `rescore_day_cpu_seconds` the per-profile CPU times the profiles due;
 - `load_average`: the machine's 1-, 5- and 15-minute load averages at the end (cores are shared);
 - `score_mismatches`: rebuilt pool rows whose CRS differs from the generator's, plus generated
   candidates missing from the pool (0 when the rebuild is right; None when the topics were reused).
@@ -66,6 +72,8 @@ DEFAULT_SEED: Final = 7
 DEFAULT_UPDATES: Final = 0.5
 CHUNK: Final = 5_000
 PROFILE_SOURCE: Final = "ee/profile"
+RESCORE_SAMPLE: Final = 10_000
+"""Profiles of the next day's rescoring pass timed (about 3 s at ~300 µs each)."""
 
 
 def measure_rebuild(
@@ -77,6 +85,7 @@ def measure_rebuild(
     keep: bool = False,
     workers: int | None = None,
     generator_workers: int = 2,
+    rescore_sample: int = RESCORE_SAMPLE,
 ) -> dict[str, Any]:
     """Write `n_profiles` candidates' events to fresh topics, rebuild, and return the figures.
 
@@ -85,7 +94,7 @@ def measure_rebuild(
     return asyncio.run(
         measure_rebuild_async(
             n_profiles, seed=seed, updates=updates, prefix=prefix, keep=keep, workers=workers,
-            generator_workers=generator_workers,
+            generator_workers=generator_workers, rescore_sample=rescore_sample,
         )
     )  # fmt: skip
 
@@ -99,6 +108,7 @@ async def measure_rebuild_async(
     keep: bool = False,
     workers: int | None = None,
     generator_workers: int = 2,
+    rescore_sample: int = RESCORE_SAMPLE,
 ) -> dict[str, Any]:
     prefix = prefix or f"benchrebuild{int(time.time())}."
     live = RankingSettings(topic_prefix=prefix)
@@ -137,6 +147,7 @@ async def measure_rebuild_async(
         figures.update(
             restart_seconds=round(restart_seconds, 3),
             restart_pool_size=restart_pool,
+            **await measure_next_day_rescore(into, as_of, rescore_sample),
             load_average=[round(load, 2) for load in os.getloadavg()],
         )
     finally:
@@ -158,6 +169,59 @@ async def _restart_to_ready(into: RankingSettings, clock: Clock) -> tuple[float,
         view = app.state.ranking.view
         await wait_until(lambda: view.loaded, timeout=900, interval=0.005, message="the pool did not load")
         return time.perf_counter() - started, len(view.pool)
+
+
+async def measure_next_day_rescore(into: RankingSettings, as_of: date, sample: int) -> dict[str, Any]:
+    """The time-based rescoring the ranking service runs after midnight UTC, measured on a sample.
+
+    Every profile whose `rescore_at` has come is evaluated again (`RankingJobs.rescore_due`): how many
+    of the rebuilt pool are due five minutes into the next day, and what evaluating `sample` of them
+    costs the ranking process, through the service's own pass (`RankingProjection.rescore`: rows
+    locked, evaluated as of that instant, written), each chunk in a transaction rolled back, so the
+    rebuilt database the suite goes on with is left as it was. The CPU for the whole pass is that
+    per-profile cost times the profiles due (PostgreSQL's own work is not in it)."""
+    from ranking_service.adapters.repository import SqlProjectionStore
+    from ranking_service.application.jobs import CHUNK as RESCORE_CHUNK
+    from ranking_service.application.projection import Outcome, RankingProjection
+    from ranking_service.domain import scoring
+    from ranking_service.domain.view import PoolView
+    from shared.db import create_engine, session_factory
+    from shared.uow import UnitOfWork
+
+    clock = Clock.frozen(datetime.combine(as_of + timedelta(days=1), day_time(0, 5), tzinfo=UTC))
+    engine = create_engine(into)
+    try:
+        sessions = session_factory(engine)
+        conn = await plain_connection(into.database_url)
+        try:
+            due = await conn.fetchval(
+                "SELECT count(*) FROM ranking_profiles WHERE rescore_at <= $1", clock.now()
+            )
+        finally:
+            await conn.close()
+        projection = RankingProjection(PoolView(CURRENT_RULES.name), SqlProjectionStore, clock, emit=False)
+        async with UnitOfWork(sessions, into, clock) as uow:
+            ids = await SqlProjectionStore(uow.session).due(clock.now(), sample)
+        misses = scoring.CACHE_STATS.misses + scoring.CACHE_STATS.unread
+        outcome, cpu, started = Outcome(), time.process_time(), time.perf_counter()
+        for start in range(0, len(ids), RESCORE_CHUNK):
+            async with UnitOfWork(sessions, into, clock) as uow:  # left uncommitted: rolled back
+                outcome += await projection.rescore(uow, sorted(ids[start : start + RESCORE_CHUNK]))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        misses = scoring.CACHE_STATS.misses + scoring.CACHE_STATS.unread - misses
+    finally:
+        await engine.dispose()
+    timed = len(ids)
+    cpu_us = cpu / timed * 1e6 if timed else None
+    return {
+        "rescore_due_next_day": due,
+        "rescore_sample": timed,
+        "rescore_written": outcome.written,
+        "rescore_cpu_us_per_profile": None if cpu_us is None else round(cpu_us, 1),
+        "rescore_wall_us_per_profile": round(wall / timed * 1e6, 1) if timed else None,
+        "rescore_reference_share": round(misses / timed, 4) if timed else None,
+        "rescore_day_cpu_seconds": None if cpu_us is None else round(due * cpu_us / 1e6, 1),
+    }
 
 
 def _cpu_seconds() -> float:

@@ -1340,6 +1340,23 @@ def _stall_rows(
     return rows
 
 
+def _rescore_row(rebuild: dict[str, Any]) -> Row | None:
+    """The next day's time-based rescoring (`bench.ranking_rebuild.measure_next_day_rescore`): no
+    budget line covers it, but it is the service's daily load, so it is shown beside the rebuild."""
+    cpu_us = rebuild.get("rescore_cpu_us_per_profile")
+    if cpu_us is None:
+        return None
+    due, pool = rebuild.get("rescore_due_next_day", 0), rebuild.get("pool_size") or 0
+    reference = rebuild.get("rescore_reference_share") or 0.0
+    measured = (
+        f"{due:,} of {pool:,} profiles due after midnight UTC; {cpu_us} µs ranking CPU per profile "
+        f"({rebuild.get('rescore_wall_us_per_profile')} µs wall, {reference:.0%} scored the reference way, "
+        f"sample of {rebuild.get('rescore_sample', 0):,}): about {rebuild.get('rescore_day_cpu_seconds')} s "
+        "of ranking CPU for the pass"
+    )
+    return Row("next day's rescoring pass", measured, "—", None, None, "—", float(cpu_us))
+
+
 def budget_rows(figures: dict[str, Any]) -> list[Row]:
     """The table: one row per figure of the budget (and the queries around them)."""
     rows: list[Row] = []
@@ -1369,6 +1386,8 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
         pool_loaded = rebuild.get("restart_pool_size") or 0
         measured = f"{restart:.1f} s, pool of {pool_loaded:,} loaded, nothing replayed"
         rows.append(Row("ranking restart → pool loaded", measured, "—", None, None, "—", restart))
+    if (rescore := _rescore_row(rebuild)) is not None:
+        rows.append(rescore)
     candidate = figures.get("candidate", {})
     baseline = figures.get("baseline", {})
     rows += _read_rows(candidate, "", TARGET_QUERY_P99_MS, TARGET_QUERY_P99_MS, baseline.get("candidate"))

@@ -328,3 +328,23 @@ def test_the_write_step_can_be_set_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("BENCH_WRITE_STEP_S", "3")
     assert parse_args(["--pool-size", "100000"]).write_step_seconds == 3.0
     assert parse_args(["--pool-size", "1000000"]).write_step_seconds == 3.0
+
+
+def test_the_rescore_row_shows_the_due_share_the_cost_per_profile_and_the_whole_pass() -> None:
+    rebuild = {
+        "pool_size": 100_000,
+        "rescore_due_next_day": 100_000,
+        "rescore_sample": 10_000,
+        "rescore_cpu_us_per_profile": 261.0,
+        "rescore_wall_us_per_profile": 303.1,
+        "rescore_reference_share": 0.5336,
+        "rescore_day_cpu_seconds": 26.1,
+    }
+    [row] = [r for r in budget_rows({"rebuild": rebuild}) if r.what == "next day's rescoring pass"]
+    assert row.measured == (
+        "100,000 of 100,000 profiles due after midnight UTC; 261.0 µs ranking CPU per profile "
+        "(303.1 µs wall, 53% scored the reference way, sample of 10,000): "
+        "about 26.1 s of ranking CPU for the pass"
+    )
+    assert (row.value, row.target, row.meets) == (261.0, "—", None)
+    assert [r for r in budget_rows({"rebuild": {}}) if r.what == "next day's rescoring pass"] == []
