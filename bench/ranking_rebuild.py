@@ -171,15 +171,18 @@ async def _restart_to_ready(into: RankingSettings, clock: Clock) -> tuple[float,
         return time.perf_counter() - started, len(view.pool)
 
 
-async def measure_next_day_rescore(into: RankingSettings, as_of: date, sample: int) -> dict[str, Any]:
+async def measure_next_day_rescore(
+    into: RankingSettings, as_of: date, sample: int, *, days_ahead: int = 1
+) -> dict[str, Any]:
     """The time-based rescoring the ranking service runs after midnight UTC, measured on a sample.
 
     Every profile whose `rescore_at` has come is evaluated again (`RankingJobs.rescore_due`): how many
-    of the rebuilt pool are due five minutes into the next day, and what evaluating `sample` of them
-    costs the ranking process, through the service's own pass (`RankingProjection.rescore`: rows
-    locked, evaluated as of that instant, written), each chunk in a transaction rolled back, so the
-    rebuilt database the suite goes on with is left as it was. The CPU for the whole pass is that
-    per-profile cost times the profiles due (PostgreSQL's own work is not in it)."""
+    of the rebuilt pool are due five minutes into the next day (or `days_ahead` days later), and what
+    evaluating `sample` of them costs the ranking process, through the service's own pass
+    (`RankingProjection.rescore`: rows locked, evaluated as of that instant, written), each chunk in a
+    transaction rolled back, so the rebuilt database the suite goes on with is left as it was. The
+    CPU for the whole pass is that per-profile cost times the profiles due (PostgreSQL's own work is
+    not in it)."""
     from ranking_service.adapters.repository import SqlProjectionStore
     from ranking_service.application.jobs import CHUNK as RESCORE_CHUNK
     from ranking_service.application.projection import Outcome, RankingProjection
@@ -188,7 +191,7 @@ async def measure_next_day_rescore(into: RankingSettings, as_of: date, sample: i
     from shared.db import create_engine, session_factory
     from shared.uow import UnitOfWork
 
-    clock = Clock.frozen(datetime.combine(as_of + timedelta(days=1), day_time(0, 5), tzinfo=UTC))
+    clock = Clock.frozen(datetime.combine(as_of + timedelta(days=days_ahead), day_time(0, 5), tzinfo=UTC))
     engine = create_engine(into)
     try:
         sessions = session_factory(engine)

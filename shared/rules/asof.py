@@ -20,12 +20,12 @@ from shared.rules.education import canadian_education, education_level, studied_
 from shared.rules.experience import (
     CecExperience,
     OccupationHours,
-    canadian_work_years,
     cec_experience,
-    crs_work_years,
+    crs_work_hours,
     longest_continuous_skilled_occupation,
-    skilled_work_years,
+    skilled_work_hours,
     trade_hours,
+    whole_years,
 )
 from shared.rules.factors import CanadianEducation, Clb, EducationLevel, Language
 from shared.rules.language import (
@@ -105,7 +105,12 @@ class AsOf:
     @lazy
     def crs_work_years(self) -> tuple[int, int]:
         """(Canadian, foreign) CRS experience under one weekly cap."""
-        return crs_work_years(self.doc.work_experience, self.as_of)
+        canadian, foreign = self.crs_work_hours
+        return whole_years(canadian), whole_years(foreign)
+
+    @lazy
+    def crs_work_hours(self) -> tuple[float, float]:
+        return crs_work_hours(self.doc.work_experience, self.as_of)
 
     @lazy
     def canadian_work_years(self) -> int:
@@ -117,7 +122,11 @@ class AsOf:
 
     @lazy
     def skilled_work_years(self) -> int:
-        return skilled_work_years(self.doc.work_experience, self.as_of)
+        return whole_years(self.skilled_work_hours)
+
+    @lazy
+    def skilled_work_hours(self) -> float:
+        return skilled_work_hours(self.doc.work_experience, self.as_of)
 
     @lazy
     def longest_continuous_skilled_occupation(self) -> OccupationHours | None:
@@ -164,5 +173,9 @@ class AsOf:
 
     @lazy
     def spouse_canadian_work_years(self) -> int:
+        return whole_years(self.spouse_canadian_work_hours)
+
+    @lazy
+    def spouse_canadian_work_hours(self) -> float:
         assert self.spouse is not None
-        return canadian_work_years(self.spouse.work_experience, self.as_of)
+        return crs_work_hours(self.spouse.work_experience, self.as_of)[0]

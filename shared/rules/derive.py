@@ -139,7 +139,12 @@ def derive_profile(
     """
     # One set of facts for the whole derivation: the language levels, work hours, education and
     # spouse facts are each computed once, however many rules read them.
-    facts = AsOf(doc, as_of)
+    return derive_facts(AsOf(doc, as_of), nominated, explain=explain)
+
+
+def derive_facts(facts: AsOf, nominated: bool, *, explain: bool = True) -> DerivedProfile:
+    """`derive_profile` over facts the caller keeps (to read more of them afterwards)."""
+    doc = facts.doc
     assessments = assess_facts(facts, explain=explain)
     programs = programs_passed(assessments)
     return DerivedProfile(

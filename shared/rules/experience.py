@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -67,13 +67,6 @@ def whole_years(hours: float) -> int:
     return math.floor(round(hours, 6) / HOURS_PER_YEAR)
 
 
-def _years_in_last(
-    jobs: Iterable[WorkExperience], as_of: date, keep: Callable[[WorkExperience], bool]
-) -> int:
-    first_day, last_day = last_years(as_of, CRS_WINDOW_YEARS)
-    return whole_years(counted_hours([job for job in jobs if keep(job)], first_day, last_day))
-
-
 def crs_work_years(jobs: Iterable[WorkExperience], as_of: date) -> tuple[int, int]:
     """CRS (Canadian, foreign) experience: skilled, last 10 years, whole years, one 30 h/week cap.
 
@@ -82,6 +75,21 @@ def crs_work_years(jobs: Iterable[WorkExperience], as_of: date) -> tuple[int, in
     is the experience worth more points, and the one the foreign columns of §1.8 are combined with);
     the foreign work counts only what is left under the cap.
     """
+    canadian_hours, foreign_hours = crs_work_hours(jobs, as_of)
+    return whole_years(canadian_hours), whole_years(foreign_hours)
+
+
+def crs_work_hours(jobs: Iterable[WorkExperience], as_of: date) -> tuple[float, float]:
+    """The hours `crs_work_years` counts in whole years: (Canadian, foreign)."""
+    canadian, foreign = crs_jobs(jobs)
+    first_day, last_day = last_years(as_of, CRS_WINDOW_YEARS)
+    if not canadian or not foreign:
+        return counted_hours(canadian, first_day, last_day), counted_hours(foreign, first_day, last_day)
+    return _hours_under_one_cap(canadian, foreign, first_day, last_day)
+
+
+def crs_jobs(jobs: Iterable[WorkExperience]) -> tuple[list[WorkExperience], list[WorkExperience]]:
+    """The jobs counted as CRS Canadian experience, and those counted as foreign experience."""
     canadian, foreign = [], []
     for job in jobs:
         if not is_skilled(job):
@@ -90,14 +98,7 @@ def crs_work_years(jobs: Iterable[WorkExperience], as_of: date) -> tuple[int, in
             foreign.append(job)
         elif is_canadian_experience(job):
             canadian.append(job)
-    first_day, last_day = last_years(as_of, CRS_WINDOW_YEARS)
-    if not canadian or not foreign:
-        return (
-            whole_years(counted_hours(canadian, first_day, last_day)),
-            whole_years(counted_hours(foreign, first_day, last_day)),
-        )
-    canadian_hours, foreign_hours = _hours_under_one_cap(canadian, foreign, first_day, last_day)
-    return whole_years(canadian_hours), whole_years(foreign_hours)
+    return canadian, foreign
 
 
 def _hours_under_one_cap(
@@ -137,7 +138,13 @@ def foreign_work_years(jobs: Iterable[WorkExperience], as_of: date) -> int:
 
 def skilled_work_years(jobs: Iterable[WorkExperience], as_of: date) -> int:
     """FSW grid experience: skilled work anywhere in the last 10 years, whole years."""
-    return _years_in_last(jobs, as_of, is_skilled)
+    return whole_years(skilled_work_hours(jobs, as_of))
+
+
+def skilled_work_hours(jobs: Iterable[WorkExperience], as_of: date) -> float:
+    """The hours `skilled_work_years` counts in whole years."""
+    first_day, last_day = last_years(as_of, CRS_WINDOW_YEARS)
+    return counted_hours([job for job in jobs if is_skilled(job)], first_day, last_day)
 
 
 # --- one occupation ---------------------------------------------------------------------------------

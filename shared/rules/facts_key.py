@@ -107,7 +107,6 @@ class RawFacts:
         "citizenship",
         "date_of_birth",
         "eca_days",
-        "job_ends",
         "key",
         "noc_codes",
         "test_days",
@@ -119,7 +118,6 @@ class RawFacts:
         self.citizenship = ""
         self.date_of_birth = date.min
         self.age = 0
-        self.job_ends: list[date | None] = []  # every job's end (candidate and spouse); None: ongoing
         self.calendar_dates: list[date] = []  # credentials completed, the certificate issued
         self.test_days: list[date] = []  # tests taken (candidate and spouse)
         self.eca_days: list[date] = []  # ECAs issued (candidate and spouse)
@@ -397,7 +395,7 @@ class _Reader:
 
         Read afresh each time: people's lists differ from one document to the next (a memo of them by
         their JSON answered 4% of reads and cost more than it saved)."""
-        education, tests, jobs, completed, taken, issued, ends = _person(
+        education, tests, jobs, completed, taken, issued = _person(
             holder.get("education", _NONE),  # absent: an empty list (null is not)
             holder.get("language_tests", _NONE),
             holder.get("work_experience", _NONE),
@@ -406,12 +404,11 @@ class _Reader:
         facts.calendar_dates += completed
         facts.test_days += taken
         facts.eca_days += issued
-        facts.job_ends += ends
         return education, tests, [(noc, (occupation(noc), rest)) for noc, rest in jobs]
 
 
 def _person(education: Any, tests: Any, jobs: Any) -> tuple[Any, ...]:
-    """(education, tests, jobs as (NOC code, the rest), days completed, days taken, ECA days, job ends)."""
+    """(education, tests, jobs as (NOC code, the rest), days completed, days taken, ECA days)."""
     read_education, completed, issued = [], [], []
     for item in _list(education):
         credential, day, eca = _credential(item)
@@ -424,11 +421,7 @@ def _person(education: Any, tests: Any, jobs: Any) -> tuple[Any, ...]:
         test, day = _test(item)
         read_tests.append(test)
         taken.append(day)
-    read_jobs, ends = [], []
-    for item in _list(jobs):
-        noc, end, rest = _job(item)
-        read_jobs.append((noc, rest))
-        ends.append(end)
+    read_jobs = [_job(item) for item in _list(jobs)]
     return (
         tuple(read_education),
         tuple(read_tests),
@@ -436,7 +429,6 @@ def _person(education: Any, tests: Any, jobs: Any) -> tuple[Any, ...]:
         tuple(completed),
         tuple(taken),
         tuple(issued),
-        tuple(ends),
     )
 
 
@@ -515,8 +507,8 @@ def _ability_level(test: Any, ability: Any, taken: date, score: float) -> int:
     return clb_of_scores(test, taken, **scores)[_CLB_ORDER.index(ability)]
 
 
-def _job(item: Any) -> tuple[str, date | None, tuple[Any, ...]]:
-    """(NOC code, end, the rest of the job as the rules see it)."""
+def _job(item: Any) -> tuple[str, tuple[Any, ...]]:
+    """(NOC code, the rest of the job as the rules see it)."""
     item = _exact_keys(item, _JOB_KEYS)
     noc = _noc(item["noc_code"])
     end = None if item["end"] is None else _day(item["end"])
@@ -529,4 +521,4 @@ def _job(item: Any) -> tuple[str, date | None, tuple[Any, ...]]:
         _bool(item["self_employed"]),
         _bool(item["while_full_time_student"]),
     )
-    return noc, end, rest
+    return noc, rest

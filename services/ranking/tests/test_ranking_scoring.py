@@ -52,8 +52,15 @@ def test_a_birthday_changes_the_score_the_next_day() -> None:
     assert today.rescore_on <= DAY + timedelta(days=1)
 
 
-def test_recent_work_is_looked_at_daily() -> None:
-    assert next_rescore_on(parse_document(document()), DAY) == DAY + timedelta(days=1)
+def test_recent_work_is_looked_at_again_the_day_its_hours_may_cross_a_threshold() -> None:
+    # The example's ongoing job makes 9 years of skilled work on 2026-06-19 (30/7 hours a day).
+    doc = parse_document(document())
+    assert next_rescore_on(doc, DAY) == date(2026, 6, 19)
+    scored = score_profile(document(), DAY, False, CURRENT_RULES)
+    assert scored.rescore_on == date(2026, 6, 19)
+    # That day it stands on the threshold (any move may cross it); the day after, a year's hours away.
+    assert next_rescore_on(doc, date(2026, 6, 19)) == date(2026, 6, 20)
+    assert next_rescore_on(doc, date(2026, 6, 20)) == date(2026, 6, 20) + CALENDAR_RECHECK
 
 
 def test_without_recent_work_only_calendar_dates_matter() -> None:

@@ -16,21 +16,21 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from ranking_service.domain.pool import CATEGORIES, FEDERAL_PROGRAMS
+from shared.rules.asof import AsOf
 from shared.rules.categories import CATEGORY_VERSIONS
 from shared.rules.crs import RULE_VERSIONS, CrsInputError, RulesVersion, calculate
-from shared.rules.derive import derive_profile
-from shared.rules.document import ProfileDocument, Spouse, WorkExperience, whole_years_between, years_after
+from shared.rules.derive import derive_facts
+from shared.rules.document import ProfileDocument, Spouse, whole_years_between, years_after
 from shared.rules.education import ECA_VALID_YEARS
-from shared.rules.experience import CRS_WINDOW_YEARS
 from shared.rules.facts_key import RawFacts, forget_readings, read_facts
 from shared.rules.language import RESULTS_VALID_YEARS, expires_on
 from shared.rules.programs import NOMINATION
+from shared.rules.work_change import next_work_change
 from shared.tracked import TrackedDict
 
 NOMINATION_PROGRAM: Final = NOMINATION
 CALENDAR_RECHECK: Final = timedelta(days=30)
 """Longest wait between two scorings of a profile whose facts only move on calendar dates."""
-ONE_DAY: Final = timedelta(days=1)
 
 
 class UnscorableProfile(ValueError):
@@ -82,18 +82,19 @@ def score_profile(document: Mapping[str, Any], as_of: date, nominated: bool, rul
     known = _DERIVED.get(key)
     if known is None:
         CACHE_STATS.misses += 1
-        reference = score_reference(document, as_of, nominated, rules)
+        reference, work_change = _reference(document, as_of, nominated, rules)
         known = (
             reference.crs,
             reference.breakdown,
             reference.programs,
             reference.categories,
             reference.lowest_clb,
+            (work_change - as_of).days,  # the key holds every job and the day: so does this
         )
         if len(_DERIVED) >= DERIVED_CACHE_SIZE:
             _DERIVED.clear()
         _DERIVED[key] = known
-    crs, breakdown, programs, categories, lowest_clb = known
+    crs, breakdown, programs, categories, lowest_clb, work_days = known
     return Scored(
         crs=crs,
         breakdown=dict(breakdown),
@@ -103,14 +104,14 @@ def score_profile(document: Mapping[str, Any], as_of: date, nominated: bool, rul
         noc_codes=raw.noc_codes,
         lowest_clb=dict(lowest_clb),
         citizenship=raw.citizenship,
-        rescore_on=_raw_rescore_on(raw, as_of),
+        rescore_on=min(_raw_rescore_on(raw, as_of), as_of + timedelta(days=work_days)),
     )
 
 
 DERIVED_CACHE_SIZE: Final = 50_000
 """Scoring facts remembered (emptied when full): a few hundred bytes each."""
 _DERIVED: TrackedDict[
-    tuple[Any, ...], tuple[int, dict[str, int], tuple[str, ...], tuple[str, ...], dict[str, int]]
+    tuple[Any, ...], tuple[int, dict[str, int], tuple[str, ...], tuple[str, ...], dict[str, int], int]
 ] = TrackedDict()
 
 
@@ -132,8 +133,17 @@ def clear_caches() -> None:
 
 def score_reference(document: Mapping[str, Any], as_of: date, nominated: bool, rules: RulesVersion) -> Scored:
     """`score_profile` the reference way: pydantic validation, the derivation, the grid."""
+    return _reference(document, as_of, nominated, rules)[0]
+
+
+def _reference(
+    document: Mapping[str, Any], as_of: date, nominated: bool, rules: RulesVersion
+) -> tuple[Scored, date]:
+    """`score_reference`, and the first day its work may change anything (`next_work_change`)."""
     doc = parse_document(document)
-    derived = derive_profile(doc, as_of, nominated, explain=False)  # verdicts only: no sentences
+    facts = AsOf(doc, as_of)
+    derived = derive_facts(facts, nominated, explain=False)  # verdicts only: no sentences
+    work_change = next_work_change(facts, CALENDAR_RECHECK.days)
     try:
         result = calculate(derived.factors, rules)
     except CrsInputError as exc:
@@ -149,8 +159,8 @@ def score_reference(document: Mapping[str, Any], as_of: date, nominated: bool, r
         noc_codes=tuple(derived.noc_codes),
         lowest_clb={str(language): clb for language, clb in derived.lowest_clb.items()},
         citizenship=doc.citizenship,
-        rescore_on=next_rescore_on(doc, as_of),
-    )
+        rescore_on=min(_calendar_rescore_on(doc, as_of), work_change),
+    ), work_change
 
 
 # --- when the facts move with time ------------------------------------------------------------------
@@ -159,24 +169,23 @@ def score_reference(document: Mapping[str, Any], as_of: date, nominated: bool, r
 def next_rescore_on(doc: ProfileDocument, as_of: date) -> date:
     """A day on or before the first day after `as_of` on which derived facts may differ.
 
-    Work counted in hours moves a little every day (an ongoing job, or the 3-, 5- and 10-year windows
-    sliding over past jobs), and its thresholds (1,560 hours, 130-hour months) fall on any day: a profile
-    with work inside the last 10 years is looked at again the next day. Otherwise the facts move only on
-    calendar dates (a birthday, a test's 2 years, an ECA's 5 years, a category or CRS rules version),
-    re-checked at least every 30 days in case a rule moves on a date of its own.
+    Work is counted in hours over windows sliding with the day, and read against thresholds (whole
+    years, 1,560 hours, N months in an occupation): `shared.rules.work_change` gives the first day a
+    threshold may be crossed. The other facts move only on calendar dates (a birthday, a test's 2
+    years, an ECA's 5 years, a category or CRS rules version); a profile is re-checked at least every
+    30 days all the same, in case a rule moves on a date of its own.
     """
-    if _work_moves(doc, as_of):
-        return as_of + ONE_DAY
+    work_change = next_work_change(AsOf(doc, as_of), CALENDAR_RECHECK.days)
+    return min(_calendar_rescore_on(doc, as_of), work_change)
+
+
+def _calendar_rescore_on(doc: ProfileDocument, as_of: date) -> date:
     later = [day for day in _calendar_dates(doc, as_of) if day > as_of]
     return min([*later, as_of + CALENDAR_RECHECK])
 
 
 def _raw_rescore_on(raw: RawFacts, as_of: date) -> date:
-    """`next_rescore_on` of the document `raw` was read from."""
-    window_start = as_of - _WORK_WINDOW
-    for end in raw.job_ends:
-        if end is None or end >= window_start:
-            return as_of + ONE_DAY
+    """`_calendar_rescore_on` of the document `raw` was read from."""
     soonest = _fixed_rescore_on(as_of)
     born = raw.date_of_birth
     birthday = years_after(born, whole_years_between(born, as_of) + 1)
@@ -200,9 +209,6 @@ def _raw_rescore_on(raw: RawFacts, as_of: date) -> date:
     return soonest
 
 
-_WORK_WINDOW: Final = timedelta(days=366 * CRS_WINDOW_YEARS + 1)
-
-
 @lru_cache(maxsize=64)
 def _fixed_rescore_on(as_of: date) -> date:
     """The first day after `as_of` that moves any profile: a category or rules version, or the recheck."""
@@ -214,15 +220,6 @@ def _fixed_rescore_on(as_of: date) -> date:
 
 def _people(doc: ProfileDocument) -> list[ProfileDocument | Spouse]:
     return [doc] if doc.spouse is None else [doc, doc.spouse]
-
-
-def _work_moves(doc: ProfileDocument, as_of: date) -> bool:
-    window_start = as_of - timedelta(days=366 * CRS_WINDOW_YEARS + 1)
-    return any(_within(job, window_start) for person in _people(doc) for job in person.work_experience)
-
-
-def _within(job: WorkExperience, window_start: date) -> bool:
-    return job.end is None or job.end >= window_start
 
 
 def _calendar_dates(doc: ProfileDocument, as_of: date) -> Iterator[date]:
