@@ -18,6 +18,10 @@ generation day, so every generated candidate is in the pool with the generator's
 
 - `events_per_second`: events replayed / `replay_seconds` (log bounds read, events merged, profiles
   scored, rows and positions written), the DESIGN.md budget figure;
+- `scored_reference_share`: profiles scored the reference way (facts new to the scoring cache), over
+  the pool: the generated pool varies a few thousand templates, so most profiles share their scoring
+  facts with another; a real pool's dates make nearly every profile's facts its own (about 6x the
+  cost of a cached one: see `ranking_service.domain.scoring`);
 - `rebuild_seconds`: the whole `rebuild()` call (database created and migrated, replay, pool loaded);
 - `rebuild_cpu_seconds`, `cpu_us_per_event`: CPU time of that call in this process and its worker
   processes (not PostgreSQL's or Kafka's): comparable on a busy machine, where wall time is not;
@@ -140,6 +144,9 @@ async def measure_rebuild_async(
             rebuild_cpu_seconds=round(cpu, 3),
             cpu_us_per_event=round(cpu / report.events * 1e6, 1) if report.events else None,
             pool_size=report.pool_size,
+            scored_reference_share=round(report.scored_reference / report.pool_size, 4)
+            if report.pool_size
+            else None,
             fingerprint=report.fingerprint,
             score_mismatches=None if expected is None else await _mismatches(into, expected),
         )

@@ -1377,6 +1377,8 @@ def budget_rows(figures: dict[str, Any]) -> list[Row]:
         measured = f"{eps:,.0f} events/s ({events:,} events in {seconds} s"
         if rebuild.get("cpu_us_per_event") is not None:
             measured += f", {rebuild['cpu_us_per_event']} µs CPU/event"
+        if rebuild.get("scored_reference_share") is not None:
+            measured += f", {rebuild['scored_reference_share']:.1%} of profiles scored the reference way"
         meets = r is not None and r >= 1
         rows.append(Row("projection rebuild from the log", measured + ")", target, r, meets, "—", eps))
     else:

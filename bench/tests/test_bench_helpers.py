@@ -172,6 +172,12 @@ def test_budget_rows_compare_with_targets_and_the_baseline() -> None:
     assert pool.ratio_to_target == 0.1 and pool.meets is None  # a quick run was not asked for 1M
     rebuild = rows["projection rebuild from the log"]
     assert rebuild.ratio_to_target == 0.5 and rebuild.meets is False
+    assert rebuild.measured == "25,000 events/s (250,000 events in 10.0 s)"
+    figures["rebuild"] |= {"cpu_us_per_event": 70.1, "scored_reference_share": 0.0812}
+    assert {row.what: row for row in budget_rows(figures)}["projection rebuild from the log"].measured == (
+        "25,000 events/s (250,000 events in 10.0 s, 70.1 µs CPU/event, "
+        "8.1% of profiles scored the reference way)"
+    )
     query = rows["GET /v1/pool/candidates/{id}, sequential"]
     assert query.ratio_to_target == 0.4 and query.meets is True
     assert query.vs_baseline == "p50 0.25× · p99 0.2×"

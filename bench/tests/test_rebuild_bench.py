@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.ranking_rebuild import measure_next_day_rescore, measure_rebuild
 from ranking_service.adapters.database import drop_database
+from ranking_service.domain.scoring import clear_caches
 from ranking_service.settings import RankingSettings
 from shared import kafka_admin
 from shared.db import plain_connection
@@ -18,6 +19,7 @@ ROWS = "SELECT profile_id, revision, rescore_at, crs FROM ranking_profiles ORDER
 
 
 def test_the_rescore_sample_times_the_due_profiles_and_changes_nothing() -> None:
+    clear_caches()  # below 20,000 events the replay runs in this process: no scoring met here before
     figures = measure_rebuild(120, seed=11, keep=True, rescore_sample=50)
     live = RankingSettings(topic_prefix=figures["prefix"])
     into = live.model_copy(
@@ -25,6 +27,7 @@ def test_the_rescore_sample_times_the_due_profiles_and_changes_nothing() -> None
     )
     try:
         assert figures["score_mismatches"] == 0 and figures["pool_size"] == 120
+        assert 0 < figures["scored_reference_share"] <= 1
         rows = asyncio.run(_rows(into.database_url))
         # The next day: the rows whose rescore_at has come by five past midnight, and no more.
         as_of = datetime.now(UTC).date()

@@ -54,6 +54,7 @@ class RebuildReport:
     position: PositionMap
     live_fingerprint: str | None = None
     live_pool_size: int | None = None
+    scored_reference: int = 0  # profiles whose facts the scoring cache had not seen (see `scoring`)
 
     @property
     def events_per_second(self) -> float:
@@ -129,12 +130,15 @@ async def _replay(
     partitions = await _log_partitions(into)
     cluster = await kafka_admin.cluster_id(into.kafka_bootstrap_servers)
     work = replay(into, live.consumer_name, partitions, cluster, rules, clock.now(), workers=workers)
-    await asyncio.wait_for(work, timeout_s)
+    stats = await asyncio.wait_for(work, timeout_s)
     seconds = time.perf_counter() - started
     await jobs.load()
     pool = view.pool
     events = sum(end - begin for _, _, begin, end in partitions)
-    return RebuildReport(events, seconds, len(pool), pool.fingerprint(), rules, dict(view.positions))
+    return RebuildReport(
+        events, seconds, len(pool), pool.fingerprint(), rules, dict(view.positions),
+        scored_reference=stats.scored_reference,
+    )  # fmt: skip
 
 
 async def _log_partitions(settings: RankingSettings) -> list[Partition]:
@@ -168,7 +172,7 @@ async def _live_pool(live: RankingSettings) -> Pool:
 def _with_live(report: RebuildReport, live: Pool) -> RebuildReport:
     return RebuildReport(
         report.events, report.seconds, report.pool_size, report.fingerprint, report.rules_version,
-        report.position, live.fingerprint(), len(live),
+        report.position, live.fingerprint(), len(live), report.scored_reference,
     )  # fmt: skip
 
 

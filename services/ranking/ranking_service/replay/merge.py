@@ -30,6 +30,7 @@ class Stats:
     skipped: int = 0  # unknown types, and known types the projection has no handler for
     dead_lettered: int = 0
     written: int = 0  # rows written
+    scored_reference: int = 0  # profiles scored the reference way (facts new to the scoring cache)
 
     def add(self, other: Stats) -> None:
         for name, value in vars(other).items():

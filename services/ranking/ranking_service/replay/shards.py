@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ranking_service.domain.scoring import CACHE_STATS
 from ranking_service.replay.decode import Item
 from ranking_service.replay.kafka import Partition, read_partitions
 from ranking_service.replay.merge import Merge, Stats
@@ -59,7 +60,9 @@ async def replay_shard(job: Job) -> ShardResult:
             if item.profile_id in own:
                 merge.apply(item)
         ids = sorted(merge.changed)
+        before = CACHE_STATS.misses + CACHE_STATS.unread
         merge.stats.written = await write_rows(settings, merge.rows(job.now, job.rules_name, ids))
+        merge.stats.scored_reference = CACHE_STATS.misses + CACHE_STATS.unread - before
     return ShardResult(merge.stats, frozenset(own))
 
 
