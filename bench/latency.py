@@ -445,6 +445,26 @@ class UpdateRun:
     not_visible: int = 0  # accepted, but no Ranked with its correlation id within the settle time
     send_seconds: float = 0.0
     tail_error: str | None = None
+    # Per accepted update: (second of the run it was sent in, PUT answered ms, Ranked read ms or None).
+    timeline: list[tuple[int, float, float | None]] = field(default_factory=list)
+
+    def per_second(self) -> list[dict[str, float | int | None]]:
+        """The run second by second (by send time): updates accepted, and the slowest PUT answer and
+        Ranked read of the updates sent in it; where a tail came from, which a p99 does not say."""
+        seconds: dict[int, list[tuple[float, float | None]]] = {}
+        for second, put, visible in self.timeline:
+            seconds.setdefault(second, []).append((put, visible))
+        rows: list[dict[str, float | int | None]] = []
+        for second in sorted(seconds):
+            puts = [put for put, _ in seconds[second]]
+            seen = [visible for _, visible in seconds[second] if visible is not None]
+            rows.append({
+                "second": second,
+                "accepted": len(puts),
+                "put_max_ms": round(max(puts), 1),
+                "visible_max_ms": round(max(seen), 1) if seen else None,
+            })  # fmt: skip
+        return rows
 
     def as_dict(self, rate: float, duration_s: float) -> dict[str, Any]:
         figures: dict[str, Any] = {
@@ -467,6 +487,8 @@ class UpdateRun:
             figures["put"] = summarize(self.put_ms, self.send_seconds).as_dict()
         if self.after_put_ms:
             figures["after_put"] = summarize(self.after_put_ms, self.send_seconds).as_dict()
+        if self.timeline:
+            figures["per_second"] = self.per_second()
         return figures
 
 
@@ -527,6 +549,7 @@ async def measure_update_visibility(
     visible: dict[str, float] = {}
     put_ms: dict[str, float] = {}  # accepted updates: PUT sent -> answered
     answered_ok: set[str] = set()
+    second_of: dict[str, int] = {}  # accepted updates: the second of the run they were sent in
 
     def on_ranked(_subject: str, correlation: str | None, received: float) -> None:
         if correlation is not None and correlation in sent_at and correlation not in visible:
@@ -555,6 +578,7 @@ async def measure_update_visibility(
         if answer.status == 200:
             run.accepted += 1
             put_ms[correlation] = answered_ms
+            second_of[correlation] = int(started - run_started)
             answered_ok.add(correlation)
             profile.document = document
             profile.version = int(answer.headers["etag"].strip('"'))
@@ -566,7 +590,7 @@ async def measure_update_visibility(
             idle.refused(correlation)
 
     tasks: set[asyncio.Task[None]] = set()
-    started = time.perf_counter()
+    started = run_started = time.perf_counter()
     try:
         for index, offset in enumerate(offsets):
             delay = started + offset - time.perf_counter()
@@ -602,6 +626,7 @@ async def measure_update_visibility(
     run.tail_error = None if failure is None else repr(failure)
     run.visible_ms = [visible[c] for c in answered_ok if c in visible]
     run.after_put_ms = [visible[c] - put_ms[c] for c in answered_ok if c in visible]
+    run.timeline = [(second_of[c], put_ms[c], visible.get(c)) for c in answered_ok]
     run.not_visible = len(answered_ok) - len(run.visible_ms)
     return run
 

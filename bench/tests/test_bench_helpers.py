@@ -13,6 +13,7 @@ import pytest
 
 from bench.latency import (
     InFlight,
+    UpdateRun,
     percentile,
     ratio,
     run_concurrent,
@@ -356,3 +357,14 @@ def test_the_rescore_row_shows_the_due_share_the_cost_per_profile_and_the_whole_
     )
     assert (row.value, row.target, row.meets) == (261.0, "—", None)
     assert [r for r in budget_rows({"rebuild": {}}) if r.what == "next day's rescoring pass"] == []
+
+
+def test_an_update_run_says_second_by_second_where_its_slowest_answers_were() -> None:
+    run = UpdateRun(planned=5, accepted=4, send_seconds=2.0)
+    run.timeline = [(0, 4.0, 40.0), (1, 650.0, 700.0), (0, 6.0, None), (1, 5.0, 55.5)]
+    assert run.per_second() == [
+        {"second": 0, "accepted": 2, "put_max_ms": 6.0, "visible_max_ms": 40.0},
+        {"second": 1, "accepted": 2, "put_max_ms": 650.0, "visible_max_ms": 700.0},
+    ]
+    assert run.as_dict(200.0, 2.0)["per_second"] == run.per_second()
+    assert "per_second" not in UpdateRun(planned=1).as_dict(200.0, 1.0)

@@ -393,6 +393,10 @@ async def test_updates_go_over_at_most_in_flight_connections_and_each_is_seen(
     )
     assert run.sent == 100 - run.skipped and run.accepted == run.sent and run.rejected_count == 0
     assert run.not_visible == 0 and len(run.visible_ms) == run.accepted
+    # Half a second of sends: every accepted update in the timeline, in second 0, none unseen.
+    assert [row["second"] for row in run.per_second()] == [0]
+    assert run.per_second()[0]["accepted"] == run.accepted and len(run.timeline) == run.accepted
+    assert all(visible is not None and put > 0 for _, put, visible in run.timeline)
     assert len(set(seen.clients)) == 3  # three connections, each reused
     assert all(p.version > 1 for p in profiles)  # the answers' ETags were read
     first = seen.headers[0]
