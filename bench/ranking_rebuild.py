@@ -212,13 +212,13 @@ async def measure_next_day_rescore(
         projection = RankingProjection(PoolView(CURRENT_RULES.name), SqlProjectionStore, clock, emit=False)
         async with UnitOfWork(sessions, into, clock) as uow:
             ids = await SqlProjectionStore(uow.session).due(clock.now(), sample)
-        misses = scoring.CACHE_STATS.misses + scoring.CACHE_STATS.unread
+        misses = scoring.CACHE_STATS.scored_reference
         outcome, cpu, started = Outcome(), time.process_time(), time.perf_counter()
         for start in range(0, len(ids), RESCORE_CHUNK):
             async with UnitOfWork(sessions, into, clock) as uow:  # left uncommitted: rolled back
                 outcome += await projection.rescore(uow, sorted(ids[start : start + RESCORE_CHUNK]))
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        misses = scoring.CACHE_STATS.misses + scoring.CACHE_STATS.unread - misses
+        misses = scoring.CACHE_STATS.scored_reference - misses
     finally:
         await engine.dispose()
     timed = len(ids)

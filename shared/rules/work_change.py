@@ -66,8 +66,6 @@ def next_work_change(facts: AsOf, horizon_days: int) -> date:
     """The first day after `facts.as_of`, at most `horizon_days` later, on which a measure of work may
     cross a threshold (`as_of + horizon_days` when none can before)."""
     as_of, days = facts.as_of, horizon_days
-    top = (as_of + timedelta(days=1), as_of + timedelta(days=horizon_days))
-    starts: dict[int, tuple[date, date]] = {}  # per window: its first day now and at the horizon
     movements: dict[tuple[tuple[int, ...], int], Movement] = {}  # by jobs and window: measures share them
     for hours_of, step, window_years, jobs in _measures(facts):
         if not jobs:
@@ -75,10 +73,7 @@ def next_work_change(facts: AsOf, horizon_days: int) -> date:
         key = (tuple(map(id, jobs)), window_years)
         move = movements.get(key)
         if move is None:
-            bottom = starts.get(window_years)
-            if bottom is None:
-                bottom = starts[window_years] = _window_starts(as_of, window_years, horizon_days)
-            move = movements[key] = Movement(_daily_hours(jobs, *top), _daily_hours(jobs, *bottom))
+            move = movements[key] = movement(jobs, window_years, as_of, horizon_days)
         if move.gain == 0 and move.loss == 0:
             continue  # nothing of it held at either end: it stays what it is (its hours not even needed)
         days = min(days, steady_days(hours_of(), step, move, days))
@@ -89,16 +84,12 @@ def next_work_change(facts: AsOf, horizon_days: int) -> date:
 
 def movement(jobs: Iterable[WorkExperience], window_years: int, as_of: date, horizon_days: int) -> Movement:
     """How `jobs`' hours in the last `window_years` years may move on the days after `as_of`."""
-    return Movement(
-        gain=_daily_hours(jobs, as_of + timedelta(days=1), as_of + timedelta(days=horizon_days)),
-        loss=_daily_hours(jobs, *_window_starts(as_of, window_years, horizon_days)),
-    )
-
-
-def _window_starts(as_of: date, window_years: int, horizon_days: int) -> tuple[date, date]:
-    """The first day of the window ending on `as_of`, and of the one ending `horizon_days` later."""
     last = as_of + timedelta(days=horizon_days)
-    return last_years(as_of, window_years)[0], last_years(last, window_years)[0]
+    first_now, first_last = last_years(as_of, window_years)[0], last_years(last, window_years)[0]
+    return Movement(
+        gain=_daily_hours(jobs, as_of + timedelta(days=1), last),
+        loss=_daily_hours(jobs, first_now, first_last),  # the days its start slides over
+    )
 
 
 def steady_days(hours: float, step: float, move: Movement, horizon_days: int) -> int:

@@ -120,6 +120,11 @@ class CacheStats:
     unread: int = 0  # documents the fast reader was not sure of (scored the reference way)
     misses: int = 0  # documents read, whose facts were not in the cache (scored the reference way)
 
+    @property
+    def scored_reference(self) -> int:
+        """Documents scored the reference way, for either reason."""
+        return self.unread + self.misses
+
 
 CACHE_STATS = CacheStats()
 

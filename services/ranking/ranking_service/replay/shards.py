@@ -60,9 +60,9 @@ async def replay_shard(job: Job) -> ShardResult:
             if item.profile_id in own:
                 merge.apply(item)
         ids = sorted(merge.changed)
-        before = CACHE_STATS.misses + CACHE_STATS.unread
+        before = CACHE_STATS.scored_reference
         merge.stats.written = await write_rows(settings, merge.rows(job.now, job.rules_name, ids))
-        merge.stats.scored_reference = CACHE_STATS.misses + CACHE_STATS.unread - before
+        merge.stats.scored_reference = CACHE_STATS.scored_reference - before
     return ShardResult(merge.stats, frozenset(own))
 
 
